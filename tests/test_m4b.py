@@ -1,0 +1,250 @@
+"""The M4B writer against the real AAC encoder, mp4 muxer and mutagen; no mocks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from mutagen.mp4 import MP4, MP4Cover
+
+from voxd.book import Cover, Metadata
+from voxd.errors import BookError
+from voxd.m4b import ChapterMark, M4bWriter
+
+RATE = 24000
+CHAPTERS = (("Opening", 1.0, 440.0), ("Middle", 1.5, 880.0), ("Ending", 0.75, 220.0))
+TOTAL = sum(seconds for _, seconds, _ in CHAPTERS)
+META = Metadata(
+    title="The Test Book",
+    authors=("Ada Author", "Bo Writer"),
+    language="en-US",
+    description="A book made of sine tones.",
+    date="2021-05-04",
+)
+
+
+def tone(seconds: float, freq: float) -> np.ndarray:
+    t = np.arange(round(seconds * RATE)) / RATE
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def tiny_png() -> bytes:
+    """A valid 1x1 red PNG, built by hand."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def write_book(path: Path, cover: Cover | None = None) -> list[ChapterMark]:
+    with M4bWriter(path, sample_rate=RATE, metadata=META, narrator="Nora Narrator", cover=cover) as w:
+        for title, seconds, freq in CHAPTERS:
+            w.start_chapter(title)
+            w.write(tone(seconds, freq))
+    return w.close()  # already closed by the with; returns the same list
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[ChapterMark]]:
+    path = tmp_path_factory.mktemp("book") / "book.m4b"
+    marks = write_book(path, Cover(tiny_png(), "image/png"))
+    return path, marks
+
+
+def expected_starts() -> list[float]:
+    starts, at = [], 0.0
+    for _, seconds, _ in CHAPTERS:
+        starts.append(at)
+        at += seconds
+    return starts
+
+
+def test_close_returns_chapter_marks(book: tuple[Path, list[ChapterMark]]) -> None:
+    _, marks = book
+    assert [m.title for m in marks] == [title for title, _, _ in CHAPTERS]
+    assert [m.start for m in marks] == pytest.approx(expected_starts())
+    assert [m.end for m in marks] == pytest.approx(expected_starts()[1:] + [TOTAL])
+
+
+def test_pyav_sees_one_aac_stream_and_the_chapters(book: tuple[Path, list[ChapterMark]]) -> None:
+    path, _ = book
+    with av.open(str(path)) as container:
+        audio = [s for s in container.streams if s.type == "audio"]
+        assert len(audio) == 1
+        assert audio[0].codec_context.name == "aac"
+        assert audio[0].codec_context.sample_rate == RATE
+        assert audio[0].codec_context.channels == 1
+        assert audio[0].metadata.get("language") == "eng"
+        assert container.duration / av.time_base == pytest.approx(TOTAL, abs=0.05)
+        assert container.metadata["major_brand"] == "M4B "
+        chapters = container.chapters()
+    assert [c["metadata"]["title"] for c in chapters] == [title for title, _, _ in CHAPTERS]
+    starts = [float(c["start"] * c["time_base"]) for c in chapters]
+    assert starts == pytest.approx(expected_starts(), abs=0.002)
+
+
+def test_index_is_at_the_front(book: tuple[Path, list[ChapterMark]]) -> None:
+    path, _ = book
+    head = path.read_bytes()[:64]
+    assert head[4:12] == b"ftypM4B "
+    assert head.index(b"moov") < path.read_bytes().index(b"mdat")
+
+
+def test_mutagen_sees_tags_cover_and_chapters(book: tuple[Path, list[ChapterMark]]) -> None:
+    path, _ = book
+    mp4 = MP4(path)
+    tags = mp4.tags
+    assert tags is not None
+    assert tags["©nam"] == ["The Test Book"]
+    assert tags["©alb"] == ["The Test Book"]
+    assert tags["©ART"] == ["Ada Author, Bo Writer"]
+    assert tags["aART"] == ["Ada Author, Bo Writer"]
+    assert tags["©wrt"] == ["Nora Narrator"]
+    assert tags["©gen"] == ["Audiobook"]
+    assert tags["©day"] == ["2021-05-04"]
+    assert tags["desc"] == ["A book made of sine tones."]
+    assert tags["stik"] == [2]
+    (cover,) = tags["covr"]
+    assert cover.imageformat == MP4Cover.FORMAT_PNG
+    assert bytes(cover) == tiny_png()
+    assert mp4.chapters is not None
+    assert [c.title for c in mp4.chapters] == [title for title, _, _ in CHAPTERS]
+    assert [c.start for c in mp4.chapters] == pytest.approx(expected_starts(), abs=0.002)
+
+
+def test_ffprobe_shows_chapters(book: tuple[Path, list[ChapterMark]]) -> None:
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        pytest.skip("ffprobe is not on PATH")
+    path, _ = book
+    out = subprocess.run(
+        [ffprobe, "-v", "error", "-show_chapters", "-of", "json", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    chapters = json.loads(out)["chapters"]
+    assert [c["tags"]["title"] for c in chapters] == [title for title, _, _ in CHAPTERS]
+    assert [float(c["start_time"]) for c in chapters] == pytest.approx(expected_starts(), abs=0.002)
+
+
+def test_every_frame_decodes_to_the_tones_written(book: tuple[Path, list[ChapterMark]]) -> None:
+    path, _ = book
+    with av.open(str(path)) as container:
+        blocks = [f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]
+    pcm = np.concatenate(blocks)
+    assert abs(pcm.size - TOTAL * RATE) <= 2 * 1024  # encoder padding only
+    assert np.all(np.isfinite(pcm))
+    at = 0.0
+    for _, seconds, freq in CHAPTERS:  # the loudest frequency mid-chapter is the tone
+        middle = pcm[int((at + seconds / 2) * RATE) - 2048 :][:4096]
+        spectrum = np.abs(np.fft.rfft(middle * np.hanning(middle.size)))
+        assert np.fft.rfftfreq(middle.size, 1 / RATE)[spectrum.argmax()] == pytest.approx(freq, abs=10)
+        at += seconds
+    assert np.sqrt(np.mean(pcm[RATE // 10 : -RATE // 10] ** 2)) == pytest.approx(0.3 / np.sqrt(2), rel=0.1)
+
+
+def test_small_blocks_stream_and_duration_counts(tmp_path: Path) -> None:
+    path = tmp_path / "blocks.m4b"
+    rng = np.random.default_rng(7)
+    pcm = (0.1 * rng.standard_normal(2 * RATE + 123)).astype(np.float32)
+    with M4bWriter(path, sample_rate=RATE, metadata=META) as w:
+        w.start_chapter("Only")
+        at = 0
+        while at < pcm.size:
+            size = int(rng.integers(0, 700))  # zero-length blocks included
+            w.write(pcm[at : at + size])
+            at = min(at + size, pcm.size)
+            assert w.duration == at / RATE
+    assert w.close() == [ChapterMark("Only", 0.0, pcm.size / RATE)]
+    with av.open(str(path)) as container:
+        assert container.duration / av.time_base == pytest.approx(pcm.size / RATE, abs=0.05)
+        decoded = sum(f.samples for f in container.decode(audio=0))
+    assert abs(decoded - pcm.size) <= 2 * 1024
+
+
+def test_exception_inside_with_leaves_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "broken.m4b"
+    with pytest.raises(RuntimeError, match="renderer died"):
+        with M4bWriter(path, sample_rate=RATE, metadata=META) as w:
+            w.start_chapter("One")
+            w.write(tone(1.0, 440.0))  # packets are muxed: the header is on disk
+            raise RuntimeError("renderer died")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_temp_file_sits_beside_the_target_while_writing(tmp_path: Path) -> None:
+    path = tmp_path / "book.m4b"
+    with M4bWriter(path, sample_rate=RATE, metadata=META) as w:
+        w.write(tone(0.1, 440.0))
+        (temp,) = tmp_path.iterdir()
+        assert temp.name.startswith(".book.m4b.") and temp.name.endswith(".tmp")
+        assert not path.exists()
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_empty_book_is_a_book_error(tmp_path: Path) -> None:
+    path = tmp_path / "empty.m4b"
+    with pytest.raises(BookError, match="nothing to encode"):
+        with M4bWriter(path, sample_rate=RATE, metadata=META) as w:
+            w.start_chapter("Silent")
+            w.write(np.zeros(0, dtype=np.float32))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_three_hundred_chapters_are_all_kept(tmp_path: Path) -> None:
+    path = tmp_path / "many.m4b"
+    block = tone(0.05, 440.0)
+    with M4bWriter(path, sample_rate=RATE, metadata=META) as w:
+        for n in range(300):
+            w.start_chapter(f"Chapter {n + 1}")
+            w.write(block)
+    marks = w.close()
+    assert len(marks) == 300
+    with av.open(str(path)) as container:
+        chapters = container.chapters()
+    assert [c["metadata"]["title"] for c in chapters] == [f"Chapter {n + 1}" for n in range(300)]
+    assert float(chapters[-1]["start"] * chapters[-1]["time_base"]) == pytest.approx(299 * 0.05, abs=0.002)
+    # the 255-entry chpl atom would list a cut-short book: it is hidden, tags still load
+    mp4 = MP4(path)
+    assert not mp4.chapters
+    assert mp4.tags is not None and mp4.tags["stik"] == [2]
+
+
+def test_chapter_edges(tmp_path: Path) -> None:
+    path = tmp_path / "edges.m4b"
+    long_title = "Ünïcode " * 60  # ~540 bytes, longer than chpl allows
+    with M4bWriter(path, sample_rate=RATE, metadata=META) as w:
+        w.write(tone(0.2, 440.0))  # before any chapter: belongs to the first
+        w.start_chapter("Replaced, never had audio")
+        w.start_chapter("First")
+        w.write(tone(0.3, 440.0))
+        w.start_chapter(long_title)
+        w.write(tone(0.3, 440.0))
+        w.start_chapter("   ")
+        w.write(tone(0.2, 440.0))
+    marks = w.close()
+    assert [m.title for m in marks][:1] == ["First"]
+    assert marks[0].start == 0.0 and marks[1].start == pytest.approx(0.5)
+    assert len(marks[1].title.encode()) <= 255 and long_title.startswith(marks[1].title)
+    assert marks[2].title == "Chapter 3"
+    mp4 = MP4(path)  # a title cut mid-character would make mutagen refuse the file
+    assert mp4.chapters is not None and [c.title for c in mp4.chapters] == [m.title for m in marks]
+
+
+def test_closed_writer_refuses_more_audio(tmp_path: Path) -> None:
+    with M4bWriter(tmp_path / "done.m4b", sample_rate=RATE, metadata=META) as w:
+        w.write(tone(0.1, 440.0))
+    with pytest.raises(ValueError, match="closed"):
+        w.write(tone(0.1, 440.0))

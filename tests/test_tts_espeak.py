@@ -1,0 +1,164 @@
+"""The eSpeak NG engine against the real library (from espeakng-loader); no mocks."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+pytest.importorskip("espeakng_loader")
+
+from voxd.errors import VoiceError  # noqa: E402
+from voxd.tts.base import Utterance  # noqa: E402
+from voxd.tts.espeak import EspeakEngine  # noqa: E402
+
+SHORT = "Hello."
+LONG = (
+    "It was a bright cold day in April, and the clocks were striking thirteen. "
+    "Winston Smith slipped quickly through the glass doors of Victory Mansions."
+)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[EspeakEngine]:
+    eng = EspeakEngine()
+    yield eng
+    eng.close()
+
+
+def seconds(wave: np.ndarray, engine: EspeakEngine) -> float:
+    return len(wave) / engine.sample_rate
+
+
+def near(a: float, b: float) -> bool:
+    """Durations in seconds agree. eSpeak is not sample-exact from call to call
+    (some synthesis state carries over between utterances), so the same text
+    may come back a few pitch periods longer or shorter."""
+    return abs(a - b) <= 0.02 * max(a, b) + 0.03
+
+
+def rms(wave: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
+
+
+def test_speech_is_float32_audio_with_energy(engine: EspeakEngine) -> None:
+    result = engine.synthesize([Utterance(LONG, "en-us")])
+    (wave,) = result.waveforms
+    assert result.sample_rate == engine.sample_rate == 22050
+    assert wave.dtype == np.float32 and wave.ndim == 1
+    assert np.all(np.abs(wave) <= 1.0)
+    assert rms(wave) > 0.02
+    assert 3.0 < seconds(wave, engine) < 20.0
+
+
+def test_batch_keeps_order_and_length_grows_with_text(engine: EspeakEngine) -> None:
+    long_first = engine.synthesize([Utterance(LONG, "en-us"), Utterance(SHORT, "en-us")])
+    short_first = engine.synthesize([Utterance(SHORT, "en-us"), Utterance(LONG, "en-us")])
+    long_a, short_a = (seconds(w, engine) for w in long_first.waveforms)
+    short_b, long_b = (seconds(w, engine) for w in short_first.waveforms)
+    assert long_a > 4 * short_a
+    assert long_b > 4 * short_b
+    assert near(long_a, long_b) and near(short_a, short_b)  # position does not matter
+
+
+def test_blank_text_is_short_silence(engine: EspeakEngine) -> None:
+    waves = engine.synthesize([Utterance("", "en-us"), Utterance("  \n ", "default")]).waveforms
+    for wave in waves:
+        assert wave.dtype == np.float32
+        assert 0 < seconds(wave, engine) <= 0.5
+        assert not np.any(wave)
+
+
+def test_empty_batch(engine: EspeakEngine) -> None:
+    assert engine.synthesize([]).waveforms == []
+
+
+def test_unknown_voice_raises_voice_error_naming_it(engine: EspeakEngine) -> None:
+    with pytest.raises(VoiceError, match="zz-notavoice") as info:
+        engine.synthesize([Utterance(SHORT, "en-us"), Utterance(SHORT, "zz-notavoice")])
+    assert "en-us" in str(info.value)  # lists valid voices
+
+
+def test_unknown_default_voice_is_refused() -> None:
+    with pytest.raises(VoiceError, match="zz-notavoice"):
+        EspeakEngine(default_voice="zz-notavoice")
+
+
+@pytest.mark.parametrize("voice", ["en-us", "de", "fr-fr", "en-gb", "en-us+f3"])
+def test_voices_speak(engine: EspeakEngine, voice: str) -> None:
+    (wave,) = engine.synthesize([Utterance("Eins zwei drei, one two three.", voice)]).waveforms
+    assert rms(wave) > 0.02
+    assert seconds(wave, engine) > 0.5
+
+
+def test_voices_differ_and_are_listed(engine: EspeakEngine) -> None:
+    text = "Guten Morgen, wie geht es Ihnen heute?"
+    english, german = engine.synthesize([Utterance(text, "en-us"), Utterance(text, "de")]).waveforms
+    assert len(english) != len(german) or not np.array_equal(english, german)
+    listed = engine.voices()
+    assert {"en-us", "en-gb", "de", "fr"} <= set(listed)
+
+
+def test_default_voice_follows_language_then_falls_back(engine: EspeakEngine) -> None:
+    text = "1999"  # "nineteen ninety-nine" against "neunzehnhundertneunundneunzig"
+    german, by_tag, fallback, english = (
+        seconds(wave, engine)
+        for wave in engine.synthesize(
+            [
+                Utterance(text, "de"),
+                Utterance(text, "default", language="de-AT"),
+                Utterance(text, "default", language="und"),
+                Utterance(text, "en-us"),
+            ]
+        ).waveforms
+    )
+    assert german > 1.2 * english
+    assert near(by_tag, german)
+    assert near(fallback, english)
+
+
+def test_concurrent_threads_get_their_own_audio() -> None:
+    fast, slow = EspeakEngine(rate_wpm=300), EspeakEngine(rate_wpm=120)
+    jobs = [
+        (fast, LONG, "en-us"),
+        (slow, SHORT, "de"),
+        (slow, LONG, "en-gb"),
+        (fast, SHORT, "en-us"),
+    ] * 2
+    expected = [seconds(eng.synthesize([Utterance(t, v)]).waveforms[0], eng) for eng, t, v in jobs]
+    got: list[float | None] = [None] * len(jobs)
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        eng, text, voice = jobs[index]
+        try:
+            for _ in range(3):
+                got[index] = seconds(eng.synthesize([Utterance(text, voice)]).waveforms[0], eng)
+                assert near(got[index], expected[index]), (got[index], expected[index])
+        except BaseException as exc:  # reported in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    assert all(n is not None and near(n, e) for n, e in zip(got, expected))
+
+
+def test_model_id_names_the_rate() -> None:
+    slow, normal, fast = EspeakEngine(rate_wpm=120), EspeakEngine(), EspeakEngine(rate_wpm=300)
+    assert normal.model_id.startswith("espeak-ng/")
+    assert "rate=175" in normal.model_id
+    assert len({slow.model_id, normal.model_id, fast.model_id}) == 3
+    assert EspeakEngine(rate_wpm=120).model_id == slow.model_id
+
+
+def test_higher_rate_gives_shorter_audio() -> None:
+    slow, fast = EspeakEngine(rate_wpm=120), EspeakEngine(rate_wpm=320)
+    slow_s = len(slow.synthesize([Utterance(LONG, "en-us")]).waveforms[0])
+    fast_s = len(fast.synthesize([Utterance(LONG, "en-us")]).waveforms[0])
+    assert fast_s < 0.7 * slow_s

@@ -1,0 +1,204 @@
+"""The inbox watcher on real folders: completeness, ignored names, hand-over and dedupe."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from voxd.store import Store
+from voxd.watch import InboxWatcher, StabilityTracker, enqueue, is_candidate_name, sha256_file
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.mark.parametrize(
+    "name, ok",
+    [
+        ("book.epub", True),
+        ("My Book (2nd ed.).pdf", True),
+        ("book.epub.part", False),
+        ("book.epub.crdownload", False),
+        ("book.epub.tmp", False),
+        (".book.epub", False),
+        ("._book.epub", False),
+        (".DS_Store", False),
+        ("Thumbs.db", False),
+        ("book.epub~", False),
+    ],
+)
+def test_candidate_names(name, ok):
+    assert is_candidate_name(name) is ok
+
+
+def test_file_ready_only_after_quiet_period(tmp_path):
+    clock = Clock()
+    tracker = StabilityTracker(settle_seconds=2.0, clock=clock)
+    f = tmp_path / "book.epub"
+    f.write_bytes(b"part one")
+    tracker.touch(f)
+    clock.t = 1.9
+    assert tracker.ready() == []
+    with f.open("ab") as fh:  # still being written: the clock restarts
+        fh.write(b" and part two")
+    clock.t = 3.0
+    assert tracker.ready() == []
+    clock.t = 4.9
+    assert tracker.ready() == []
+    clock.t = 5.1
+    assert tracker.ready() == [f]
+    assert len(tracker) == 0
+
+
+def test_empty_and_vanished_files_are_not_ready(tmp_path):
+    clock = Clock()
+    tracker = StabilityTracker(settle_seconds=1.0, clock=clock)
+    empty = tmp_path / "empty.epub"
+    empty.write_bytes(b"")
+    gone = tmp_path / "gone.epub"
+    gone.write_bytes(b"x")
+    tracker.touch(empty)
+    tracker.touch(gone)
+    gone.unlink()
+    clock.t = 5
+    assert tracker.ready() == []
+
+
+def test_directories_and_symlinks_are_not_files(tmp_path):
+    clock = Clock()
+    tracker = StabilityTracker(settle_seconds=1.0, clock=clock)
+    (tmp_path / "folder.epub").mkdir()
+    outside = tmp_path.parent / "outside-secret.txt"
+    outside.write_text("secret")
+    link = tmp_path / "link.epub"
+    link.symlink_to(outside)
+    tracker.touch(tmp_path / "folder.epub")
+    tracker.touch(link)
+    clock.t = 5
+    assert tracker.ready() == []
+
+
+def collect(inbox: Path, settle: float = 0.3):
+    got: list[Path] = []
+    event = threading.Event()
+
+    def on_ready(path):
+        got.append(path)
+        event.set()
+
+    watcher = InboxWatcher(inbox, on_ready, settle_seconds=settle, tick=0.05)
+    return watcher, got, event
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_watcher_hands_over_slow_copy_once_complete(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    watcher, got, _ = collect(inbox, settle=0.6)
+    watcher.start()
+    try:
+        target = inbox / "slow.epub"
+        with target.open("wb") as fh:
+            for _ in range(5):
+                fh.write(b"x" * 1000)
+                fh.flush()
+                time.sleep(0.25)
+                assert got == [], "picked up while still being written"
+        assert wait_for(lambda: got == [target])
+        time.sleep(0.5)
+        assert got == [target]  # once
+    finally:
+        watcher.stop()
+
+
+def test_startup_scan_finds_existing_files_and_skips_subfolders(tmp_path):
+    inbox = tmp_path / "inbox"
+    (inbox / "done").mkdir(parents=True)
+    (inbox / "failed").mkdir()
+    (inbox / "done" / "old.epub").write_bytes(b"old")
+    (inbox / "failed" / "bad.epub").write_bytes(b"bad")
+    (inbox / "waiting.epub").write_bytes(b"book")
+    (inbox / ".hidden.epub").write_bytes(b"book")
+    (inbox / "copying.epub.part").write_bytes(b"book")
+    watcher, got, _ = collect(inbox)
+    watcher.start()
+    try:
+        assert wait_for(lambda: got == [inbox / "waiting.epub"])
+    finally:
+        watcher.stop()
+
+
+def test_rename_into_inbox_is_seen(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    watcher, got, _ = collect(inbox)
+    watcher.start()
+    try:
+        tmp = inbox / ".book.epub.tmp"
+        tmp.write_bytes(b"content")
+        os.rename(tmp, inbox / "book.epub")
+        assert wait_for(lambda: got == [inbox / "book.epub"])
+    finally:
+        watcher.stop()
+
+
+def test_rescan_does_not_hand_over_unchanged_files_again(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.epub").write_bytes(b"a")
+    watcher, got, _ = collect(inbox, settle=0.1)
+    watcher.scan()
+    time.sleep(0.2)
+    watcher.check()
+    assert got == [inbox / "a.epub"]
+    assert watcher.scan() == 0
+    (inbox / "a.epub").write_bytes(b"a new version")
+    assert watcher.scan() == 1
+
+
+def test_enqueue_dedupes_by_content(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    store = Store(tmp_path / "db")
+    first = inbox / "book.epub"
+    first.write_bytes(b"same bytes")
+    copy = inbox / "book copy.epub"
+    copy.write_bytes(b"same bytes")
+    job, what = enqueue(store, first, inbox / "done")
+    assert what == "queued" and job.sha256 == sha256_file(first)
+    assert enqueue(store, first, inbox / "done")[1] == "known"
+    job2, what2 = enqueue(store, copy, inbox / "done")
+    assert what2 == "duplicate" and job2.id == job.id
+    assert not copy.exists() and (inbox / "done" / "book copy.epub").exists()
+    assert len(store.jobs()) == 1
+    assert store.events(job.id)[-1].kind == "duplicate"
+
+
+def test_enqueue_new_version_under_same_name_is_new_job(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    store = Store(tmp_path / "db")
+    f = inbox / "book.epub"
+    f.write_bytes(b"version 1")
+    enqueue(store, f, inbox / "done")
+    f.write_bytes(b"version 2")
+    _, what = enqueue(store, f, inbox / "done")
+    assert what == "queued"
+    assert len(store.jobs()) == 2

@@ -1,0 +1,73 @@
+"""The domain types every stage passes along: a book, its chapters, and the chunks we speak.
+
+They are plain frozen dataclasses with no I/O so that readers, the planner, the
+renderer and the encoder can agree on them without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    title: str
+    authors: tuple[str, ...] = ()
+    language: str | None = None
+    description: str | None = None
+    publisher: str | None = None
+    date: str | None = None
+    series: str | None = None
+    series_index: str | None = None
+
+    @property
+    def author(self) -> str:
+        """Authors joined for display and for tags; 'Unknown Author' keeps paths sane."""
+        return ", ".join(self.authors) if self.authors else "Unknown Author"
+
+
+@dataclass(frozen=True, slots=True)
+class Chapter:
+    """A titled piece of the book; paragraphs are already cleaned for speech."""
+
+    title: str
+    paragraphs: tuple[str, ...]
+    voice: str | None = None
+    style: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cover:
+    data: bytes
+    mime: str  # "image/jpeg" or "image/png"
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    metadata: Metadata
+    chapters: tuple[Chapter, ...]
+    cover: Cover | None = None
+
+
+class Pause(str, Enum):
+    """The silence that follows a chunk; its length comes from settings."""
+
+    SENTENCE = "sentence"
+    PARAGRAPH = "paragraph"
+    CHAPTER = "chapter"
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One utterance for the engine, placed in the book so assembly can pace it."""
+
+    chapter: int
+    index: int  # position inside the chapter
+    text: str
+    pause: Pause
+    voice: str
+    language: str | None = None
+    style: str | None = None
+    key: str = field(default="", compare=False)

@@ -1,0 +1,307 @@
+"""The ``voxd`` command. Each subcommand parses its arguments and calls into the package.
+
+Kept free of torch and model imports so ``voxd --help`` and ``voxd jobs`` answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .config import Settings, load_settings
+from .errors import ConfigError, VoxdError
+
+
+def _setup_logging(level: str) -> None:
+    # Under systemd the journal timestamps every line already.
+    fmt = "%(levelname)s %(name)s: %(message)s" if os.environ.get("JOURNAL_STREAM") else (
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
+    for noisy in ("apscheduler", "watchdog"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if getattr(args, "engine", None):
+        overrides["engine"] = args.engine
+    return load_settings(args.config, **overrides)
+
+
+# -- subcommands -----------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .daemon import run_daemon
+
+    settings = _settings(args)
+    _setup_logging("DEBUG" if args.verbose else settings.log_level)
+    return run_daemon(settings)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .convert import convert, outbox_path
+    from .tts.registry import load_engine
+
+    settings = _settings(args)
+    _setup_logging("DEBUG" if args.verbose else "WARNING")
+    source = Path(args.input)
+    if not source.is_file():
+        raise VoxdError(f"{source}: no such file")
+    engine = load_engine(settings)
+    bar = _ProgressBar(enabled=not args.quiet)
+    try:
+        outcome = convert(
+            source,
+            lambda book: Path(args.output) if args.output else outbox_path(settings.outbox_dir, book.metadata),
+            settings,
+            engine,
+            on_book=lambda book, chunks: bar.start(
+                f"{book.metadata.title[:40]}", len({c.key for c in chunks})
+            ),
+            on_progress=bar.update,
+        )
+    finally:
+        bar.close()
+        engine.close()
+    meta = outcome.book.metadata
+    print(
+        f"{meta.title} by {meta.author}: {len(outcome.chapters)} chapters, "
+        f"{outcome.duration / 60:.1f} min of audio"
+    )
+    print(outcome.output)
+    return 0
+
+
+class _ProgressBar:
+    """A tqdm bar over chunks; silent when not wanted."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar = None
+
+    def start(self, title: str, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, desc=title, unit="chunk", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, progress) -> None:
+        if self._bar is None:
+            return
+        self._bar.n = progress.chunks_done
+        speed = progress.speed
+        self._bar.set_postfix_str(
+            f"{progress.audio_seconds / 60:.1f} min audio" + (f", {speed:.1f}x" if speed else ""), refresh=False
+        )
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from .store import Store
+    from .watch import sha256_file
+
+    settings = _settings(args)
+    inbox = settings.inbox_dir
+    inbox.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.db_path)
+    status = 0
+    for name in args.files:
+        src = Path(name)
+        if not src.is_file():
+            print(f"{src}: no such file", file=sys.stderr)
+            status = 1
+            continue
+        digest = sha256_file(src)
+        existing = store.by_sha256(digest)
+        if existing is not None:
+            print(f"{src.name}: already job {existing.id} ({existing.status.value})")
+            continue
+        target = _copy_into(src, inbox)
+        job, _ = store.put(digest, target)
+        print(f"{src.name}: queued as job {job.id}")
+    return status
+
+
+def _copy_into(src: Path, inbox: Path) -> Path:
+    """Copy under a temporary name, then rename: the daemon never sees half a file."""
+    from .files import unique_path
+
+    fd, tmp = tempfile.mkstemp(dir=inbox, prefix=f".{src.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        target = unique_path(inbox, src.name)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from .store import Store
+
+    settings = _settings(args)
+    jobs = Store(settings.db_path).jobs()
+    if args.json:
+        rows = []
+        for job in jobs:
+            row = asdict(job)
+            row["status"] = job.status.value
+            row["speed"] = job.speed
+            row["eta_seconds"] = job.eta_seconds
+            rows.append(row)
+        json.dump(rows, sys.stdout, indent=2)
+        print()
+        return 0
+    if not jobs:
+        print("no jobs yet: drop an EPUB into", settings.inbox_dir)
+        return 0
+    print(_jobs_table(jobs))
+    return 0
+
+
+def _jobs_table(jobs) -> str:
+    from .worker import format_duration
+
+    header = ("ID", "STATUS", "BOOK", "CH", "CHUNKS", "AUDIO", "SPEED", "ETA / NOTE")
+    rows = [header]
+    for job in jobs:
+        chunks = f"{job.chunks_done}/{job.chunks_total}" if job.chunks_total else "-"
+        speed = f"{job.speed:.1f}x" if job.speed else "-"
+        if job.status.value == "running" and job.eta_seconds is not None:
+            note = format_duration(job.eta_seconds)
+        elif job.status.value == "failed":
+            note = (job.error or "")[:60]
+        elif job.status.value == "done":
+            note = job.output or ""
+        else:
+            note = ""
+        book = job.title or job.name
+        rows.append((
+            str(job.id), job.status.value, book[:40], str(job.chapters or "-"), chunks,
+            format_duration(job.audio_seconds) if job.audio_seconds else "-", speed, note,
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows
+    )
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from .store import Store
+
+    store = Store(_settings(args).db_path)
+    job = store.get(args.id)
+    if job is None:
+        raise VoxdError(f"no job {args.id}")
+    if not store.retry(args.id):
+        raise VoxdError(f"job {args.id} is {job.status.value}; only done, failed or cancelled jobs can be retried")
+    print(f"job {args.id} queued again")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from .store import Store
+
+    store = Store(_settings(args).db_path)
+    job = store.get(args.id)
+    if job is None:
+        raise VoxdError(f"no job {args.id}")
+    if not store.cancel(args.id):
+        raise VoxdError(f"job {args.id} is {job.status.value}; only queued or running jobs can be cancelled")
+    print(f"job {args.id} cancelled")
+    return 0
+
+
+def cmd_voices(args: argparse.Namespace) -> int:
+    from .tts.registry import load_engine
+
+    engine = load_engine(_settings(args))
+    try:
+        for name in engine.voices():
+            print(name)
+    finally:
+        engine.close()
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", help="config file (default: $VOXD_CONFIG, "
+                        "~/.config/voxd/voxd.toml, /etc/voxd/voxd.toml)")
+    common.add_argument("--engine", choices=("qwen", "espeak"), help="speech engine (overrides the config)")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+    parser = argparse.ArgumentParser(
+        prog="voxd", description="Turn EPUB and PDF books into chaptered .m4b audiobooks.", parents=[common]
+    )
+    parser.add_argument("--version", action="version", version=f"voxd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", parents=[common], help="run the daemon in the foreground (logs to stderr)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("render", parents=[common], help="convert one book now, with a progress bar")
+    p.add_argument("input", help="EPUB file")
+    p.add_argument("-o", "--output", help="where to write the .m4b (default: the outbox layout)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("add", parents=[common], help="copy books into the inbox and queue them")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("jobs", parents=[common], help="list jobs with progress and ETA")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("retry", parents=[common], help="queue a done, failed or cancelled job again")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=cmd_retry)
+
+    p = sub.add_parser("cancel", parents=[common], help="cancel a queued or running job")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("voices", parents=[common], help="list the voices of the engine")
+    p.set_defaults(func=cmd_voices)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"voxd: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except VoxdError as exc:
+        print(f"voxd: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""The one Settings object: a TOML file, overridden by ``VOXD_*`` environment variables.
+
+Where the file is: ``--config PATH``, else ``$VOXD_CONFIG``, else
+``~/.config/voxd/voxd.toml``, else ``/etc/voxd/voxd.toml``; with none of them,
+defaults and the environment alone. Relative paths in the file are relative to
+the file, so a config next to its inbox keeps working wherever voxd is started.
+
+Every other module receives the Settings it needs as an argument; nothing reads
+them from a global.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .errors import ConfigError
+
+SEARCH_PATH = (Path("~/.config/voxd/voxd.toml"), Path("/etc/voxd/voxd.toml"))
+PATH_KEYS = ("inbox", "outbox", "state_dir", "cache_dir")
+
+
+def _default_state_dir() -> Path:
+    # systemd's StateDirectory= exports this; it is the right home for the database.
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    xdg = os.environ.get("XDG_STATE_HOME") or "~/.local/state"
+    return Path(xdg).expanduser() / "voxd"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EspeakSettings(_Section):
+    rate_wpm: int = Field(175, ge=80, le=450, description="speaking rate, words per minute")
+    batch_size: int = Field(16, ge=1, le=256)
+
+
+class QwenSettings(_Section):
+    custom_voice_model: str = "Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice"
+    voice_design_model: str = "Qwen/Qwen3-TTS-12Hz-1.7B-VoiceDesign"
+    base_model: str = "Qwen/Qwen3-TTS-12Hz-1.7B-Base"
+    device: str = "auto"
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    batch_size: int | None = Field(None, ge=1, le=512)
+
+
+class Settings(BaseSettings):
+    """Everything voxd can be told. ``config/voxd.toml`` documents each key."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOXD_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    # folders
+    inbox: Path = Path("~/voxd/inbox")
+    outbox: Path = Path("~/voxd/outbox")
+    state_dir: Path = Field(default_factory=_default_state_dir)
+    cache_dir: Path | None = None
+
+    # speech
+    engine: Literal["qwen", "espeak"] = "espeak"
+    voice: str = ""
+    language: str | None = None
+
+    # notifications
+    notify_urls: list[SecretStr] = []
+
+    # watching the inbox
+    settle_seconds: float = Field(5.0, gt=0, le=3600)
+    rescan_seconds: float = Field(300.0, ge=1, le=86400)
+    poll: bool = False
+
+    # the queue
+    max_attempts: int = Field(3, ge=1, le=100)
+    lease_seconds: float = Field(300.0, ge=5)
+
+    # text and pacing
+    chunk_target_chars: int = Field(300, ge=20, le=2000)
+    chunk_max_chars: int = Field(500, ge=40, le=4000)
+    speak_chapter_titles: bool = True
+    pause_sentence: float = Field(0.35, ge=0, le=10)
+    pause_paragraph: float = Field(0.8, ge=0, le=10)
+    pause_chapter: float = Field(2.0, ge=0, le=30)
+
+    # output
+    bitrate: int = Field(64000, ge=16000, le=320000)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    espeak: EspeakSettings = EspeakSettings()
+    qwen: QwenSettings = QwenSettings()
+
+    @model_validator(mode="after")
+    def _chunk_limits(self) -> "Settings":
+        if self.chunk_max_chars < self.chunk_target_chars:
+            raise ValueError(
+                f"chunk_max_chars ({self.chunk_max_chars}) must be at least "
+                f"chunk_target_chars ({self.chunk_target_chars})"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as init values; the environment must win over them.
+        return (env_settings, init_settings)
+
+    # Derived paths, absolute and with ~ expanded, for the rest of the code.
+    @property
+    def inbox_dir(self) -> Path:
+        return _absolute(self.inbox)
+
+    @property
+    def outbox_dir(self) -> Path:
+        return _absolute(self.outbox)
+
+    @property
+    def state_path(self) -> Path:
+        return _absolute(self.state_dir)
+
+    @property
+    def cache_path(self) -> Path:
+        if self.cache_dir is not None:
+            return _absolute(self.cache_dir)
+        return self.state_path / "cache"
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_path / "voxd.sqlite3"
+
+
+def _absolute(path: Path) -> Path:
+    return path.expanduser().absolute()
+
+
+def find_config(explicit: Path | str | None = None) -> Path | None:
+    """The config file to read, or None when there is none (defaults + environment)."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        return path
+    env = os.environ.get("VOXD_CONFIG")
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} (from $VOXD_CONFIG) does not exist")
+        return path
+    for candidate in SEARCH_PATH:
+        candidate = candidate.expanduser()
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(config: Path | str | None = None, **overrides: Any) -> Settings:
+    """Read and validate the settings; every problem becomes one ConfigError naming the keys."""
+    path = find_config(config)
+    values: dict[str, Any] = _read_toml(path) if path else {}
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = value
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    base = path.parent.absolute()
+    for key in PATH_KEYS:
+        value = data.get(key)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            data[key] = str(base / value)
+    return data
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    where = f"config file {path} or VOXD_* environment" if path else "VOXD_* environment"
+    lines = [f"invalid settings ({where}):"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling against config/voxd.toml)"
+        got = err.get("input")
+        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"  {key}: {msg}{shown}")
+    return "\n".join(lines)

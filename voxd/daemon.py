@@ -1,0 +1,132 @@
+"""The composition root: the only place that knows every part and wires them together.
+
+Start-up order matters: the state lock first (one daemon per state directory), then
+the store and crash recovery, then the inbox (scan before watch), then READY=1.
+The model is not loaded here: the first job that needs it loads it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from .config import Settings
+from .errors import ConfigError
+from .notify import Notifier, redact
+from .sdnotify import notify, watchdog_interval
+from .store import Store
+from .tts.registry import ENGINES, load_engine
+from .watch import InboxWatcher, enqueue
+from .worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+def acquire_lock(state_dir: Path) -> int:
+    """Hold an exclusive lock on the state directory for the life of the process."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state_dir / "voxd.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(f"another voxd daemon is already running with state_dir {state_dir}") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+class _Health:
+    """Turns the worker's 'still alive' calls into watchdog pings and STATUS= lines, rate-limited."""
+
+    def __init__(self) -> None:
+        self.interval = watchdog_interval()
+        self._last_ping = 0.0
+        self._status = ""
+
+    def __call__(self, status: str | None) -> None:
+        now = time.monotonic()
+        if self.interval and now - self._last_ping >= self.interval:
+            notify("WATCHDOG=1")
+            self._last_ping = now
+        if status and status != self._status:
+            self._status = status
+            notify(f"STATUS={status}")
+
+
+def run_daemon(settings: Settings, engine: str | None = None) -> int:
+    engine_name = engine or settings.engine
+    if engine_name not in ENGINES:
+        raise ConfigError(f"unknown engine {engine_name!r}; choose one of {', '.join(ENGINES)}")
+    if engine_name == "qwen":
+        load_engine(settings, "qwen")  # raises a ConfigError while the engine is unavailable
+
+    lock_fd = acquire_lock(settings.state_path)
+    store = Store(settings.db_path)
+    for job in store.recover(settings.max_attempts, all_running=True):
+        log.warning("job %d (%s) was interrupted; now %s", job.id, job.name, job.status.value)
+
+    inbox = settings.inbox_dir
+    inbox.mkdir(parents=True, exist_ok=True)
+    settings.outbox_dir.mkdir(parents=True, exist_ok=True)
+    notifier = Notifier(settings.notify_urls)
+    stop = threading.Event()
+    health = _Health()
+    worker = Worker(
+        settings, store, lambda: load_engine(settings, engine_name), notifier, stop=stop, alive=health
+    )
+
+    def on_ready(path: Path) -> None:
+        _, what = enqueue(store, path, inbox / "done")
+        if what in ("queued", "resourced"):
+            worker.wake.set()
+
+    watcher = InboxWatcher(inbox, on_ready, settle_seconds=settings.settle_seconds, poll=settings.poll)
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    scheduler = BackgroundScheduler(daemon=True)
+    scheduler.add_job(watcher.scan, "interval", seconds=settings.rescan_seconds, id="rescan", coalesce=True)
+    scheduler.add_job(
+        lambda: store.recover(settings.max_attempts),
+        "interval",
+        seconds=max(5.0, settings.lease_seconds / 2),
+        id="reap-leases",
+        coalesce=True,
+    )
+
+    def on_signal(signum: int, _frame) -> None:
+        log.info("received %s: finishing the batch in flight, then stopping", signal.Signals(signum).name)
+        notify("STOPPING=1")
+        stop.set()
+        worker.wake.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    try:
+        watcher.start()
+        scheduler.start()
+        log.info(
+            "voxd ready: inbox %s, outbox %s, engine %s, state %s%s",
+            inbox, settings.outbox_dir, engine_name, settings.state_path,
+            "".join(f", notify {redact(u.get_secret_value())}" for u in settings.notify_urls),
+        )
+        notify("READY=1")
+        notify("STATUS=idle: waiting for books in the inbox")
+        worker.run()
+    finally:
+        notify("STOPPING=1")
+        watcher.stop()
+        scheduler.shutdown(wait=False)
+        worker.close()
+        notifier.close()
+        store.close()
+        os.close(lock_fd)
+        log.info("voxd stopped")
+    return 0

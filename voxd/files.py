@@ -1,0 +1,48 @@
+"""Small file operations with the promises the rest of voxd relies on.
+
+Whatever another program may read (an error note, a manifest) is written to a
+temporary name in the same directory and renamed into place, so a reader sees
+the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def unique_path(folder: Path, name: str) -> Path:
+    """folder/name, or folder/'stem (2).ext' and so on when that name is taken."""
+    candidate = folder / name
+    if not candidate.exists():
+        return candidate
+    stem, dot, ext = name.partition(".")
+    for n in range(2, 10_000):
+        candidate = folder / f"{stem} ({n}){dot}{ext}"
+        if not candidate.exists():
+            return candidate
+    raise FileExistsError(f"no free name for {name} in {folder}")
+
+
+def move_into(path: Path, folder: Path, name: str | None = None) -> Path:
+    """Move a file into folder without overwriting anything there; returns the new path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = unique_path(folder, name or path.name)
+    shutil.move(str(path), str(target))
+    return target

@@ -1,0 +1,47 @@
+"""Turn a book file into a :class:`~voxd.book.Book`, choosing the reader by file type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from voxd.book import Book
+from voxd.errors import UnsupportedFormat
+from voxd.ingest.epub import read_epub
+
+__all__ = ["READERS", "read_book", "read_epub"]
+
+Reader = Callable[..., Book]
+
+
+def _read_pdf(path: Path, **options: Any) -> Book:
+    raise UnsupportedFormat(f"{path.name}: PDF books are not supported by this version of voxd yet")
+
+
+def _read_manifest(path: Path, **options: Any) -> Book:
+    raise UnsupportedFormat(f"{path.name}: voxd manifests (.voxd.json) are not supported by this version of voxd yet")
+
+
+#: File suffix (lower case) -> reader. Readers take the path and keyword options.
+READERS: dict[str, Reader] = {
+    ".epub": read_epub,
+    ".pdf": _read_pdf,
+    ".json": _read_manifest,
+}
+
+
+def read_book(path: Path, **options: Any) -> Book:
+    """Read ``path`` with the reader for its suffix; ``options`` go to that reader.
+
+    Raises :class:`UnsupportedFormat` for a file type voxd does not read and
+    :class:`~voxd.errors.BookError` for a file that is corrupt, hostile or empty
+    (an ``.epub`` that is not a zip, for instance).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    reader = READERS.get(suffix)
+    if reader is None:
+        kind = f"file type '{suffix}'" if suffix else "file with no extension"
+        raise UnsupportedFormat(f"{path.name}: unsupported {kind} (voxd reads .epub, .pdf and .voxd.json)")
+    return reader(path, **options)

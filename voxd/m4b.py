@@ -1,0 +1,364 @@
+"""Write a chaptered, tagged M4B audiobook as the speech comes in.
+
+Why it looks like this:
+
+* Streaming. A book is hours of audio; the renderer hands over PCM a sentence at a
+  time and :meth:`M4bWriter.write` cuts it into encoder frames (1024 samples for
+  AAC) and muxes them straight away. Only the remainder of one frame and the
+  muxer's index (a few MB per hour) stay in memory.
+* Temp file, then rename. An MP4 whose ``close()`` never ran has no index and no
+  player can open it, so everything goes to ``.<name>.<random>.tmp`` beside the
+  target and is renamed into place only once it is complete. On any error the temp
+  file is removed and nothing appears at the target path.
+* Chapters for every player. FFmpeg's mp4 muxer writes two chapter lists: a
+  QuickTime chapter track (the only one Apple reads, no size limit) and a Nero
+  ``chpl`` atom (what mutagen and VLC read; at most 255 entries, titles at most 255
+  bytes). Titles are cut to 255 UTF-8 bytes on a character boundary so the
+  ``chpl`` stays valid UTF-8. The chapter count is only known at close, after the
+  muxer options are fixed, so for a book of more than 255 chapters the ``chpl`` atom
+  (which FFmpeg truncates to the first 255) is turned into a ``free`` atom of the
+  same size afterwards: no offsets move, and players fall back to the complete
+  QuickTime track instead of showing a list cut short.
+* ``format="mp4"`` with brand ``M4B `` rather than ``format="ipod"``, so the file is
+  an audiobook to Apple players; ``movflags=+faststart`` puts the index first so a
+  player can start before the whole file is read.
+* Tags with mutagen after muxing, on the temp file before the rename: FFmpeg cannot
+  write ``covr`` without an attached-picture stream, and one place for all tags is
+  simpler. ``stik`` = 2 marks the file as an audiobook.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import av
+from av.audio.stream import AudioStream
+import numpy as np
+from mutagen.mp4 import MP4, Atoms, MP4Cover
+
+from voxd.book import Cover, Metadata
+from voxd.errors import BookError
+
+log = logging.getLogger(__name__)
+
+CHPL_MAX_CHAPTERS = 255
+CHPL_MAX_TITLE_BYTES = 255
+STIK_AUDIOBOOK = 2
+GENRE = "Audiobook"
+CONTAINER_OPTIONS = {"brand": "M4B ", "movflags": "+faststart"}
+
+# ISO 639-1 -> ISO 639-2/T for the track language (mdhd wants three letters).
+_LANG3 = {
+    "ar": "ara", "bg": "bul", "ca": "cat", "cs": "ces", "da": "dan", "de": "deu",
+    "el": "ell", "en": "eng", "es": "spa", "et": "est", "fa": "fas", "fi": "fin",
+    "fr": "fra", "ga": "gle", "he": "heb", "hi": "hin", "hr": "hrv", "hu": "hun",
+    "id": "ind", "is": "isl", "it": "ita", "ja": "jpn", "ko": "kor", "lt": "lit",
+    "lv": "lav", "nb": "nob", "nl": "nld", "nn": "nno", "no": "nor", "pl": "pol",
+    "pt": "por", "ro": "ron", "ru": "rus", "sk": "slk", "sl": "slv", "sr": "srp",
+    "sv": "swe", "th": "tha", "tr": "tur", "uk": "ukr", "vi": "vie", "zh": "zho",
+}
+
+
+@dataclass(frozen=True)
+class ChapterMark:
+    title: str
+    start: float  # seconds
+    end: float
+
+
+class M4bWriter:
+    """Context manager. Writes to a temp file beside `path` ('.<name>.<random>.tmp' in the
+    same dir), renames into place on successful close; on exception removes the temp file
+    and nothing appears at `path`.
+
+    Audio written before the first :meth:`start_chapter` belongs to the first chapter
+    (its start is moved to 0). Starting a chapter where the previous one started, with
+    no audio in between, replaces that empty chapter. A book without any
+    ``start_chapter`` call has no chapters.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        sample_rate: int,
+        metadata: Metadata,
+        narrator: str | None = None,
+        cover: Cover | None = None,
+        bitrate: int = 64000,
+    ) -> None:
+        if sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+        self._path = Path(path)
+        self._rate = sample_rate
+        self._metadata = metadata
+        self._narrator = narrator
+        self._cover = cover
+        self._tmp = _make_temp(self._path)
+        self._samples = 0  # written by the caller
+        self._encoded = 0  # handed to the encoder
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._marks: list[tuple[int, str]] = []  # (start sample, title)
+        self._result: list[ChapterMark] | None = None
+        self._closed = False
+        try:
+            self._container, self._stream = _open_output(
+                self._tmp, sample_rate, bitrate, metadata.language
+            )
+        except BaseException:
+            _unlink(self._tmp)
+            raise
+        self._frame_size: int = self._stream.codec_context.frame_size
+
+    def __enter__(self) -> M4bWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self._abort()
+        elif not self._closed:
+            self.close()
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio written so far."""
+        return self._samples / self._rate
+
+    def start_chapter(self, title: str) -> None:
+        """Mark the current position as the start of a chapter called `title`."""
+        self._check_open()
+        title = _chapter_title(title, len(self._marks) + 1)
+        if self._marks and self._marks[-1][0] == self._samples:
+            self._marks[-1] = (self._samples, title)  # the previous one would be empty
+        else:
+            self._marks.append((self._samples, title))
+
+    def write(self, pcm: np.ndarray) -> None:
+        """Append float32 mono samples at the writer's sample rate; any length."""
+        self._check_open()
+        samples = _mono_float32(pcm)
+        if samples.size == 0:
+            return
+        self._samples += samples.size
+        if self._pending.size:
+            samples = np.concatenate((self._pending, samples))
+        whole = samples.size - samples.size % self._frame_size
+        for start in range(0, whole, self._frame_size):
+            self._encode(samples[start : start + self._frame_size])
+        self._pending = samples[whole:].copy()  # never hold on to the caller's array
+
+    def close(self) -> list[ChapterMark]:
+        """Finish the file, move it into place and return its chapters.
+
+        Raises BookError when no audio was written; the temp file is removed on any error.
+        """
+        if self._result is not None:
+            return self._result
+        self._check_open()
+        try:
+            if self._samples == 0:
+                raise BookError(f"{self._path.name}: nothing to encode, no audio was written")
+            chapters = self._chapter_marks()
+            self._finish_audio(chapters)
+            _write_tags(self._tmp, self._metadata, self._narrator, self._cover)
+            if len(chapters) > CHPL_MAX_CHAPTERS:
+                _hide_chpl(self._tmp)
+            os.replace(self._tmp, self._path)
+        except BaseException:
+            self._abort()
+            raise
+        self._closed = True
+        self._result = chapters
+        return chapters
+
+    # -- internals ---------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"M4bWriter for {self._path.name} is already closed")
+
+    def _encode(self, block: np.ndarray | None) -> None:
+        """Encode one frame (`None` flushes the encoder) and mux what comes out."""
+        frame = None
+        if block is not None:
+            frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format="fltp", layout="mono")
+            frame.sample_rate = self._rate
+            frame.time_base = Fraction(1, self._rate)
+            frame.pts = self._encoded
+            self._encoded += block.size
+        self._container.mux(self._stream.encode(frame))
+
+    def _finish_audio(self, chapters: list[ChapterMark]) -> None:
+        """Encode the last partial frame, flush, attach chapters and close the muxer."""
+        if self._pending.size:
+            self._encode(self._pending)
+            self._pending = self._pending[:0]
+        self._encode(None)
+        self._container.set_chapters(_av_chapters(chapters, self._rate))
+        self._container.close()
+
+    def _chapter_marks(self) -> list[ChapterMark]:
+        """Chapters as seconds: each ends where the next starts, the last at the end."""
+        if not self._marks:
+            return []
+        starts = [0] + [start for start, _ in self._marks[1:]]
+        ends = starts[1:] + [self._samples]
+        return [
+            ChapterMark(title=title, start=start / self._rate, end=end / self._rate)
+            for (_, title), start, end in zip(self._marks, starts, ends)
+        ]
+
+    def _abort(self) -> None:
+        """Drop everything: nothing may appear at the target path.
+
+        The temp file is unlinked before the muxer is closed, so the trailer PyAV
+        insists on writing goes to a file that is already gone and the faststart pass
+        (which re-opens the file by name) fails at once instead of copying it.
+        """
+        self._closed = True
+        _unlink(self._tmp)
+        try:
+            self._container.close()
+        except Exception:  # noqa: BLE001 - the original error is what matters
+            log.debug("closing the aborted muxer for %s failed", self._path, exc_info=True)
+        _unlink(self._tmp)
+
+
+def _make_temp(path: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _open_output(
+    tmp: Path, sample_rate: int, bitrate: int, language: str | None
+) -> tuple[av.container.OutputContainer, AudioStream]:
+    """Open the mp4 muxer with one mono AAC stream; the header is written on the first packet."""
+    container = av.open(str(tmp), "w", format="mp4", container_options=dict(CONTAINER_OPTIONS))
+    try:
+        stream = container.add_stream("aac", rate=sample_rate, layout="mono")
+        stream.bit_rate = bitrate
+        lang3 = _iso639_2(language)
+        if lang3:
+            stream.metadata["language"] = lang3
+        stream.codec_context.open()  # now frame_size is known
+    except BaseException:
+        container.close()
+        raise
+    return container, stream
+
+
+def _mono_float32(pcm: np.ndarray) -> np.ndarray:
+    samples = np.asarray(pcm, dtype=np.float32)
+    if samples.ndim == 2 and 1 in samples.shape:
+        samples = samples.reshape(-1)
+    if samples.ndim != 1:
+        raise ValueError(f"expected mono samples (1-D array), got shape {samples.shape}")
+    return samples
+
+
+def _chapter_title(title: str, number: int) -> str:
+    """A non-empty title that fits the chpl atom (255 bytes) without splitting a character."""
+    title = " ".join(title.split()) or f"Chapter {number}"
+    encoded = title.encode("utf-8")
+    if len(encoded) <= CHPL_MAX_TITLE_BYTES:
+        return title
+    return encoded[:CHPL_MAX_TITLE_BYTES].decode("utf-8", errors="ignore").rstrip()
+
+
+def _av_chapters(chapters: list[ChapterMark], rate: int) -> list[dict[str, Any]]:
+    time_base = Fraction(1, rate)
+    return [
+        {
+            "id": number,
+            "start": round(mark.start * rate),
+            "end": round(mark.end * rate),
+            "time_base": time_base,
+            "metadata": {"title": mark.title},
+        }
+        for number, mark in enumerate(chapters, start=1)
+    ]
+
+
+def _iso639_2(language: str | None) -> str | None:
+    """'en', 'en-US' or 'eng' -> 'eng'; None where we do not know the code."""
+    if not language:
+        return None
+    primary = language.replace("_", "-").split("-")[0].lower()
+    if len(primary) == 3 and primary.isalpha():
+        return primary
+    return _LANG3.get(primary)
+
+
+def _tag_values(metadata: Metadata, narrator: str | None) -> dict[str, list[Any]]:
+    tags: dict[str, list[Any]] = {
+        "©nam": [metadata.title],
+        "©alb": [metadata.title],
+        "©ART": [metadata.author],
+        "aART": [metadata.author],
+        "©gen": [GENRE],
+        "stik": [STIK_AUDIOBOOK],
+    }
+    optional = {
+        "©wrt": narrator,
+        "©day": metadata.date,
+        "desc": metadata.description,
+        "©cmt": metadata.description,
+    }
+    tags.update({key: [value] for key, value in optional.items() if value})
+    return tags
+
+
+def _cover_format(cover: Cover) -> int | None:
+    mime = cover.mime.lower()
+    if mime == "image/png" or cover.data.startswith(b"\x89PNG"):
+        return MP4Cover.FORMAT_PNG
+    if mime in ("image/jpeg", "image/jpg") or cover.data.startswith(b"\xff\xd8"):
+        return MP4Cover.FORMAT_JPEG
+    return None
+
+
+def _write_tags(tmp: Path, metadata: Metadata, narrator: str | None, cover: Cover | None) -> None:
+    mp4 = MP4(tmp)
+    if mp4.tags is None:
+        mp4.add_tags()
+    assert mp4.tags is not None
+    mp4.tags.update(_tag_values(metadata, narrator))
+    if cover is not None:
+        image_format = _cover_format(cover)
+        if image_format is None:
+            log.warning("cover of %r is %s, not JPEG or PNG; left out", metadata.title, cover.mime)
+        else:
+            mp4.tags["covr"] = [MP4Cover(cover.data, imageformat=image_format)]
+    mp4.save()
+
+
+def _hide_chpl(tmp: Path) -> None:
+    """Turn moov/udta/chpl into a same-sized 'free' atom (see the module docstring)."""
+    with open(tmp, "r+b") as fileobj:
+        atoms = Atoms(fileobj)
+        try:
+            chpl = atoms.path(b"moov", b"udta", b"chpl")[-1]
+        except KeyError:
+            return
+        fileobj.seek(chpl.offset + 4)
+        fileobj.write(b"free")

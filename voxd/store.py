@@ -1,0 +1,395 @@
+"""The job queue and its history, in one SQLite file.
+
+Promises (each method's docstring says which one it keeps):
+
+* A job *is* its source file's sha256: the same book dropped twice is one job.
+* A claimed job carries a lease. A daemon that dies leaves the lease to expire;
+  :meth:`Store.recover` puts such jobs back in the queue, and gives up on a job
+  after ``max_attempts`` so a poison file cannot crash-loop the daemon.
+* Events are append-only: what happened to a job, when, in words.
+
+Every connection runs in WAL mode with a busy timeout, so ``voxd jobs`` can read
+while the daemon writes. Read-then-write transactions use ``BEGIN IMMEDIATE``:
+a deferred transaction that later upgrades to a write fails with SQLITE_BUSY
+instead of waiting.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from enum import Enum
+from pathlib import Path
+from typing import Iterator
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE jobs (
+        id            INTEGER PRIMARY KEY,
+        sha256        TEXT NOT NULL UNIQUE,
+        source        TEXT NOT NULL,
+        name          TEXT NOT NULL,
+        status        TEXT NOT NULL DEFAULT 'queued'
+                      CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        lease_until   REAL,
+        not_before    REAL,
+        title         TEXT,
+        author        TEXT,
+        chapters      INTEGER,
+        chunks_total  INTEGER,
+        chunks_done   INTEGER NOT NULL DEFAULT 0,
+        audio_seconds REAL NOT NULL DEFAULT 0,
+        render_seconds REAL NOT NULL DEFAULT 0,
+        output        TEXT,
+        error         TEXT,
+        created_at    REAL NOT NULL,
+        started_at    REAL,
+        finished_at   REAL,
+        updated_at    REAL NOT NULL
+    );
+    CREATE INDEX jobs_status ON jobs (status, id);
+    CREATE TABLE events (
+        id      INTEGER PRIMARY KEY,
+        job_id  INTEGER REFERENCES jobs (id) ON DELETE CASCADE,
+        at      REAL NOT NULL,
+        kind    TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX events_job ON events (job_id, id);
+    """,
+}
+
+
+class Status(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    sha256: str
+    source: str
+    name: str
+    status: Status
+    attempts: int
+    lease_until: float | None
+    not_before: float | None
+    title: str | None
+    author: str | None
+    chapters: int | None
+    chunks_total: int | None
+    chunks_done: int
+    audio_seconds: float
+    render_seconds: float
+    output: str | None
+    error: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Job":
+        values = {f.name: row[f.name] for f in fields(cls)}
+        values["status"] = Status(values["status"])
+        return cls(**values)
+
+    @property
+    def speed(self) -> float | None:
+        """Audio seconds rendered per wall second, once there is something to measure."""
+        if self.render_seconds > 0 and self.audio_seconds > 0:
+            return self.audio_seconds / self.render_seconds
+        return None
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Time left at the measured pace, assuming the chunks left are like the ones done."""
+        if not self.chunks_total or self.chunks_done <= 0 or self.render_seconds <= 0:
+            return None
+        per_chunk = self.render_seconds / self.chunks_done
+        return max(0.0, (self.chunks_total - self.chunks_done) * per_chunk)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    job_id: int | None
+    at: float
+    kind: str
+    message: str
+
+
+class Store:
+    """Jobs and events in SQLite; safe to share between threads (one connection each)."""
+
+    def __init__(self, path: Path, *, clock=time.time) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self._local = threading.local()
+        self._migrate()
+
+    # -- connections -------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front (BEGIN IMMEDIATE), committed on success."""
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _migrate(self) -> None:
+        with self.transaction() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} was written by a newer voxd (schema {version}, this one knows "
+                    f"{SCHEMA_VERSION}); upgrade voxd or point state_dir elsewhere"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")
+
+    @property
+    def schema_version(self) -> int:
+        return self._connect().execute("PRAGMA user_version").fetchone()[0]
+
+    # -- events ------------------------------------------------------------
+
+    def _event(self, conn: sqlite3.Connection, job_id: int | None, kind: str, message: str) -> None:
+        conn.execute(
+            "INSERT INTO events (job_id, at, kind, message) VALUES (?, ?, ?, ?)",
+            (job_id, self._clock(), kind, message),
+        )
+
+    def event(self, job_id: int | None, kind: str, message: str) -> None:
+        """Append one line to the job's history."""
+        with self.transaction() as conn:
+            self._event(conn, job_id, kind, message)
+
+    def events(self, job_id: int | None = None) -> list[Event]:
+        conn = self._connect()
+        if job_id is None:
+            rows = conn.execute("SELECT * FROM events ORDER BY id").fetchall()
+        else:
+            rows = conn.execute("SELECT * FROM events WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
+        return [Event(**dict(row)) for row in rows]
+
+    # -- jobs --------------------------------------------------------------
+
+    def put(self, sha256: str, source: Path | str, name: str | None = None) -> tuple[Job, bool]:
+        """Queue the file unless its content is already a job; returns (job, created)."""
+        source = str(source)
+        name = name or Path(source).name
+        now = self._clock()
+        with self.transaction() as conn:
+            row = conn.execute(
+                "INSERT INTO jobs (sha256, source, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (sha256) DO NOTHING RETURNING *",
+                (sha256, source, name, now, now),
+            ).fetchone()
+            if row is not None:
+                self._event(conn, row["id"], "queued", f"queued {name}")
+                return Job.from_row(row), True
+            row = conn.execute("SELECT * FROM jobs WHERE sha256 = ?", (sha256,)).fetchone()
+            return Job.from_row(row), False
+
+    def get(self, job_id: int) -> Job | None:
+        row = self._connect().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return Job.from_row(row) if row else None
+
+    def by_sha256(self, sha256: str) -> Job | None:
+        row = self._connect().execute("SELECT * FROM jobs WHERE sha256 = ?", (sha256,)).fetchone()
+        return Job.from_row(row) if row else None
+
+    def jobs(self, status: Status | None = None) -> list[Job]:
+        conn = self._connect()
+        if status is None:
+            rows = conn.execute("SELECT * FROM jobs ORDER BY id").fetchall()
+        else:
+            rows = conn.execute("SELECT * FROM jobs WHERE status = ? ORDER BY id", (status.value,)).fetchall()
+        return [Job.from_row(r) for r in rows]
+
+    def claim(self, lease_seconds: float) -> Job | None:
+        """Atomically take the oldest queued job that may run now, under a lease."""
+        now = self._clock()
+        with self.transaction() as conn:
+            row = conn.execute(
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = ?,"
+                " started_at = COALESCE(started_at, ?), updated_at = ?, error = NULL"
+                " WHERE id = (SELECT id FROM jobs WHERE status = 'queued'"
+                "             AND (not_before IS NULL OR not_before <= ?) ORDER BY id LIMIT 1)"
+                " RETURNING *",
+                (now + lease_seconds, now, now, now),
+            ).fetchone()
+            if row is None:
+                return None
+            self._event(conn, row["id"], "started", f"attempt {row['attempts']}")
+            return Job.from_row(row)
+
+    def heartbeat(self, job_id: int, lease_seconds: float) -> bool:
+        """Extend a running job's lease; False when the job is no longer ours to run (cancelled)."""
+        now = self._clock()
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET lease_until = ?, updated_at = ? WHERE id = ? AND status = 'running'",
+                (now + lease_seconds, now, job_id),
+            )
+            return cur.rowcount == 1
+
+    def progress(self, job_id: int, **values: object) -> None:
+        """Record how far a running job is (chunks, audio seconds, title...)."""
+        allowed = {"title", "author", "chapters", "chunks_total", "chunks_done", "audio_seconds", "render_seconds"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"not progress fields: {sorted(unknown)}")
+        if not values:
+            return
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        with self.transaction() as conn:
+            conn.execute(
+                f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ?",
+                (*values.values(), self._clock(), job_id),
+            )
+
+    def finish(self, job_id: int, output: str, message: str = "") -> bool:
+        """Mark a running job done; False (and nothing changes) if it was cancelled meanwhile."""
+        now = self._clock()
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET status = 'done', output = ?, lease_until = NULL, finished_at = ?,"
+                " updated_at = ? WHERE id = ? AND status = 'running'",
+                (output, now, now, job_id),
+            )
+            if cur.rowcount:
+                self._event(conn, job_id, "done", message or f"wrote {output}")
+            return cur.rowcount == 1
+
+    def fail(self, job_id: int, reason: str) -> bool:
+        """Mark a job failed for good, with the reason a person will read."""
+        now = self._clock()
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET status = 'failed', error = ?, lease_until = NULL, finished_at = ?,"
+                " updated_at = ? WHERE id = ? AND status IN ('running', 'queued')",
+                (reason, now, now, job_id),
+            )
+            if cur.rowcount:
+                self._event(conn, job_id, "failed", reason)
+            return cur.rowcount == 1
+
+    def requeue(self, job_id: int, reason: str, *, delay: float = 0.0, count_attempt: bool = True) -> bool:
+        """Put a running job back in the queue (a retryable failure, or a clean shutdown)."""
+        now = self._clock()
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET status = 'queued', lease_until = NULL, not_before = ?, updated_at = ?,"
+                " attempts = attempts - ? WHERE id = ? AND status = 'running'",
+                (now + delay if delay else None, now, 0 if count_attempt else 1, job_id),
+            )
+            if cur.rowcount:
+                self._event(conn, job_id, "requeued", reason)
+            return cur.rowcount == 1
+
+    def move_source(self, job_id: int, source: Path | str) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE jobs SET source = ?, updated_at = ? WHERE id = ?", (str(source), self._clock(), job_id))
+
+    def cancel(self, job_id: int) -> bool:
+        """Cancel a queued or running job; a running one stops at its next batch."""
+        now = self._clock()
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET status = 'cancelled', lease_until = NULL, finished_at = ?, updated_at = ?"
+                " WHERE id = ? AND status IN ('queued', 'running')",
+                (now, now, job_id),
+            )
+            if cur.rowcount:
+                self._event(conn, job_id, "cancelled", "cancelled by request")
+            return cur.rowcount == 1
+
+    def retry(self, job_id: int) -> bool:
+        """Queue a finished, failed or cancelled job again, with a fresh attempt count."""
+        now = self._clock()
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, not_before = NULL,"
+                " lease_until = NULL, chunks_done = 0, finished_at = NULL, updated_at = ?"
+                " WHERE id = ? AND status IN ('done', 'failed', 'cancelled')",
+                (now, job_id),
+            )
+            if cur.rowcount:
+                self._event(conn, job_id, "queued", "queued again by request")
+            return cur.rowcount == 1
+
+    def recover(self, max_attempts: int, *, all_running: bool = False) -> list[Job]:
+        """Return running jobs whose lease ran out to the queue, or fail them after max_attempts.
+
+        ``all_running`` is for start-up: the daemon holds the state directory's lock,
+        so every job still marked running belongs to a process that died.
+        """
+        now = self._clock()
+        touched: list[Job] = []
+        with self.transaction() as conn:
+            if all_running:
+                rows = conn.execute("SELECT * FROM jobs WHERE status = 'running'").fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT * FROM jobs WHERE status = 'running' AND lease_until < ?", (now,)
+                ).fetchall()
+            for row in rows:
+                if row["attempts"] >= max_attempts:
+                    reason = (
+                        f"gave up after {row['attempts']} attempts: voxd stopped unexpectedly during "
+                        "each of them (see the log for a crash or out-of-memory kill)"
+                    )
+                    conn.execute(
+                        "UPDATE jobs SET status = 'failed', error = ?, lease_until = NULL, finished_at = ?,"
+                        " updated_at = ? WHERE id = ?",
+                        (reason, now, now, row["id"]),
+                    )
+                    self._event(conn, row["id"], "failed", reason)
+                else:
+                    conn.execute(
+                        "UPDATE jobs SET status = 'queued', lease_until = NULL, updated_at = ? WHERE id = ?",
+                        (now, row["id"]),
+                    )
+                    self._event(conn, row["id"], "recovered", "lease expired; the job is queued again")
+                touched.append(Job.from_row(conn.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone()))
+        return touched

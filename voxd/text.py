@@ -1,0 +1,474 @@
+"""Turn chapter text into the utterances we hand to the speech engine.
+
+Why chunks, and why this size: neural TTS models (Qwen3-TTS and friends) are
+stable on utterances of roughly 200-400 characters. Longer inputs drift: in
+another project 800-character chunks produced gibberish, skipped words and
+runaway audio. So every paragraph is split into sentences, the sentences are
+packed into chunks of about ``target_chars`` and no chunk is ever longer than
+``max_chars``. A sentence that is longer than that is split at clause
+boundaries and, as a last resort, between words - never inside a word.
+
+Chunks carry no silence of their own: each one names the :class:`Pause` that
+follows it (sentence, paragraph or chapter) and the assembler turns that into
+silence from the settings, so pacing stays consistent whatever the engine does
+at the edges of an utterance.
+
+Everything here is pure (no I/O, no randomness): the same book always gives the
+same plan, which is what lets the cache reuse audio across runs.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from voxd.book import Book, Chapter, Chunk, Pause
+
+__all__ = [
+    "chunk_chapter",
+    "clean_for_speech",
+    "number_to_words",
+    "plan_chunks",
+    "speakable_title",
+    "split_sentences",
+]
+
+# --------------------------------------------------------------------------
+# Cleanup
+# --------------------------------------------------------------------------
+
+# A soft hyphen marks where a word *may* break; if the break happened (soft
+# hyphen then newline) the two halves are one word.
+_SOFT_HYPHEN = re.compile(r"\u00ad(?:[ \t]*\r?\n[ \t]*)?")
+# Zero-width space/non-joiner/joiner, word joiner, BOM, and C0 controls that are
+# not whitespace, plus the object replacement character left by some converters.
+_INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff\ufffc\x00-\x08\x0e-\x1f\x7f]")
+# Superscript digits glued to the previous character are footnote references
+# ("word¹", "end.²³"). Caveat: "m²" also loses its exponent; prose wins.
+_SUPERSCRIPT_MARK = re.compile(r"(?<=\S)[\u00b9\u00b2\u00b3\u2070\u2074-\u2079]+")
+# NFKC leaves curly quotes alone but turns primes into pairs (″ -> ′′); fold all
+# quote-like marks to ASCII first so engines and the splitter see one form.
+# Guillemets are left as they are: they are unambiguous and language-specific.
+_QUOTE_FOLD = str.maketrans(
+    {
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
+        "\u2032": "'", "\u02bc": "'", "\u2035": "'",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"',
+        "\u2033": '"', "\u2036": '"',
+    }
+)
+# "exam-\nple" -> "example"; "Anglo-\nSaxon" -> "Anglo-Saxon" (capital after
+# the break: the hyphen is real). Lowercase compounds split at their own
+# hyphen ("well-\nknown") cannot be told apart without a dictionary.
+_LINE_HYPHEN = re.compile(r"([^\W\d_])-[ \t]*\r?\n[ \t]*(?=([^\W\d_]))")
+_WHITESPACE = re.compile(r"\s+")
+# Bare URLs; the lookbehind keeps "awww." from matching mid-word.
+_URL = re.compile(r"(?P<lead> ?)(?<![\w.@/])(?P<url>(?:https?://|ftp://|www\.)\S+)", re.IGNORECASE)
+_URL_TRAILING = ".,;:!?'\")]}>»"
+# [1], [12], [3, 4], [5-7]: reference marks, not words.
+_FOOTNOTE = re.compile(r"\s*\[\d{1,3}(?:\s*[,\u2013-]\s*\d{1,3})*\]")
+# Brackets emptied by the removals above.
+_EMPTY_BRACKETS = re.compile(r"\s*(?:\(\s*\)|\[\s*\])")
+
+
+def _join_line_hyphen(m: re.Match[str]) -> str:
+    return m.group(1) if m.group(2).islower() else m.group(1) + "-"
+
+
+def _drop_url(m: re.Match[str]) -> str:
+    """Remove the URL but keep punctuation that belongs to the sentence around it."""
+    url = m.group("url")
+    end = len(url)
+    while end and url[end - 1] in _URL_TRAILING:
+        ch = url[end - 1]
+        # A ')' balancing a '(' inside the URL is part of it (wiki links).
+        if ch == ")" and url[: end - 1].count("(") > url[: end - 1].count(")"):
+            break
+        end -= 1
+    return url[end:]
+
+
+def _drop_footnote(m: re.Match[str]) -> str:
+    # "word. [1]Next": keep a space so the neighbours do not fuse.
+    following = m.string[m.end() : m.end() + 1]
+    return " " if m.group().startswith((" ", "\t", "\n")) and following.isalnum() else ""
+
+
+def clean_for_speech(text: str) -> str:
+    """Return ``text`` as one line fit to be read aloud.
+
+    Removes soft hyphens and zero-width characters, drops footnote superscripts
+    glued to words, folds quote variants to ASCII ``'`` and ``"``, applies NFKC
+    (ligatures, full-width forms, non-breaking spaces; "…" becomes "..."), joins
+    words hyphenated across line breaks, drops bare URLs and bracketed footnote
+    marks like ``[1]``, and collapses all whitespace to single spaces.
+    Idempotent: cleaning cleaned text changes nothing.
+    """
+    text = _SOFT_HYPHEN.sub("", text)
+    text = _INVISIBLE.sub("", text)
+    text = _SUPERSCRIPT_MARK.sub("", text)
+    text = text.translate(_QUOTE_FOLD)
+    text = unicodedata.normalize("NFKC", text)
+    text = _LINE_HYPHEN.sub(_join_line_hyphen, text)
+    text = _WHITESPACE.sub(" ", text)
+    text = _URL.sub(_drop_url, text)
+    text = _FOOTNOTE.sub(_drop_footnote, text)
+    text = _EMPTY_BRACKETS.sub("", text)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+# --------------------------------------------------------------------------
+# Sentences
+# --------------------------------------------------------------------------
+
+# Latin-style end: terminator run, optional closing quotes/brackets, whitespace.
+# CJK-style end: full-width terminator, optional closers, no space needed.
+_BOUNDARY = re.compile(
+    r"(?P<term>[.!?\u2026]+)(?P<close>[\"'\u201d\u2019\u00bb)\]]*)(?P<space>\s+)(?=\S)"
+    r"|(?P<cjk>[\u3002\uff01\uff1f]+[\u300d\u300f\uff09\u3011\"'\u201d\u2019]*)\s*"
+)
+_OPENERS = "\"'\u201c\u2018\u00ab\u201e([\u00bf\u00a1"
+# Never a sentence end when followed by an uppercase word (case-insensitive,
+# without the final dot). "etc.", "a.m." and "p.m." do end sentences now and
+# then; keeping them together only makes one chunk a little longer.
+_ABBREVIATIONS = frozenset(
+    {
+        "mr", "mrs", "ms", "mx", "dr", "st", "ste", "jr", "sr", "prof", "mt",
+        "vs", "etc", "e.g", "i.e", "a.m", "p.m", "messrs", "mme", "mmes",
+        "mlle", "rev", "gen", "capt", "col", "lt", "sgt", "gov", "hon", "cf",
+        "viz", "approx",
+    }
+)
+# Abbreviations only before a number ("No. 5", "Vol. II", "Fig. 3"), so that
+# "He said no. Then..." still ends. The flag allows a roman numeral too; not for
+# "No", because '"No. I won't."' is common dialogue.
+_NUMBERED_ABBREVIATIONS = {"no": False, "nos": False, "vol": True, "vols": True,
+                           "ch": True, "fig": True, "figs": True, "p": False, "pp": False}
+_NUMBER_AHEAD = re.compile(r"\d")
+_ROMAN_AHEAD = re.compile(r"[IVXLCDM]+\b|[ivxlcdm]+\b")
+# Dotted single letters: "U.S", "e.g", "Ph" is not one.
+_DOTTED_LETTERS = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")
+
+
+def _starts_sentence(ch: str) -> bool:
+    """Uppercase (or caseless script), digit, or an opening quote/bracket."""
+    return ch.isdigit() or (ch.isalpha() and not ch.islower()) or ch in _OPENERS
+
+
+def _word_before(text: str, end: int) -> str:
+    """The whitespace-delimited token ending at ``end``, without opening punctuation."""
+    start = max(text.rfind(" ", 0, end), text.rfind("\n", 0, end), text.rfind("\t", 0, end)) + 1
+    return text[start:end].lstrip(_OPENERS)
+
+
+def _is_abbreviation(word: str, text: str, ahead: int) -> bool:
+    """Whether ``word.`` followed by ``text[ahead:]`` is an abbreviation or initial, not an end."""
+    if not word:
+        return False
+    low = word.lower()
+    if low in _ABBREVIATIONS:
+        return True
+    if low in _NUMBERED_ABBREVIATIONS:
+        if _NUMBER_AHEAD.match(text, ahead):
+            return True
+        return _NUMBERED_ABBREVIATIONS[low] and bool(_ROMAN_AHEAD.match(text, ahead))
+    if len(word) == 1 and word.isupper():  # an initial: "J. R. R. Tolkien"
+        return True
+    return bool(_DOTTED_LETTERS.fullmatch(word))
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split ``text`` into sentences; joining them with spaces gives the text back.
+
+    A sentence ends at ``. ! ? …`` (plus closing quotes/brackets) followed by
+    whitespace and an uppercase letter, digit or opening quote/bracket - but not
+    after common abbreviations (Mr. Dr. St. etc. e.g. a.m. ...), numbered
+    abbreviations before a number (No. 5, Vol. II), initials (J. R. R. Tolkien)
+    or dotted letters (U.S.). Decimals never split: there is no space after the
+    dot. Full-width CJK terminators (。！？) end a sentence without a space.
+    """
+    text = _WHITESPACE.sub(" ", text).strip()
+    sentences: list[str] = []
+    start = 0
+    for m in _BOUNDARY.finditer(text):
+        if m.group("cjk") is None:
+            if not _starts_sentence(text[m.end()]):
+                continue
+            if m.group("term") == "." and not m.group("close"):
+                if _is_abbreviation(_word_before(text, m.start()), text, m.end()):
+                    continue
+        piece = text[start : m.end()].strip()
+        if piece:
+            sentences.append(piece)
+        start = m.end()
+    tail = text[start:].strip()
+    if tail:
+        sentences.append(tail)
+    return sentences
+
+
+# --------------------------------------------------------------------------
+# Titles
+# --------------------------------------------------------------------------
+
+_ONES = (
+    "Zero One Two Three Four Five Six Seven Eight Nine Ten Eleven Twelve "
+    "Thirteen Fourteen Fifteen Sixteen Seventeen Eighteen Nineteen"
+).split()
+_TENS = "_ _ Twenty Thirty Forty Fifty Sixty Seventy Eighty Ninety".split()
+
+
+def number_to_words(n: int) -> str:
+    """English words in title case for 0 <= n < 1,000,000: 104 -> "One Hundred Four"."""
+    if not 0 <= n < 1_000_000:
+        raise ValueError(f"number_to_words handles 0 to 999999, not {n}")
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return _TENS[tens] + (f"-{_ONES[ones]}" if ones else "")
+    if n < 1000:
+        hundreds, rest = divmod(n, 100)
+        return f"{_ONES[hundreds]} Hundred" + (f" {number_to_words(rest)}" if rest else "")
+    thousands, rest = divmod(n, 1000)
+    return f"{number_to_words(thousands)} Thousand" + (f" {number_to_words(rest)}" if rest else "")
+
+
+_ROMAN_STRICT = re.compile(r"M{0,3}(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})")
+_ROMAN_VALUES = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
+# "Chapter XII", "PART iv: ...", "Book I - ...": any well-formed numeral (1-3999).
+_KEYWORD_NUMERAL = re.compile(
+    r"(?P<kw>chapter|part|book)\s+(?P<num>[ivxlcdm]+)(?=$|[\s:.,;\u2013\u2014-])", re.IGNORECASE
+)
+# A bare numeral is a chapter number only when it is the whole title or is
+# followed by ':' '.' or ' -'. Only uppercase I V X L C (1-399): "MIX" (1009)
+# and "DIX" (509) are words far more often than chapter numbers, and no book
+# we read has 400 chapters. "I" alone is "Chapter One"; "I Remember" is a title.
+_BARE_NUMERAL = re.compile(r"(?P<num>[IVXLC]+)(?=$|\s*[:.]|\s+[-\u2013\u2014])")
+_WORD = re.compile(r"\w[\w'\u2019]*")
+
+
+def _roman_value(numeral: str) -> int | None:
+    """Value of a well-formed roman numeral (either case, not mixed), else None."""
+    if not numeral or not (numeral.isupper() or numeral.islower()):
+        return None
+    upper = numeral.upper()
+    if not _ROMAN_STRICT.fullmatch(upper):
+        return None
+    total = 0
+    for ch, nxt in zip(upper, upper[1:] + " "):
+        value = _ROMAN_VALUES[ch]
+        total += -value if nxt != " " and _ROMAN_VALUES[nxt] > value else value
+    return total
+
+
+def _is_all_caps(text: str) -> bool:
+    return any(ch.isalpha() for ch in text) and not any(ch.islower() for ch in text)
+
+
+def _title_word(m: re.Match[str]) -> str:
+    word = m.group()
+    value = _roman_value(word)
+    if len(word) > 1 and value is not None and value < 400:  # "HENRY VIII" keeps VIII
+        return word
+    return word[0].upper() + word[1:].lower()
+
+
+def _title_case(text: str) -> str:
+    return _WORD.sub(_title_word, text)
+
+
+def speakable_title(title: str, *, roman: bool = True) -> str:
+    """Make a chapter title sound right when spoken.
+
+    With ``roman`` a roman chapter number becomes English words:
+    "XIV: The Arrival" -> "Chapter Fourteen: The Arrival", "CHAPTER XII" ->
+    "Chapter Twelve", "IV" -> "Chapter Four". Arabic numbers are kept
+    ("Chapter 3"): every engine reads digits. An ALL-CAPS title becomes Title
+    Case, since some engines spell capitals letter by letter. Words that merely
+    look like numerals stay words: "I Remember", "MIX" -> "Mix", "DID" -> "Did".
+    Pass ``roman=False`` for books not in English, where English number words
+    would be wrong.
+    """
+    text = _WHITESPACE.sub(" ", title).strip()
+    caps = _is_all_caps(text)
+    if roman:
+        head, rest = _numbered_head(text)
+        if head:
+            return head + (_title_case(rest) if caps else rest)
+    return _title_case(text) if caps else text
+
+
+def _numbered_head(text: str) -> tuple[str, str]:
+    """("Chapter Fourteen", rest of the title) if the title starts with a roman chapter number."""
+    m = _KEYWORD_NUMERAL.match(text)
+    if m:
+        value = _roman_value(m.group("num"))
+        if value is not None:
+            return f"{m.group('kw').capitalize()} {number_to_words(value)}", text[m.end() :]
+    m = _BARE_NUMERAL.match(text)
+    if m:
+        value = _roman_value(m.group("num"))
+        if value is not None:
+            return f"Chapter {number_to_words(value)}", text[m.end() :]
+    return "", text
+
+
+# --------------------------------------------------------------------------
+# Chunks
+# --------------------------------------------------------------------------
+
+# Split points for an over-long sentence, strongest first. Each is a space, so a
+# split never lands inside a word: after ; : or a dash, before a spaced dash,
+# then after a comma. CJK clause marks need no space.
+_CLAUSE_LEVELS = (
+    re.compile(r"(?<=[;:\u2014\u2013]) |(?<=\S) (?=[\u2014\u2013] )|(?<=[\uff1b\uff1a])"),
+    re.compile(r"(?<=,) |(?<=[\uff0c\u3001])"),
+)
+# Full-width punctuation after which no space is wanted when joining pieces.
+_NO_SPACE_AFTER = "\u3002\uff01\uff1f\uff0c\u3001\uff1b\uff1a\u300d\u300f\uff09\u3011"
+
+
+def _joined_length(left: str, right: str) -> int:
+    return len(left) + len(right) + (0 if left.endswith(tuple(_NO_SPACE_AFTER)) else 1)
+
+
+def _join(left: str, right: str) -> str:
+    return left + right if left.endswith(tuple(_NO_SPACE_AFTER)) else f"{left} {right}"
+
+
+def _split_words(text: str, max_chars: int) -> list[str]:
+    """Last resort: words, each one a piece; a single word longer than max_chars
+    (base64, a run of symbols) is cut, because an over-long utterance is worse."""
+    pieces: list[str] = []
+    for word in text.split(" "):
+        if not word:
+            continue
+        pieces.extend(word[i : i + max_chars] for i in range(0, len(word), max_chars))
+    return pieces
+
+
+def _split_long(text: str, max_chars: int, level: int = 0) -> list[str]:
+    """Pieces of ``text`` none longer than ``max_chars``, split as gently as possible."""
+    if len(text) <= max_chars:
+        return [text]
+    if level >= len(_CLAUSE_LEVELS):
+        return _split_words(text, max_chars)
+    parts = [p.strip() for p in _CLAUSE_LEVELS[level].split(text) if p.strip()]
+    pieces: list[str] = []
+    for part in parts:
+        pieces.extend(_split_long(part, max_chars, level + 1))
+    return pieces
+
+
+def _pack(pieces: list[str], target_chars: int) -> list[str]:
+    """Greedily join consecutive pieces while the result stays within target_chars."""
+    packed: list[str] = []
+    current = ""
+    for piece in pieces:
+        if current and _joined_length(current, piece) <= target_chars:
+            current = _join(current, piece)
+        else:
+            if current:
+                packed.append(current)
+            current = piece
+    if current:
+        packed.append(current)
+    return packed
+
+
+def _paragraph_texts(paragraph: str, target_chars: int, max_chars: int) -> list[str]:
+    """The chunk texts of one paragraph, in order."""
+    cleaned = clean_for_speech(paragraph)
+    if not cleaned:
+        return []
+    pieces: list[str] = []
+    for sentence in split_sentences(cleaned):
+        pieces.extend(_split_long(sentence, max_chars))
+    return _pack(pieces, target_chars)
+
+
+def _speaks_english(language: str | None) -> bool:
+    return language is None or language.lower().replace("_", "-").split("-")[0] in ("en", "eng")
+
+
+def _check_sizes(target_chars: int, max_chars: int) -> int:
+    """Validate the sizes; returns the effective target (never above max_chars)."""
+    if max_chars < 1 or target_chars < 1:
+        raise ValueError(f"chunk sizes must be positive (target_chars={target_chars}, max_chars={max_chars})")
+    return min(target_chars, max_chars)
+
+
+def chunk_chapter(
+    chapter_index: int,
+    chapter: Chapter,
+    *,
+    voice: str,
+    language: str | None,
+    target_chars: int = 300,
+    max_chars: int = 500,
+    speak_title: bool = True,
+) -> list[Chunk]:
+    """The chunks of one chapter, title first (when ``speak_title``).
+
+    Each paragraph is cleaned, split into sentences and packed into chunks of
+    up to ``target_chars``; no chunk exceeds ``max_chars``. The last chunk of a
+    paragraph (and the title) is followed by a paragraph pause, the chapter's
+    last chunk by a chapter pause, every other chunk by a sentence pause.
+    The chapter's voice and language override the given ones. The title's roman
+    numerals become English words only when the language is English or unknown.
+    """
+    target_chars = _check_sizes(target_chars, max_chars)
+    voice = chapter.voice or voice
+    language = chapter.language or language
+
+    groups: list[list[str]] = []  # one list of chunk texts per spoken block
+    if speak_title:
+        title = speakable_title(clean_for_speech(chapter.title), roman=_speaks_english(language))
+        groups.append(_paragraph_texts(title, target_chars, max_chars))
+    groups.extend(_paragraph_texts(p, target_chars, max_chars) for p in chapter.paragraphs)
+
+    texts: list[tuple[str, Pause]] = []
+    for group in groups:
+        for i, text in enumerate(group):
+            texts.append((text, Pause.PARAGRAPH if i == len(group) - 1 else Pause.SENTENCE))
+    if texts:
+        texts[-1] = (texts[-1][0], Pause.CHAPTER)
+
+    return [
+        Chunk(
+            chapter=chapter_index,
+            index=index,
+            text=text,
+            pause=pause,
+            voice=voice,
+            language=language,
+            style=chapter.style,
+        )
+        for index, (text, pause) in enumerate(texts)
+    ]
+
+
+def plan_chunks(
+    book: Book,
+    *,
+    voice: str,
+    language: str | None,
+    target_chars: int = 300,
+    max_chars: int = 500,
+    speak_titles: bool = True,
+) -> list[Chunk]:
+    """Every chunk of the book, chapter by chapter (chapters numbered from 0)."""
+    return [
+        chunk
+        for index, chapter in enumerate(book.chapters)
+        for chunk in chunk_chapter(
+            index,
+            chapter,
+            voice=voice,
+            language=language,
+            target_chars=target_chars,
+            max_chars=max_chars,
+            speak_title=speak_titles,
+        )
+    ]

@@ -1,0 +1,231 @@
+"""The worker: claim a job, convert it, publish the result, report what happened.
+
+It owns the job's edges: the source file moves to ``inbox/done/`` or
+``inbox/failed/`` (with ``<name>.error.txt``), the store learns the outcome, a
+notification goes out. A bad book fails its job and nothing else: the loop
+carries on with the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from .book import Book, Chunk
+from .config import Settings
+from .convert import Outcome, convert, outbox_path
+from .errors import PermanentError, RetryableError, Stopping, VoxdError
+from .files import move_into, write_text_atomic
+from .notify import Notifier
+from .render import Progress
+from .store import Job, Store
+from .tts.base import Engine
+from .watch import sha256_file
+
+log = logging.getLogger(__name__)
+
+
+class Cancelled(VoxdError):
+    """The job was cancelled while it ran."""
+
+
+class SourceChanged(PermanentError):
+    """The file under the job's name now holds other content (a new version is its own job)."""
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        engine_factory: Callable[[], Engine],
+        notifier: Notifier,
+        *,
+        stop: threading.Event,
+        alive: Callable[[str | None], None] = lambda status: None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.engine_factory = engine_factory
+        self.notifier = notifier
+        self.stop = stop
+        self.alive = alive  # called often; the daemon turns it into watchdog pings and STATUS=
+        self.wake = threading.Event()
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = self.engine_factory()
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def run(self) -> None:
+        """Work until asked to stop."""
+        while not self.stop.is_set():
+            self.alive(None)
+            job = self.store.claim(self.settings.lease_seconds)
+            if job is None:
+                self.alive("idle: waiting for books in the inbox")
+                self.wake.wait(1.0)
+                self.wake.clear()
+                continue
+            self.process(job)
+
+    def process(self, job: Job) -> None:
+        started = time.monotonic()
+        cancelled = threading.Event()
+        beat_stop = threading.Event()
+        beat = threading.Thread(
+            target=self._heartbeat, args=(job.id, cancelled, beat_stop), name="voxd-lease", daemon=True
+        )
+        beat.start()
+        log.info("job %d: converting %s (attempt %d)", job.id, job.name, job.attempts)
+        try:
+            outcome = self._convert(job, cancelled)
+        except Stopping:
+            self.store.requeue(job.id, "voxd is stopping; the job continues at the next start", count_attempt=False)
+            log.info("job %d: stopped between batches; it resumes at the next start", job.id)
+        except Cancelled:
+            log.info("job %d: cancelled", job.id)
+        except RetryableError as exc:
+            self._retry_or_fail(job, str(exc))
+        except PermanentError as exc:
+            self._fail(job, str(exc), exc)
+        except Exception as exc:  # a bug or a parser crash on hostile input: fail this job only
+            log.error("job %d: unexpected error\n%s", job.id, traceback.format_exc())
+            self._fail(job, f"unexpected error while converting {job.name}: {type(exc).__name__}: {exc}")
+        else:
+            self._succeed(job, outcome, time.monotonic() - started)
+        finally:
+            beat_stop.set()
+            beat.join()
+
+    # -- the parts ---------------------------------------------------------
+
+    def _heartbeat(self, job_id: int, cancelled: threading.Event, done: threading.Event) -> None:
+        interval = max(1.0, self.settings.lease_seconds / 3)
+        while not done.wait(interval):
+            if not self.store.heartbeat(job_id, self.settings.lease_seconds):
+                cancelled.set()
+                return
+
+    def _convert(self, job: Job, cancelled: threading.Event) -> Outcome:
+        source = Path(job.source)
+        if not source.is_file():
+            raise PermanentError(f"{job.name} is no longer in the inbox (deleted or moved while queued)")
+        if sha256_file(source) != job.sha256:
+            raise SourceChanged(
+                f"{job.name} was replaced by a different version after it was queued; "
+                "the new version is queued as its own job"
+            )
+
+        def checkpoint() -> None:
+            self.alive(None)
+            if cancelled.is_set() or self.store.get(job.id).status.value == "cancelled":
+                raise Cancelled(job.name)
+            if self.stop.is_set():
+                raise Stopping()
+
+        def on_book(book: Book, chunks: list[Chunk]) -> None:
+            self.store.progress(
+                job.id,
+                title=book.metadata.title,
+                author=book.metadata.author,
+                chapters=len(book.chapters),
+                chunks_total=len({c.key for c in chunks}),
+            )
+            log.info(
+                "job %d: %s by %s, %d chapters, %d chunks",
+                job.id, book.metadata.title, book.metadata.author, len(book.chapters), len(chunks),
+            )
+
+        last_log = [0.0]
+
+        def on_progress(p: Progress) -> None:
+            self.store.progress(
+                job.id, chunks_done=p.chunks_done, audio_seconds=p.audio_seconds, render_seconds=p.render_seconds
+            )
+            pct = 100.0 * p.chunks_done / p.chunks_total if p.chunks_total else 100.0
+            status = f"job {job.id}: {pct:.0f}% ({p.chunks_done}/{p.chunks_total} chunks)"
+            self.alive(status)
+            now = time.monotonic()
+            if now - last_log[0] >= 30 or p.chunks_done == p.chunks_total:
+                last_log[0] = now
+                speed = f", {p.speed:.1f}x real time" if p.speed else ""
+                log.info("%s, %s of audio%s", status, format_duration(p.audio_seconds), speed)
+
+        return convert(
+            source,
+            lambda book: outbox_path(self.settings.outbox_dir, book.metadata),
+            self.settings,
+            self.engine,
+            on_book=on_book,
+            on_progress=on_progress,
+            checkpoint=checkpoint,
+        )
+
+    def _succeed(self, job: Job, outcome: Outcome, elapsed: float) -> None:
+        source = Path(job.source)
+        if source.exists():
+            moved = move_into(source, self.settings.inbox_dir / "done")
+            self.store.move_source(job.id, moved)
+        meta = outcome.book.metadata
+        if not self.store.finish(job.id, str(outcome.output)):
+            log.info("job %d was cancelled as it finished; %s stays", job.id, outcome.output)
+            return
+        log.info(
+            "job %d: done: %s (%s of audio, %d chapters) in %s",
+            job.id, outcome.output, format_duration(outcome.duration), len(outcome.chapters),
+            format_duration(elapsed),
+        )
+        self.notifier.send(
+            f"Audiobook ready: {meta.title}",
+            f"{meta.title} by {meta.author}\n"
+            f"{format_duration(outcome.duration)} of audio in {len(outcome.chapters)} chapters, "
+            f"rendered in {format_duration(elapsed)}\n{outcome.output}",
+            kind="success",
+        )
+
+    def _retry_or_fail(self, job: Job, reason: str) -> None:
+        if job.attempts >= self.settings.max_attempts:
+            self._fail(job, f"{reason} (gave up after {job.attempts} attempts)")
+            return
+        delay = min(3600.0, 30.0 * 2 ** (job.attempts - 1))
+        log.warning("job %d: %s; retrying in %s", job.id, reason, format_duration(delay))
+        self.store.requeue(job.id, f"{reason}; retrying in {format_duration(delay)}", delay=delay)
+
+    def _fail(self, job: Job, reason: str, error: Exception | None = None) -> None:
+        log.error("job %d failed: %s", job.id, reason)
+        source = Path(job.source)
+        failed_dir = self.settings.inbox_dir / "failed"
+        if source.exists() and not isinstance(error, SourceChanged):
+            moved = move_into(source, failed_dir)
+            self.store.move_source(job.id, moved)
+            write_text_atomic(moved.with_name(moved.name + ".error.txt"), _error_note(job, reason))
+        self.store.fail(job.id, reason)
+        self.notifier.send(f"voxd could not convert {job.name}", reason, kind="failure")
+
+
+def _error_note(job: Job, reason: str) -> str:
+    return (
+        f"voxd could not convert {job.name}.\n\n"
+        f"Reason: {reason}\n\n"
+        f"Job {job.id}, sha256 {job.sha256}.\n"
+        f"After fixing the file, drop it into the inbox again, or run: voxd retry {job.id}\n"
+    )

@@ -96,3 +96,31 @@ def _decode(blob: bytes) -> tuple[np.ndarray, int] | None:
     if zlib.crc32(payload) != crc:
         return None
     return np.frombuffer(payload, dtype="<f4").astype(np.float32), sample_rate
+
+
+def evict(root: Path, max_bytes: int, *, protect_newer_than: float | None = None) -> tuple[int, int]:
+    """Remove least-recently-used entries until the cache fits in max_bytes.
+
+    Entries used at or after ``protect_newer_than`` (a Unix time) are kept: they
+    belong to jobs that are not finished yet, whose chunks must survive for the
+    render to resume. Returns (entries removed, bytes freed).
+    """
+    entries = []
+    total = 0
+    for path in Path(root).glob("*/*.pcm"):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        entries.append((st.st_mtime, st.st_size, path))
+        total += st.st_size
+    removed = freed = 0
+    for mtime, size, path in sorted(entries):
+        if total - freed <= max_bytes:
+            break
+        if protect_newer_than is not None and mtime >= protect_newer_than:
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+        freed += size
+    return removed, freed

@@ -47,7 +47,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _setup_logging("DEBUG" if args.verbose else settings.log_level)
-    return run_daemon(settings)
+    overrides = {"engine": args.engine} if args.engine else {}
+    return run_daemon(settings, config_path=args.config, overrides=overrides)
 
 
 def cmd_render(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import ConfigError
@@ -51,6 +51,60 @@ class QwenSettings(_Section):
     batch_size: int | None = Field(None, ge=1, le=512)
 
 
+TEMPLATE_FIELDS = {
+    "job": 1, "file": "book.epub", "title": "Title", "author": "Author", "chapters": 3,
+    "duration": "1h02m03s", "elapsed": "12m00s", "output": "/out/book.m4b", "reason": "why",
+    "attempt": 1, "done": 2, "failed": 1, "queued": 0, "hours": 24, "lines": "...",
+}
+
+
+class Templates(_Section):
+    """Notification texts; {fields} are filled from the job (see config/voxd.toml)."""
+
+    done_title: str = "Audiobook ready: {title}"
+    done_body: str = "{title} by {author}\n{duration} of audio in {chapters} chapters, rendered in {elapsed}\n{output}"
+    failed_title: str = "voxd could not convert {file}"
+    failed_body: str = "{reason}"
+    started_title: str = "Rendering {title}"
+    started_body: str = "{title} by {author}: {chapters} chapters (attempt {attempt})"
+    digest_title: str = "voxd: {done} done, {failed} failed in the last {hours} hours"
+    digest_body: str = "{lines}"
+
+    @model_validator(mode="after")
+    def _fields_known(self) -> "Templates":
+        for name in type(self).model_fields:
+            template = getattr(self, name)
+            try:
+                template.format(**TEMPLATE_FIELDS)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(
+                    f"{name}: bad template {template!r} ({type(exc).__name__}: {exc}); "
+                    f"fields are {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}"
+                ) from None
+        return self
+
+
+def _parse_window(value: str) -> tuple[int, int] | None:
+    """'23:00-07:00' -> minutes since midnight (start, end); '' -> None (always)."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        start, end = (part.strip() for part in value.split("-"))
+        minutes = []
+        for part in (start, end):
+            hh, mm = part.split(":")
+            h, m = int(hh), int(mm)
+            if not (0 <= h <= 24 and 0 <= m < 60) or (h == 24 and m):
+                raise ValueError
+            minutes.append(h * 60 + m)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a window like '23:00-07:00'") from None
+    if minutes[0] == minutes[1]:
+        raise ValueError(f"{value!r} starts and ends at the same time; leave it empty to render at any hour")
+    return minutes[0], minutes[1]
+
+
 class Settings(BaseSettings):
     """Everything voxd can be told. ``config/voxd.toml`` documents each key."""
 
@@ -74,6 +128,13 @@ class Settings(BaseSettings):
 
     # notifications
     notify_urls: list[SecretStr] = []
+    notify_events: list[Literal["done", "failed", "started"]] = ["done", "failed"]
+    digest_time: str = ""
+    templates: Templates = Templates()
+
+    # scheduling
+    render_window: str = ""
+    cache_max_gb: float = Field(0.0, ge=0)
 
     # watching the inbox
     settle_seconds: float = Field(5.0, gt=0, le=3600)
@@ -99,6 +160,29 @@ class Settings(BaseSettings):
 
     espeak: EspeakSettings = EspeakSettings()
     qwen: QwenSettings = QwenSettings()
+
+    @field_validator("render_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        _parse_window(value)
+        return value
+
+    @field_validator("digest_time")
+    @classmethod
+    def _digest_time(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            try:
+                hh, mm = value.split(":")
+                if not (0 <= int(hh) < 24 and 0 <= int(mm) < 60):
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"{value!r} is not a time like '08:00'") from None
+        return value
+
+    @property
+    def window_minutes(self) -> tuple[int, int] | None:
+        return _parse_window(self.render_window)
 
     @model_validator(mode="after")
     def _chunk_limits(self) -> "Settings":

@@ -19,6 +19,7 @@ from .config import Settings
 from .errors import ConfigError
 from .notify import Notifier, redact
 from .sdnotify import notify, watchdog_interval
+from .cache import evict
 from .store import Store
 from .tts.registry import ENGINES, load_engine
 from .watch import InboxWatcher, enqueue
@@ -59,7 +60,37 @@ class _Health:
             notify(f"STATUS={status}")
 
 
-def run_daemon(settings: Settings, engine: str | None = None) -> int:
+RESTART_KEYS = ("inbox", "outbox", "state_dir", "cache_dir", "engine", "poll", "espeak", "qwen")
+
+
+def digest_fields(store: Store, hours: int = 24) -> dict[str, object]:
+    """What the daily digest says: jobs finished in the last day, and what is waiting."""
+    since = time.time() - hours * 3600
+    jobs = store.jobs()
+    finished = [j for j in jobs if j.finished_at and j.finished_at >= since]
+    done = [j for j in finished if j.status.value == "done"]
+    failed = [j for j in finished if j.status.value == "failed"]
+    queued = [j for j in jobs if j.status.value in ("queued", "running")]
+    lines = [f"done: {j.title or j.name}" for j in done] + [f"failed: {j.name}: {j.error}" for j in failed]
+    if queued:
+        lines.append(f"{len(queued)} waiting or rendering")
+    return dict(done=len(done), failed=len(failed), queued=len(queued), hours=hours,
+                lines="\n".join(lines) or "nothing happened")
+
+
+def evict_cache(settings: Settings, store: Store) -> None:
+    if settings.cache_max_gb <= 0:
+        return
+    unfinished = [j.started_at for j in store.jobs() if j.status.value in ("queued", "running") and j.started_at]
+    removed, freed = evict(settings.cache_path, int(settings.cache_max_gb * 1e9),
+                           protect_newer_than=min(unfinished) if unfinished else None)
+    if removed:
+        log.info("cache: removed %d least recently used chunks (%.1f MB) to stay under %.1f GB",
+                 removed, freed / 1e6, settings.cache_max_gb)
+
+
+def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Path | str | None = None,
+               overrides: dict | None = None) -> int:
     engine_name = engine or settings.engine
     if engine_name not in ENGINES:
         raise ConfigError(f"unknown engine {engine_name!r}; choose one of {', '.join(ENGINES)}")
@@ -74,7 +105,7 @@ def run_daemon(settings: Settings, engine: str | None = None) -> int:
     inbox = settings.inbox_dir
     inbox.mkdir(parents=True, exist_ok=True)
     settings.outbox_dir.mkdir(parents=True, exist_ok=True)
-    notifier = Notifier(settings.notify_urls)
+    notifier = Notifier(settings.notify_urls, templates=settings.templates, events=settings.notify_events)
     stop = threading.Event()
     health = _Health()
     worker = Worker(
@@ -93,12 +124,50 @@ def run_daemon(settings: Settings, engine: str | None = None) -> int:
     scheduler = BackgroundScheduler(daemon=True)
     scheduler.add_job(watcher.scan, "interval", seconds=settings.rescan_seconds, id="rescan", coalesce=True)
     scheduler.add_job(
-        lambda: store.recover(settings.max_attempts),
+        lambda: store.recover(worker.settings.max_attempts),
         "interval",
         seconds=max(5.0, settings.lease_seconds / 2),
         id="reap-leases",
         coalesce=True,
     )
+
+    scheduler.add_job(lambda: evict_cache(worker.settings, store), "interval", minutes=10, id="evict",
+                      coalesce=True)
+
+    def schedule_digest(current: Settings) -> None:
+        if scheduler.get_job("digest"):
+            scheduler.remove_job("digest")
+        if current.digest_time:
+            hh, mm = current.digest_time.split(":")
+            scheduler.add_job(lambda: notifier.event("digest", **digest_fields(store)), "cron",
+                              hour=int(hh), minute=int(mm), id="digest", coalesce=True)
+
+    schedule_digest(settings)
+
+    def reload() -> None:
+        from .config import load_settings
+
+        try:
+            new = load_settings(config_path, **(overrides or {}))
+        except ConfigError as exc:
+            log.error("configuration reload failed; the running settings stay: %s", exc)
+            return
+        current = worker.settings
+        pending = [k for k in RESTART_KEYS if getattr(new, k) != getattr(current, k)]
+        new = new.model_copy(update={k: getattr(current, k) for k in RESTART_KEYS})
+        worker.settings = new
+        notifier.reconfigure(new.notify_urls, templates=new.templates, events=new.notify_events)
+        watcher.tracker.settle_seconds = new.settle_seconds
+        scheduler.reschedule_job("rescan", trigger="interval", seconds=new.rescan_seconds)
+        schedule_digest(new)
+        logging.getLogger().setLevel(new.log_level)
+        log.info("configuration reloaded%s", f"; restart voxd to apply: {', '.join(pending)}" if pending else "")
+        worker.wake.set()
+
+    def on_hup(_signum: int, _frame) -> None:
+        threading.Thread(target=reload, name="voxd-reload", daemon=True).start()
+
+    signal.signal(signal.SIGHUP, on_hup)
 
     def on_signal(signum: int, _frame) -> None:
         log.info("received %s: finishing the batch in flight, then stopping", signal.Signals(signum).name)

@@ -27,6 +27,13 @@ class Message:
     kind: str = "info"  # info | success | failure
 
 
+class _Fields(dict):
+    """Template values; a field the event does not have reads as '?' rather than failing."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
 def redact(url: str) -> str:
     """The URL as apprise prints it with privacy on; never the secret parts."""
     try:
@@ -41,9 +48,24 @@ def redact(url: str) -> str:
     return f"{scheme}://***"
 
 
+_KINDS = {"done": "success", "failed": "failure", "started": "info", "digest": "info"}
+
+
 class Notifier:
-    def __init__(self, urls: Sequence[SecretStr | str], *, attempts: int = 3, backoff: float = 2.0) -> None:
+    def __init__(
+        self,
+        urls: Sequence[SecretStr | str],
+        *,
+        templates=None,
+        events: Sequence[str] = ("done", "failed"),
+        attempts: int = 3,
+        backoff: float = 2.0,
+    ) -> None:
+        from .config import Templates
+
         self._urls = [u.get_secret_value() if isinstance(u, SecretStr) else u for u in urls]
+        self.templates = templates or Templates()
+        self.events = set(events) | {"digest"}
         self.attempts = attempts
         self.backoff = backoff
         self._queue: queue.Queue[Message | None] = queue.Queue()
@@ -51,9 +73,25 @@ class Notifier:
         self.delivered = 0
         self.failed = 0
 
+    def reconfigure(self, urls: Sequence[SecretStr | str], *, templates, events: Sequence[str]) -> None:
+        """New URLs, templates and events (a config reload); queued messages go to the new URLs."""
+        self._urls = [u.get_secret_value() if isinstance(u, SecretStr) else u for u in urls]
+        self.templates = templates
+        self.events = set(events) | {"digest"}
+
     @property
     def enabled(self) -> bool:
         return bool(self._urls)
+
+    def event(self, name: str, **fields: object) -> bool:
+        """Fill the event's templates and queue the message, if that event is wanted."""
+        if name not in self.events or not self._urls:
+            return False
+        values = _Fields(fields)
+        title = getattr(self.templates, f"{name}_title").format_map(values)
+        body = getattr(self.templates, f"{name}_body").format_map(values)
+        self.send(title, body, _KINDS[name])
+        return True
 
     def send(self, title: str, body: str, kind: str = "info") -> None:
         """Queue a message; returns at once."""
@@ -75,7 +113,7 @@ class Notifier:
         import apprise
 
         while (message := self._queue.get()) is not None:
-            for url in self._urls:
+            for url in list(self._urls):
                 self._deliver(apprise, url, message)
 
     def _deliver(self, apprise_mod, url: str, message: Message) -> None:

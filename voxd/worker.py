@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 import time
 import traceback
 from pathlib import Path
@@ -22,6 +23,7 @@ from .errors import PermanentError, RetryableError, Stopping, VoxdError
 from .files import move_into, write_text_atomic
 from .notify import Notifier
 from .render import Progress
+from .schedule import describe, in_window, next_opening
 from .store import Job, Store
 from .tts.base import Engine
 from .watch import sha256_file
@@ -31,6 +33,10 @@ log = logging.getLogger(__name__)
 
 class Cancelled(VoxdError):
     """The job was cancelled while it ran."""
+
+
+class OutsideWindow(Stopping):
+    """The render window closed; the job waits in the queue for it to open again."""
 
 
 class SourceChanged(PermanentError):
@@ -79,6 +85,13 @@ class Worker:
         """Work until asked to stop."""
         while not self.stop.is_set():
             self.alive(None)
+            if not in_window(datetime.now(), self.settings.window_minutes):
+                opens = next_opening(datetime.now(), self.settings.window_minutes)
+                self.alive(f"waiting for the render window ({describe(self.settings.window_minutes)}), "
+                           f"opens {opens:%H:%M}")
+                self.wake.wait(min(30.0, max(1.0, (opens - datetime.now()).total_seconds())))
+                self.wake.clear()
+                continue
             job = self.store.claim(self.settings.lease_seconds)
             if job is None:
                 self.alive("idle: waiting for books in the inbox")
@@ -98,6 +111,12 @@ class Worker:
         log.info("job %d: converting %s (attempt %d)", job.id, job.name, job.attempts)
         try:
             outcome = self._convert(job, cancelled)
+        except OutsideWindow:
+            self.store.requeue(
+                job.id, f"render window {describe(self.settings.window_minutes)} closed; continuing when it opens",
+                count_attempt=False,
+            )
+            log.info("job %d: the render window closed; it continues when the window opens", job.id)
         except Stopping:
             self.store.requeue(job.id, "voxd is stopping; the job continues at the next start", count_attempt=False)
             log.info("job %d: stopped between batches; it resumes at the next start", job.id)
@@ -141,6 +160,8 @@ class Worker:
                 raise Cancelled(job.name)
             if self.stop.is_set():
                 raise Stopping()
+            if not in_window(datetime.now(), self.settings.window_minutes):
+                raise OutsideWindow()
 
         def on_book(book: Book, chunks: list[Chunk]) -> None:
             self.store.progress(
@@ -153,6 +174,10 @@ class Worker:
             log.info(
                 "job %d: %s by %s, %d chapters, %d chunks",
                 job.id, book.metadata.title, book.metadata.author, len(book.chapters), len(chunks),
+            )
+            self.notifier.event(
+                "started", job=job.id, file=job.name, title=book.metadata.title, author=book.metadata.author,
+                chapters=len(book.chapters), attempt=job.attempts,
             )
 
         last_log = [0.0]
@@ -194,12 +219,10 @@ class Worker:
             job.id, outcome.output, format_duration(outcome.duration), len(outcome.chapters),
             format_duration(elapsed),
         )
-        self.notifier.send(
-            f"Audiobook ready: {meta.title}",
-            f"{meta.title} by {meta.author}\n"
-            f"{format_duration(outcome.duration)} of audio in {len(outcome.chapters)} chapters, "
-            f"rendered in {format_duration(elapsed)}\n{outcome.output}",
-            kind="success",
+        self.notifier.event(
+            "done",
+            job=job.id, file=job.name, title=meta.title, author=meta.author, chapters=len(outcome.chapters),
+            duration=format_duration(outcome.duration), elapsed=format_duration(elapsed), output=outcome.output,
         )
 
     def _retry_or_fail(self, job: Job, reason: str) -> None:
@@ -219,7 +242,8 @@ class Worker:
             self.store.move_source(job.id, moved)
             write_text_atomic(moved.with_name(moved.name + ".error.txt"), _error_note(job, reason))
         self.store.fail(job.id, reason)
-        self.notifier.send(f"voxd could not convert {job.name}", reason, kind="failure")
+        self.notifier.event("failed", job=job.id, file=job.name, reason=reason, attempt=job.attempts,
+                            title=job.title or job.name, author=job.author or "?")
 
 
 def _error_note(job: Job, reason: str) -> str:

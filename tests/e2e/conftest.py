@@ -27,11 +27,14 @@ class Daemon:
             'inbox = "inbox"\noutbox = "outbox"\nstate_dir = "state"\nengine = "espeak"\n'
             "settle_seconds = 1.0\nrescan_seconds = 2.0\nlog_level = \"DEBUG\"\n"
         )
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
-        self.env.pop("NOTIFY_SOCKET", None)
+        base = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
+        self.env = {**base, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
         self.proc: subprocess.Popen | None = None
         self.log_path = root / "daemon.log"
         self.inbox.mkdir(parents=True, exist_ok=True)
+
+    def append_config(self, text: str) -> None:
+        self.config.write_text(self.config.read_text() + text)
 
     def start(self) -> "Daemon":
         log = self.log_path.open("ab")

@@ -53,3 +53,34 @@ def test_damaged_entry_is_rejected_and_removed(tmp_path, damage):
     path.write_bytes(bytes(blob))
     assert cache.get(key) is None
     assert not path.exists()
+
+
+def test_evict_removes_least_recently_used_first(tmp_path):
+    import os
+
+    from voxd.cache import evict
+
+    cache = ChunkCache(tmp_path)
+    keys = [f"{n:02d}" * 32 for n in range(6)]
+    for n, key in enumerate(keys):
+        path = cache.put(key, np.zeros(1000, np.float32), 24000)
+        os.utime(path, (1000 + n, 1000 + n))
+    size = path.stat().st_size
+    cache.get(keys[0])  # used just now: most recent
+    removed, freed = evict(tmp_path, max_bytes=3 * size)
+    assert removed == 3 and freed == 3 * size
+    assert [k in cache for k in keys] == [True, False, False, False, True, True]
+
+
+def test_evict_keeps_chunks_of_unfinished_jobs(tmp_path):
+    import os
+
+    from voxd.cache import evict
+
+    cache = ChunkCache(tmp_path)
+    for n in range(4):
+        path = cache.put(f"{n:02d}" * 32, np.zeros(1000, np.float32), 24000)
+        os.utime(path, (1000 + n, 1000 + n))
+    removed, _ = evict(tmp_path, max_bytes=0, protect_newer_than=1002)
+    assert removed == 2
+    assert sorted(p.stem[:2] for p in tmp_path.rglob("*.pcm")) == ["02", "03"]

@@ -76,6 +76,7 @@ _TALKER_HEAD_DIM = 16  # mrope sections must sum to head_dim / 2
 _MROPE_SECTION = [4, 2, 2]
 _SIGNAL_CHANNEL = 0  # the hidden channel the codec head reads
 _EOS_RANK = 12  # greedy decoding stops after _EOS_RANK - 1 frames
+_VOCODER_GAIN = 0.1
 
 
 def build_tiny_checkpoint(dest: Path, kind: str = "custom_voice", seed: int = 0) -> Path:
@@ -235,9 +236,14 @@ def _write_model(dest: Path, kind: str, ids: dict[str, int], generator) -> None:
     config = Qwen3TTSConfig(**{k: v for k, v in raw.items() if k not in ("architectures", "model_type")})
     model = Qwen3TTSForConditionalGeneration(config).eval()
     with torch.no_grad():
+        # Re-draw every weight from our generator, so a build is reproducible and signals
+        # keep unit scale through the layers (the library's 0.02 init fades them out).
         for name, param in model.named_parameters():
-            if param.dim() >= 2:  # re-draw from our generator so the build is reproducible
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.02)
+            if "embedding" in name:
+                param.copy_(torch.randn(param.shape, generator=generator))
+            elif param.dim() >= 2:
+                fan_in = math.prod(param.shape[1:])
+                param.copy_(torch.randn(param.shape, generator=generator) / math.sqrt(fan_in))
             elif name.endswith("bias"):
                 param.zero_()
         _make_eos_reachable(model, generator)
@@ -270,15 +276,17 @@ def _make_eos_reachable(model, generator) -> None:
 
     talker = model.talker
     eos = talker.config.codec_eos_token_id
-    lift = 1.0
-    # Every talker input is a sum of codec embeddings and projected text: push channel 0 up in both.
-    talker.model.codec_embedding.weight[:, _SIGNAL_CHANNEL] += lift
-    talker.text_projection.linear_fc2.bias[_SIGNAL_CHANNEL] = lift
+    # Every talker input is a sum of codec embeddings (one from the talker's table,
+    # 15 from the code predictor's) and projected text: push the signal channel up in all.
+    talker.model.codec_embedding.weight[:, _SIGNAL_CHANNEL] += 1.0
+    for table in talker.code_predictor.model.codec_embedding:
+        table.weight[:, _SIGNAL_CHANNEL] += 1.0
+    talker.text_projection.linear_fc2.bias[_SIGNAL_CHANNEL] = 3.0
     head = talker.codec_head.weight
     head.zero_()
-    ranked = torch.randperm(CODEBOOK_SIZE, generator=generator)[: 40].tolist()
+    ranked = torch.randperm(CODEBOOK_SIZE, generator=generator)[:19].tolist()
     ranked.insert(_EOS_RANK - 1, eos)
-    scale = 4.0
+    scale = 10.0
     for rank, token in enumerate(ranked):
         head[token, _SIGNAL_CHANNEL] = scale * (1.0 - 0.002 * rank)
 
@@ -345,6 +353,8 @@ def _write_speech_tokenizer(dest: Path, generator) -> None:
                 param.copy_(torch.randn(param.shape, generator=generator) / math.sqrt(max(fan_in, 1)))
             elif param.dim() == 2:
                 param.copy_(torch.randn(param.shape, generator=generator) * 0.02)
+        # The last convolution makes the waveform; keep it well inside [-1, 1] (the decoder clamps).
+        model.decoder.decoder[-1].conv.weight.mul_(_VOCODER_GAIN)
     model.save_pretrained(dest, safe_serialization=True)
     EncodecFeatureExtractor(
         feature_size=1, sampling_rate=SAMPLE_RATE, padding_side="right", padding_value=0.0, return_attention_mask=True

@@ -1,0 +1,106 @@
+"""The voxd command as a person types it: a real subprocess, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from voxd.cli import build_parser
+from voxd.samples import build_sample
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def voxd(tmp_path, *args, check=True):
+    cfg = tmp_path / "voxd.toml"
+    if not cfg.exists():
+        cfg.write_text('inbox = "inbox"\noutbox = "outbox"\nstate_dir = "state"\n')
+    out = subprocess.run([sys.executable, "-m", "voxd", *args, "--config", str(cfg)],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    if check:
+        assert out.returncode == 0, out.stderr
+    return out
+
+
+def test_startup_paths_do_not_import_torch():
+    code = (
+        "import sys, voxd.cli, voxd.daemon, voxd.worker, voxd.tts.registry; voxd.cli.build_parser();"
+        "heavy = [m for m in ('torch', 'qwen_tts', 'transformers') if m in sys.modules];"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_every_command_is_in_the_readme():
+    readme = (REPO / "README.md").read_text()
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for name in commands:
+        assert f"voxd {name}" in readme, f"README does not mention `voxd {name}`"
+
+
+def test_jobs_empty_then_add(tmp_path):
+    out = voxd(tmp_path, "jobs")
+    assert "no jobs yet" in out.stdout
+    book = build_sample(tmp_path / "alice.epub")
+    out = voxd(tmp_path, "add", str(book))
+    assert "queued as job 1" in out.stdout
+    assert (tmp_path / "inbox" / "alice.epub").read_bytes() == book.read_bytes()
+    assert not [p for p in (tmp_path / "inbox").iterdir() if p.name.startswith(".")]
+    again = voxd(tmp_path, "add", str(book))
+    assert "already job 1 (queued)" in again.stdout
+    [row] = json.loads(voxd(tmp_path, "jobs", "--json").stdout)
+    assert row["status"] == "queued" and row["name"] == "alice.epub"
+    table = voxd(tmp_path, "jobs").stdout
+    assert "queued" in table and "alice.epub" in table
+
+
+def test_add_missing_file_is_an_error(tmp_path):
+    out = voxd(tmp_path, "add", str(tmp_path / "nope.epub"), check=False)
+    assert out.returncode == 1 and "no such file" in out.stderr
+
+
+def test_cancel_and_retry(tmp_path):
+    voxd(tmp_path, "add", str(build_sample(tmp_path / "alice.epub")))
+    out = voxd(tmp_path, "retry", "1", check=False)
+    assert out.returncode == 1 and "only done, failed or cancelled" in out.stderr
+    assert "cancelled" in voxd(tmp_path, "cancel", "1").stdout
+    assert "queued again" in voxd(tmp_path, "retry", "1").stdout
+    missing = voxd(tmp_path, "cancel", "99", check=False)
+    assert missing.returncode == 1 and "no job 99" in missing.stderr
+
+
+def test_render_writes_m4b(tmp_path):
+    book = build_sample(tmp_path / "alice.epub")
+    out = voxd(tmp_path, "render", str(book), "-o", str(tmp_path / "alice.m4b"), "--engine", "espeak")
+    assert out.stdout.strip().endswith(str(tmp_path / "alice.m4b"))
+    assert "3 chapters" in out.stdout
+    assert (tmp_path / "alice.m4b").stat().st_size > 10_000
+
+
+def test_render_bad_file_names_it(tmp_path):
+    bad = tmp_path / "bad.epub"
+    bad.write_bytes(b"nope")
+    out = voxd(tmp_path, "render", str(bad), "-o", str(tmp_path / "x.m4b"), check=False)
+    assert out.returncode == 1 and "bad.epub" in out.stderr
+    assert not (tmp_path / "x.m4b").exists()
+
+
+def test_config_error_exit_code(tmp_path):
+    (tmp_path / "voxd.toml").write_text("bitrate = 'high'\n")
+    out = voxd(tmp_path, "jobs", check=False)
+    assert out.returncode == 2 and "bitrate" in out.stderr
+
+
+def test_voices_lists_engine_voices(tmp_path):
+    out = voxd(tmp_path, "voices", "--engine", "espeak")
+    assert "en-us" in out.stdout.split()
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["--version"]])
+def test_help_works(argv):
+    out = subprocess.run([sys.executable, "-m", "voxd", *argv], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "voxd" in out.stdout

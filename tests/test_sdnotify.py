@@ -1,0 +1,43 @@
+"""The sd_notify protocol against a real unix datagram socket."""
+
+import os
+import socket
+
+from voxd.sdnotify import notify, watchdog_interval
+
+
+def test_sends_datagram(tmp_path, monkeypatch):
+    path = tmp_path / "n.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        assert notify("READY=1")
+        assert notify("STATUS=rendering 5%")
+        assert sock.recv(100) == b"READY=1"
+        assert sock.recv(100) == b"STATUS=rendering 5%"
+
+
+def test_abstract_socket(monkeypatch):
+    name = f"voxd-test-{os.getpid()}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("\0" + name)
+        monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
+        assert notify("WATCHDOG=1")
+        assert sock.recv(100) == b"WATCHDOG=1"
+
+
+def test_without_systemd_is_quiet(monkeypatch, tmp_path):
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    assert notify("READY=1") is False
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "nobody-listens"))
+    assert notify("READY=1") is False
+
+
+def test_watchdog_interval_is_half_the_timeout(monkeypatch):
+    monkeypatch.setenv("WATCHDOG_USEC", "10000000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    assert watchdog_interval() == 5.0
+    monkeypatch.setenv("WATCHDOG_PID", "1")  # meant for another process
+    assert watchdog_interval() is None
+    monkeypatch.delenv("WATCHDOG_USEC")
+    assert watchdog_interval() is None

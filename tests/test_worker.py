@@ -1,0 +1,178 @@
+"""The worker in-process, with a real store, real books, the real eSpeak engine and real folders."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from voxd.config import Settings
+from voxd.errors import EngineError
+from voxd.notify import Notifier
+from voxd.samples import build_sample
+from voxd.store import Status, Store
+from voxd.tts.espeak import EspeakEngine
+from voxd.watch import enqueue
+from voxd.worker import Worker, format_duration
+
+
+class Engine:
+    """The real eSpeak engine with a hook that runs before each batch."""
+
+    def __init__(self, before=None):
+        self.real = EspeakEngine()
+        self.model_id = self.real.model_id
+        self.default_voice = self.real.default_voice
+        self.before = before
+        self.calls = 0
+
+    def synthesize(self, batch):
+        self.calls += 1
+        if self.before:
+            self.before(self.calls)
+        return self.real.synthesize(batch)
+
+    def narrator(self, voice):
+        return self.real.narrator(voice)
+
+    def voices(self):
+        return self.real.voices()
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def env(tmp_path):
+    settings = Settings(inbox=tmp_path / "inbox", outbox=tmp_path / "outbox", state_dir=tmp_path / "state",
+                        espeak={"batch_size": 2})
+    settings.inbox_dir.mkdir(parents=True)
+    store = Store(settings.db_path)
+    return settings, store
+
+
+def make_worker(settings, store, engine=None):
+    engine = engine or Engine()
+    return Worker(settings, store, lambda: engine, Notifier([]), stop=threading.Event()), engine
+
+
+def queue(settings, store, path: Path):
+    job, what = enqueue(store, path, settings.inbox_dir / "done")
+    assert what == "queued"
+    return store.claim(settings.lease_seconds)
+
+
+def test_good_book_is_published_and_source_moved(env):
+    settings, store = env
+    src = build_sample(settings.inbox_dir / "alice.epub")
+    worker, _ = make_worker(settings, store)
+    job = queue(settings, store, src)
+    worker.process(job)
+    done = store.get(job.id)
+    assert done.status is Status.DONE
+    assert Path(done.output).is_file()
+    assert Path(done.output).parent.parent.name == "Lewis Carroll"
+    assert (settings.inbox_dir / "done" / "alice.epub").is_file() and not src.exists()
+    assert done.source == str(settings.inbox_dir / "done" / "alice.epub")
+    assert done.chunks_done == done.chunks_total and done.audio_seconds > 10 and done.chapters == 3
+
+
+def test_corrupt_book_fails_with_note(env):
+    settings, store = env
+    src = settings.inbox_dir / "broken.epub"
+    src.write_bytes(b"PK\x03\x04 truncated zip")
+    worker, _ = make_worker(settings, store)
+    job = queue(settings, store, src)
+    worker.process(job)
+    failed = store.get(job.id)
+    assert failed.status is Status.FAILED
+    assert "broken.epub" in failed.error
+    note = settings.inbox_dir / "failed" / "broken.epub.error.txt"
+    assert (settings.inbox_dir / "failed" / "broken.epub").is_file()
+    assert failed.error in note.read_text() and f"voxd retry {job.id}" in note.read_text()
+
+
+def test_unsupported_file_type_fails(env):
+    settings, store = env
+    src = settings.inbox_dir / "notes.txt"
+    src.write_text("hello")
+    worker, _ = make_worker(settings, store)
+    job = queue(settings, store, src)
+    worker.process(job)
+    assert "unsupported file type" in store.get(job.id).error
+
+
+def test_deleted_while_queued(env):
+    settings, store = env
+    src = build_sample(settings.inbox_dir / "alice.epub")
+    worker, _ = make_worker(settings, store)
+    job = queue(settings, store, src)
+    src.unlink()
+    worker.process(job)
+    assert "no longer in the inbox" in store.get(job.id).error
+
+
+def test_replaced_by_new_version_fails_old_job_and_keeps_the_file(env):
+    settings, store = env
+    src = build_sample(settings.inbox_dir / "alice.epub")
+    worker, _ = make_worker(settings, store)
+    job = queue(settings, store, src)
+    src.write_bytes(src.read_bytes() + b"\0")  # a different version under the same name
+    worker.process(job)
+    assert "replaced by a different version" in store.get(job.id).error
+    assert src.exists()
+
+
+def test_cancel_during_render_stops_between_batches(env):
+    settings, store = env
+    src = build_sample(settings.inbox_dir / "alice.epub")
+    holder = {}
+    engine = Engine(before=lambda n: store.cancel(holder["job"].id) if n == 1 else None)
+    worker, _ = make_worker(settings, store, engine)
+    holder["job"] = job = queue(settings, store, src)
+    worker.process(job)
+    assert store.get(job.id).status is Status.CANCELLED
+    assert engine.calls == 1
+    assert not list(settings.outbox_dir.rglob("*.m4b"))
+
+
+def test_engine_failure_retries_then_gives_up(env):
+    settings, store = env
+    src = build_sample(settings.inbox_dir / "alice.epub")
+
+    def boom(_):
+        raise EngineError("CUDA error: device lost")
+
+    worker, _ = make_worker(settings, store, Engine(before=boom))
+    job = queue(settings, store, src)
+    worker.process(job)
+    j = store.get(job.id)
+    assert j.status is Status.QUEUED and j.not_before is not None  # back-off
+    for _ in range(settings.max_attempts - 1):
+        store._connect().execute("UPDATE jobs SET not_before = NULL")
+        worker.process(store.claim(60))
+    final = store.get(job.id)
+    assert final.status is Status.FAILED
+    assert "device lost" in final.error and "gave up after 3 attempts" in final.error
+
+
+def test_closed_window_requeues_without_counting(env, tmp_path):
+    settings, store = env
+    now = datetime.now()
+    closed = f"{now + timedelta(hours=2):%H:%M}-{now + timedelta(hours=3):%H:%M}"
+    settings = settings.model_copy(update={"render_window": closed})
+    src = build_sample(settings.inbox_dir / "alice.epub")
+    worker, engine = make_worker(settings, store)
+    job = queue(settings, store, src)
+    worker.process(job)
+    j = store.get(job.id)
+    assert j.status is Status.QUEUED and j.attempts == 0
+    assert engine.calls == 0
+    assert "render window" in store.events(job.id)[-1].message
+
+
+def test_format_duration():
+    assert format_duration(59.6) == "1m00s"
+    assert format_duration(3725) == "1h02m05s"

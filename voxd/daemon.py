@@ -20,6 +20,7 @@ from .errors import ConfigError
 from .notify import Notifier, redact
 from .sdnotify import notify, watchdog_interval
 from .cache import evict
+from .files import remove_stale_temps
 from .store import Store
 from .tts.registry import ENGINES, load_engine
 from .watch import InboxWatcher, enqueue
@@ -101,6 +102,9 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
     store = Store(settings.db_path)
     for job in store.recover(settings.max_attempts, all_running=True):
         log.warning("job %d (%s) was interrupted; now %s", job.id, job.name, job.status.value)
+
+    for stale in remove_stale_temps(settings.outbox_dir, settings.cache_path):
+        log.info("removed %s, left half-written by an earlier run", stale)
 
     inbox = settings.inbox_dir
     inbox.mkdir(parents=True, exist_ok=True)

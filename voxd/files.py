@@ -46,3 +46,19 @@ def move_into(path: Path, folder: Path, name: str | None = None) -> Path:
     target = unique_path(folder, name or path.name)
     shutil.move(str(path), str(target))
     return target
+
+
+def remove_stale_temps(*roots: Path) -> list[Path]:
+    """Delete our temporary files ('.name.*.tmp') left by a process that was killed mid-write.
+
+    Only called at start-up, under the daemon's lock, when no writer of ours is alive.
+    """
+    removed = []
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for path in root.rglob(".*.tmp"):
+            if path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed

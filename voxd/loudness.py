@@ -32,11 +32,13 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import functools
 import math
 from array import array
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 ABSOLUTE_GATE = -70.0  # LUFS
 RELATIVE_GATE = -10.0  # LU below the absolute-gated loudness
@@ -56,6 +58,9 @@ _TP_FACTOR = 4
 _TP_HALF = 6
 _TP_TAPS = 2 * _TP_HALF  # per phase
 
+_SCAN_MAX_BLOCK = 4096
+_PIECE = 16384  # samples filtered at a time
+
 
 def k_weighting(rate: float) -> list[tuple[np.ndarray, np.ndarray]]:
     """The two K-weighting biquads at ``rate`` as ``(b, a)`` pairs with ``a[0] == 1``."""
@@ -74,49 +79,66 @@ def k_weighting(rate: float) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(shelf_b, shelf_a), (pass_b, pass_a)]
 
 
-def _scan(u: np.ndarray, p: complex, state: complex) -> np.ndarray:
-    """``y[n] = p*y[n-1] + u[n]`` with ``y[-1] = state``, for a stable pole ``|p| < 1``.
+@functools.lru_cache(maxsize=64)
+def _powers(p: complex, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """p**k, p**-k and p**(k+1) for k < length (read-only; shared between calls)."""
+    powers = p ** np.arange(length)
+    tables = (powers, 1.0 / powers, p * powers)
+    for table in tables:
+        table.flags.writeable = False
+    return tables
 
-    Inside a block of ``L`` samples, ``y[k] = p**k * cumsum(u * p**-k)[k]``: exact,
-    and safe as long as ``|p|**-L`` stays far from overflowing (``L`` is chosen so
-    that it is at most e**100). The value each block hands to the next is the same
-    recursion over the blocks' end values with pole ``p**L``, solved by calling
-    this function again; ``|p**L|`` is much smaller, so that recursion ends within
-    two or three levels. A pole so small that ``p**12`` underflows every sample is
-    a short FIR.
+
+def _scan(u: np.ndarray, p: complex, state: complex, scale: complex = 1.0) -> np.ndarray:
+    """``y[n] = p*y[n-1] + scale*u[n]`` with ``y[-1] = state``, for a stable pole ``|p| < 1``.
+
+    Inside a block of ``L`` samples, ``y[k] = p**k * cumsum(scale * u * p**-k)[k]``:
+    exact, and safe as long as ``|p|**-L`` stays far from overflowing (``L`` is
+    chosen so that it is at most e**100). The value each block hands to the next
+    is the same recursion over the blocks' end values with pole ``p**L``, solved by
+    calling this function again; ``|p**L|`` is much smaller, so that recursion
+    ends within two or three levels. A pole so small that its impulse response is
+    gone within a dozen samples is a short FIR.
     """
     n = u.size
-    if n == 0:
-        return u.copy()
     magnitude = abs(p)
-    if magnitude == 0.0:
-        return u.copy()
-    decay = -math.log(magnitude)  # > 0 for a stable pole
-    if decay >= 4.0:  # |p| < 0.02: the impulse response is gone after a few samples
-        taps = min(n, int(math.ceil(40.0 / decay)) + 1)
-        y = u.astype(np.result_type(u, p), copy=True)
-        power = 1.0 + 0j if np.iscomplexobj(y) else 1.0
+    decay = -math.log(magnitude) if magnitude > 0 else math.inf
+    if decay >= 4.0:  # |p| < 0.02
+        taps = min(n, int(math.ceil(40.0 / decay)) + 1) if math.isfinite(decay) else min(n, 1)
+        y = (scale * u).astype(np.complex128)
+        power = complex(scale)
         for lag in range(1, taps):
-            power = power * p
+            power *= p
             y[lag:] += power * u[: n - lag]
         y[:taps] += (p ** np.arange(1, taps + 1)) * state
         return y
-    length = int(min(4096.0, 100.0 / decay))
-    if n <= length:
-        powers = p ** np.arange(n)
-        return powers * np.cumsum(u / powers) + p * powers * state
-    blocks = -(-n // length)
-    padded = np.zeros(blocks * length, dtype=np.result_type(u, p))
-    padded[:n] = u
-    grid = padded.reshape(blocks, length)
-    powers = p ** np.arange(length)
-    zero_state = powers * np.cumsum(grid / powers, axis=1)
-    ends = _scan(zero_state[:, -1], p**length, state)
-    before = np.empty(blocks, dtype=ends.dtype)
-    before[0] = state
-    before[1:] = ends[:-1]
-    zero_state += (p * powers)[None, :] * before[:, None]
-    return zero_state.reshape(-1)[:n]
+    length = int(min(_SCAN_MAX_BLOCK, 100.0 / decay))
+    powers, inverse, shifted = _powers(p, length)
+    full = n // length
+    rest = n - full * length
+    out = np.empty(n, dtype=np.complex128)
+    head = out[: full * length].reshape(full, length)
+    np.multiply(u[: full * length].reshape(full, length), scale * inverse, out=head)
+    np.cumsum(head, axis=1, out=head)
+    head *= powers
+    ends = head[:, -1].copy()
+    if rest:
+        tail = out[full * length :]
+        np.multiply(u[full * length :], scale * inverse[:rest], out=tail)
+        np.cumsum(tail, out=tail)
+        tail *= powers[:rest]
+        # as if the block were padded with zeros to its full length
+        ends = np.append(ends, tail[-1] * p ** (length - rest))
+    if ends.size == 1:
+        before = np.array([state], dtype=np.complex128)
+    else:
+        before = np.empty(ends.size, dtype=np.complex128)
+        before[0] = state
+        before[1:] = _scan(ends[:-1], p**length, state)
+    head += before[:full, None] * shifted[None, :]
+    if rest:
+        out[full * length :] += before[-1] * shifted[:rest]
+    return out
 
 
 class Biquad:
@@ -134,12 +156,17 @@ class Biquad:
         self._b = b / a[0]
         a = a / a[0]
         poles = np.roots(a)
-        if poles.size != 2 or np.any(np.abs(poles) >= 1.0):
+        if poles.size == 1:  # a2 == 0: one pole and one at the origin
+            poles = np.append(poles, 0.0)
+        elif poles.size == 0:
+            poles = np.zeros(2)
+        if np.any(np.abs(poles) >= 1.0):
             raise ValueError(f"biquad poles {poles} are not both inside the unit circle")
         p1, p2 = complex(poles[0]), complex(poles[1])
         self._repeated = abs(p1 - p2) < 1e-9
-        self._conjugate = not self._repeated and abs(p1.imag) > 0 and abs(p1 - p2.conjugate()) < 1e-12
+        self._conjugate = not self._repeated and p1.imag != 0 and abs(p1 - p2.conjugate()) < 1e-12
         self._p1, self._p2 = p1, p2
+        self._c1 = self._c2 = 1.0 + 0j
         if not self._repeated:
             self._c1 = p1 / (p1 - p2)
             self._c2 = p2 / (p2 - p1)
@@ -149,22 +176,30 @@ class Biquad:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64).reshape(-1)
+        if x.size <= _PIECE:
+            return self._filter(x)
+        # pieces that stay in the CPU cache: about twice as fast on long inputs
+        return np.concatenate([self._filter(x[i : i + _PIECE]) for i in range(0, x.size, _PIECE)])
+
+    def _filter(self, x: np.ndarray) -> np.ndarray:
         if x.size == 0:
             return x.copy()
         extended = np.concatenate((self._x_history, x))
         b0, b1, b2 = self._b
-        v = b0 * extended[2:] + b1 * extended[1:-1] + b2 * extended[:-2]
+        v = b0 * extended[2:]
+        v += b1 * extended[1:-1]
+        v += b2 * extended[:-2]
         self._x_history = extended[-2:].copy()
         if self._repeated:  # cascade: 1/(1 - p q)^2
-            w = _scan(v.astype(np.complex128), self._p1, self._s1)
+            w = _scan(v, self._p1, self._s1)
             y = _scan(w, self._p2, self._s2)
             self._s1, self._s2 = complex(w[-1]), complex(y[-1])
             return y.real.copy()
-        w1 = _scan(self._c1 * v, self._p1, self._s1)
+        w1 = _scan(v, self._p1, self._s1, self._c1)
         self._s1 = complex(w1[-1])
-        if self._conjugate:  # the second recursion is the complex conjugate of the first
+        if self._conjugate:  # the other recursion is this one's complex conjugate
             return 2.0 * w1.real
-        w2 = _scan(self._c2 * v, self._p2, self._s2)
+        w2 = _scan(v, self._p2, self._s2, self._c2)
         self._s2 = complex(w2[-1])
         return (w1 + w2).real
 
@@ -181,7 +216,7 @@ def _true_peak_kernels() -> np.ndarray:
     return np.array(rows, dtype=np.float32)
 
 
-_TP_KERNELS = _true_peak_kernels()
+_TP_KERNELS_T = np.ascontiguousarray(_true_peak_kernels().T)  # (taps, phases)
 
 
 class LoudnessMeter:
@@ -295,9 +330,16 @@ class LoudnessMeter:
 
 
 def _interpolated_peak(buf: np.ndarray) -> float:
+    """Largest |value| at the three in-between phases of every sample of ``buf``
+    that has all its taps in ``buf``."""
     if buf.size < _TP_TAPS:
         return 0.0
-    return max(float(np.max(np.abs(np.correlate(buf, kernel, mode="valid")))) for kernel in _TP_KERNELS)
+    best = 0.0
+    for i in range(0, buf.size - _TP_TAPS + 1, _PIECE):
+        windows = sliding_window_view(buf[i : i + _PIECE + _TP_TAPS - 1], _TP_TAPS)
+        values = windows @ _TP_KERNELS_T
+        best = max(best, float(values.max()), -float(values.min()))
+    return best
 
 
 def to_db(linear: float) -> float:

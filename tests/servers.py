@@ -17,7 +17,7 @@ def free_port() -> int:
 class HttpSink:
     """An HTTP server on 127.0.0.1 that records every JSON body posted to it."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, port: int = 0) -> None:
         self.status = status
         self.received: list[dict] = []
         self.event = threading.Event()
@@ -38,7 +38,7 @@ class HttpSink:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

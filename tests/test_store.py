@@ -229,3 +229,21 @@ def test_reader_sees_no_lock_while_writer_writes(tmp_path):
         t.join()
     assert errors == []
     assert reader.get(job.id).chunks_done > 0
+
+
+def test_version_1_database_is_migrated_in_place(tmp_path):
+    from voxd.store import _MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    for statement in _MIGRATIONS[1].split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO jobs (sha256, source, name, created_at, updated_at) VALUES ('x', '/a', 'a', 1, 1)")
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    assert store.schema_version == SCHEMA_VERSION
+    assert [j.name for j in store.jobs()] == ["a"]
+    assert store.notifications() == []

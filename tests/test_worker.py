@@ -55,7 +55,7 @@ def env(tmp_path):
 
 def make_worker(settings, store, engine=None):
     engine = engine or Engine()
-    return Worker(settings, store, lambda: engine, Notifier([]), stop=threading.Event()), engine
+    return Worker(settings, store, lambda: engine, Notifier(store, []), stop=threading.Event()), engine
 
 
 def queue(settings, store, path: Path):

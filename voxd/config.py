@@ -49,6 +49,18 @@ class QwenSettings(_Section):
     device: str = "auto"
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
     batch_size: int | None = Field(None, ge=1, le=512)
+    # Sampling. The defaults are those of the official checkpoints' generation_config.json.
+    # The talker picks each frame's first codebook; the sub-talker fills in the other 15.
+    do_sample: bool = True
+    temperature: float = Field(0.9, gt=0, le=10)
+    top_k: int = Field(50, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    repetition_penalty: float = Field(1.05, gt=0, le=10)
+    subtalker_do_sample: bool = True
+    subtalker_temperature: float = Field(0.9, gt=0, le=10)
+    subtalker_top_k: int = Field(50, ge=0)
+    subtalker_top_p: float = Field(1.0, gt=0, le=1)
+    seed: int = Field(0, ge=0, description="random seed, set before every batch")
 
 
 TEMPLATE_FIELDS = {
@@ -155,6 +167,11 @@ class Settings(BaseSettings):
 
     # output
     bitrate: int = Field(64000, ge=16000, le=320000)
+    normalize_loudness: bool = True
+    loudness_lufs: float = Field(-18.0, ge=-40.0, le=-5.0)
+    peak_dbfs: float = Field(-3.0, ge=-20.0, le=0.0)
+    max_chapter_minutes: float = Field(0.0, ge=0.0, le=1440.0)
+    write_sidecars: bool = True
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

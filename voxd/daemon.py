@@ -109,7 +109,7 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
     inbox = settings.inbox_dir
     inbox.mkdir(parents=True, exist_ok=True)
     settings.outbox_dir.mkdir(parents=True, exist_ok=True)
-    notifier = Notifier(settings.notify_urls, templates=settings.templates, events=settings.notify_events)
+    notifier = Notifier(store, settings.notify_urls, templates=settings.templates, events=settings.notify_events)
     stop = threading.Event()
     health = _Health()
     worker = Worker(
@@ -185,6 +185,7 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
     try:
         watcher.start()
         scheduler.start()
+        notifier.start()
         log.info(
             "voxd ready: inbox %s, outbox %s, engine %s, state %s%s",
             inbox, settings.outbox_dir, engine_name, settings.state_path,

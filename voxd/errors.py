@@ -10,6 +10,7 @@ The split that matters is whether trying again can help::
     │   └── VoiceError            the voice, speaker or language cannot be used
     ├── RetryableError        the machine had a bad moment: retry with back-off
     │   ├── EngineError           the speech engine failed (OOM, driver, crash)
+    │   │   └── OutOfMemory           the batch did not fit in GPU memory: retry it smaller
     │   └── StorageFull           no space left for cache or output
     └── Stopping              the daemon is shutting down; the job goes back to the queue
 
@@ -50,6 +51,10 @@ class RetryableError(VoxdError):
 
 class EngineError(RetryableError):
     """The speech engine failed for a reason that is not the book's fault."""
+
+
+class OutOfMemory(EngineError):
+    """The batch did not fit in the accelerator's memory; a smaller batch may."""
 
 
 class StorageFull(RetryableError):

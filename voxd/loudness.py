@@ -70,7 +70,9 @@ def k_weighting(rate: float) -> list[tuple[np.ndarray, np.ndarray]]:
     vh = 10.0 ** (_SHELF_GAIN_DB / 20.0)
     vb = vh**_SHELF_VB_EXPONENT
     a0 = 1.0 + k / _SHELF_Q + k * k
-    shelf_b = np.array([(vh + vb * k / _SHELF_Q + k * k) / a0, 2.0 * (k * k - vh) / a0, (vh - vb * k / _SHELF_Q + k * k) / a0])
+    shelf_b = np.array(
+        [(vh + vb * k / _SHELF_Q + k * k) / a0, 2.0 * (k * k - vh) / a0, (vh - vb * k / _SHELF_Q + k * k) / a0]
+    )
     shelf_a = np.array([1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / _SHELF_Q + k * k) / a0])
     k = math.tan(math.pi * _HIGHPASS_F0 / rate)
     a0 = 1.0 + k / _HIGHPASS_Q + k * k

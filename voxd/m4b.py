@@ -25,12 +25,24 @@ Why it looks like this:
 * Tags with mutagen after muxing, on the temp file before the rename: FFmpeg cannot
   write ``covr`` without an attached-picture stream, and one place for all tags is
   simpler. ``stik`` = 2 marks the file as an audiobook.
+* Readable by other users. ``mkstemp`` makes its files 0600 whatever the umask,
+  and a rename keeps the mode, so a book would be unreadable to a media server
+  running as another user; the temp file gets ``0666 & ~umask`` instead, like any
+  file the process creates.
+* Sidecars (:func:`write_sidecars`) for Audiobookshelf: ``cover.jpg`` or
+  ``cover.png`` and ``metadata.json`` in the shape Audiobookshelf itself writes
+  with "store metadata with item" (its keys, ``"Series #2"`` strings, chapters as
+  ``{id, start, end, title}`` in seconds). Each is written to a temp file in the
+  same folder and renamed over the old one, so a scanner never reads half a file.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
@@ -238,8 +250,25 @@ class M4bWriter:
 
 def _make_temp(path: Path) -> Path:
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, _file_mode())
+    finally:
+        os.close(fd)
     return Path(name)
+
+
+def _file_mode() -> int:
+    """0666 less the process umask: the mode open() would have given a new file."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # no /proc: read it the racy way, and put it back
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _unlink(path: Path) -> None:
@@ -283,6 +312,16 @@ def _chapter_title(title: str, number: int) -> str:
     if len(encoded) <= CHPL_MAX_TITLE_BYTES:
         return title
     return encoded[:CHPL_MAX_TITLE_BYTES].decode("utf-8", errors="ignore").rstrip()
+
+
+def part_title(title: str, part: int, number: int) -> str:
+    """``"Title (part)"`` for the extra markers of a long chapter, cut to fit the chpl
+    atom at the title's end so the part number survives."""
+    suffix = f" ({part})"
+    base = _chapter_title(title, number)
+    room = CHPL_MAX_TITLE_BYTES - len(suffix.encode("utf-8"))
+    base = base.encode("utf-8")[:room].decode("utf-8", errors="ignore").rstrip()
+    return base + suffix
 
 
 def _av_chapters(chapters: list[ChapterMark], rate: int) -> list[dict[str, Any]]:
@@ -350,6 +389,103 @@ def _write_tags(tmp: Path, metadata: Metadata, narrator: str | None, cover: Cove
         else:
             mp4.tags["covr"] = [MP4Cover(cover.data, imageformat=image_format)]
     mp4.save()
+
+
+COVER_NAMES = {MP4Cover.FORMAT_JPEG: "cover.jpg", MP4Cover.FORMAT_PNG: "cover.png"}
+METADATA_NAME = "metadata.json"
+
+
+def write_sidecars(
+    folder: Path,
+    metadata: Metadata,
+    *,
+    narrator: str | None,
+    cover: Cover | None,
+    chapters: list[ChapterMark],
+) -> list[Path]:
+    """Write ``cover.jpg``/``cover.png`` (when there is a JPEG or PNG cover) and
+    ``metadata.json`` into ``folder``, each atomically; returns the paths written."""
+    folder = Path(folder)
+    written: list[Path] = []
+    if cover is not None:
+        image_format = _cover_format(cover)
+        if image_format is None:
+            log.warning("cover of %r is %s, not JPEG or PNG; no cover file", metadata.title, cover.mime)
+        else:
+            written.append(_write_atomic(folder / COVER_NAMES[image_format], cover.data))
+    document = audiobookshelf_metadata(metadata, narrator=narrator, chapters=chapters)
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    written.append(_write_atomic(folder / METADATA_NAME, text.encode("utf-8")))
+    return written
+
+
+def audiobookshelf_metadata(
+    metadata: Metadata, *, narrator: str | None, chapters: list[ChapterMark]
+) -> dict[str, Any]:
+    """The book as Audiobookshelf's ``metadata.json`` (the keys and shapes it writes itself)."""
+    return {
+        "tags": [],
+        "chapters": [
+            {"id": number, "start": _seconds(mark.start), "end": _seconds(mark.end), "title": mark.title}
+            for number, mark in enumerate(chapters)
+        ],
+        "title": metadata.title,
+        "subtitle": None,
+        "authors": list(metadata.authors),
+        "narrators": [narrator] if narrator else [],
+        "series": _series(metadata),
+        "genres": [GENRE],
+        "publishedYear": _year(metadata.date),
+        "publishedDate": None,
+        "publisher": metadata.publisher,
+        "description": metadata.description,
+        "isbn": None,
+        "asin": None,
+        "language": metadata.language,
+        "explicit": False,
+        "abridged": False,
+    }
+
+
+def _seconds(value: float) -> float:
+    return round(value, 3)
+
+
+def _series(metadata: Metadata) -> list[str]:
+    """``["Name #2"]``, ``["Name"]`` without a position, ``[]`` without a series."""
+    name = " ".join((metadata.series or "").split())
+    if not name:
+        return []
+    index = (metadata.series_index or "").strip()
+    try:
+        number = float(index)
+    except ValueError:
+        number = math.nan
+    if math.isfinite(number) and number == int(number):
+        index = str(int(number))  # Calibre writes "2.0"
+    return [f"{name} #{index}"] if index else [name]
+
+
+def _year(date: str | None) -> str | None:
+    match = re.match(r"\s*(\d{4})", date or "")
+    return match.group(1) if match else None
+
+
+def _write_atomic(path: Path, data: bytes) -> Path:
+    """Temp file in the same folder, fsync, rename over ``path``; no temp file left on error."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), _file_mode())
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return path
 
 
 def _hide_chpl(tmp: Path) -> None:

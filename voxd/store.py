@@ -25,7 +25,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Iterator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -63,7 +63,38 @@ _MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX events_job ON events (job_id, id);
     """,
+    # Notifications are an outbox: written in the same transaction as the outcome they
+    # announce, delivered by a background thread, marked sent per URL. A crash can
+    # neither lose one nor send one twice (short of dying between delivery and marking).
+    2: """
+    CREATE TABLE notifications (
+        id            INTEGER PRIMARY KEY,
+        job_id        INTEGER REFERENCES jobs (id) ON DELETE CASCADE,
+        event         TEXT NOT NULL,
+        title         TEXT NOT NULL,
+        body          TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        created_at    REAL NOT NULL,
+        delivered_to  TEXT NOT NULL DEFAULT '',
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        next_try      REAL NOT NULL DEFAULT 0,
+        sent_at       REAL,
+        gave_up_at    REAL,
+        error         TEXT
+    );
+    CREATE INDEX notifications_pending ON notifications (sent_at, gave_up_at, next_try);
+    """,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A rendered notification, before it is stored."""
+
+    event: str
+    title: str
+    body: str
+    kind: str = "info"
 
 
 class Status(str, Enum):
@@ -118,6 +149,25 @@ class Job:
             return None
         per_chunk = self.render_seconds / self.chunks_done
         return max(0.0, (self.chunks_total - self.chunks_done) * per_chunk)
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A message waiting in (or delivered from) the notification outbox."""
+
+    id: int
+    job_id: int | None
+    event: str
+    title: str
+    body: str
+    kind: str
+    created_at: float
+    delivered_to: str  # space-separated ids of the URLs that already have it
+    attempts: int
+    next_try: float
+    sent_at: float | None
+    gave_up_at: float | None
+    error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,8 +338,11 @@ class Store:
                 (*values.values(), self._clock(), job_id),
             )
 
-    def finish(self, job_id: int, output: str, message: str = "") -> bool:
-        """Mark a running job done; False (and nothing changes) if it was cancelled meanwhile."""
+    def finish(self, job_id: int, output: str, message: str = "", notify: "Outgoing | None" = None) -> bool:
+        """Mark a running job done, queueing its notification in the same transaction.
+
+        False (and nothing changes) if the job was cancelled meanwhile.
+        """
         now = self._clock()
         with self.transaction() as conn:
             cur = conn.execute(
@@ -299,10 +352,12 @@ class Store:
             )
             if cur.rowcount:
                 self._event(conn, job_id, "done", message or f"wrote {output}")
+                if notify is not None:
+                    self._notification(conn, job_id, notify)
             return cur.rowcount == 1
 
-    def fail(self, job_id: int, reason: str) -> bool:
-        """Mark a job failed for good, with the reason a person will read."""
+    def fail(self, job_id: int, reason: str, notify: "Outgoing | None" = None) -> bool:
+        """Mark a job failed for good, with the reason a person will read (and its notification)."""
         now = self._clock()
         with self.transaction() as conn:
             cur = conn.execute(
@@ -312,7 +367,62 @@ class Store:
             )
             if cur.rowcount:
                 self._event(conn, job_id, "failed", reason)
+                if notify is not None:
+                    self._notification(conn, job_id, notify)
             return cur.rowcount == 1
+
+    # -- the notification outbox ---------------------------------------------
+
+    def _notification(self, conn: sqlite3.Connection, job_id: int | None, n: "Outgoing") -> int:
+        return conn.execute(
+            "INSERT INTO notifications (job_id, event, title, body, kind, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+            " RETURNING id",
+            (job_id, n.event, n.title, n.body, n.kind, self._clock()),
+        ).fetchone()[0]
+
+    def add_notification(self, job_id: int | None, n: "Outgoing") -> int:
+        """Queue a notification that goes with no state change (job started, digest)."""
+        with self.transaction() as conn:
+            return self._notification(conn, job_id, n)
+
+    def notifications(self, *, pending_only: bool = False) -> list[Notification]:
+        conn = self._connect()
+        if pending_only:
+            rows = conn.execute(
+                "SELECT * FROM notifications WHERE sent_at IS NULL AND gave_up_at IS NULL AND next_try <= ?"
+                " ORDER BY id",
+                (self._clock(),),
+            ).fetchall()
+        else:
+            rows = conn.execute("SELECT * FROM notifications ORDER BY id").fetchall()
+        return [Notification(**dict(r)) for r in rows]
+
+    def mark_delivered(self, notification_id: int, url_id: str) -> None:
+        """Record that one URL has the message, so a retry or a restart never sends it there again."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE notifications SET delivered_to = trim(delivered_to || ' ' || ?) WHERE id = ?",
+                (url_id, notification_id),
+            )
+
+    def mark_sent(self, notification_id: int) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE notifications SET sent_at = ? WHERE id = ?", (self._clock(), notification_id))
+
+    def mark_attempt(self, notification_id: int, error: str, *, retry_in: float | None) -> None:
+        """A failed delivery: try again after retry_in seconds, or give up (None)."""
+        now = self._clock()
+        with self.transaction() as conn:
+            if retry_in is None:
+                conn.execute(
+                    "UPDATE notifications SET attempts = attempts + 1, error = ?, gave_up_at = ? WHERE id = ?",
+                    (error, now, notification_id),
+                )
+            else:
+                conn.execute(
+                    "UPDATE notifications SET attempts = attempts + 1, error = ?, next_try = ? WHERE id = ?",
+                    (error, now + retry_in, notification_id),
+                )
 
     def requeue(self, job_id: int, reason: str, *, delay: float = 0.0, count_attempt: bool = True) -> bool:
         """Put a running job back in the queue (a retryable failure, or a clean shutdown)."""

@@ -176,7 +176,7 @@ class Worker:
                 job.id, book.metadata.title, book.metadata.author, len(book.chapters), len(chunks),
             )
             self.notifier.event(
-                "started", job=job.id, file=job.name, title=book.metadata.title, author=book.metadata.author,
+                "started", job.id, job=job.id, file=job.name, title=book.metadata.title, author=book.metadata.author,
                 chapters=len(book.chapters), attempt=job.attempts,
             )
 
@@ -211,20 +211,20 @@ class Worker:
             moved = move_into(source, self.settings.inbox_dir / "done")
             self.store.move_source(job.id, moved)
         meta = outcome.book.metadata
-        if not self.store.finish(job.id, str(outcome.output)):
+        message = self.notifier.render(
+            "done",
+            job=job.id, file=job.name, title=meta.title, author=meta.author, chapters=len(outcome.chapters),
+            duration=format_duration(outcome.duration), elapsed=format_duration(elapsed), output=outcome.output,
+        )
+        if not self.store.finish(job.id, str(outcome.output), notify=message):
             log.info("job %d was cancelled as it finished; %s stays", job.id, outcome.output)
             return
+        self.notifier.wake()
         log.info(
             "job %d: done: %s (%s of audio, %d chapters) in %s",
             job.id, outcome.output, format_duration(outcome.duration), len(outcome.chapters),
             format_duration(elapsed),
         )
-        self.notifier.event(
-            "done",
-            job=job.id, file=job.name, title=meta.title, author=meta.author, chapters=len(outcome.chapters),
-            duration=format_duration(outcome.duration), elapsed=format_duration(elapsed), output=outcome.output,
-        )
-
     def _retry_or_fail(self, job: Job, reason: str) -> None:
         if job.attempts >= self.settings.max_attempts:
             self._fail(job, f"{reason} (gave up after {job.attempts} attempts)")
@@ -241,9 +241,10 @@ class Worker:
             moved = move_into(source, failed_dir)
             self.store.move_source(job.id, moved)
             write_text_atomic(moved.with_name(moved.name + ".error.txt"), _error_note(job, reason))
-        self.store.fail(job.id, reason)
-        self.notifier.event("failed", job=job.id, file=job.name, reason=reason, attempt=job.attempts,
-                            title=job.title or job.name, author=job.author or "?")
+        message = self.notifier.render("failed", job=job.id, file=job.name, reason=reason, attempt=job.attempts,
+                                       title=job.title or job.name, author=job.author or "?")
+        self.store.fail(job.id, reason, notify=message)
+        self.notifier.wake()
 
 
 def _error_note(job: Job, reason: str) -> str:

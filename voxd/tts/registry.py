@@ -16,8 +16,22 @@ def load_engine(settings: Settings, name: str | None = None) -> Engine:
 
         return EspeakEngine(rate_wpm=settings.espeak.rate_wpm)
     if name == "qwen":
-        raise ConfigError(
-            "engine 'qwen' (Qwen3-TTS) is not available in this version of voxd yet; "
-            "set engine = \"espeak\" for now"
+        from .qwen import QwenEngine
+
+        q = settings.qwen
+        return QwenEngine(
+            q.custom_voice_model,
+            device=q.device,
+            dtype=q.dtype,
+            do_sample=q.do_sample,
+            temperature=q.temperature,
+            top_k=q.top_k,
+            top_p=q.top_p,
+            repetition_penalty=q.repetition_penalty,
+            subtalker_do_sample=q.subtalker_do_sample,
+            subtalker_temperature=q.subtalker_temperature,
+            subtalker_top_k=q.subtalker_top_k,
+            subtalker_top_p=q.subtalker_top_p,
+            seed=q.seed,
         )
     raise ConfigError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")

@@ -1,0 +1,294 @@
+"""Assembly end to end: a real EPUB, spoken by eSpeak NG into a real cache, out as an M4B.
+
+Also assembly from a cache filled by hand, where the test decides each chapter's level.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from voxd.book import Book, Chapter, Chunk, Metadata, Pause
+from voxd.cache import ChunkCache
+from voxd.config import Settings
+from voxd.convert import _part_starts, assemble
+from voxd.errors import BookError
+from voxd.ingest import read_book
+from voxd.loudness import to_db
+from voxd.render import render, with_keys
+from voxd.samples import SAMPLE_CHAPTERS, build_epub
+from voxd.text import plan_chunks
+
+from .test_m4b import tiny_png
+
+pyln = pytest.importorskip("pyloudnorm")
+
+VOICE = "default"
+
+
+def settings_for(tmp: Path, **overrides) -> Settings:
+    return Settings(state_dir=tmp / "state", cache_dir=tmp / "cache", **overrides)
+
+
+def decode(path: Path) -> tuple[np.ndarray, int]:
+    with av.open(str(path)) as container:
+        rate = container.streams.audio[0].codec_context.sample_rate
+        pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+    return pcm.astype(np.float64), rate
+
+
+def chapters_of(path: Path) -> list[tuple[str, float, float]]:
+    with av.open(str(path)) as container:
+        return [
+            (c["metadata"]["title"], float(c["start"] * c["time_base"]), float(c["end"] * c["time_base"]))
+            for c in container.chapters()
+        ]
+
+
+def loudness(pcm: np.ndarray, rate: int) -> float:
+    return pyln.Meter(rate, filter_class="DeMan").integrated_loudness(pcm)
+
+
+# -- a real book through eSpeak NG -----------------------------------------------------------
+
+
+@dataclass
+class Rendered:
+    book: Book
+    chunks: list[Chunk]
+    cache: ChunkCache
+    narrator: str
+    expected_samples: int  # chunk audio plus pauses, at the default pauses
+    rate: int
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    from voxd.tts.espeak import EspeakEngine
+
+    tmp = tmp_path_factory.mktemp("espeak")
+    epub = build_epub(
+        tmp / "alice.epub",
+        title="Down the Rabbit-Hole",
+        authors=("Lewis Carroll",),
+        chapters=SAMPLE_CHAPTERS,
+        identifier="voxd-test-alice",
+        cover=tiny_png(),
+    )
+    book = read_book(epub)
+    engine = EspeakEngine()
+    chunks = with_keys(plan_chunks(book, voice=VOICE, language=book.metadata.language), engine.model_id)
+    cache = ChunkCache(tmp / "cache")
+    render(chunks, engine, cache, batch_size=16)
+    defaults = settings_for(tmp)
+    rate = engine.sample_rate
+    pauses = {
+        Pause.SENTENCE: int(defaults.pause_sentence * rate),
+        Pause.PARAGRAPH: int(defaults.pause_paragraph * rate),
+        Pause.CHAPTER: int(defaults.pause_chapter * rate),
+    }
+    expected = 0
+    for c in chunks:
+        samples, chunk_rate = cache.get(c.key)
+        assert chunk_rate == rate
+        expected += samples.size + pauses[c.pause]
+    return Rendered(book, chunks, cache, engine.narrator(VOICE), expected, rate)
+
+
+@pytest.fixture(scope="module")
+def assembled(rendered: Rendered, tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("out")
+    output = tmp / "Lewis Carroll" / "Down the Rabbit-Hole" / "Down the Rabbit-Hole.m4b"
+    output.parent.mkdir(parents=True)
+    marks, duration = assemble(
+        rendered.book, rendered.chunks, rendered.cache, output, settings_for(tmp), narrator=rendered.narrator
+    )
+    return output, marks, duration
+
+
+def test_chapters_are_the_books(rendered: Rendered, assembled) -> None:
+    output, marks, duration = assembled
+    titles = [title for title, _ in SAMPLE_CHAPTERS]
+    assert [m.title for m in marks] == titles
+    found = chapters_of(output)
+    assert [title for title, _, _ in found] == titles
+    assert [start for _, start, _ in found] == pytest.approx([m.start for m in marks], abs=0.002)
+    assert found[0][1] == 0.0 and found[-1][2] == pytest.approx(duration, abs=0.002)
+    # each chapter starts where the previous chapter's audio and pauses end
+    per_chapter = [0] * len(titles)
+    pause = {Pause.SENTENCE: 0.35, Pause.PARAGRAPH: 0.8, Pause.CHAPTER: 2.0}
+    for c in rendered.chunks:
+        samples, _ = rendered.cache.get(c.key)
+        per_chapter[c.chapter] += samples.size + int(pause[c.pause] * rendered.rate)
+    assert [m.start for m in marks] == pytest.approx(
+        [sum(per_chapter[:i]) / rendered.rate for i in range(len(titles))], abs=1e-9
+    )
+
+
+def test_duration_is_the_chunks_plus_pauses(rendered: Rendered, assembled) -> None:
+    output, _, duration = assembled
+    assert duration == pytest.approx(rendered.expected_samples / rendered.rate, abs=1e-9)
+    pcm, rate = decode(output)
+    assert rate == rendered.rate
+    assert abs(pcm.size - rendered.expected_samples) <= 2 * 1024  # encoder padding only
+    with av.open(str(output)) as container:
+        assert container.duration / av.time_base == pytest.approx(duration, abs=0.05)
+
+
+def test_output_is_at_the_target_loudness_under_the_peak_ceiling(rendered: Rendered, assembled) -> None:
+    output, _, _ = assembled
+    pcm, rate = decode(output)
+    raw = np.concatenate([rendered.cache.get(c.key)[0] for c in rendered.chunks]).astype(np.float64)
+    assert abs(loudness(raw, rate) - (-18.0)) > 1.0, "eSpeak is already at the target: the test proves nothing"
+    assert loudness(pcm, rate) == pytest.approx(-18.0, abs=1.0)
+    assert to_db(float(np.max(np.abs(pcm)))) <= -3.0 + 0.5  # AAC may overshoot a little
+
+
+def test_every_chapter_is_levelled(rendered: Rendered, assembled) -> None:
+    output, marks, _ = assembled
+    pcm, rate = decode(output)
+    for mark in marks:
+        part = pcm[round(mark.start * rate) : round(mark.end * rate)]
+        assert loudness(part, rate) == pytest.approx(-18.0, abs=1.0), mark.title
+
+
+def test_sidecars_describe_the_book(rendered: Rendered, assembled) -> None:
+    output, marks, _ = assembled
+    folder = output.parent
+    assert sorted(p.name for p in folder.iterdir()) == ["Down the Rabbit-Hole.m4b", "cover.png", "metadata.json"]
+    assert (folder / "cover.png").read_bytes() == tiny_png()
+    meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+    assert meta["title"] == "Down the Rabbit-Hole"
+    assert meta["authors"] == ["Lewis Carroll"]
+    assert meta["narrators"] == [rendered.narrator]
+    assert meta["genres"] == ["Audiobook"]
+    assert meta["language"] == "en"
+    assert meta["series"] == []
+    assert [c["title"] for c in meta["chapters"]] == [m.title for m in marks]
+    assert [c["id"] for c in meta["chapters"]] == list(range(len(marks)))
+    assert [c["start"] for c in meta["chapters"]] == pytest.approx([m.start for m in marks], abs=0.001)
+    assert [c["end"] for c in meta["chapters"]] == pytest.approx([m.end for m in marks], abs=0.001)
+
+
+def test_long_chapters_get_part_markers(rendered: Rendered, tmp_path: Path) -> None:
+    output = tmp_path / "parts.m4b"
+    first_chapter = sum(1 for c in rendered.chunks if c.chapter == 0)
+    assert first_chapter >= 3
+    marks, duration = assemble(
+        rendered.book,
+        rendered.chunks,
+        rendered.cache,
+        output,
+        settings_for(tmp_path, max_chapter_minutes=0.15, normalize_loudness=False, write_sidecars=False),
+        narrator=rendered.narrator,
+    )
+    titles = [m.title for m in marks]
+    first, second, third = (title for title, _ in SAMPLE_CHAPTERS)
+    assert titles[0] == first and titles[1] == f"{first} (2)"
+    assert second in titles and third in titles
+    for mark in marks:
+        assert mark.end - mark.start <= 0.15 * 60 * 1.6, mark  # about equal parts, at chunk boundaries
+    assert [t for t, _, _ in chapters_of(output)] == titles
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parts.m4b"]  # no sidecars asked for
+    assert duration == pytest.approx(rendered.expected_samples / rendered.rate, abs=1e-9)
+
+
+def test_without_normalisation_the_audio_is_untouched(rendered: Rendered, tmp_path: Path) -> None:
+    output = tmp_path / "raw.m4b"
+    assemble(
+        rendered.book, rendered.chunks, rendered.cache, output,
+        settings_for(tmp_path, normalize_loudness=False, write_sidecars=False), narrator=rendered.narrator,
+    )
+    pcm, rate = decode(output)
+    raw = np.concatenate([rendered.cache.get(c.key)[0] for c in rendered.chunks]).astype(np.float64)
+    assert loudness(pcm, rate) == pytest.approx(loudness(raw, rate), abs=0.5)
+
+
+# -- a cache filled by hand ------------------------------------------------------------------
+
+RATE = 24000
+
+
+def tone_chunk(seconds: float, amplitude: float, freq: float = 300.0) -> np.ndarray:
+    t = np.arange(round(seconds * RATE)) / RATE
+    wave = np.sin(2 * np.pi * freq * t) + 0.5 * np.sin(2 * np.pi * 2 * freq * t + 1.0)
+    return (amplitude * wave / np.max(np.abs(wave))).astype(np.float32)
+
+
+def handmade_book(tmp: Path, levels: list[float], *, clicks: bool = False) -> tuple[Book, list[Chunk], ChunkCache]:
+    """One chapter per level, three 2 s chunks each; the cache holds exactly their audio."""
+    cache = ChunkCache(tmp / "cache")
+    chapters, chunks = [], []
+    for n, level in enumerate(levels):
+        chapters.append(Chapter(title=f"Part {n + 1}", paragraphs=("...",)))
+        for i in range(3):
+            audio = tone_chunk(2.0, level, 200.0 + 50 * i)
+            if clicks and n == 0 and i == 1:
+                audio[RATE // 2] = 0.95
+            key = f"{n:02d}{i:02d}" + "0" * 60
+            cache.put(key, audio, RATE)
+            pause = Pause.CHAPTER if i == 2 else Pause.SENTENCE
+            chunks.append(Chunk(chapter=n, index=i, text="...", pause=pause, voice="v", key=key))
+    meta = Metadata(title="Levels", authors=("A. Tester",), series="Tones", series_index="2.0", date="1999-12-31")
+    return Book(metadata=meta, chapters=tuple(chapters)), chunks, cache
+
+
+def test_chapters_of_different_levels_come_out_level(tmp_path: Path) -> None:
+    book, chunks, cache = handmade_book(tmp_path, [0.02, 0.3, 0.001])
+    output = tmp_path / "out" / "levels.m4b"
+    output.parent.mkdir()
+    marks, _ = assemble(book, chunks, cache, output, settings_for(tmp_path, loudness_lufs=-20.0), narrator=None)
+    pcm, rate = decode(output)
+    for mark in marks:
+        part = pcm[round(mark.start * rate) : round(mark.end * rate)]
+        assert loudness(part, rate) == pytest.approx(-20.0, abs=0.5), mark.title
+    meta = json.loads((output.parent / "metadata.json").read_text())
+    assert meta["series"] == ["Tones #2"] and meta["publishedYear"] == "1999" and meta["narrators"] == []
+    assert not (output.parent / "cover.jpg").exists() and not (output.parent / "cover.png").exists()
+
+
+def test_a_click_holds_its_chapter_under_the_ceiling(tmp_path: Path) -> None:
+    book, chunks, cache = handmade_book(tmp_path, [0.01, 0.01], clicks=True)
+    output = tmp_path / "clicks.m4b"
+    marks, _ = assemble(book, chunks, cache, output, settings_for(tmp_path, write_sidecars=False), narrator=None)
+    pcm, rate = decode(output)
+    first = pcm[: round(marks[0].end * rate)]
+    second = pcm[round(marks[1].start * rate) :]
+    assert to_db(float(np.max(np.abs(first)))) <= -3.0 + 0.5
+    assert loudness(first, rate) < -18.0 - 3.0  # held back by the click
+    assert loudness(second, rate) == pytest.approx(-18.0, abs=0.5)
+
+
+def test_a_chunk_missing_from_the_cache_leaves_nothing(tmp_path: Path) -> None:
+    book, chunks, cache = handmade_book(tmp_path, [0.1, 0.1])
+    cache.path(chunks[4].key).unlink()
+    output = tmp_path / "out" / "missing.m4b"
+    output.parent.mkdir()
+    with pytest.raises(BookError, match="missing from the cache"):
+        assemble(book, chunks, cache, output, settings_for(tmp_path), narrator=None)
+    assert list(output.parent.iterdir()) == []
+
+
+# -- where parts begin -----------------------------------------------------------------------
+
+
+def test_part_starts() -> None:
+    assert _part_starts([10, 10, 10], 0) == {}  # off
+    assert _part_starts([10, 10, 10], 30) == {}  # not longer than the limit
+    assert _part_starts([100], 10) == {}  # one chunk cannot be cut
+    assert _part_starts([10] * 10, 50) == {5: 2}
+    assert _part_starts([10] * 10, 40) == {3: 2, 7: 3} or _part_starts([10] * 10, 40) == {3: 2, 6: 3}
+    # three parts of about 33 each, cut at the nearest boundary
+    assert _part_starts([10] * 10, 34) == {3: 2, 7: 3}
+    # boundaries only where chunks end: the big chunk stays whole
+    assert _part_starts([5, 90, 5], 40) == {1: 2, 2: 3}
+    parts = _part_starts([7, 3, 11, 2, 9, 5, 13, 1, 8, 6] * 20, 60)
+    assert list(parts.values()) == list(range(2, len(parts) + 2))
+    assert list(parts) == sorted(parts)
+    assert math.ceil(sum([7, 3, 11, 2, 9, 5, 13, 1, 8, 6] * 20) / 60) == len(parts) + 1

@@ -1,0 +1,1016 @@
+"""Read a PDF into a :class:`~voxd.book.Book` of speakable chapters, with PyMuPDF.
+
+The pipeline:
+
+1. The file is opened as a PDF and vetted: unreadable, encrypted (a user password is
+   needed) and over-long files are refused with a :class:`BookError` that says why.
+2. Every page's text comes from ``page.get_text("dict")``: blocks of lines of spans,
+   each with its position, font size and weight. Lines that share a baseline inside a
+   block become one *row*; a block whose font size changes (a heading printed in the
+   same block as the text below it) is split there.
+3. Page furniture is removed: rows at the top or bottom edge of a page that repeat on
+   several pages at about the same height (running heads and feet, digits ignored),
+   and edge rows that are only a page number ("12", "Page 3", "3 of 10", "- iv -").
+4. Blocks are put in reading order: on a page with columns (block x-ranges that form
+   separate clusters) each column is read top to bottom, left to right, between the
+   blocks that span the columns (a title, a wide table).
+5. Rows are joined into paragraphs: a paragraph starts with a block, unless the block
+   continues a sentence cut by a column or page break; inside a block, a large
+   vertical gap, a first-line indent or (in justified text) a short line ending a
+   sentence starts a new one. Words hyphenated across lines are joined.
+6. Chapters come from the outline (bookmarks) when there is one, at the level that
+   gives chapter-sized pieces; otherwise from headings found by font size; otherwise
+   the text is cut into "Part 1", "Part 2"... of about ``part_chars`` characters.
+
+Metadata comes from the document information dictionary and the catalog's ``/Lang``;
+without a title, the largest text on the first page is the title. The cover is the
+first page, rendered to a JPEG about 600 pixels tall.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pymupdf
+
+from voxd.book import Book, Chapter, Cover, Metadata
+from voxd.errors import BookError, VoxdError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MAX_PAGES", "PART_CHARS", "read_pdf"]
+
+#: PDFs with more pages than this are refused (a book is rarely over 2,000).
+MAX_PAGES = 5000
+#: Without outline or headings the text is cut into parts of about this many characters
+#: (roughly 20 minutes of speech).
+PART_CHARS = 20_000
+#: Height of the rendered cover in pixels (the width follows the page, at most twice that).
+COVER_HEIGHT = 600
+
+# Ligatures are expanded ("ﬁ" -> "fi"); text outside the media box is dropped.
+_TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
+# A heading's font is at least this much larger than the body text's.
+_HEADING_RATIO = 1.15
+_HEADING_MAX_CHARS = 200
+_HEADING_MAX_ROWS = 3
+# Rows this close (points) to a page's first or last text row are edge rows.
+_EDGE_ROWS = 2
+_ROW_TOLERANCE = 2.0
+_FURNITURE_DRIFT = 6.0
+# Column detection is skipped on pages with more blocks than this (tables, hostile files).
+_MAX_COLUMN_BLOCKS = 400
+_MAX_OUTLINE_ENTRIES = 20_000
+# Automatic outline level, as for EPUB: an entry holding this share of the text is
+# opened into its children.
+_DOMINANT_SHARE = 0.3
+_MAX_EXPANSIONS = 8
+# Heading level: a piece holding this share of the text is split at the next smaller
+# heading size, if the pieces stay at least _MIN_AVERAGE_CHARS long on average.
+_HEADING_DOMINANT_SHARE = 0.4
+_MIN_AVERAGE_CHARS = 1500
+# A page with fewer letters and digits than this has no text to speak of.
+_MIN_PAGE_CHARS = 20
+# A text layer with more unmapped glyphs (U+FFFD) than this share is unusable.
+_MAX_UNMAPPED_SHARE = 0.3
+
+_PAGE_NUMBER = re.compile(
+    r"[\s\[(<\-\u2010-\u2015]*"
+    r"(?:(?i:page|p\.|pg\.?|seite|s\.|pagina|página|pág\.?)\s*)?"
+    r"(?:\d{1,5}(?:\s*(?:(?i:of|von|de|sur|di)|/)\s*\d{1,5})?|[ivxlcdm]{1,8})"
+    r"[\s\])>\-\u2010-\u2015]*"
+)
+_SENTENCE_END = re.compile(r"[.!?\u2026:;\"'\u201d\u2019\u00bb)\]]$")
+_LINE_HYPHEN = re.compile(r"[^\W\d_][-\u2010]$")
+_INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\ufffc\x00-\x08\x0b-\x1f\x7f]")
+_LABEL = re.compile(
+    r"(?:(?:chapter|part|section|book|appendix|kapitel|chapitre|capitulo|capítulo)\s+)?"
+    r"(?:\d+(?:\.\d+)*|[ivxlcdm]+|[a-z])\.?\s+",
+    re.IGNORECASE,
+)
+_CONTENTS_ROW = re.compile(r".*\D[\s.\u2026·]*\d{1,4}")
+_MATTER_TITLE = re.compile(
+    r"(?:the )?(?:table of )?contents|toc|copyright(?: page| notice)?|imprint|colophon|index"
+    r"|title ?page|half ?title(?: ?page)?|(?:front |back )?cover|landmarks"
+    r"|list of (?:illustrations|figures|tables|maps|plates)|also by .+|other (?:books|works|titles) by .+",
+    re.IGNORECASE,
+)
+_JUNK_TITLE = re.compile(
+    r"untitled(?:[\s-]?\d+)?|document\s?\d*|microsoft (?:word|powerpoint) - .*|slide \d+|.*\.(?:docx?|odt|rtf|"
+    r"pdf|tex|dvi|ps|indd|qxd|pages|txt|html?)",
+    re.IGNORECASE,
+)
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
+_BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------------------- public
+
+
+def read_pdf(
+    path: Path,
+    *,
+    toc_depth: int | None = None,
+    skip_front_back_matter: bool = True,
+    part_chars: int = PART_CHARS,
+) -> Book:
+    """Read the PDF at ``path`` into a :class:`Book` whose chapters are ready to speak.
+
+    ``toc_depth``: which level of a nested outline makes the chapters (1 is the top
+    level); ``None`` picks the level that gives chapter-sized pieces.
+    ``skip_front_back_matter``: leave out outline entries such as the table of
+    contents, index or copyright page, and a contents page before the first chapter.
+    ``part_chars``: size of the "Part N" pieces used when the PDF has neither an outline
+    nor headings.
+
+    Raises :class:`BookError` when the file is not a readable PDF, is encrypted, is a
+    scan without a text layer, has too many pages or has no text.
+    """
+    path = Path(path)
+    if toc_depth is not None and toc_depth < 1:
+        raise ValueError(f"toc_depth must be 1 or more, not {toc_depth}")
+    if part_chars < 1:
+        raise ValueError(f"part_chars must be positive, not {part_chars}")
+    name = path.name
+    doc = _open(path)
+    try:
+        return _read(doc, path, toc_depth=toc_depth, skip_matter=skip_front_back_matter, part_chars=part_chars)
+    except VoxdError:
+        raise
+    except (RuntimeError, ValueError, IndexError, KeyError, TypeError) as exc:
+        # MuPDF errors surface as RuntimeError subclasses; the rest are damaged structures.
+        raise BookError(f"{name} is not a readable PDF: {_describe(exc)}") from None
+    finally:
+        doc.close()
+
+
+# ------------------------------------------------------------------------ opening
+
+
+def _open(path: Path) -> pymupdf.Document:
+    name = path.name
+    try:
+        doc = pymupdf.open(path, filetype="pdf")
+    except pymupdf.EmptyFileError:
+        raise BookError(f"{name} is not a readable PDF: the file is empty") from None
+    except FileNotFoundError:
+        raise BookError(f"{name} is not a readable PDF: the file does not exist") from None
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise BookError(f"{name} is not a readable PDF: {_open_failure(path, exc)}") from None
+    try:
+        if doc.needs_pass or doc.is_encrypted:
+            raise BookError(f"{name} is password protected; voxd cannot read encrypted PDFs")
+        if doc.page_count > MAX_PAGES:
+            raise BookError(f"{name} has {doc.page_count} pages; voxd reads PDFs of at most {MAX_PAGES} pages")
+        if doc.page_count < 1:
+            raise BookError(f"{name} is not a readable PDF: it has no pages")
+    except BaseException:
+        doc.close()
+        raise
+    return doc
+
+
+def _open_failure(path: Path, exc: BaseException) -> str:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1024)
+    except OSError as err:
+        return err.strerror or _describe(exc)
+    if b"%PDF-" not in head:
+        return "it does not start with a PDF header"
+    return "it is damaged beyond repair"
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__
+
+
+# ------------------------------------------------------------------------ the model
+
+
+@dataclass(slots=True)
+class _Row:
+    """One printed line of a block (pieces of text that share a baseline)."""
+
+    page: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    text: str
+    size: float
+    bold: bool
+    heading: bool = False  # part of a heading block
+    starts: bool = True  # starts a paragraph
+    glue: bool = False  # a drop cap: the next row follows without a space
+
+    @property
+    def mid(self) -> float:
+        return (self.y0 + self.y1) / 2
+
+
+@dataclass(slots=True)
+class _Block:
+    page: int
+    rows: list[_Row]
+    heading: bool = False
+    column: int = -1  # -1: spans the columns (or the page has none)
+
+    @property
+    def x0(self) -> float:
+        return min(r.x0 for r in self.rows)
+
+    @property
+    def x1(self) -> float:
+        return max(r.x1 for r in self.rows)
+
+    @property
+    def y0(self) -> float:
+        return min(r.y0 for r in self.rows)
+
+    @property
+    def chars(self) -> int:
+        return sum(len(r.text) for r in self.rows)
+
+    @property
+    def size(self) -> float:
+        return _weighted_mode((r.size, len(r.text)) for r in self.rows)
+
+    @property
+    def text(self) -> str:
+        return _join_rows(self.rows)
+
+
+@dataclass(eq=False)
+class _Node:
+    title: str
+    page: int  # 0-based; -1 when the entry points nowhere in this file
+    x: float
+    y: float
+    depth: int
+    children: list[_Node] = field(default_factory=list)
+    pos: int | None = None  # index of its first row in the stream
+    skip: bool = False
+
+
+@dataclass(slots=True)
+class _Page:
+    blocks: list[_Block]
+    columns: bool = False
+    letters: int = 0  # letters and digits before furniture removal
+
+
+def _tier(size: float) -> float:
+    return round(size * 2) / 2
+
+
+def _weighted_mode(pairs: Iterator[tuple[float, int]] | list[tuple[float, int]]) -> float:
+    counts: Counter[float] = Counter()
+    for size, weight in pairs:
+        counts[_tier(size)] += max(weight, 1)
+    return counts.most_common(1)[0][0] if counts else 0.0
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[\W_]+", " ", text.casefold()).split())
+
+
+def _is_matter_title(title: str) -> bool:
+    return bool(_MATTER_TITLE.fullmatch(_norm(title)))
+
+
+def _finish(text: str) -> str:
+    """A paragraph as voxd keeps it: no soft hyphens or invisible characters, one line."""
+    return " ".join(_INVISIBLE.sub("", text.replace("\u00ad", "")).split())
+
+
+def _join(left: str, right: str, *, glue: bool = False) -> str:
+    """Join two printed lines: words hyphenated at the break become one word again."""
+    if not left:
+        return right
+    if glue or left.endswith("\u00ad"):
+        return left.rstrip("\u00ad") + right
+    if _LINE_HYPHEN.search(left) and right[:1].isalpha():
+        # "exam-" + "ple" -> "example"; "Anglo-" + "Saxon" keeps its hyphen.
+        return (left[:-1] if right[0].islower() else left) + right
+    return f"{left} {right}"
+
+
+def _join_rows(rows: list[_Row]) -> str:
+    text = ""
+    glue = False
+    for row in rows:
+        text = _join(text, row.text, glue=glue)
+        glue = row.glue
+    return _finish(text)
+
+
+# -------------------------------------------------------------------- extraction
+
+
+def _span_bold(span: dict) -> bool:
+    return bool(span.get("flags", 0) & pymupdf.TEXT_FONT_BOLD) or bool(_BOLD_FONT.search(span.get("font", "")))
+
+
+def _page_content(page: pymupdf.Page, pno: int) -> tuple[_Page, int, int]:
+    """The page's blocks of rows; also the counts of unmapped and of all visible characters."""
+    data = page.get_text("dict", flags=_TEXT_FLAGS)
+    raw: list[list[tuple[tuple[float, float, float, float], str, float, bool, bool]]] = []
+    straight = slanted = 0
+    unmapped = visible = 0
+    for block in data.get("blocks", ()):
+        if block.get("type") != 0:
+            continue
+        lines = []
+        for line in block.get("lines", ()):
+            spans = line.get("spans", ())
+            text = "".join(s.get("text", "") for s in spans)
+            weights = [(s.get("size", 0.0), len(s.get("text", "").strip())) for s in spans]
+            chars = sum(w for _, w in weights)
+            if not chars:
+                continue
+            unmapped += text.count("\ufffd")
+            visible += chars
+            text = text.replace("\ufffd", "")
+            if not text.strip():
+                continue
+            size = _weighted_mode(weights)
+            bold_chars = sum(len(s.get("text", "").strip()) for s in spans if _span_bold(s))
+            dx, dy = line.get("dir", (1.0, 0.0))
+            horizontal = dx > 0 and abs(dy) < 0.05
+            if horizontal:
+                straight += chars
+            else:
+                slanted += chars
+            lines.append((tuple(line["bbox"]), text, size, bold_chars * 2 > chars, horizontal))
+        if lines:
+            raw.append(lines)
+
+    # Margin notes, stamps and watermarks run at an angle: drop them, unless the page
+    # itself is turned (then its text keeps MuPDF's order).
+    turned = slanted > straight
+    blocks: list[_Block] = []
+    for lines in raw:
+        kept = lines if turned else [ln for ln in lines if ln[4]]
+        blocks.extend(_split_by_size(pno, _rows(pno, kept)))
+    return _Page(blocks), unmapped, visible
+
+
+def _rows(pno: int, lines: list) -> list[_Row]:
+    """Lines of one block grouped into printed rows (pieces on the same baseline)."""
+    ordered = sorted(lines, key=lambda ln: ((ln[0][1] + ln[0][3]) / 2, ln[0][0]))
+    groups: list[list] = []
+    for ln in ordered:
+        y0, y1 = ln[0][1], ln[0][3]
+        if groups:
+            last = groups[-1]
+            gy0 = min(g[0][1] for g in last)
+            gy1 = max(g[0][3] for g in last)
+            overlap = min(y1, gy1) - max(y0, gy0)
+            if overlap >= 0.5 * max(min(y1 - y0, gy1 - gy0), 0.1):
+                last.append(ln)
+                continue
+        groups.append([ln])
+    rows = []
+    for group in groups:
+        group.sort(key=lambda ln: ln[0][0])
+        text = ""
+        for ln in group:
+            text = _join(text, " ".join(ln[1].split()))
+        text = _INVISIBLE.sub("", text).strip()
+        if not text:
+            continue
+        weights = [(ln[2], len(ln[1].strip())) for ln in group]
+        bold = sum(len(ln[1].strip()) for ln in group if ln[3]) * 2 > sum(w for _, w in weights)
+        rows.append(
+            _Row(
+                page=pno,
+                x0=min(ln[0][0] for ln in group),
+                y0=min(ln[0][1] for ln in group),
+                x1=max(ln[0][2] for ln in group),
+                y1=max(ln[0][3] for ln in group),
+                text=text,
+                size=_weighted_mode(weights),
+                bold=bold,
+            )
+        )
+    return rows
+
+
+def _split_by_size(pno: int, rows: list[_Row]) -> list[_Block]:
+    """One block per run of rows in the same font size (a heading glued to its text)."""
+    blocks: list[_Block] = []
+    current: list[_Row] = []
+    for row in rows:
+        if current and abs(row.size - current[-1].size) > 0.15 * max(row.size, current[-1].size):
+            blocks.append(_Block(pno, current))
+            current = []
+        current.append(row)
+    if current:
+        blocks.append(_Block(pno, current))
+    return blocks
+
+
+# ------------------------------------------------------------------ page furniture
+
+
+def _furniture_key(text: str) -> str:
+    return " ".join(re.sub(r"[\W_]+", " ", re.sub(r"\d+", "#", text.casefold())).split())
+
+
+def _strip_furniture(pages: list[_Page], body: float) -> None:
+    """Remove running heads/feet and page numbers from the top and bottom rows of pages."""
+    min_repeat = 2 if len(pages) <= 4 else 3
+    doomed: set[int] = set()
+    seen: dict[tuple[str, str], list[tuple[int, float, _Row]]] = defaultdict(list)
+    for pno, page in enumerate(pages):
+        rows = [r for b in page.blocks for r in b.rows]
+        if not rows:
+            continue
+        levels: list[float] = []
+        for mid in sorted(r.mid for r in rows):
+            if not levels or mid - levels[-1] > _ROW_TOLERANCE:
+                levels.append(mid)
+        top, bottom = levels[:_EDGE_ROWS], levels[-_EDGE_ROWS:]
+        for row in rows:
+            if row.size > body * _HEADING_RATIO:
+                continue
+            if any(abs(row.mid - lv) <= _ROW_TOLERANCE for lv in top):
+                edge = "top"
+            elif any(abs(row.mid - lv) <= _ROW_TOLERANCE for lv in bottom):
+                edge = "bottom"
+            else:
+                continue
+            if _PAGE_NUMBER.fullmatch(row.text):
+                doomed.add(id(row))
+                continue
+            key = _furniture_key(row.text)
+            if key:
+                seen[(key, edge)].append((pno, row.mid, row))
+    for hits in seen.values():
+        if len({pno for pno, _, _ in hits}) < min_repeat:
+            continue
+        middle = statistics.median(mid for _, mid, _ in hits)
+        near = [(pno, row) for pno, mid, row in hits if abs(mid - middle) <= _FURNITURE_DRIFT]
+        if len({pno for pno, _ in near}) >= min_repeat:
+            doomed.update(id(row) for _, row in near)
+    if not doomed:
+        return
+    for page in pages:
+        kept = []
+        for block in page.blocks:
+            block.rows = [r for r in block.rows if id(r) not in doomed]
+            if block.rows:
+                kept.append(block)
+        page.blocks = kept
+
+
+# ------------------------------------------------------------------ reading order
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def _reading_order(page: _Page) -> None:
+    """Sort the page's blocks column by column, between the blocks that span columns."""
+    blocks = page.blocks
+    if len(blocks) < 2:
+        return
+    if len(blocks) > _MAX_COLUMN_BLOCKS:
+        blocks.sort(key=lambda b: (round(b.y0), b.x0))
+        return
+    left = min(b.x0 for b in blocks)
+    width = max(b.x1 for b in blocks) - left
+    if width <= 0:
+        return
+    spans = [(b.x0, b.x1) for b in blocks]
+    narrow = [i for i, (x0, x1) in enumerate(spans) if x1 - x0 < 0.6 * width]
+
+    # Union the narrow blocks whose x-ranges mostly overlap: each cluster is a column.
+    parent = {i: i for i in narrow}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for n, i in enumerate(narrow):
+        for j in narrow[n + 1 :]:
+            (a0, a1), (b0, b1) = spans[i], spans[j]
+            if _overlap(a0, a1, b0, b1) >= 0.5 * max(min(a1 - a0, b1 - b0), 0.1):
+                parent[find(i)] = find(j)
+    clusters: dict[int, list[int]] = defaultdict(list)
+    for i in narrow:
+        clusters[find(i)].append(i)
+    total = sum(blocks[i].chars for i in narrow) or 1
+    columns = []
+    for members in clusters.values():
+        chars = sum(blocks[i].chars for i in members)
+        if chars >= 0.1 * total:
+            columns.append([min(spans[i][0] for i in members), max(spans[i][1] for i in members)])
+    columns.sort()
+    merged: list[list[float]] = []
+    for col in columns:  # columns that overlap are one column
+        if merged and col[0] < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], col[1])
+        else:
+            merged.append(col)
+    if len(merged) < 2:
+        blocks.sort(key=lambda b: (round(b.y0), b.x0))
+        return
+
+    page.columns = True
+    for block in blocks:
+        w = max(block.x1 - block.x0, 0.1)
+        inside = [c for c, (c0, c1) in enumerate(merged) if _overlap(block.x0, block.x1, c0, c1) >= 0.8 * w]
+        block.column = inside[0] if len(inside) == 1 else -1
+
+    ordered: list[_Block] = []
+    pending: dict[int, list[_Block]] = defaultdict(list)
+
+    def flush() -> None:
+        for c in sorted(pending):
+            ordered.extend(sorted(pending[c], key=lambda b: b.y0))
+        pending.clear()
+
+    for block in sorted(blocks, key=lambda b: (b.y0, b.x0)):
+        if block.column < 0:
+            flush()
+            ordered.append(block)
+        else:
+            pending[block.column].append(block)
+    flush()
+    page.blocks = ordered
+
+
+# ------------------------------------------------------------------ paragraphs
+
+
+def _mark_paragraphs(blocks: list[_Block]) -> None:
+    """Decide which rows start a paragraph, across blocks, columns and pages."""
+    prev: _Row | None = None
+    for block in blocks:
+        rows = block.rows
+        left = min(r.x0 for r in rows)
+        right = max(r.x1 for r in rows)
+        pitches = [b.y0 - a.y0 for a, b in zip(rows, rows[1:])]
+        typical = statistics.median(pitches) if len(pitches) >= 2 else None
+        full = sum(1 for r in rows[:-1] if r.x1 >= right - 0.5 * r.size)
+        justified = len(rows) >= 3 and full >= 0.6 * (len(rows) - 1)
+        for i, row in enumerate(rows):
+            row.heading = block.heading
+            if i == 0:
+                row.starts = not _continues(prev, row)
+            elif block.heading:
+                row.starts = False
+            else:
+                above = rows[i - 1]
+                pitch = row.y0 - above.y0
+                expected = typical if typical is not None else 1.25 * row.size
+                gap = pitch > 1.4 * expected + 0.5
+                shift = row.x0 - left
+                indent = 0.8 * row.size <= shift <= 0.35 * (right - left) and above.x0 - left < 0.5 * row.size
+                short = (
+                    justified
+                    and above.x1 < right - 2 * row.size
+                    and bool(_SENTENCE_END.search(above.text))
+                    and not above.glue
+                )
+                row.starts = gap or indent or short
+            prev = row
+
+
+def _continues(prev: _Row | None, row: _Row) -> bool:
+    """Does ``row`` (first of its block) carry on the paragraph ``prev`` ended in?"""
+    if prev is None or prev.heading or row.heading:
+        return False
+    if prev.glue:
+        return True
+    if abs(prev.size - row.size) > 0.15 * max(prev.size, row.size):
+        return False
+    if _SENTENCE_END.search(prev.text):
+        return False
+    return row.text[:1].islower()
+
+
+def _paragraphs(rows: list[_Row]) -> list[str]:
+    paragraphs: list[str] = []
+    current = ""
+    glue = False
+    for i, row in enumerate(rows):
+        if i and row.starts and not glue:
+            paragraphs.append(current)
+            current = ""
+        current = _join(current, row.text, glue=glue)
+        glue = row.glue
+    paragraphs.append(current)
+    out = []
+    for text in paragraphs:
+        text = _finish(text)
+        if any(ch.isalnum() for ch in text):
+            out.append(text)
+    return out
+
+
+def _drop_title_rows(title: str, rows: list[_Row]) -> list[_Row]:
+    """The title is spoken on its own: drop leading rows that only repeat it
+    ("1 Foo" under the outline title "Foo", "Chapter 3" and "The Storm" under
+    "Chapter 3: The Storm")."""
+    wanted = _norm(title)
+    if not wanted:
+        return rows
+    padded = f" {wanted} "
+    i = 0
+    while i < len(rows) and i < 4:
+        text = _norm(rows[i].text)
+        unlabelled = _norm(_LABEL.sub("", rows[i].text.strip(), count=1))
+        if not text:
+            i += 1
+            continue
+        if text == wanted or (rows[i].heading and (f" {text} " in padded or unlabelled == wanted)):
+            i += 1
+        else:
+            break
+    return rows[i:]
+
+
+def _contents_like(rows: list[_Row]) -> bool:
+    """A table of contents: most rows end in a page number."""
+    if len(rows) < 3:
+        return False
+    numbered = sum(1 for r in rows if _CONTENTS_ROW.fullmatch(r.text))
+    return numbered * 2 >= len(rows)
+
+
+# ------------------------------------------------------------------ the reader
+
+
+class _Reader:
+    def __init__(self, name: str, pages: list[_Page], body: float, title: str, *, skip_matter: bool) -> None:
+        self.name = name
+        self.pages = pages
+        self.body = body
+        self.title = title
+        self.skip_matter = skip_matter
+        self.blocks = [b for p in pages for b in p.blocks]
+        self.rows = [r for b in self.blocks for r in b.rows]
+        self.sizes = [0]
+        for row in self.rows:
+            self.sizes.append(self.sizes[-1] + len(row.text))
+        self.by_page: dict[int, list[int]] = defaultdict(list)
+        for i, row in enumerate(self.rows):
+            self.by_page[row.page].append(i)
+        # first row on this page or a later one, for targets past a page's last row
+        self.next_row = [len(self.rows)] * (len(pages) + 1)
+        for p in range(len(pages) - 1, -1, -1):
+            self.next_row[p] = self.by_page[p][0] if self.by_page.get(p) else self.next_row[p + 1]
+        self.block_start: dict[int, int] = {}
+        pos = 0
+        for block in self.blocks:
+            self.block_start[id(block)] = pos
+            pos += len(block.rows)
+
+    def chars(self, start: int, end: int) -> int:
+        return self.sizes[end] - self.sizes[start]
+
+    def chapter(self, title: str, start: int, end: int) -> Chapter | None:
+        rows = _drop_title_rows(title, self.rows[start:end])
+        paragraphs = _paragraphs(rows)
+        return Chapter(title=title, paragraphs=tuple(paragraphs)) if paragraphs else None
+
+    def leading(self, end: int) -> list[Chapter]:
+        """What comes before the first chapter: kept, unless it is a contents page."""
+        rows = self.rows[:end]
+        if not rows:
+            return []
+        if self.skip_matter and (_contents_like(rows) or _is_matter_title(rows[0].text)):
+            return []
+        heading = next((r for r in rows if r.heading), None)
+        title = _join_rows([r for r in rows if r.heading][:3]) if heading is not None else ""
+        chapter = self.chapter(title or self.title, 0, end)
+        return [chapter] if chapter else []
+
+    # -- outline
+
+    def locate(self, node: _Node, page_height: dict[int, float]) -> int | None:
+        if node.page < 0 or node.page >= len(self.pages):
+            return None
+        rows = self.by_page.get(node.page, [])
+        y = node.y
+        if rows and math.isfinite(y) and 0 < y < page_height.get(node.page, math.inf):
+            use_x = self.pages[node.page].columns and math.isfinite(node.x) and node.x > 0
+            for i in rows:
+                row = self.rows[i]
+                if row.y1 >= y + 0.5 and (not use_x or row.x1 > node.x):
+                    return i
+            return self.next_row[node.page + 1]
+        return self.next_row[node.page]
+
+    def outline_chapters(self, toc: list[_Node], toc_depth: int | None, heights: dict[int, float]) -> list[Chapter]:
+        def place(node: _Node) -> None:
+            node.pos = self.locate(node, heights)
+            for child in node.children:
+                place(child)
+            if node.pos is None:
+                node.pos = next((c.pos for c in node.children if c.pos is not None), None)
+            own = self.skip_matter and _is_matter_title(node.title)
+            node.skip = own and all(c.skip for c in node.children)
+
+        for node in toc:
+            place(node)
+        if toc_depth is None:
+            selected = self._auto_select(toc)
+        else:
+            selected = [n for n in _walk(toc) if n.depth <= toc_depth]
+        entries = self._entries(selected)
+        if not entries:
+            return []
+        chapters = self.leading(entries[0][1])
+        for node, start, end in entries:
+            if node.skip or start >= end:
+                continue
+            title = node.title or next((r.text for r in self.rows[start:end] if r.heading), "")
+            chapter = self.chapter(title or f"Chapter {len(chapters) + 1}", start, end)
+            if chapter:
+                chapters.append(chapter)
+        return chapters
+
+    def _entries(self, selected: list[_Node]) -> list[tuple[_Node, int, int]]:
+        nodes = sorted((n for n in selected if n.pos is not None), key=lambda n: n.pos or 0)
+        out = []
+        for i, node in enumerate(nodes):
+            start = node.pos or 0
+            end = nodes[i + 1].pos if i + 1 < len(nodes) else len(self.rows)
+            out.append((node, start, max(start, end or 0)))
+        return out
+
+    def _auto_select(self, toc: list[_Node]) -> list[_Node]:
+        selected = list(toc)
+        opened: set[int] = set()
+        for _ in range(_MAX_EXPANSIONS):
+            entries = [(n, s, e) for n, s, e in self._entries(selected) if not n.skip]
+            total = sum(self.chars(s, e) for _, s, e in entries)
+            if total == 0:
+                break
+            dominant = [
+                n
+                for n, s, e in entries
+                if id(n) not in opened
+                and any(not c.skip for c in n.children)
+                and self.chars(s, e) >= _DOMINANT_SHARE * total
+            ]
+            if not dominant:
+                break
+            for node in dominant:
+                opened.add(id(node))
+                selected.extend(node.children)
+        return selected
+
+    # -- headings
+
+    def heading_chapters(self) -> list[Chapter]:
+        wanted = _norm(self.title)
+        candidates = [
+            b for b in self.blocks if b.heading and not (b.page == 0 and wanted and _norm(b.text) == wanted)
+        ]
+        # Heading levels by font size, largest first; each level includes the larger ones.
+        tiers = sorted({_tier(b.size) for b in candidates}, reverse=True)
+        levels = [[b for b in candidates if _tier(b.size) >= t] for t in tiers]
+        levels = [level for level in levels if len(level) >= 2]
+        if not levels:
+            return []
+        breaks = levels[0]
+        for finer in levels[1:]:
+            if not self._dominated(breaks) or not self._worth_splitting(finer, breaks):
+                break
+            breaks = finer
+
+        # Consecutive heading blocks ("Chapter 3" above "The Storm") make one title.
+        starts: list[tuple[str, int, int]] = []  # title, first row, first row after the heading
+        for block in breaks:
+            first = self.block_start[id(block)]
+            after = first + len(block.rows)
+            if starts and starts[-1][2] == first and self.rows[first - 1].page == block.page:
+                title, begin, _ = starts[-1]
+                starts[-1] = (f"{title}: {block.text}"[:_HEADING_MAX_CHARS], begin, after)
+            else:
+                starts.append((block.text, first, after))
+
+        chapters = self.leading(starts[0][1])
+        for n, (title, _, after) in enumerate(starts):
+            end = starts[n + 1][1] if n + 1 < len(starts) else len(self.rows)
+            chapter = self.chapter(title, after, end)
+            if chapter is None:
+                continue
+            if self.skip_matter and _is_matter_title(title):
+                continue
+            chapters.append(chapter)
+        return chapters
+
+    def _pieces(self, breaks: list[_Block]) -> list[int]:
+        bounds = sorted(self.block_start[id(b)] for b in breaks)
+        edges = [0, *bounds, len(self.rows)]
+        return [self.chars(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+
+    def _dominated(self, breaks: list[_Block]) -> bool:
+        pieces = self._pieces(breaks)
+        total = sum(pieces) or 1
+        return max(pieces, default=0) >= _HEADING_DOMINANT_SHARE * total
+
+    def _worth_splitting(self, finer: list[_Block], coarser: list[_Block]) -> bool:
+        pieces = self._pieces(finer)
+        return len(finer) > len(coarser) and sum(pieces) / max(len(pieces), 1) >= _MIN_AVERAGE_CHARS
+
+    # -- fixed-size parts
+
+    def part_chapters(self, part_chars: int) -> list[Chapter]:
+        paragraphs = _paragraphs(self.rows)
+        parts: list[list[str]] = []
+        size = part_chars  # start a part on the first paragraph
+        for text in paragraphs:
+            if size >= part_chars:
+                parts.append([])
+                size = 0
+            parts[-1].append(text)
+            size += len(text)
+        if len(parts) > 1 and sum(len(t) for t in parts[-1]) < part_chars // 4:
+            parts[-2].extend(parts.pop())
+        return [Chapter(title=f"Part {n}", paragraphs=tuple(p)) for n, p in enumerate(parts, start=1)]
+
+
+def _walk(nodes: list[_Node]) -> Iterator[_Node]:
+    stack = list(reversed(nodes))
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(node.children))
+
+
+# ------------------------------------------------------------------ outline
+
+
+def _outline(doc: pymupdf.Document) -> list[_Node]:
+    """The outline as a tree, each entry with its target page and point (top-left origin).
+
+    Walks the same tree as ``doc.get_toc()``, without recursion, and asks MuPDF to
+    resolve every target: ``get_toc(simple=False)`` gives named destinations in PDF
+    coordinates (origin bottom-left) and direct ones with origin top-left.
+    """
+    item = doc.outline
+    roots: list[_Node] = []
+    stack: list[tuple[object, int, list[_Node]]] = [(item, 1, roots)]
+    count = 0
+    while stack:
+        item, depth, siblings = stack.pop()
+        chain = []
+        while item is not None and getattr(getattr(item, "this", None), "m_internal", None) and count < _MAX_OUTLINE_ENTRIES:
+            count += 1
+            title = " ".join(_INVISIBLE.sub("", item.title or "").split())
+            page, x, y = -1, math.nan, math.nan
+            if not item.is_external and item.uri:
+                page, x, y = doc.resolve_link(item.uri)
+            node = _Node(title=title, page=page, x=float(x), y=float(y), depth=depth)
+            siblings.append(node)
+            if item.down is not None:
+                chain.append((item.down, depth + 1, node.children))
+            item = item.next
+        stack.extend(reversed(chain))
+    return roots
+
+
+# ------------------------------------------------------------------ metadata and cover
+
+
+def _metadata(doc: pymupdf.Document, pages: list[_Page], body: float, fallback: str) -> Metadata:
+    info = doc.metadata or {}
+
+    def field_(key: str) -> str | None:
+        value = " ".join(str(info.get(key) or "").split())
+        return value or None
+
+    title = field_("title")
+    if title and _JUNK_TITLE.fullmatch(title):
+        title = None
+    title = title or _first_page_title(pages, body) or fallback
+    author = field_("author")
+    authors: tuple[str, ...] = ()
+    if author:
+        authors = tuple(a for a in (p.strip() for p in re.split(r";|&| and ", author)) if a)
+    return Metadata(
+        title=title,
+        authors=authors,
+        language=_language(doc),
+        description=field_("subject"),
+    )
+
+
+def _first_page_title(pages: list[_Page], body: float) -> str | None:
+    """The largest text on the first page, if it is clearly larger than the body text."""
+    if not pages:
+        return None
+    blocks = [b for b in pages[0].blocks if b.chars <= 300 and b.size >= body * _HEADING_RATIO]
+    blocks = [b for b in blocks if not _is_matter_title(b.text)]
+    if not blocks:
+        return None
+    largest = max(b.size for b in blocks)
+    parts = [b.text for b in blocks if b.size == largest]
+    title = " ".join(parts)[:_HEADING_MAX_CHARS].strip()
+    return title if any(ch.isalpha() for ch in title) else None
+
+
+def _language(doc: pymupdf.Document) -> str | None:
+    try:
+        kind, value = doc.xref_get_key(doc.pdf_catalog(), "Lang")
+    except (RuntimeError, ValueError):
+        return None
+    if kind != "string":
+        return None
+    value = value.strip()
+    return value if _LANGUAGE.fullmatch(value) else None
+
+
+def _cover(doc: pymupdf.Document, name: str) -> Cover | None:
+    try:
+        page = doc[0]
+        rect = page.rect
+        if rect.height < 1 or rect.width < 1:
+            return None
+        zoom = min(COVER_HEIGHT / rect.height, 2 * COVER_HEIGHT / rect.width)
+        pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False, colorspace=pymupdf.csRGB)
+        return Cover(data=pix.tobytes("jpeg", jpg_quality=85), mime="image/jpeg")
+    except (RuntimeError, ValueError) as exc:
+        log.warning("%s: could not render the first page as a cover (%s)", name, _describe(exc))
+        return None
+
+
+# ------------------------------------------------------------------ putting it together
+
+
+def _read(doc: pymupdf.Document, path: Path, *, toc_depth: int | None, skip_matter: bool, part_chars: int) -> Book:
+    name = path.name
+    pages: list[_Page] = []
+    heights: dict[int, float] = {}
+    unmapped = visible = 0
+    for pno in range(doc.page_count):
+        page = doc[pno]
+        heights[pno] = page.rect.height
+        content, bad, seen = _page_content(page, pno)
+        content.letters = sum(sum(ch.isalnum() for ch in r.text) for b in content.blocks for r in b.rows)
+        if content.letters < _MIN_PAGE_CHARS and page.get_images(full=False):
+            content.letters = -1  # an image and (almost) no text: a scanned page
+        pages.append(content)
+        unmapped += bad
+        visible += seen
+
+    scanned = sum(1 for p in pages if p.letters < 0)
+    with_text = sum(1 for p in pages if p.letters >= _MIN_PAGE_CHARS)
+    if with_text == 0 or scanned >= 0.9 * len(pages):
+        if scanned:
+            raise BookError(f"{name} has no text layer (scanned PDF); OCR is not supported")
+        raise BookError(f"{name} has no readable text")
+    if visible and unmapped > _MAX_UNMAPPED_SHARE * visible:
+        raise BookError(
+            f"{name} has no usable text layer (its fonts do not say which letters they draw); OCR is not supported"
+        )
+
+    body = _weighted_mode((r.size, len(r.text)) for p in pages for b in p.blocks for r in b.rows)
+    _strip_furniture(pages, body)
+    for page in pages:
+        for block in page.blocks:
+            text = block.text
+            size = block.size
+            block.heading = (
+                size >= body * _HEADING_RATIO
+                and len(block.rows) <= _HEADING_MAX_ROWS
+                and len(text) <= _HEADING_MAX_CHARS
+                and sum(ch.isalnum() for ch in text) >= 2
+            )
+            if len(block.rows) == 1 and len(text) == 1 and text.isalpha() and size >= 1.5 * body:
+                block.rows[0].glue = True  # a drop cap: the first letter of the next paragraph
+        _reading_order(page)
+    _mark_paragraphs([b for p in pages for b in p.blocks])
+
+    metadata = _metadata(doc, pages, body, fallback=path.stem)
+    reader = _Reader(name, pages, body, metadata.title, skip_matter=skip_matter)
+
+    chapters: list[Chapter] = []
+    toc = _outline(doc)
+    if toc:
+        chapters = reader.outline_chapters(toc, toc_depth, heights)
+    if not chapters:
+        chapters = reader.heading_chapters()
+    if not chapters:
+        chapters = reader.part_chapters(part_chars)
+    if not chapters:
+        raise BookError(f"{name} has no readable text")
+    return Book(metadata=metadata, chapters=tuple(chapters), cover=_cover(doc, name))

@@ -1,0 +1,474 @@
+"""Qwen3-TTS (CustomVoice) as a voxd speech engine: the production voice.
+
+The model comes from the ``qwen-tts`` package and is loaded with the same call
+its own demo uses::
+
+    Qwen3TTSModel.from_pretrained(model, device_map=device, dtype=dtype, attn_implementation="sdpa")
+
+``model`` is a Hugging Face id (``Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice``) or a
+local directory in the same layout. Nothing heavy happens before the first
+:meth:`QwenEngine.synthesize`: constructing the engine imports neither torch
+nor qwen_tts, so the daemon and the command line start fast, and a
+configuration mistake that a small JSON file can reveal (a checkpoint that is
+not a CustomVoice one) is reported at once.
+
+A CustomVoice checkpoint speaks with preset speakers (``Utterance.voice``, e.g.
+"Ryan" or "Vivian"; case does not matter) in a handful of languages
+(``Utterance.language``, an ISO code like "en", "de-AT" or "zho", or the model's
+own name, "English"); ``Utterance.style`` becomes the natural-language
+``instruct`` ("speak slowly, in a warm tone"). A batch is one call into the
+model: its items run in lockstep until the longest is done, so the renderer
+sends texts of similar length together.
+
+Every setting that changes the audio (the model, the default speaker, the
+sampling settings and the seed) is part of :attr:`QwenEngine.model_id` and so of
+every cache key.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import math
+import re
+import threading
+import unicodedata
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from voxd.errors import ConfigError, EngineError, OutOfMemory, VoiceError, VoxdError
+from voxd.tts.base import Synthesis, Utterance
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice"
+#: Preferred for ``voice == "default"``, in order; the first one the checkpoint has wins.
+DEFAULT_SPEAKERS = ("ryan", "aiden", "vivian", "serena")
+
+#: The talker emits this many codec frames per second of audio (the 12 Hz tokenizer).
+FRAMES_PER_SECOND = 12.5
+#: Never ask for more frames than this in one call (about five and a half minutes).
+MAX_NEW_TOKENS_CAP = 4096
+#: Reading speed assumed when sizing ``max_new_tokens``: characters per second of speech.
+_CHARS_PER_SECOND = 15.0
+#: A wide (CJK) character takes about as long to say as this many Latin ones.
+_WIDE_CHAR_WEIGHT = 3.0
+#: Room for slow speakers, slow instructions and pauses before a batch is cut short.
+_MARGIN = 2.5
+#: The least any batch may run, in frames (6 s): short texts can still take a breath.
+_MIN_NEW_TOKENS = 75
+
+_SILENCE_SECONDS = 0.1  # what blank text becomes
+_DEFAULT_NAMES = frozenset({"", "default"})
+_AUTO_LANGUAGES = frozenset({"", "auto", "und", "mul", "zxx"})
+#: ISO 639-1 and 639-2/3 codes of the languages Qwen3-TTS speaks, to the model's names.
+_ISO_LANGUAGES = {
+    "en": "english", "eng": "english",
+    "zh": "chinese", "zho": "chinese", "chi": "chinese", "cmn": "chinese",
+    "de": "german", "deu": "german", "ger": "german",
+    "fr": "french", "fra": "french", "fre": "french",
+    "es": "spanish", "spa": "spanish",
+    "it": "italian", "ita": "italian",
+    "pt": "portuguese", "por": "portuguese",
+    "ru": "russian", "rus": "russian",
+    "ja": "japanese", "jpn": "japanese",
+    "ko": "korean", "kor": "korean",
+}
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def estimate_max_new_tokens(texts: Sequence[str]) -> int:
+    """Codec frames to allow for a batch: the longest text's expected speech, with a
+    generous margin, never less than a few seconds and never more than the cap.
+
+    The model normally stops by itself (codec EOS); this only bounds a batch in
+    which one item never does, which would otherwise run for minutes.
+    """
+    longest = max((_speech_seconds(text) for text in texts), default=0.0)
+    frames = math.ceil(longest * FRAMES_PER_SECOND * _MARGIN)
+    return min(MAX_NEW_TOKENS_CAP, max(_MIN_NEW_TOKENS, frames))
+
+
+def _speech_seconds(text: str) -> float:
+    weight = sum(_WIDE_CHAR_WEIGHT if unicodedata.east_asian_width(ch) in "WF" else 1.0 for ch in text)
+    return weight / _CHARS_PER_SECOND
+
+
+def _display(name: str) -> str:
+    """The model's lower-case speaker key as its card writes it: "uncle_fu" -> "Uncle_Fu"."""
+    return "_".join(part.capitalize() for part in name.split("_"))
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+class QwenEngine:
+    """Qwen3-TTS CustomVoice; see the module docstring."""
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        default_voice: str = "Ryan",
+        do_sample: bool = True,
+        temperature: float = 0.9,
+        top_k: int = 50,
+        top_p: float = 1.0,
+        repetition_penalty: float = 1.05,
+        subtalker_do_sample: bool = True,
+        subtalker_temperature: float = 0.9,
+        subtalker_top_k: int = 50,
+        subtalker_top_p: float = 1.0,
+        seed: int | None = 0,
+    ) -> None:
+        if not model or not model.strip():
+            raise ConfigError("qwen.custom_voice_model is empty: give a Hugging Face model id or a directory")
+        if not _DEVICE.match(device):
+            raise ConfigError(f"qwen.device must be auto, cpu, cuda or cuda:N, not {device!r}")
+        if dtype not in ("auto", "bfloat16", "float16", "float32"):
+            raise ConfigError(f"qwen.dtype must be auto, bfloat16, float16 or float32, not {dtype!r}")
+        self.model_path = model.strip()
+        self.device = device
+        self.dtype = dtype
+        self.seed = seed
+        self.generation: dict[str, Any] = {
+            "do_sample": bool(do_sample),
+            "temperature": float(temperature),
+            "top_k": int(top_k),
+            "top_p": float(top_p),
+            "repetition_penalty": float(repetition_penalty),
+            "subtalker_dosample": bool(subtalker_do_sample),
+            "subtalker_temperature": float(subtalker_temperature),
+            "subtalker_top_k": int(subtalker_top_k),
+            "subtalker_top_p": float(subtalker_top_p),
+        }
+        self._lock = threading.RLock()
+        self._model: Any = None  # qwen_tts.Qwen3TTSModel once loaded
+        self._closed = False
+        self._catalog: tuple[list[str], list[str]] | None = None  # (speakers, languages), lower case
+        config = _read_checkpoint_config(self.model_path)
+        if config is not None:
+            self._catalog = _catalog_from_config(self.model_path, config)
+        self._wanted_default = default_voice
+        self.default_voice = self._pick_default(default_voice)
+        self.model_id = self._fingerprint()
+
+    # -- the Engine protocol ------------------------------------------------------
+
+    def synthesize(self, batch: Sequence[Utterance]) -> Synthesis:
+        """Speak the batch in one call into the model; voices and languages are
+        checked first, so a bad one fails before anything is generated."""
+        with self._lock:
+            if self._closed:
+                raise EngineError("the Qwen3-TTS engine was used after close()")
+            speakers, languages = self._speakers_and_languages()
+            plan = [
+                (self._speaker_for(u.voice, speakers), self._language_for(u.language, languages), u.style or None)
+                for u in batch
+            ]
+            model = self._load()
+            spoken = [i for i, u in enumerate(batch) if u.text.strip()]
+            waves: list[np.ndarray | None] = [None] * len(batch)
+            sample_rate = int(self._sample_rate(model))
+            if spoken:
+                texts = [batch[i].text.strip() for i in spoken]
+                generated, sample_rate = self._generate(
+                    model,
+                    texts,
+                    speakers=[plan[i][0] for i in spoken],
+                    languages=[plan[i][1] for i in spoken],
+                    instructs=[plan[i][2] for i in spoken],
+                )
+                for i, wave in zip(spoken, generated):
+                    waves[i] = wave
+            silence = np.zeros(int(sample_rate * _SILENCE_SECONDS), dtype=np.float32)
+            return Synthesis(
+                waveforms=[silence.copy() if w is None else w for w in waves], sample_rate=sample_rate
+            )
+
+    def voices(self) -> list[str]:
+        """The checkpoint's speakers, as its model card names them ("Ryan", "Uncle_Fu")."""
+        speakers, _ = self._speakers_and_languages()
+        return sorted(_display(s) for s in speakers)
+
+    def languages(self) -> list[str]:
+        """The checkpoint's languages, as qwen_tts names them ("Auto", "English", ...)."""
+        _, languages = self._speakers_and_languages()
+        return [_display(lang) for lang in languages]
+
+    def narrator(self, voice: str) -> str:
+        """How the voice is credited in the audiobook's tags: "Qwen3-TTS (Ryan)"."""
+        name = self.default_voice if voice.strip().lower() in _DEFAULT_NAMES else _display(voice.strip().lower())
+        return f"Qwen3-TTS ({name})"
+
+    def close(self) -> None:
+        """Free the model and the GPU memory it held; the engine cannot be used again."""
+        with self._lock:
+            self._closed = True
+            model, self._model = self._model, None
+            if model is None:
+                return
+            on_cuda = "cuda" in str(getattr(model, "device", ""))
+            del model
+            gc.collect()
+            if on_cuda:
+                import torch
+
+                torch.cuda.empty_cache()
+
+    # -- state ----------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory (it loads on the first synthesize)."""
+        return self._model is not None
+
+    def _fingerprint(self) -> str:
+        g = self.generation
+        parts = [
+            f"qwen3-tts:{self.model_path}",
+            f"voice={self.default_voice}",
+            "sample=" + ("on" if g["do_sample"] else "greedy"),
+            f"t={_number(g['temperature'])}",
+            f"k={g['top_k']}",
+            f"p={_number(g['top_p'])}",
+            f"rp={_number(g['repetition_penalty'])}",
+            "sub=" + ("on" if g["subtalker_dosample"] else "greedy"),
+            f"st={_number(g['subtalker_temperature'])}",
+            f"sk={g['subtalker_top_k']}",
+            f"sp={_number(g['subtalker_top_p'])}",
+            f"seed={'none' if self.seed is None else self.seed}",
+        ]
+        return "/".join(parts)
+
+    def _pick_default(self, wanted: str) -> str:
+        """The display name of the default speaker: ``wanted`` if the checkpoint has it,
+        else the first of DEFAULT_SPEAKERS it has, else its first speaker."""
+        if self._catalog is None or not self._catalog[0]:
+            return _display(wanted.strip().lower())
+        speakers = self._catalog[0]
+        for name in (wanted.strip().lower(), *DEFAULT_SPEAKERS):
+            if name in speakers:
+                return _display(name)
+        return _display(sorted(speakers)[0])
+
+    def _speakers_and_languages(self) -> tuple[list[str], list[str]]:
+        """From the loaded model, else from the checkpoint's config.json, else by loading."""
+        if self._catalog is None:
+            self._load()
+        assert self._catalog is not None
+        return self._catalog
+
+    def _speaker_for(self, voice: str, speakers: list[str]) -> str:
+        name = voice.strip().lower()
+        if name in _DEFAULT_NAMES:
+            name = self.default_voice.lower()
+        if name in speakers:
+            return name
+        valid = ", ".join(sorted(_display(s) for s in speakers))
+        raise VoiceError(
+            f"Qwen3-TTS ({self.model_path}) has no speaker {voice!r}; valid speakers: {valid}"
+        )
+
+    def _language_for(self, language: str | None, languages: list[str]) -> str:
+        """The model's name for a BCP 47 / ISO 639 tag or a language name; "Auto" for none."""
+        tag = (language or "").strip().lower().replace("_", "-")
+        if tag in _AUTO_LANGUAGES:
+            return "Auto"
+        primary = tag.split("-", 1)[0]
+        for candidate in (tag, _ISO_LANGUAGES.get(primary), _ISO_LANGUAGES.get(tag)):
+            if candidate and candidate in languages and candidate != "auto":
+                return _display(candidate)
+        codes = {name: code for code, name in _ISO_LANGUAGES.items() if len(code) == 2}
+        valid = ", ".join(
+            f"{_display(name)} ({codes[name]})" if name in codes else _display(name)
+            for name in languages
+            if name != "auto"
+        )
+        raise VoiceError(
+            f"Qwen3-TTS ({self.model_path}) does not speak language {language!r}; "
+            f"valid languages: {valid}, or leave the language unset to detect it"
+        )
+
+    # -- the model --------------------------------------------------------------------
+
+    def _load(self) -> Any:
+        """The qwen_tts model, loaded on first use."""
+        with self._lock:
+            if self._model is not None:
+                return self._model
+            if self._closed:
+                raise EngineError("the Qwen3-TTS engine was used after close()")
+            try:
+                import torch
+                from qwen_tts import Qwen3TTSModel
+            except ImportError as exc:
+                raise EngineError(
+                    f"the Qwen3-TTS engine needs the Python packages torch and qwen-tts ({exc})"
+                ) from exc
+            device = self._resolve_device(torch)
+            dtype = self._resolve_dtype(torch, device)
+            torch.backends.cudnn.benchmark = False  # batch shapes vary: autotuning every one costs more
+            source = self.model_path
+            local = Path(source).expanduser()
+            if local.is_dir():
+                source = str(local)
+            log.info("loading Qwen3-TTS from %s on %s (%s)", source, device, str(dtype).removeprefix("torch."))
+            try:
+                model = Qwen3TTSModel.from_pretrained(
+                    source, device_map=device, dtype=dtype, attn_implementation="sdpa"
+                )
+            except VoxdError:
+                raise
+            except Exception as exc:
+                if _is_out_of_memory(torch, exc):
+                    _free_cuda(torch)
+                    raise OutOfMemory(f"Qwen3-TTS ({source}) does not fit in {device} memory: {exc}") from exc
+                raise EngineError(f"could not load Qwen3-TTS from {source}: {type(exc).__name__}: {exc}") from exc
+            kind = getattr(model.model, "tts_model_type", None)
+            if kind != "custom_voice":
+                raise ConfigError(
+                    f"{source} is a Qwen3-TTS {kind!r} checkpoint; qwen.custom_voice_model must be a "
+                    "CustomVoice one (e.g. Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice)"
+                )
+            _quiet_padding_warning(model)
+            self._model = model
+            speakers = sorted(str(s).lower() for s in (model.model.get_supported_speakers() or ()))
+            languages = [str(lang).lower() for lang in (model.model.get_supported_languages() or ())]
+            self._catalog = (speakers, languages)
+            default = self._pick_default(self._wanted_default)
+            if default != self.default_voice:
+                log.warning("Qwen3-TTS: %s has no speaker %s; the default is %s", source, self.default_voice, default)
+                self.default_voice = default
+                self.model_id = self._fingerprint()
+            return model
+
+    def _resolve_device(self, torch: Any) -> str:
+        if self.device == "auto":
+            return "cuda:0" if torch.cuda.is_available() else "cpu"
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise EngineError(f"qwen.device is {self.device!r} but torch sees no CUDA device")
+        return "cuda:0" if self.device == "cuda" else self.device
+
+    def _resolve_dtype(self, torch: Any, device: str) -> Any:
+        if self.dtype == "auto":
+            return torch.bfloat16 if device.startswith("cuda") else torch.float32
+        return getattr(torch, self.dtype)
+
+    @staticmethod
+    def _sample_rate(model: Any) -> int:
+        try:
+            return int(model.model.speech_tokenizer.get_output_sample_rate())
+        except Exception:  # an older or odd speech tokenizer: the 12 Hz codec's rate
+            return 24000
+
+    def _generate(
+        self,
+        model: Any,
+        texts: list[str],
+        *,
+        speakers: list[str],
+        languages: list[str],
+        instructs: list[str | None],
+    ) -> tuple[list[np.ndarray], int]:
+        import torch
+
+        max_new_tokens = estimate_max_new_tokens(texts)
+        try:
+            if self.seed is not None:
+                torch.manual_seed(self.seed)  # seeds every CUDA device too
+            wavs, sample_rate = model.generate_custom_voice(
+                text=texts,
+                speaker=speakers,
+                language=languages,
+                instruct=instructs,
+                non_streaming_mode=True,
+                max_new_tokens=max_new_tokens,
+                **self.generation,
+            )
+        except VoxdError:
+            raise
+        except Exception as exc:
+            if _is_out_of_memory(torch, exc):
+                _free_cuda(torch)
+                raise OutOfMemory(
+                    f"Qwen3-TTS ran out of GPU memory on a batch of {len(texts)} "
+                    f"(up to {max_new_tokens} frames); a smaller batch may fit"
+                ) from exc
+            raise EngineError(f"Qwen3-TTS failed on a batch of {len(texts)}: {type(exc).__name__}: {exc}") from exc
+        if len(wavs) != len(texts):
+            raise EngineError(f"Qwen3-TTS returned {len(wavs)} waveforms for {len(texts)} texts")
+        waves = [np.clip(np.asarray(w, dtype=np.float32).reshape(-1), -1.0, 1.0) for w in wavs]
+        return waves, int(sample_rate)
+
+
+def _quiet_padding_warning(model: Any) -> None:
+    """Give the talker the pad id that transformers would pick (codec EOS) with a warning
+    on every batch: finished items of a batch are padded with EOS, which qwen_tts trims."""
+    try:
+        talker = model.model.talker
+        if talker.generation_config.pad_token_id is None:
+            talker.generation_config.pad_token_id = model.model.config.talker_config.codec_eos_token_id
+    except AttributeError:
+        pass
+
+
+def _is_out_of_memory(torch: Any, exc: BaseException) -> bool:
+    oom = getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom is not None and isinstance(exc, oom):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _free_cuda(torch: Any) -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _read_checkpoint_config(model: str) -> dict[str, Any] | None:
+    """The checkpoint's config.json if it is on this machine (a directory, or the
+    Hugging Face cache), without touching the network; None otherwise."""
+    path: Path | None = None
+    local = Path(model).expanduser()
+    if local.is_dir():
+        path = local / "config.json"
+    else:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(model, "config.json")
+        except Exception:  # not a valid repo id, no huggingface_hub: learn it when loading
+            cached = None
+        if isinstance(cached, str):
+            path = Path(cached)
+    if path is None or not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def _catalog_from_config(model: str, config: dict[str, Any]) -> tuple[list[str], list[str]] | None:
+    """(speakers, languages) the way qwen_tts derives them from config.json."""
+    kind = config.get("tts_model_type")
+    if kind is not None and kind != "custom_voice":
+        raise ConfigError(
+            f"{model} is a Qwen3-TTS {kind!r} checkpoint; qwen.custom_voice_model must be a "
+            "CustomVoice one (e.g. Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice)"
+        )
+    talker = config.get("talker_config") or {}
+    speakers = talker.get("spk_id")
+    languages = talker.get("codec_language_id")
+    if not isinstance(speakers, dict) or not isinstance(languages, dict):
+        return None
+    names = ["auto"] + [str(lang).lower() for lang in languages if "dialect" not in str(lang)]
+    return sorted(str(s).lower() for s in speakers), names

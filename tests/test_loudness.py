@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from voxd.loudness import Biquad, LoudnessMeter, k_weighting, leveling, measure, to_db
+from voxd.loudness import MAX_LIMITING_DB, Biquad, LoudnessMeter, k_weighting, leveling, limit, measure, to_db
 
 pyln = pytest.importorskip("pyloudnorm")
 signal = pytest.importorskip("scipy.signal")
@@ -192,50 +192,103 @@ def test_without_true_peak_the_sample_peak_is_used() -> None:
     assert meter.true_peak == meter.sample_peak
 
 
-# -- the gain ------------------------------------------------------------------------------
+# -- the gain and the limiter ---------------------------------------------------------------
 
 
-def normalised(x: np.ndarray, target: float = -18.0, ceiling: float = -3.0):
+def normalised(x: np.ndarray, target: float = -18.0, ceiling: float = -3.0, **options):
+    """Both passes as assemble() runs them, on one signal: meter, then gain and limiter."""
     meter = fed_in_pieces(x)
-    lev = leveling(meter.integrated(), meter.true_peak, target_lufs=target, peak_dbfs=ceiling)
-    return lev, (x * np.float32(lev.gain)).astype(np.float32)
+    lev = leveling(meter.integrated(), meter.true_peak, target_lufs=target, peak_dbfs=ceiling, **options)
+    y = (x * np.float32(lev.gain)).astype(np.float32)
+    if lev.limiting_db > 0:
+        y = limit(y, ceiling, RATE)
+    return lev, y
+
+
+def peak_db(x: np.ndarray) -> float:
+    return to_db(float(np.max(np.abs(x))))
 
 
 @pytest.mark.parametrize("level", [0.01, 0.1, 0.99])
 def test_speech_is_brought_to_the_target(level: float) -> None:
     lev, y = normalised(speechlike(15.0, level))
-    assert not lev.peak_limited
+    assert not lev.peak_limited and lev.limiting_db == 0.0
     assert reference(y) == pytest.approx(-18.0, abs=1.0)
-    assert reference(y) == pytest.approx(-18.0, abs=0.01)  # it is exact, in fact
-    assert to_db(float(np.max(np.abs(y)))) <= -3.0 + 1e-6
+    assert reference(y) == pytest.approx(-18.0, abs=0.01)  # a plain gain: exact, in fact
+    assert peak_db(y) <= -3.0 + 1e-6
 
 
 def test_a_signal_made_loud_on_purpose_is_turned_down_under_the_ceiling() -> None:
     loud = np.clip(noise(10.0, 0.7), -1.0, 1.0)  # about -3 LUFS, peaks at full scale
     assert reference(loud) > -5.0
     lev, y = normalised(loud)
-    assert lev.gain_db < -10
+    assert lev.gain_db < -10 and not lev.peak_limited
     assert reference(y) == pytest.approx(-18.0, abs=1.0)
-    assert to_db(float(np.max(np.abs(y)))) <= -3.0 + 1e-6
-    assert to_db(measure(y, RATE).true_peak) <= -3.0 + 1e-4
+    assert peak_db(y) <= -3.0 + 1e-6
+    assert to_db(measure(y, RATE).true_peak) <= -3.0 + 0.05
 
 
-def test_peaks_cap_the_gain() -> None:
-    # quiet speech with a few loud clicks: reaching -18 LUFS would push the clicks past full scale
+def test_peaky_speech_reaches_the_target_with_its_peaks_limited() -> None:
+    # every fourth syllable is 8 dB hotter: reaching -18 LUFS puts those peaks over -3 dBFS
+    x = speechlike(15.0, 0.1)
+    t = np.arange(x.size) / RATE
+    x = (x * np.where((t % 1.0) < 0.25, 2.5, 1.0)).astype(np.float32)
+    lev, y = normalised(x)
+    assert 0 < lev.limiting_db <= MAX_LIMITING_DB and not lev.peak_limited
+    assert reference(y) == pytest.approx(-18.0, abs=1.0)
+    assert peak_db(y) <= -3.0 + 1e-6
+    assert to_db(measure(y, RATE).true_peak) <= -3.0 + 0.1
+    # only the hot syllables were touched
+    quiet = (t % 1.0 > 0.3) & (t % 1.0 < 0.95)
+    np.testing.assert_allclose(y[quiet], (x * np.float32(lev.gain))[quiet], rtol=1e-6, atol=1e-7)
+
+
+def test_peaks_beyond_the_limiters_reach_cap_the_gain() -> None:
+    # quiet speech with a few loud clicks: reaching -18 LUFS would need ~20 dB of limiting
     x = speechlike(10.0, 0.05)
     x[[RATE, 3 * RATE, 7 * RATE]] = 0.9
     lev, y = normalised(x)
-    assert lev.peak_limited
+    assert lev.peak_limited and lev.limiting_db == pytest.approx(MAX_LIMITING_DB)
+    assert lev.peak_db + lev.gain_db == pytest.approx(-3.0 + MAX_LIMITING_DB)
+    assert peak_db(y) <= -3.0 + 1e-6
+    assert reference(y) < -18.0 - 1.0  # quieter than the target: the ceiling won
+
+
+def test_without_a_limiter_the_gain_alone_keeps_the_ceiling() -> None:
+    x = speechlike(10.0, 0.05)
+    x[[RATE, 3 * RATE, 7 * RATE]] = 0.9
+    lev, y = normalised(x, max_limiting_db=0.0)
+    assert lev.peak_limited and lev.limiting_db == 0.0
     assert lev.peak_db + lev.gain_db == pytest.approx(-3.0)
     assert to_db(measure(y, RATE).true_peak) == pytest.approx(-3.0, abs=1e-3)
-    assert to_db(float(np.max(np.abs(y)))) <= -3.0 + 1e-6
-    assert reference(y) < -18.0 - 1.0  # quieter than the target: the ceiling won
+    assert peak_db(y) <= -3.0 + 1e-6
 
 
 def test_unmeasurable_audio_keeps_its_level_unless_too_hot() -> None:
     quiet = leveling(-math.inf, 0.01, target_lufs=-18.0, peak_dbfs=-3.0)
     assert quiet.gain_db == 0.0 and not quiet.peak_limited and quiet.gain == 1.0
     hot = leveling(-math.inf, 1.0, target_lufs=-18.0, peak_dbfs=-3.0)
-    assert hot.gain_db == pytest.approx(-3.0) and hot.peak_limited
+    assert hot.gain_db == pytest.approx(-3.0) and hot.peak_limited and hot.limiting_db == 0.0
     silent = leveling(-math.inf, 0.0, target_lufs=-18.0, peak_dbfs=-3.0)
     assert silent.gain == 1.0
+
+
+def test_limiter_ramps_around_a_peak_and_leaves_the_rest() -> None:
+    x = sine(1.0, 220.0, 0.3)
+    x[RATE // 2 - 200 : RATE // 2 + 200] *= 3.0  # a 0.9 burst
+    y = limit(x, -6.0, RATE)
+    assert y.shape == x.shape and y.dtype == np.float32
+    assert peak_db(y) <= -6.0 + 1e-6
+    assert to_db(measure(y, RATE).true_peak) <= -6.0 + 0.05
+    ramp = round(0.02 * RATE)
+    far = np.r_[0 : RATE // 2 - 200 - ramp - 10, RATE // 2 + 200 + ramp + 10 : RATE]
+    np.testing.assert_array_equal(y[far], x[far])
+    gain = y[RATE // 2 - 400 : RATE // 2 + 400] / np.where(np.abs(x) > 1e-3, x, 1)[RATE // 2 - 400 : RATE // 2 + 400]
+    steps = np.abs(np.diff(gain[np.abs(x[RATE // 2 - 400 : RATE // 2 + 400]) > 0.05]))
+    assert steps.max() < 0.05  # no sudden gain jumps: a ramp, not clipping
+
+
+def test_limiter_returns_quiet_chunks_unchanged() -> None:
+    x = sine(0.5, 440.0, 0.2)
+    assert limit(x, -3.0, RATE) is x
+    assert limit(np.zeros(0, np.float32), -3.0, RATE).size == 0

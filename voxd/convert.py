@@ -22,8 +22,9 @@ from .book import Book, Chunk, Metadata, Pause
 from .cache import ChunkCache
 from .config import Settings
 from .errors import BookError
+from .faults import crash_point
 from .ingest import read_book
-from .loudness import LoudnessMeter, Leveling, leveling
+from .loudness import Leveling, LoudnessMeter, leveling, limit
 from .m4b import ChapterMark, M4bWriter, part_title, write_sidecars
 from .render import Progress, render, with_keys
 from .text import plan_chunks
@@ -67,6 +68,7 @@ def convert(
     checkpoint: Callable[[], None] | None = None,
 ) -> Outcome:
     book = read_book(source)
+    crash_point("ingest")
     voice = settings.voice or "default"
     chunks = plan_chunks(
         book,
@@ -154,11 +156,12 @@ def assemble(
             if plan.leveling is not None:
                 lev = plan.leveling
                 log.debug(
-                    "chapter %d (%s): %.1f LUFS, peak %.1f dBFS, gain %+.1f dB%s",
-                    index + 1, title, lev.loudness, lev.peak_db, lev.gain_db,
+                    "chapter %d (%s): %.1f LUFS, peak %.1f dBFS: gain %+.1f dB, peaks limited by up to %.1f dB%s",
+                    index + 1, title, lev.loudness, lev.peak_db, lev.gain_db, lev.limiting_db,
                     " (held back by the peak ceiling)" if lev.peak_limited else "",
                 )
             gain = np.float32(plan.gain)
+            limiting = plan.leveling is not None and plan.leveling.limiting_db > 0
             writer.start_chapter(title)
             for position, c in enumerate(items):
                 part = plan.parts.get(position)
@@ -167,9 +170,13 @@ def assemble(
                 samples = _chunk_audio(cache, c, rate)
                 if gain != 1.0:
                     samples = samples * gain
+                if limiting:
+                    samples = limit(samples, settings.peak_dbfs, rate)
                 writer.write(samples)
                 writer.write(pauses[c.pause])
+                crash_point("assemble.chunk")
         marks = writer.close()
+    crash_point("assemble.closed")
     if settings.write_sidecars:
         try:
             write_sidecars(output.parent, book.metadata, narrator=narrator, cover=book.cover, chapters=marks)

@@ -117,9 +117,11 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
     )
 
     def on_ready(path: Path) -> None:
-        _, what = enqueue(store, path, inbox / "done")
+        job, what = enqueue(store, path, inbox / "done")
         if what in ("queued", "resourced"):
             worker.wake.set()
+        elif what == "finished":
+            worker.tidy_source(job)
 
     watcher = InboxWatcher(inbox, on_ready, settle_seconds=settings.settle_seconds, poll=settings.poll)
 

@@ -24,10 +24,13 @@ Why it looks like this:
 * Peaks: the sample peak, and a true-peak estimate with 4x oversampling (a
   12-tap-per-phase windowed-sinc interpolator, as BS.1770 Annex 2 suggests), so
   the level left for the AAC encoder accounts for peaks between samples.
-* The gain (:func:`leveling`) moves the chapter to the target loudness unless
-  that would push its true peak over the ceiling; then the peak wins and the
-  chapter stays quieter than the target. No limiter: speech rarely needs one at
-  -18 LUFS / -3 dBTP, and a gain is transparent.
+* The gain (:func:`leveling`) moves the chapter to the target loudness. Speech
+  is peaky (eSpeak NG's peaks sit about 19 dB over its loudness, and -18 LUFS
+  under a -3 dBTP ceiling leaves room for 15), so peaks that the gain pushes over
+  the ceiling are pulled back by :func:`limit`, a look-ahead limiter that works on
+  one chunk in memory, by at most ``MAX_LIMITING_DB``. A chapter that would need
+  more (a click in a quiet recording) gets less gain instead and stays quieter
+  than the target: the ceiling always wins.
 """
 
 from __future__ import annotations
@@ -57,6 +60,11 @@ _HIGHPASS_Q = 0.5003270373238773
 _TP_FACTOR = 4
 _TP_HALF = 6
 _TP_TAPS = 2 * _TP_HALF  # per phase
+
+# The most a limiter may pull a peak down before the gain is lowered instead (dB), and
+# how long it takes to do it and to let go.
+MAX_LIMITING_DB = 6.0
+LIMITER_RAMP_SECONDS = 0.02
 
 _SCAN_MAX_BLOCK = 4096
 _PIECE = 16384  # samples filtered at a time
@@ -219,6 +227,8 @@ def _true_peak_kernels() -> np.ndarray:
 
 
 _TP_KERNELS_T = np.ascontiguousarray(_true_peak_kernels().T)  # (taps, phases)
+# No interpolated value can exceed the largest sample by more than this factor.
+_TP_MAX_OVERSHOOT = float(np.abs(_TP_KERNELS_T).sum(axis=0).max())
 
 
 class LoudnessMeter:
@@ -355,25 +365,97 @@ class Leveling:
 
     loudness: float  # LUFS as measured; -inf when nothing passed the gates
     peak_db: float  # true peak before the gain, dBFS
-    gain_db: float  # applied gain
-    peak_limited: bool  # the peak ceiling, not the target, set the gain
+    gain_db: float  # the gain for the whole stretch
+    limiting_db: float  # how far the loudest peak is then pulled down by :func:`limit` (0: no limiting)
+    peak_limited: bool  # the peak ceiling, not the target, set the gain: the stretch stays quieter
 
     @property
     def gain(self) -> float:
         return 10.0 ** (self.gain_db / 20.0)
 
 
-def leveling(loudness: float, peak: float, *, target_lufs: float, peak_dbfs: float) -> Leveling:
-    """The gain that brings ``loudness`` to ``target_lufs`` without lifting ``peak``
-    (linear) above ``peak_dbfs``. Audio with no measurable loudness (silence, or
-    shorter than 400 ms) is only turned down if its peak is over the ceiling."""
+def leveling(
+    loudness: float,
+    peak: float,
+    *,
+    target_lufs: float,
+    peak_dbfs: float,
+    max_limiting_db: float = MAX_LIMITING_DB,
+) -> Leveling:
+    """The gain that brings ``loudness`` to ``target_lufs``, with peaks (``peak`` is
+    linear) that would pass ``peak_dbfs`` left to :func:`limit`, as long as no peak
+    needs more than ``max_limiting_db`` of it; beyond that the gain is lowered and
+    the stretch ends up quieter than the target. Audio with no measurable loudness
+    (silence, or shorter than 400 ms) keeps its level, turned down only if its peak
+    is over the ceiling."""
     peak_db = to_db(peak)
-    gain_db = target_lufs - loudness if math.isfinite(loudness) else 0.0
-    limited = False
-    if math.isfinite(peak_db) and peak_db + gain_db > peak_dbfs:
-        gain_db = peak_dbfs - peak_db
-        limited = True
-    return Leveling(loudness=loudness, peak_db=peak_db, gain_db=gain_db, peak_limited=limited)
+    if not math.isfinite(loudness):
+        gain_db = min(0.0, peak_dbfs - peak_db) if math.isfinite(peak_db) else 0.0
+        return Leveling(loudness, peak_db, gain_db, 0.0, gain_db < 0.0)
+    gain_db = target_lufs - loudness
+    over = peak_db + gain_db - peak_dbfs if math.isfinite(peak_db) else -math.inf
+    limited = over > max_limiting_db
+    if limited:
+        gain_db -= over - max_limiting_db
+        over = max_limiting_db
+    return Leveling(loudness, peak_db, gain_db, max(0.0, over), limited)
+
+
+def limit(pcm: np.ndarray, ceiling_dbfs: float, rate: int, *, ramp_seconds: float = LIMITER_RAMP_SECONDS) -> np.ndarray:
+    """``pcm`` with every sample and inter-sample peak at or under ``ceiling_dbfs``.
+
+    A look-ahead limiter for one chunk held in memory (so the look-ahead costs no
+    delay): each sample's allowed gain is ``ceiling / peak`` (its own and the
+    interpolated peaks beside it); the gain curve is the running minimum of that
+    over ``ramp_seconds``, averaged over the next ``ramp_seconds``, so it ramps
+    down before a peak, holds through it and ramps back up, never above what any
+    sample allows. Chunks with nothing over the ceiling come back unchanged (the
+    same array).
+    """
+    x = np.asarray(pcm, dtype=np.float32)
+    if x.ndim != 1:
+        x = x.reshape(-1)
+    n = x.size
+    ceiling = 10.0 ** (ceiling_dbfs / 20.0)
+    if n == 0 or float(np.max(np.abs(x))) * _TP_MAX_OVERSHOOT <= ceiling:
+        return x  # even the largest inter-sample overshoot could not reach the ceiling
+    peaks = _local_peaks(x)
+    if float(peaks.max()) <= ceiling:
+        return x
+    allowed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-30))
+    width = max(1, round(ramp_seconds * rate))
+    padded = np.concatenate((np.ones(width - 1), allowed, np.ones(width - 1)))
+    held = _sliding_min(padded, width)  # held[k] = min(allowed[k - width + 1 .. k])
+    sums = np.concatenate(([0.0], np.cumsum(held)))
+    gain = (sums[width : width + n] - sums[:n]) / width  # mean of held[k .. k + width - 1]
+    out = (x * gain).astype(np.float32)
+    np.clip(out, -ceiling, ceiling, out=out)  # rounding only: the curve already keeps under it
+    return out
+
+
+def _local_peaks(x: np.ndarray) -> np.ndarray:
+    """Per sample: the largest of |x[n]| and the interpolated values on either side of it."""
+    padded = np.concatenate(
+        (np.zeros(_TP_HALF - 1, np.float32), x, np.zeros(_TP_HALF, np.float32))
+    )
+    between = np.abs(sliding_window_view(padded, _TP_TAPS) @ _TP_KERNELS_T).max(axis=1)  # n .. n+1
+    peaks = np.abs(x).astype(np.float64)
+    np.maximum(peaks, between, out=peaks)
+    np.maximum(peaks[1:], between[:-1], out=peaks[1:])
+    return peaks
+
+
+def _sliding_min(a: np.ndarray, width: int) -> np.ndarray:
+    """``out[j] = min(a[j : j + width])`` for every whole window (van Herk / Gil-Werman, O(n))."""
+    count = a.size - width + 1
+    blocks = -(-a.size // width)
+    padded = np.full(blocks * width, np.inf)
+    padded[: a.size] = a
+    grid = padded.reshape(blocks, width)
+    prefix = np.minimum.accumulate(grid, axis=1).reshape(-1)
+    suffix = np.minimum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].reshape(-1)
+    j = np.arange(count)
+    return np.minimum(suffix[j], prefix[j + width - 1])
 
 
 def measure(pcm: np.ndarray, rate: int) -> LoudnessMeter:

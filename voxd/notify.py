@@ -20,6 +20,7 @@ from typing import Sequence
 
 from pydantic import SecretStr
 
+from .faults import crash_point
 from .store import Notification, Outgoing, Store
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,7 @@ class Notifier:
                     failures.append(f"{redact(url)}: delivery failed")
             if ok:
                 self.store.mark_delivered(message.id, uid)
+                crash_point("notify.delivered")
         if not failures:
             self.store.mark_sent(message.id)
             return True

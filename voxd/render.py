@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Sequence
 from .book import Chunk
 from .cache import ChunkCache, content_key
 from .errors import EngineError
+from .faults import crash_point
 from .tts.base import Engine, Utterance
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ def render(
         for c, wave in zip(batch, result.waveforms):
             cache.put(c.key, wave, result.sample_rate)
             batch_audio += len(wave) / result.sample_rate
+        crash_point("render.batch")
         progress.batches += 1
         progress.chunks_done += len(batch)
         progress.audio_seconds += batch_audio

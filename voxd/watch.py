@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 SKIP_DIRS = frozenset({"done", "failed"})
 TEMP_SUFFIXES = (".part", ".crdownload", ".tmp", ".partial", ".download", ".swp", "~")
 JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini", "@eadir", "__macosx", ".ds_store", ".stfolder"})
+#: An empty file may be a copy that has not written its first byte yet, so it must stay
+#: empty for this many quiet periods before it is handed over (to fail as an empty book
+#: rather than sit in the inbox unseen forever).
+EMPTY_SETTLE_FACTOR = 10
+#: Events that only say someone read the file (voxd itself, hashing it): never a change.
+READ_EVENTS = frozenset({"opened", "closed_no_write"})
 
 
 def is_candidate_name(name: str) -> bool:
@@ -60,9 +66,8 @@ class StabilityTracker:
         self._lock = threading.Lock()
 
     def touch(self, path: Path) -> None:
-        """Something happened to this path: (re)start its quiet period."""
+        """Something happened to this path: track it; its quiet period restarts if it changed."""
         with self._lock:
-            self._seen.pop(path, None)
             self._observe(path)
 
     def _observe(self, path: Path) -> None:
@@ -79,22 +84,29 @@ class StabilityTracker:
             self._seen[path] = _Seen(st.st_size, st.st_mtime_ns, self._clock())
 
     def ready(self) -> list[Path]:
-        """Paths unchanged for the whole quiet period, non-empty and readable; they leave the tracker."""
+        """Paths unchanged for the whole quiet period (ten of them while empty) and readable;
+        they leave the tracker."""
         now = self._clock()
         done: list[Path] = []
         with self._lock:
             for path in list(self._seen):
                 self._observe(path)
                 seen = self._seen.get(path)
-                if seen is None or now - seen.since < self.settle_seconds:
+                quiet = self.settle_seconds * (EMPTY_SETTLE_FACTOR if seen is not None and seen.size == 0 else 1)
+                if seen is None or now - seen.since < quiet:
                     continue
-                if seen.size > 0 and _opens(path):
+                if _opens(path):
                     done.append(path)
                     del self._seen[path]
         return done
 
     def __len__(self) -> int:
         return len(self._seen)
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int]:
+    """What makes a file "the same as when it was handed over": inode, size, mtime."""
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _opens(path: Path) -> bool:
@@ -111,7 +123,7 @@ class _Handler(FileSystemEventHandler):
         self.watcher = watcher
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory:
+        if event.is_directory or event.event_type in READ_EVENTS:
             return
         for raw in (event.src_path, getattr(event, "dest_path", "")):
             if raw:
@@ -142,11 +154,16 @@ class InboxWatcher:
         self._observer = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._handed: dict[Path, tuple[int, int]] = {}
+        self._handed: dict[Path, tuple[int, int, int]] = {}
 
     def hint(self, path: Path) -> None:
         if path.parent != self.inbox or not is_candidate_name(path.name):
             return
+        try:
+            if self._handed.get(path) == _identity(path.lstat()):
+                return  # already handed over as it is now (an event from reading it, say)
+        except FileNotFoundError:
+            pass
         self.tracker.touch(path)
 
     def scan(self) -> int:
@@ -165,7 +182,7 @@ class InboxWatcher:
                 continue
             present.add(path)
             st = entry.stat(follow_symlinks=False)
-            if self._handed.get(path) == (st.st_size, st.st_mtime_ns):
+            if self._handed.get(path) == _identity(st):
                 continue  # already handed over as it is now
             self.tracker.touch(path)
             count += 1
@@ -179,7 +196,7 @@ class InboxWatcher:
         for path in self.tracker.ready():
             try:
                 st = path.lstat()
-                self._handed[path] = (st.st_size, st.st_mtime_ns)
+                self._handed[path] = _identity(st)
             except FileNotFoundError:
                 continue
             try:
@@ -227,7 +244,8 @@ def enqueue(store, path: Path, done_dir: Path) -> tuple[object, str]:
         log.info("queued %s as job %d", path.name, job.id)
         return job, "queued"
     if Path(job.source) == path:
-        return job, "known"
+        # Its own source, seen again; "finished" when a crash left it in the inbox after the job ended.
+        return job, ("finished" if job.status.value in ("done", "failed") else "known")
     if job.status.value in ("queued", "running") and not Path(job.source).exists():
         store.move_source(job.id, path)
         return job, "resourced"

@@ -20,6 +20,7 @@ from .book import Book, Chunk
 from .config import Settings
 from .convert import Outcome, convert, outbox_path
 from .errors import PermanentError, RetryableError, Stopping, VoxdError
+from .faults import crash_point
 from .files import move_into, write_text_atomic
 from .notify import Notifier
 from .render import Progress
@@ -206,10 +207,9 @@ class Worker:
         )
 
     def _succeed(self, job: Job, outcome: Outcome, elapsed: float) -> None:
-        source = Path(job.source)
-        if source.exists():
-            moved = move_into(source, self.settings.inbox_dir / "done")
-            self.store.move_source(job.id, moved)
+        # The store first: once the job is done (with its notification queued in the same
+        # transaction), a crash before the source is moved leaves only tidying to do,
+        # which the next start does (see tidy_source).
         meta = outcome.book.metadata
         message = self.notifier.render(
             "done",
@@ -219,12 +219,30 @@ class Worker:
         if not self.store.finish(job.id, str(outcome.output), notify=message):
             log.info("job %d was cancelled as it finished; %s stays", job.id, outcome.output)
             return
+        crash_point("publish.finished")
         self.notifier.wake()
+        self.tidy_source(self.store.get(job.id))
+        crash_point("publish.moved")
         log.info(
             "job %d: done: %s (%s of audio, %d chapters) in %s",
             job.id, outcome.output, format_duration(outcome.duration), len(outcome.chapters),
             format_duration(elapsed),
         )
+
+    def tidy_source(self, job: Job) -> None:
+        """Move a finished job's source out of the inbox: done/, or failed/ with its error note."""
+        source = Path(job.source)
+        if not source.is_file() or source.parent != self.settings.inbox_dir:
+            return
+        if job.status.value == "done":
+            moved = move_into(source, self.settings.inbox_dir / "done")
+        elif job.status.value == "failed":
+            moved = move_into(source, self.settings.inbox_dir / "failed")
+            write_text_atomic(moved.with_name(moved.name + ".error.txt"), _error_note(job, job.error or "unknown"))
+        else:
+            return
+        self.store.move_source(job.id, moved)
+
     def _retry_or_fail(self, job: Job, reason: str) -> None:
         if job.attempts >= self.settings.max_attempts:
             self._fail(job, f"{reason} (gave up after {job.attempts} attempts)")
@@ -235,16 +253,12 @@ class Worker:
 
     def _fail(self, job: Job, reason: str, error: Exception | None = None) -> None:
         log.error("job %d failed: %s", job.id, reason)
-        source = Path(job.source)
-        failed_dir = self.settings.inbox_dir / "failed"
-        if source.exists() and not isinstance(error, SourceChanged):
-            moved = move_into(source, failed_dir)
-            self.store.move_source(job.id, moved)
-            write_text_atomic(moved.with_name(moved.name + ".error.txt"), _error_note(job, reason))
         message = self.notifier.render("failed", job=job.id, file=job.name, reason=reason, attempt=job.attempts,
                                        title=job.title or job.name, author=job.author or "?")
         self.store.fail(job.id, reason, notify=message)
         self.notifier.wake()
+        if not isinstance(error, SourceChanged):  # the file there now is another version: leave it
+            self.tidy_source(self.store.get(job.id))
 
 
 def _error_note(job: Job, reason: str) -> str:

@@ -37,12 +37,13 @@ class Daemon:
         self.config.write_text(self.config.read_text() + text)
 
     def start(self) -> "Daemon":
+        offset = len(self.log())
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "voxd", "run", "--config", str(self.config)],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.root,
         )
-        self.wait_for(lambda: "voxd ready" in self.log(), 60, "daemon ready")
+        self.wait_for(lambda: "voxd ready" in self.log()[offset:], 60, "daemon ready")
         return self
 
     def log(self) -> str:

@@ -9,25 +9,19 @@ from typing import Any
 from voxd.book import Book
 from voxd.errors import UnsupportedFormat
 from voxd.ingest.epub import read_epub
+from voxd.ingest.manifest import read_manifest
+from voxd.ingest.pdf import read_pdf
 
-__all__ = ["READERS", "read_book", "read_epub"]
+__all__ = ["READERS", "read_book", "read_epub", "read_manifest", "read_pdf"]
 
 Reader = Callable[..., Book]
-
-
-def _read_pdf(path: Path, **options: Any) -> Book:
-    raise UnsupportedFormat(f"{path.name}: PDF books are not supported by this version of voxd yet")
-
-
-def _read_manifest(path: Path, **options: Any) -> Book:
-    raise UnsupportedFormat(f"{path.name}: voxd manifests (.voxd.json) are not supported by this version of voxd yet")
 
 
 #: File suffix (lower case) -> reader. Readers take the path and keyword options.
 READERS: dict[str, Reader] = {
     ".epub": read_epub,
-    ".pdf": _read_pdf,
-    ".json": _read_manifest,
+    ".pdf": read_pdf,
+    ".json": read_manifest,  # *.voxd.json, and any other *.json
 }
 
 

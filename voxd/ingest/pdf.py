@@ -59,6 +59,8 @@ COVER_HEIGHT = 600
 _TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
 # A heading's font is at least this much larger than the body text's.
 _HEADING_RATIO = 1.15
+# ... and, unless it is bold, at least this much larger ("Your Name" under a title is not one).
+_PLAIN_HEADING_RATIO = 1.25
 _HEADING_MAX_CHARS = 200
 _HEADING_MAX_ROWS = 3
 # Rows this close (points) to a page's first or last text row are edge rows.
@@ -991,6 +993,7 @@ def _read(doc: pymupdf.Document, path: Path, *, toc_depth: int | None, skip_matt
             size = block.size
             block.heading = (
                 size >= body * _HEADING_RATIO
+                and (size >= body * _PLAIN_HEADING_RATIO or sum(r.bold for r in block.rows) * 2 > len(block.rows))
                 and len(block.rows) <= _HEADING_MAX_ROWS
                 and len(text) <= _HEADING_MAX_CHARS
                 and sum(ch.isalnum() for ch in text) >= 2

@@ -99,3 +99,15 @@ def test_chunks_need_keys(tmp_path, engine):
     bare = [Chunk(chapter=0, index=0, text="x", pause=Pause.SENTENCE, voice="en-us")]
     with pytest.raises(ValueError):
         render(bare, engine, ChunkCache(tmp_path), batch_size=1)
+
+
+def test_damaged_cache_entry_is_rendered_again(tmp_path, engine):
+    cache = ChunkCache(tmp_path)
+    cs = chunks(["First sentence.", "Second sentence."])
+    render(cs, engine, cache, batch_size=2)
+    victim = cache.path(cs[1].key)
+    victim.write_bytes(victim.read_bytes()[:-100])  # truncated, as by a crash or a bad disk
+    again = Counting(engine)
+    render(cs, again, cache, batch_size=2)
+    assert again.texts == ["Second sentence."]
+    assert cache.get(cs[1].key) is not None

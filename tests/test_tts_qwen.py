@@ -192,6 +192,8 @@ def test_bad_settings_and_wrong_checkpoint_kind_are_config_errors(tmp_path: Path
 
     with pytest.raises(ConfigError):
         QwenEngine("Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice", device="gpu0")
+    with pytest.raises(ConfigError, match="not a directory"):
+        QwenEngine(str(tmp_path / "no-such-model"))
     design = build_tiny_checkpoint(tmp_path / "design", kind="voice_design")
     with pytest.raises(ConfigError, match="CustomVoice"):
         QwenEngine(str(design))

@@ -70,6 +70,8 @@ FRAME_SAMPLES = 1920  # 24 kHz / 12.5 Hz
 # Text tokenizer: 256 byte tokens, the merges that make "assistant" one token, then specials.
 _SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tts_pad>", "<tts_text_bos>", "<tts_text_eod>"]
 _MERGED_WORDS = ("assistant", "user", "system")
+_TEXT_VOCAB_ENTRIES = 100_352  # > 100_000, see _write_text_tokenizer
+_TEXT_EMBEDDINGS = 512  # rows of the talker's text embedding: every id the tokenizer can emit
 
 TALKER_HIDDEN = 64
 _TALKER_HEAD_DIM = 16  # mrope sections must sum to head_dim / 2
@@ -114,6 +116,14 @@ def _write_text_tokenizer(dest: Path) -> dict[str, int]:
                 merges.append((left, ch))
                 vocab[merged] = len(vocab)
             left = merged
+    # Specials get low ids (the talker's text embedding stays small). Then filler
+    # entries no merge can ever produce: transformers only runs its tokenizer-regex
+    # patch (which qwen_tts asks for with fix_mistral_regex=True) on vocabularies
+    # above 100k, as the real 151k one is, and the tests should take that path too.
+    for name in _SPECIALS:
+        vocab[name] = len(vocab)
+    for i in range(_TEXT_VOCAB_ENTRIES - len(vocab)):
+        vocab[f"<|filler_{i}|>"] = len(vocab)
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False, byte_fallback=False))
     tok.normalizer = normalizers.NFC()
     # The real Qwen2 layout: a regex split, then byte-level. transformers patches
@@ -141,9 +151,10 @@ def _write_text_tokenizer(dest: Path) -> dict[str, int]:
     )
     fast.save_pretrained(dest)
     ids = {name: tok.token_to_id(name) for name in _SPECIALS}
-    # Sanity: qwen_tts slices the prompt by token counts.
+    # qwen_tts slices the prompt by token counts: 3 tokens of role before the text, 5 after it.
     assert len(tok.encode("<|im_start|>assistant\n").ids) == 3
     assert len(tok.encode("<|im_end|>\n<|im_start|>assistant\n").ids) == 5
+    assert max(ids.values()) < _TEXT_EMBEDDINGS
     return ids
 
 
@@ -163,8 +174,7 @@ def _byte_of(ch: str) -> int:
 
 
 def _model_config(kind: str, ids: dict[str, int]) -> dict:
-    text_vocab = 512
-    assert max(ids.values()) < text_vocab
+    text_vocab = _TEXT_EMBEDDINGS
     speakers = SPEAKER_IDS if kind == "custom_voice" else {}
     dialects = SPEAKER_DIALECTS if kind == "custom_voice" else {}
     return {

@@ -156,6 +156,7 @@ class Settings(BaseSettings):
     # the queue
     max_attempts: int = Field(3, ge=1, le=100)
     lease_seconds: float = Field(300.0, ge=5)
+    retry_delay_seconds: float = Field(60.0, ge=0.1, le=86400)
 
     # text and pacing
     chunk_target_chars: int = Field(300, ge=20, le=2000)

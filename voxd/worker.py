@@ -8,6 +8,7 @@ carries on with the next one.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from datetime import datetime
@@ -19,7 +20,7 @@ from typing import Callable
 from .book import Book, Chunk
 from .config import Settings
 from .convert import Outcome, convert, outbox_path
-from .errors import PermanentError, RetryableError, Stopping, VoxdError
+from .errors import PermanentError, RetryableError, Stopping, StorageFull, VoxdError
 from .faults import crash_point
 from .files import move_into, write_text_atomic
 from .notify import Notifier
@@ -123,11 +124,16 @@ class Worker:
             log.info("job %d: stopped between batches; it resumes at the next start", job.id)
         except Cancelled:
             log.info("job %d: cancelled", job.id)
+        except StorageFull as exc:
+            self._wait_for_space(job, str(exc))
         except RetryableError as exc:
             self._retry_or_fail(job, str(exc))
         except PermanentError as exc:
             self._fail(job, str(exc), exc)
         except Exception as exc:  # a bug or a parser crash on hostile input: fail this job only
+            if _disk_full(exc):
+                self._wait_for_space(job, f"no space left on device while writing {job.name}'s audio: {exc}")
+                return
             log.error("job %d: unexpected error\n%s", job.id, traceback.format_exc())
             self._fail(job, f"unexpected error while converting {job.name}: {type(exc).__name__}: {exc}")
         else:
@@ -243,11 +249,18 @@ class Worker:
             return
         self.store.move_source(job.id, moved)
 
+    def _wait_for_space(self, job: Job, reason: str) -> None:
+        """Disk full: nothing is wrong with the book, so wait (without using up attempts) and try again."""
+        delay = self.settings.retry_delay_seconds
+        log.warning("job %d paused: %s; trying again in %s (free some space)", job.id, reason, format_duration(delay))
+        self.store.requeue(job.id, f"{reason}; trying again in {format_duration(delay)}", delay=delay,
+                           count_attempt=False)
+
     def _retry_or_fail(self, job: Job, reason: str) -> None:
         if job.attempts >= self.settings.max_attempts:
             self._fail(job, f"{reason} (gave up after {job.attempts} attempts)")
             return
-        delay = min(3600.0, 30.0 * 2 ** (job.attempts - 1))
+        delay = min(3600.0, self.settings.retry_delay_seconds * 2 ** (job.attempts - 1))
         log.warning("job %d: %s; retrying in %s", job.id, reason, format_duration(delay))
         self.store.requeue(job.id, f"{reason}; retrying in {format_duration(delay)}", delay=delay)
 
@@ -259,6 +272,17 @@ class Worker:
         self.notifier.wake()
         if not isinstance(error, SourceChanged):  # the file there now is another version: leave it
             self.tidy_source(self.store.get(job.id))
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """ENOSPC from our own writes or wrapped by a library (PyAV, mutagen)."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        if "No space left on device" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _error_note(job: Job, reason: str) -> str:

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import html.entities
 import logging
+import lzma
 import posixpath
 import re
 import warnings
 import zipfile
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -101,6 +103,8 @@ _INVISIBLE = dict.fromkeys(
     map(ord, "\u00ad\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u180e"), None
 )
 _FONT_OBFUSCATION = frozenset({"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"})
+# What zipfile raises for a member it cannot unpack (damaged data, a method it lacks).
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, NotImplementedError, RuntimeError, OSError, EOFError)
 
 # Automatic TOC level: an entry holding at least this share of the book's text is
 # opened into its children (so one or two entries covering most of the book give way
@@ -135,7 +139,10 @@ def read_epub(path: Path, *, toc_depth: int | None = None, skip_front_back_matte
     except VoxdError:
         raise
     except Exception as exc:  # noqa: BLE001 - ebooklib raises whatever its parsers raise
-        raise BookError(f"{name}: not a readable EPUB ({_describe(exc)})") from None
+        detail = _describe(exc)
+        if isinstance(exc, (TypeError, AttributeError, IndexError)):  # ebooklib tripped on a missing part
+            detail = f"its package or navigation document is malformed: {detail}"
+        raise BookError(f"{name}: not a readable EPUB ({detail})") from None
 
     try:
         with zipfile.ZipFile(path) as zf:
@@ -145,7 +152,7 @@ def read_epub(path: Path, *, toc_depth: int | None = None, skip_front_back_matte
             cover = package.cover(zf)
     except VoxdError:
         raise
-    except (zipfile.BadZipFile, KeyError, etree.LxmlError, OSError, EOFError) as exc:
+    except (KeyError, etree.LxmlError, *_ZIP_ERRORS) as exc:
         raise BookError(f"{name}: not a readable EPUB ({_describe(exc)})") from None
 
     reader = _Reader(name, ebook, package, skip_matter=skip_front_back_matter)
@@ -616,8 +623,8 @@ class _Package:
         for href in self._cover_candidates(zf):
             try:
                 data = zf.read(self._zip_path(href))
-            except (KeyError, ValueError):
-                continue
+            except (KeyError, ValueError, *_ZIP_ERRORS):
+                continue  # a missing or damaged image is no cover, not a broken book
             mime = _sniff_image(data)
             if mime:
                 return Cover(data=data, mime=mime)
@@ -652,7 +659,7 @@ class _Package:
             page = posixpath.normpath(unquote(ref.get("href", "").partition("#")[0]))
             try:
                 root, _ = _parse_document(zf.read(self._zip_path(page)))
-            except KeyError:
+            except (KeyError, ValueError, *_ZIP_ERRORS):
                 continue
             if root is None:
                 continue

@@ -33,8 +33,8 @@ import logging
 import math
 import re
 import statistics
-from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +67,9 @@ _HEADING_MAX_ROWS = 3
 _EDGE_ROWS = 2
 _ROW_TOLERANCE = 2.0
 _FURNITURE_DRIFT = 6.0
+_FURNITURE_ROWS = 2
+# ... and is set off from the text by at least this share of the body font size.
+_FURNITURE_GAP = 0.5
 # Column detection is skipped on pages with more blocks than this (tables, hostile files).
 _MAX_COLUMN_BLOCKS = 400
 _MAX_OUTLINE_ENTRIES = 20_000
@@ -74,6 +77,8 @@ _MAX_OUTLINE_ENTRIES = 20_000
 # opened into its children.
 _DOMINANT_SHARE = 0.3
 _MAX_EXPANSIONS = 8
+# ... and so is an entry holding more than this (about two hours of speech).
+_MAX_CHAPTER_CHARS = 100_000
 # Heading level: a piece holding this share of the text is split at the next smaller
 # heading size, if the pieces stay at least _MIN_AVERAGE_CHARS long on average.
 _HEADING_DOMINANT_SHARE = 0.4
@@ -90,7 +95,7 @@ _PAGE_NUMBER = re.compile(
     r"[\s\])>\-\u2010-\u2015]*"
 )
 _SENTENCE_END = re.compile(r"[.!?\u2026:;\"'\u201d\u2019\u00bb)\]]$")
-_LINE_HYPHEN = re.compile(r"[^\W\d_][-\u2010]$")
+_HYPHENS = "-\u2010"
 _INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\ufffc\x00-\x08\x0b-\x1f\x7f]")
 _LABEL = re.compile(
     r"(?:(?:chapter|part|section|book|appendix|kapitel|chapitre|capitulo|capítulo)\s+)?"
@@ -225,6 +230,13 @@ class _Block:
     rows: list[_Row]
     heading: bool = False
     column: int = -1  # -1: spans the columns (or the page has none)
+    size: float = 0.0  # the font size of most of its characters
+
+    def __post_init__(self) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.size = _weighted_mode((r.size, len(r.text)) for r in self.rows)
 
     @property
     def x0(self) -> float:
@@ -241,10 +253,6 @@ class _Block:
     @property
     def chars(self) -> int:
         return sum(len(r.text) for r in self.rows)
-
-    @property
-    def size(self) -> float:
-        return _weighted_mode((r.size, len(r.text)) for r in self.rows)
 
     @property
     def text(self) -> str:
@@ -274,11 +282,13 @@ def _tier(size: float) -> float:
     return round(size * 2) / 2
 
 
-def _weighted_mode(pairs: Iterator[tuple[float, int]] | list[tuple[float, int]]) -> float:
-    counts: Counter[float] = Counter()
+def _weighted_mode(pairs: Iterable[tuple[float, int]]) -> float:
+    """The size (to half a point) that most characters have."""
+    counts: dict[float, int] = {}
     for size, weight in pairs:
-        counts[_tier(size)] += max(weight, 1)
-    return counts.most_common(1)[0][0] if counts else 0.0
+        tier = round(size * 2) / 2
+        counts[tier] = counts.get(tier, 0) + max(weight, 1)
+    return max(counts, key=counts.__getitem__) if counts else 0.0
 
 
 def _norm(text: str) -> str:
@@ -300,7 +310,7 @@ def _join(left: str, right: str, *, glue: bool = False) -> str:
         return right
     if glue or left.endswith("\u00ad"):
         return left.rstrip("\u00ad") + right
-    if _LINE_HYPHEN.search(left) and right[:1].isalpha():
+    if left[-1] in _HYPHENS and len(left) > 1 and left[-2].isalpha() and right[:1].isalpha():
         # "exam-" + "ple" -> "example"; "Anglo-" + "Saxon" keeps its hyphen.
         return (left[:-1] if right[0].islower() else left) + right
     return f"{left} {right}"
@@ -429,21 +439,28 @@ def _furniture_key(text: str) -> str:
 
 
 def _strip_furniture(pages: list[_Page], body: float) -> None:
-    """Remove running heads/feet and page numbers from the top and bottom rows of pages."""
+    """Remove running heads/feet and page numbers from the top and bottom rows of pages.
+
+    Furniture stands apart: a block of its own (or of two rows) at a page's edge, in
+    type no larger than the body's, set off from the remaining text by white space. So
+    the first or last line of a paragraph that happens to repeat at the top of several
+    pages (a refrain) is never taken for a running head.
+    """
     min_repeat = 2 if len(pages) <= 4 else 3
-    doomed: set[int] = set()
+    found: dict[int, tuple[int, str, _Row]] = {}  # id(row) -> (page, edge, row)
     seen: dict[tuple[str, str], list[tuple[int, float, _Row]]] = defaultdict(list)
     for pno, page in enumerate(pages):
         rows = [r for b in page.blocks for r in b.rows]
         if not rows:
             continue
+        apart = {id(r) for b in page.blocks if len(b.rows) <= _FURNITURE_ROWS for r in b.rows}
         levels: list[float] = []
         for mid in sorted(r.mid for r in rows):
             if not levels or mid - levels[-1] > _ROW_TOLERANCE:
                 levels.append(mid)
         top, bottom = levels[:_EDGE_ROWS], levels[-_EDGE_ROWS:]
         for row in rows:
-            if row.size > body * _HEADING_RATIO:
+            if row.size > body * _HEADING_RATIO or id(row) not in apart:
                 continue
             if any(abs(row.mid - lv) <= _ROW_TOLERANCE for lv in top):
                 edge = "top"
@@ -452,24 +469,44 @@ def _strip_furniture(pages: list[_Page], body: float) -> None:
             else:
                 continue
             if _PAGE_NUMBER.fullmatch(row.text):
-                doomed.add(id(row))
+                found[id(row)] = (pno, edge, row)
                 continue
             key = _furniture_key(row.text)
             if key:
                 seen[(key, edge)].append((pno, row.mid, row))
-    for hits in seen.values():
+    for (_, edge), hits in seen.items():
         if len({pno for pno, _, _ in hits}) < min_repeat:
             continue
         middle = statistics.median(mid for _, mid, _ in hits)
         near = [(pno, row) for pno, mid, row in hits if abs(mid - middle) <= _FURNITURE_DRIFT]
-        if len({pno for pno, _ in near}) >= min_repeat:
-            doomed.update(id(row) for _, row in near)
-    if not doomed:
+        # Running heads run on page after page (or every other page): a line that
+        # comes back at chapter openings, pages apart, is a heading, not furniture.
+        hit = sorted({pno for pno, _ in near})
+        close = sum(1 for a, b in zip(hit, hit[1:]) if b - a <= 2)
+        if len(hit) >= min_repeat and close >= min_repeat - 1:
+            found.update((id(row), (pno, edge, row)) for pno, row in near)
+    if not found:
         return
+
+    doomed: set[int] = set()
+    for pno, edge, row in found.values():
+        rest = [r for b in pages[pno].blocks for r in b.rows if id(r) not in found]
+        if edge == "top":
+            below = [r.y0 for r in rest if r.mid > row.mid + _ROW_TOLERANCE]
+            gap = min(below) - row.y1 if below else math.inf
+        else:
+            above = [r.y1 for r in rest if r.mid < row.mid - _ROW_TOLERANCE]
+            gap = row.y0 - max(above) if above else math.inf
+        if gap >= _FURNITURE_GAP * body:
+            doomed.add(id(row))
     for page in pages:
         kept = []
         for block in page.blocks:
-            block.rows = [r for r in block.rows if id(r) not in doomed]
+            rows = [r for r in block.rows if id(r) not in doomed]
+            if len(rows) != len(block.rows):
+                block.rows = rows
+                if rows:
+                    block.refresh()
             if block.rows:
                 kept.append(block)
         page.blocks = kept
@@ -561,6 +598,7 @@ def _reading_order(page: _Page) -> None:
 def _mark_paragraphs(blocks: list[_Block]) -> None:
     """Decide which rows start a paragraph, across blocks, columns and pages."""
     prev: _Row | None = None
+    prev_full = False  # prev filled its block's measure (and so was cut, not ended)
     for block in blocks:
         rows = block.rows
         left = min(r.x0 for r in rows)
@@ -572,7 +610,8 @@ def _mark_paragraphs(blocks: list[_Block]) -> None:
         for i, row in enumerate(rows):
             row.heading = block.heading
             if i == 0:
-                row.starts = not _continues(prev, row)
+                indented = len(rows) > 1 and row.x0 - left >= 0.8 * row.size
+                row.starts = not _continues(prev, row, prev_full=prev_full and not indented)
             elif block.heading:
                 row.starts = False
             else:
@@ -590,10 +629,16 @@ def _mark_paragraphs(blocks: list[_Block]) -> None:
                 )
                 row.starts = gap or indent or short
             prev = row
+        prev_full = len(rows) > 1 and rows[-1].x1 >= right - 1.5 * rows[-1].size
 
 
-def _continues(prev: _Row | None, row: _Row) -> bool:
-    """Does ``row`` (first of its block) carry on the paragraph ``prev`` ended in?"""
+def _continues(prev: _Row | None, row: _Row, *, prev_full: bool) -> bool:
+    """Does ``row`` (first of its block) carry on the paragraph ``prev`` ended in?
+
+    Yes when ``prev`` ends without closing a sentence and ``row`` starts in lower case,
+    or when ``prev`` filled the whole line (a page or column break cut it) and ``row``
+    is not indented like a new paragraph.
+    """
     if prev is None or prev.heading or row.heading:
         return False
     if prev.glue:
@@ -602,7 +647,7 @@ def _continues(prev: _Row | None, row: _Row) -> bool:
         return False
     if _SENTENCE_END.search(prev.text):
         return False
-    return row.text[:1].islower()
+    return row.text[:1].islower() or prev_full
 
 
 def _paragraphs(rows: list[_Row]) -> list[str]:
@@ -769,7 +814,7 @@ class _Reader:
                 for n, s, e in entries
                 if id(n) not in opened
                 and any(not c.skip for c in n.children)
-                and self.chars(s, e) >= _DOMINANT_SHARE * total
+                and (self.chars(s, e) >= _DOMINANT_SHARE * total or self.chars(s, e) > _MAX_CHAPTER_CHARS)
             ]
             if not dominant:
                 break
@@ -958,6 +1003,17 @@ def _cover(doc: pymupdf.Document, name: str) -> Cover | None:
 # ------------------------------------------------------------------ putting it together
 
 
+def _count_letters(page: _Page, enough: int) -> int:
+    """Letters and digits on the page, counted up to ``enough``."""
+    count = 0
+    for block in page.blocks:
+        for row in block.rows:
+            count += sum(ch.isalnum() for ch in row.text)
+            if count >= enough:
+                return count
+    return count
+
+
 def _read(doc: pymupdf.Document, path: Path, *, toc_depth: int | None, skip_matter: bool, part_chars: int) -> Book:
     name = path.name
     pages: list[_Page] = []
@@ -967,7 +1023,7 @@ def _read(doc: pymupdf.Document, path: Path, *, toc_depth: int | None, skip_matt
         page = doc[pno]
         heights[pno] = page.rect.height
         content, bad, seen = _page_content(page, pno)
-        content.letters = sum(sum(ch.isalnum() for ch in r.text) for b in content.blocks for r in b.rows)
+        content.letters = _count_letters(content, _MIN_PAGE_CHARS)
         if content.letters < _MIN_PAGE_CHARS and page.get_images(full=False):
             content.letters = -1  # an image and (almost) no text: a scanned page
         pages.append(content)

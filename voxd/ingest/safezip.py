@@ -25,6 +25,8 @@ MiB = 1024 * 1024
 RATIO_MIN_BYTES = 1 * MiB
 
 _ENCRYPTED_FLAG = 0x1
+#: Compression methods zipfile can unpack: stored, deflate, bzip2, lzma.
+_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -54,7 +56,9 @@ def check_zip(
     except IsADirectoryError:
         raise BookError(f"{name}: is a directory, not a file") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
-        raise BookError(f"{name}: not a valid EPUB (zip) file ({exc})") from None
+        raise BookError(f"{name}: not a valid EPUB (zip) file ({_why_not_zip(path, exc)})") from None
+    except NotImplementedError as exc:  # "zip file version 19.3": a damaged or exotic directory
+        raise BookError(f"{name}: not a valid EPUB (zip) file (unsupported zip feature: {exc})") from None
     except OSError as exc:
         raise BookError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
 
@@ -70,6 +74,11 @@ def check_zip(
             raise BookError(f"{name}: member {member} has an unsafe path (absolute or '..'); refusing the file")
         if info.flag_bits & _ENCRYPTED_FLAG:
             raise BookError(f"{name}: member {member} is password-protected; voxd reads only unencrypted EPUBs")
+        if info.compress_type not in _METHODS:
+            raise BookError(
+                f"{name}: not a valid EPUB (zip) file (member {member} uses unknown compression method "
+                f"{info.compress_type})"
+            )
         if info.header_offset + info.compress_size > size:
             raise BookError(f"{name}: not a valid EPUB (zip) file (member {member} is truncated)")
         total += info.file_size
@@ -83,6 +92,20 @@ def check_zip(
                 f"{name}: member {member} expands {ratio:.0f} times ({_size(info.file_size)}), "
                 f"more than the limit of {max_ratio:g}; refusing a likely zip bomb"
             )
+
+
+def _why_not_zip(path: Path, exc: Exception) -> str:
+    """Say it in words where we can: an empty file, or a zip cut short (its directory is at the end)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        head = b"?"
+    if not head:
+        return "the file is empty"
+    if head == b"PK\x03\x04":
+        return "the file is cut short or damaged: the zip directory at its end is missing or broken"
+    return str(exc) or type(exc).__name__
 
 
 def _unsafe_name(filename: str) -> bool:

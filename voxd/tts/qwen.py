@@ -134,6 +134,8 @@ class QwenEngine:
         if dtype not in ("auto", "bfloat16", "float16", "float32"):
             raise ConfigError(f"qwen.dtype must be auto, bfloat16, float16 or float32, not {dtype!r}")
         self.model_path = model.strip()
+        if _looks_like_path(self.model_path) and not Path(self.model_path).expanduser().is_dir():
+            raise ConfigError(f"qwen.custom_voice_model: {self.model_path} is not a directory")
         self.device = device
         self.dtype = dtype
         self.seed = seed
@@ -167,6 +169,8 @@ class QwenEngine:
         with self._lock:
             if self._closed:
                 raise EngineError("the Qwen3-TTS engine was used after close()")
+            if not batch:
+                return Synthesis(waveforms=[], sample_rate=24000)
             speakers, languages = self._speakers_and_languages()
             plan = [
                 (self._speaker_for(u.voice, speakers), self._language_for(u.language, languages), u.style or None)
@@ -430,6 +434,11 @@ def _free_cuda(torch: Any) -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def _looks_like_path(model: str) -> bool:
+    """A local directory rather than a hub id ("org/name"): absolute, ~ or ./ relative."""
+    return model.startswith(("/", "~", "./", "../")) or (len(model) > 1 and model[1] == ":")
 
 
 def _read_checkpoint_config(model: str) -> dict[str, Any] | None:

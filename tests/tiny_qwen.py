@@ -3,7 +3,7 @@
 No model hub is reachable from the tests, so they build their own checkpoint:
 the same files a real ``Qwen/Qwen3-TTS-12Hz-*`` snapshot has, with the same
 special ids (codec EOS 2150, the CustomVoice speakers and their ids, the
-language ids), but a few thousand times fewer weights. It loads through the
+language ids), but some four hundred times fewer weights (4.5 M). It loads through the
 very call production makes::
 
     Qwen3TTSModel.from_pretrained(dest, device_map="cpu", dtype=torch.float32,
@@ -263,9 +263,9 @@ def _write_model(dest: Path, kind: str, ids: dict[str, int], generator) -> None:
     config_path = dest / "config.json"
     saved = json.loads(config_path.read_text())
     saved["speaker_encoder_config"] = raw["speaker_encoder_config"]
-    saved["tts_model_size"] = raw["tts_model_size"]
     config_path.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
-    # qwen_tts reads its sampling defaults from generation_config.json (the real file's values).
+    # qwen_tts reads its sampling defaults from generation_config.json; these are the
+    # official checkpoints' values as public copies of the file show them.
     (dest / "generation_config.json").write_text(json.dumps({
         "do_sample": True,
         "repetition_penalty": 1.05,

@@ -41,6 +41,24 @@ def is_candidate_name(name: str) -> bool:
     return not lower.endswith(TEMP_SUFFIXES)
 
 
+#: Longest name (UTF-8 bytes) voxd gives a file it moves into done/ or failed/: 255 is the
+#: usual limit, and room is left for " (2)", ".error.txt" and a temporary name's dressing.
+MAX_MOVED_NAME = 200
+
+
+def fitting_name(name: str, limit: int = MAX_MOVED_NAME) -> str:
+    """``name``, its stem shortened (with "…") when it is longer than ``limit`` bytes."""
+    if len(os.fsencode(name)) <= limit:
+        return name
+    suffix = "".join(Path(name).suffixes[-2:])
+    if len(suffix) > 16:
+        suffix = Path(name).suffix[:16]
+    stem = name[: len(name) - len(suffix)] if suffix else name
+    while stem and len(os.fsencode(f"{stem}…{suffix}")) > limit:
+        stem = stem[:-1]
+    return f"{stem}…{suffix}"
+
+
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -238,6 +256,7 @@ def enqueue(store, path: Path, done_dir: Path) -> tuple[object, str]:
     """
     from .files import move_into
 
+    path = _utf8_name(path)
     digest = sha256_file(path)
     job, created = store.put(digest, path)
     if created:
@@ -249,10 +268,26 @@ def enqueue(store, path: Path, done_dir: Path) -> tuple[object, str]:
     if job.status.value in ("queued", "running") and not Path(job.source).exists():
         store.move_source(job.id, path)
         return job, "resourced"
-    moved = move_into(path, done_dir)
+    moved = move_into(path, done_dir, fitting_name(path.name))
     store.event(job.id, "duplicate", f"{path.name} has the same content as {job.name}; moved to {moved}")
     log.info(
         "%s has the same content as job %d (%s, %s); moved to %s",
         path.name, job.id, job.name, job.status.value, moved,
     )
     return job, "duplicate"
+
+
+def _utf8_name(path: Path) -> Path:
+    """A name that is not UTF-8 (bytes from a Latin-1 system, say) cannot go into the store:
+    rename the file, undecodable bytes becoming U+FFFD, and carry on with the new name."""
+    try:
+        path.name.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        pass
+    from .files import unique_path
+
+    target = unique_path(path.parent, os.fsencode(path.name).decode("utf-8", "replace"))
+    os.rename(path, target)
+    log.warning("renamed %s to %s: its name was not valid UTF-8", ascii(path.name), target.name)
+    return target

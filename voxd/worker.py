@@ -28,7 +28,7 @@ from .render import Progress
 from .schedule import describe, in_window, next_opening
 from .store import Job, Store
 from .tts.base import Engine
-from .watch import sha256_file
+from .watch import fitting_name, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class Worker:
 
         return convert(
             source,
-            lambda book: outbox_path(self.settings.outbox_dir, book.metadata),
+            lambda book: self._destination(job, book),
             self.settings,
             self.engine,
             on_book=on_book,
@@ -235,17 +235,41 @@ class Worker:
             format_duration(elapsed),
         )
 
+    def _destination(self, job: Job, book: Book) -> Path:
+        """outbox/<Author>/<Title>/<Title>.m4b. Another book (other content) already published
+        there under the same author and title keeps its file: this one becomes '<Title> (2)'
+        (folder and file). A job that runs again replaces its own output."""
+        path = outbox_path(self.settings.outbox_dir, book.metadata)
+        taken = {j.output for j in self.store.jobs() if j.output and j.id != job.id}
+        candidate, n = path, 1
+        while str(candidate) in taken or (candidate.exists() and str(candidate) != job.output):
+            n += 1
+            folder = f"{path.parent.name} ({n})"
+            candidate = path.parent.parent / folder / f"{folder}.m4b"
+        return candidate
+
     def tidy_source(self, job: Job) -> None:
-        """Move a finished job's source out of the inbox: done/, or failed/ with its error note."""
+        """Move a finished job's source out of the inbox: done/, or failed/ with its error note.
+
+        Only the job's own file moves: a file that took its name meanwhile (a new version,
+        queued as its own job) stays. A move that fails is logged, never fatal."""
         source = Path(job.source)
         if not source.is_file() or source.parent != self.settings.inbox_dir:
             return
-        if job.status.value == "done":
-            moved = move_into(source, self.settings.inbox_dir / "done")
-        elif job.status.value == "failed":
-            moved = move_into(source, self.settings.inbox_dir / "failed")
-            write_text_atomic(moved.with_name(moved.name + ".error.txt"), _error_note(job, job.error or "unknown"))
-        else:
+        if job.status.value not in ("done", "failed"):
+            return
+        try:
+            if sha256_file(source) != job.sha256:
+                log.info("job %d: %s now holds another version; it stays in the inbox", job.id, source.name)
+                return
+            name = fitting_name(source.name)
+            if job.status.value == "done":
+                moved = move_into(source, self.settings.inbox_dir / "done", name)
+            else:
+                moved = move_into(source, self.settings.inbox_dir / "failed", name)
+                write_text_atomic(moved.with_name(moved.name + ".error.txt"), _error_note(job, job.error or "unknown"))
+        except OSError as exc:
+            log.error("job %d: could not move %s out of the inbox: %s", job.id, source.name, exc)
             return
         self.store.move_source(job.id, moved)
 

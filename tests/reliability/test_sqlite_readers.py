@@ -28,6 +28,6 @@ def test_cli_reads_while_daemon_renders(tmp_path):
         codes = [p.returncode for p in procs]
         assert codes == [0] * READS, [err for _, err in results if err]
         assert not any("locked" in err for _, err in results)
-        assert d.store().jobs()[0].status.value in ("running", "done")
+        d.wait_for(lambda: d.store().jobs()[0].status.value == "done", 120, "the book to finish")
     finally:
         d.stop()

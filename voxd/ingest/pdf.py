@@ -83,8 +83,10 @@ _MAX_CHAPTER_CHARS = 100_000
 # heading size, if the pieces stay at least _MIN_AVERAGE_CHARS long on average.
 _HEADING_DOMINANT_SHARE = 0.4
 _MIN_AVERAGE_CHARS = 1500
-# A page with fewer letters and digits than this has no text to speak of.
+# A page with fewer letters and digits than this has no text to speak of; a PDF whose
+# pages are mostly images without text is a scan.
 _MIN_PAGE_CHARS = 20
+_SCANNED_SHARE = 0.9
 # A text layer with more unmapped glyphs (U+FFFD) than this share is unusable.
 _MAX_UNMAPPED_SHARE = 0.3
 
@@ -116,6 +118,9 @@ _JUNK_TITLE = re.compile(
 )
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
 _BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
+# What MuPDF raises for a damaged file: PyMuPDF's RuntimeError subclasses, and the
+# binding's own exceptions where PyMuPDF lets them through.
+_MUPDF_ERRORS: tuple[type[Exception], ...] = (RuntimeError, ValueError, pymupdf.mupdf.FzErrorBase)
 
 
 # ---------------------------------------------------------------------------- public
@@ -151,8 +156,7 @@ def read_pdf(
         return _read(doc, path, toc_depth=toc_depth, skip_matter=skip_front_back_matter, part_chars=part_chars)
     except VoxdError:
         raise
-    except (RuntimeError, ValueError, IndexError, KeyError, TypeError) as exc:
-        # MuPDF errors surface as RuntimeError subclasses; the rest are damaged structures.
+    except _MUPDF_ERRORS as exc:
         raise BookError(f"{name} is not a readable PDF: {_describe(exc)}") from None
     finally:
         doc.close()
@@ -169,7 +173,7 @@ def _open(path: Path) -> pymupdf.Document:
         raise BookError(f"{name} is not a readable PDF: the file is empty") from None
     except FileNotFoundError:
         raise BookError(f"{name} is not a readable PDF: the file does not exist") from None
-    except (RuntimeError, ValueError, OSError) as exc:
+    except (*_MUPDF_ERRORS, OSError) as exc:
         raise BookError(f"{name} is not a readable PDF: {_open_failure(path, exc)}") from None
     try:
         if doc.needs_pass or doc.is_encrypted:
@@ -274,8 +278,9 @@ class _Node:
 @dataclass(slots=True)
 class _Page:
     blocks: list[_Block]
-    columns: bool = False
-    letters: int = 0  # letters and digits before furniture removal
+    turned: bool = False  # most text runs at an angle: kept in MuPDF's order
+    columns: bool = False  # read column by column
+    letters: int = 0  # letters and digits (up to a few), -1 for a scanned page
 
 
 def _tier(size: float) -> float:
@@ -372,17 +377,17 @@ def _page_content(page: pymupdf.Page, pno: int) -> tuple[_Page, int, int]:
     blocks: list[_Block] = []
     for lines in raw:
         kept = lines if turned else [ln for ln in lines if ln[4]]
-        blocks.extend(_split_by_size(pno, _rows(pno, kept)))
-    return _Page(blocks), unmapped, visible
+        blocks.extend(_split_by_size(pno, _rows(pno, kept, group=not turned)))
+    return _Page(blocks, turned=turned), unmapped, visible
 
 
-def _rows(pno: int, lines: list) -> list[_Row]:
+def _rows(pno: int, lines: list, *, group: bool = True) -> list[_Row]:
     """Lines of one block grouped into printed rows (pieces on the same baseline)."""
-    ordered = sorted(lines, key=lambda ln: ((ln[0][1] + ln[0][3]) / 2, ln[0][0]))
+    ordered = sorted(lines, key=lambda ln: ((ln[0][1] + ln[0][3]) / 2, ln[0][0])) if group else lines
     groups: list[list] = []
     for ln in ordered:
         y0, y1 = ln[0][1], ln[0][3]
-        if groups:
+        if groups and group:
             last = groups[-1]
             gy0 = min(g[0][1] for g in last)
             gy1 = max(g[0][3] for g in last)
@@ -393,22 +398,22 @@ def _rows(pno: int, lines: list) -> list[_Row]:
         groups.append([ln])
     rows = []
     for group in groups:
-        group.sort(key=lambda ln: ln[0][0])
+        pieces = sorted(group, key=lambda ln: ln[0][0])
         text = ""
-        for ln in group:
+        for ln in pieces:
             text = _join(text, " ".join(ln[1].split()))
         text = _INVISIBLE.sub("", text).strip()
         if not text:
             continue
-        weights = [(ln[2], len(ln[1].strip())) for ln in group]
-        bold = sum(len(ln[1].strip()) for ln in group if ln[3]) * 2 > sum(w for _, w in weights)
+        weights = [(ln[2], len(ln[1].strip())) for ln in pieces]
+        bold = sum(len(ln[1].strip()) for ln in pieces if ln[3]) * 2 > sum(w for _, w in weights)
         rows.append(
             _Row(
                 page=pno,
-                x0=min(ln[0][0] for ln in group),
-                y0=min(ln[0][1] for ln in group),
-                x1=max(ln[0][2] for ln in group),
-                y1=max(ln[0][3] for ln in group),
+                x0=min(ln[0][0] for ln in pieces),
+                y0=min(ln[0][1] for ln in pieces),
+                x1=max(ln[0][2] for ln in pieces),
+                y1=max(ln[0][3] for ln in pieces),
                 text=text,
                 size=_weighted_mode(weights),
                 bold=bold,
@@ -522,7 +527,7 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
 def _reading_order(page: _Page) -> None:
     """Sort the page's blocks column by column, between the blocks that span columns."""
     blocks = page.blocks
-    if len(blocks) < 2:
+    if len(blocks) < 2 or page.turned:
         return
     if len(blocks) > _MAX_COLUMN_BLOCKS:
         blocks.sort(key=lambda b: (round(b.y0), b.x0))
@@ -703,10 +708,10 @@ def _contents_like(rows: list[_Row]) -> bool:
 
 
 class _Reader:
-    def __init__(self, name: str, pages: list[_Page], body: float, title: str, *, skip_matter: bool) -> None:
-        self.name = name
+    """Chapters from the stream of rows: by outline, by headings or in parts."""
+
+    def __init__(self, pages: list[_Page], title: str, *, skip_matter: bool) -> None:
         self.pages = pages
-        self.body = body
         self.title = title
         self.skip_matter = skip_matter
         self.blocks = [b for p in pages for b in p.blocks]
@@ -742,8 +747,13 @@ class _Reader:
             return []
         if self.skip_matter and (_contents_like(rows) or _is_matter_title(rows[0].text)):
             return []
-        heading = next((r for r in rows if r.heading), None)
-        title = _join_rows([r for r in rows if r.heading][:3]) if heading is not None else ""
+        first = next((i for i, r in enumerate(rows) if r.heading), None)
+        title = ""
+        if first is not None:  # its first heading, if any, names it
+            last = first
+            while last + 1 < len(rows) and last - first < _HEADING_MAX_ROWS - 1 and rows[last + 1].heading:
+                last += 1
+            title = _join_rows(rows[first : last + 1])
         chapter = self.chapter(title or self.title, 0, end)
         return [chapter] if chapter else []
 
@@ -764,17 +774,13 @@ class _Reader:
         return self.next_row[node.page]
 
     def outline_chapters(self, toc: list[_Node], toc_depth: int | None, heights: dict[int, float]) -> list[Chapter]:
-        def place(node: _Node) -> None:
+        # Children before parents (no recursion: outlines can be nested thousands deep).
+        for node in reversed(list(_walk(toc))):
             node.pos = self.locate(node, heights)
-            for child in node.children:
-                place(child)
-            if node.pos is None:
+            if node.pos is None:  # an entry with no target starts where its first child does
                 node.pos = next((c.pos for c in node.children if c.pos is not None), None)
             own = self.skip_matter and _is_matter_title(node.title)
             node.skip = own and all(c.skip for c in node.children)
-
-        for node in toc:
-            place(node)
         if toc_depth is None:
             selected = self._auto_select(toc)
         else:
@@ -920,7 +926,7 @@ def _outline(doc: pymupdf.Document) -> list[_Node]:
     while stack:
         item, depth, siblings = stack.pop()
         chain = []
-        while item is not None and getattr(getattr(item, "this", None), "m_internal", None) and count < _MAX_OUTLINE_ENTRIES:
+        while _live(item) and count < _MAX_OUTLINE_ENTRIES:
             count += 1
             title = " ".join(_INVISIBLE.sub("", item.title or "").split())
             page, x, y = -1, math.nan, math.nan
@@ -933,6 +939,11 @@ def _outline(doc: pymupdf.Document) -> list[_Node]:
             item = item.next
         stack.extend(reversed(chain))
     return roots
+
+
+def _live(item: object) -> bool:
+    """An outline item that points to an entry (PyMuPDF ends chains with an empty one)."""
+    return item is not None and bool(getattr(getattr(item, "this", None), "m_internal", None))
 
 
 # ------------------------------------------------------------------ metadata and cover
@@ -978,7 +989,7 @@ def _first_page_title(pages: list[_Page], body: float) -> str | None:
 def _language(doc: pymupdf.Document) -> str | None:
     try:
         kind, value = doc.xref_get_key(doc.pdf_catalog(), "Lang")
-    except (RuntimeError, ValueError):
+    except _MUPDF_ERRORS:
         return None
     if kind != "string":
         return None
@@ -995,7 +1006,7 @@ def _cover(doc: pymupdf.Document, name: str) -> Cover | None:
         zoom = min(COVER_HEIGHT / rect.height, 2 * COVER_HEIGHT / rect.width)
         pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False, colorspace=pymupdf.csRGB)
         return Cover(data=pix.tobytes("jpeg", jpg_quality=85), mime="image/jpeg")
-    except (RuntimeError, ValueError) as exc:
+    except _MUPDF_ERRORS as exc:
         log.warning("%s: could not render the first page as a cover (%s)", name, _describe(exc))
         return None
 
@@ -1030,16 +1041,16 @@ def _read(doc: pymupdf.Document, path: Path, *, toc_depth: int | None, skip_matt
         unmapped += bad
         visible += seen
 
-    scanned = sum(1 for p in pages if p.letters < 0)
-    with_text = sum(1 for p in pages if p.letters >= _MIN_PAGE_CHARS)
-    if with_text == 0 or scanned >= 0.9 * len(pages):
-        if scanned:
-            raise BookError(f"{name} has no text layer (scanned PDF); OCR is not supported")
-        raise BookError(f"{name} has no readable text")
     if visible and unmapped > _MAX_UNMAPPED_SHARE * visible:
         raise BookError(
             f"{name} has no usable text layer (its fonts do not say which letters they draw); OCR is not supported"
         )
+    scanned = sum(1 for p in pages if p.letters < 0)
+    with_text = sum(1 for p in pages if p.letters >= _MIN_PAGE_CHARS)
+    if with_text == 0 or scanned >= _SCANNED_SHARE * len(pages):
+        if scanned:
+            raise BookError(f"{name} has no text layer (scanned PDF); OCR is not supported")
+        raise BookError(f"{name} has no readable text")
 
     body = _weighted_mode((r.size, len(r.text)) for p in pages for b in p.blocks for r in b.rows)
     _strip_furniture(pages, body)
@@ -1060,7 +1071,7 @@ def _read(doc: pymupdf.Document, path: Path, *, toc_depth: int | None, skip_matt
     _mark_paragraphs([b for p in pages for b in p.blocks])
 
     metadata = _metadata(doc, pages, body, fallback=path.stem)
-    reader = _Reader(name, pages, body, metadata.title, skip_matter=skip_matter)
+    reader = _Reader(pages, metadata.title, skip_matter=skip_matter)
 
     chapters: list[Chapter] = []
     toc = _outline(doc)

@@ -104,3 +104,16 @@ def test_voices_lists_engine_voices(tmp_path):
 def test_help_works(argv):
     out = subprocess.run([sys.executable, "-m", "voxd", *argv], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "voxd" in out.stdout
+
+
+def test_doctor_reports_each_part(tmp_path):
+    out = voxd(tmp_path, "doctor")
+    for label in ("config", "inbox", "outbox", "state", "espeak", "notify"):
+        assert f" {label} " in out.stdout
+    assert out.stdout.strip().endswith("all good")
+
+
+def test_doctor_flags_bad_config(tmp_path):
+    (tmp_path / "voxd.toml").write_text("engine = 'nope'\n")
+    out = voxd(tmp_path, "doctor", check=False)
+    assert out.returncode == 1 and "NO  config" in out.stdout

@@ -248,3 +248,118 @@ def test_closed_writer_refuses_more_audio(tmp_path: Path) -> None:
         w.write(tone(0.1, 440.0))
     with pytest.raises(ValueError, match="closed"):
         w.write(tone(0.1, 440.0))
+
+
+# -- file mode, part titles, sidecars -------------------------------------------------------
+
+from voxd.m4b import audiobookshelf_metadata, part_title, write_sidecars  # noqa: E402
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 16 + b"\xff\xd9"  # enough to be recognised as JPEG
+
+
+@pytest.fixture
+def umask_027():
+    import os
+
+    old = os.umask(0o027)
+    yield
+    os.umask(old)
+
+
+def test_book_and_sidecars_get_the_umask_mode_not_mkstemps_0600(tmp_path: Path, umask_027) -> None:
+    path = tmp_path / "book.m4b"
+    with M4bWriter(path, sample_rate=RATE, metadata=META) as w:
+        w.start_chapter("One")
+        w.write(tone(0.2, 440.0))
+    written = write_sidecars(tmp_path, META, narrator=None, cover=Cover(JPEG, "image/jpeg"), chapters=w.close())
+    for file in [path, *written]:
+        assert file.stat().st_mode & 0o777 == 0o640, file.name  # readable by a media server's group
+
+
+def test_part_titles_keep_their_number() -> None:
+    assert part_title("Chapter Five", 2, 5) == "Chapter Five (2)"
+    assert part_title("  ", 3, 7) == "Chapter 7 (3)"
+    long = part_title("Ünïcode " * 60, 12, 1)
+    assert long.endswith(" (12)") and len(long.encode("utf-8")) <= 255
+    long.encode("utf-8").decode("utf-8")  # cut on a character boundary
+
+
+def test_sidecars_for_audiobookshelf(tmp_path: Path) -> None:
+    meta = Metadata(
+        title="The Test Book",
+        authors=("Ada Author", "Bo Writer"),
+        language="en-US",
+        description="A book made of sine tones.",
+        publisher="Tone Press",
+        date="2021-05-04",
+        series="Tones",
+        series_index="2",
+    )
+    marks = [ChapterMark("Opening", 0.0, 1.0), ChapterMark("Middle", 1.0, 2.5004)]
+    written = write_sidecars(tmp_path, meta, narrator="Nora Narrator", cover=Cover(tiny_png(), "image/png"),
+                             chapters=marks)
+    assert [p.name for p in written] == ["cover.png", "metadata.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cover.png", "metadata.json"]  # no temp files left
+    assert (tmp_path / "cover.png").read_bytes() == tiny_png()
+    doc = json.loads((tmp_path / "metadata.json").read_text(encoding="utf-8"))
+    assert doc == {
+        "tags": [],
+        "chapters": [
+            {"id": 0, "start": 0.0, "end": 1.0, "title": "Opening"},
+            {"id": 1, "start": 1.0, "end": 2.5, "title": "Middle"},
+        ],
+        "title": "The Test Book",
+        "subtitle": None,
+        "authors": ["Ada Author", "Bo Writer"],
+        "narrators": ["Nora Narrator"],
+        "series": ["Tones #2"],
+        "genres": ["Audiobook"],
+        "publishedYear": "2021",
+        "publishedDate": None,
+        "publisher": "Tone Press",
+        "description": "A book made of sine tones.",
+        "isbn": None,
+        "asin": None,
+        "language": "en-US",
+        "explicit": False,
+        "abridged": False,
+    }
+
+
+def test_jpeg_cover_is_cover_jpg_and_files_are_replaced(tmp_path: Path) -> None:
+    (tmp_path / "metadata.json").write_text("stale")
+    write_sidecars(tmp_path, META, narrator=None, cover=Cover(JPEG, "image/jpeg"), chapters=[])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cover.jpg", "metadata.json"]
+    assert (tmp_path / "cover.jpg").read_bytes() == JPEG
+    assert json.loads((tmp_path / "metadata.json").read_text())["chapters"] == []
+
+
+def test_unknown_cover_formats_and_missing_fields(tmp_path: Path) -> None:
+    bare = Metadata(title="Bare")
+    write_sidecars(tmp_path, bare, narrator=None, cover=Cover(b"GIF89a...", "image/gif"), chapters=[])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metadata.json"]
+    doc = json.loads((tmp_path / "metadata.json").read_text())
+    assert doc["authors"] == [] and doc["narrators"] == [] and doc["series"] == []
+    assert doc["publishedYear"] is None and doc["language"] is None
+
+
+@pytest.mark.parametrize(
+    ("series", "index", "expected"),
+    [("Saga", "3.0", ["Saga #3"]), ("Saga", "1.5", ["Saga #1.5"]), ("Saga", None, ["Saga"]),
+     (None, "2", []), ("  ", "2", [])],
+)
+def test_series_as_audiobookshelf_writes_it(series, index, expected) -> None:
+    meta = Metadata(title="T", series=series, series_index=index)
+    assert audiobookshelf_metadata(meta, narrator=None, chapters=[])["series"] == expected
+
+
+def test_a_failed_sidecar_write_leaves_no_temp_file(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        write_sidecars(tmp_path, META, narrator=None, cover=None, chapters=[])
+    assert list(tmp_path.iterdir()) == []

@@ -244,6 +244,74 @@ def cmd_voices(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check what voxd needs, and say plainly what is missing."""
+    from .config import find_config
+    from .notify import redact
+
+    problems = 0
+
+    def line(label: str, value: str, ok: bool = True) -> None:
+        nonlocal problems
+        problems += 0 if ok else 1
+        print(f"{'ok ' if ok else 'NO '} {label:<8} {value}")
+
+    print(f"voxd {__version__}, Python {sys.version.split()[0]}")
+    try:
+        path = find_config(args.config)
+        settings = _settings(args)
+    except ConfigError as exc:
+        line("config", str(exc), ok=False)
+        return 1
+    line("config", str(path) if path else "none found (defaults and VOXD_* environment)")
+    for label, folder in (("inbox", settings.inbox_dir), ("outbox", settings.outbox_dir),
+                          ("state", settings.state_path), ("cache", settings.cache_path)):
+        if folder.is_dir():
+            writable = os.access(folder, os.W_OK)
+            line(label, f"{folder}" + ("" if writable else " (not writable)"), ok=writable)
+        else:
+            parent = next((p for p in folder.parents if p.exists()), None)
+            creatable = parent is not None and os.access(parent, os.W_OK)
+            line(label, f"{folder} (missing; {'created on first run' if creatable else 'cannot be created'})",
+                 ok=creatable)
+    try:
+        from .tts.registry import load_engine
+
+        engine = load_engine(settings, "espeak")
+        line("espeak", f"{engine.model_id}, {len(engine.voices())} voices")
+        engine.close()
+    except VoxdError as exc:
+        line("espeak", str(exc), ok=settings.engine != "espeak")
+    problems += _doctor_gpu(settings, line)
+    urls = [redact(u.get_secret_value()) for u in settings.notify_urls]
+    line("notify", ", ".join(urls) if urls else "no notify_urls configured")
+    print("all good" if not problems else f"{problems} problem(s) found")
+    return 0 if not problems else 1
+
+
+def _doctor_gpu(settings: Settings, line) -> int:
+    try:
+        import torch
+    except ImportError:
+        line("torch", "not installed (needed for engine = \"qwen\")", ok=settings.engine != "qwen")
+        return 0
+    if not torch.cuda.is_available():
+        line("gpu", f"none visible to torch {torch.__version__} (engine qwen would run on the CPU, very slowly)",
+             ok=settings.engine != "qwen")
+        return 0
+    free, total = torch.cuda.mem_get_info()
+    name = torch.cuda.get_device_name(0)
+    line("gpu", f"{name}, {free / 2**30:.1f} of {total / 2**30:.1f} GiB free, torch {torch.__version__}")
+    try:
+        from .gpu import recommended_batch_size
+
+        for model in (settings.qwen.custom_voice_model, settings.qwen.base_model):
+            line("batch", f"{model}: {recommended_batch_size(model, free)} chunks per batch")
+    except ImportError:
+        pass
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------
 
 
@@ -287,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("voices", parents=[common], help="list the voices of the engine")
     p.set_defaults(func=cmd_voices)
+
+    p = sub.add_parser("doctor", parents=[common], help="check folders, engines, GPU and notifications")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 

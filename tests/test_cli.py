@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 def voxd(tmp_path, *args, check=True):
     cfg = tmp_path / "voxd.toml"
     if not cfg.exists():
-        cfg.write_text('inbox = "inbox"\noutbox = "outbox"\nstate_dir = "state"\n')
+        cfg.write_text('inbox = "inbox"\noutbox = "outbox"\nstate_dir = "state"\nengine = "espeak"\n')
     out = subprocess.run([sys.executable, "-m", "voxd", *args, "--config", str(cfg)],
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     if check:

@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     cache_dir: Path | None = None
 
     # speech
-    engine: Literal["qwen", "espeak"] = "espeak"
+    engine: Literal["qwen", "espeak"] = "qwen"
     voice: str = ""
     language: str | None = None
 

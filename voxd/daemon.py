@@ -95,8 +95,7 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
     engine_name = engine or settings.engine
     if engine_name not in ENGINES:
         raise ConfigError(f"unknown engine {engine_name!r}; choose one of {', '.join(ENGINES)}")
-    if engine_name == "qwen":
-        load_engine(settings, "qwen")  # raises a ConfigError while the engine is unavailable
+    load_engine(settings, engine_name).close()  # cheap: checks the settings, loads no model
 
     lock_fd = acquire_lock(settings.state_path)
     store = Store(settings.db_path)

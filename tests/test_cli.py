@@ -29,7 +29,7 @@ def voxd(tmp_path, *args, check=True):
 def test_startup_paths_do_not_import_torch():
     code = (
         "import sys, voxd.cli, voxd.daemon, voxd.worker, voxd.tts.registry; voxd.cli.build_parser();"
-        "heavy = [m for m in ('torch', 'qwen_tts', 'transformers') if m in sys.modules];"
+        "heavy = [m for m in ('torch', 'qwen_tts', 'transformers', 'pymupdf') if m in sys.modules];"
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

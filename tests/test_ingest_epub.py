@@ -524,10 +524,10 @@ def test_read_book_dispatches_by_suffix(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["book.pdf", "book.voxd.json"])
-def test_formats_not_yet_read(tmp_path: Path, name: str) -> None:
+def test_other_formats_reach_their_reader(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     path.write_bytes(b"%PDF-1.7" if name.endswith(".pdf") else b"{}")
-    with pytest.raises(UnsupportedFormat, match=re.escape(name)):
+    with pytest.raises(BookError, match=re.escape(name)):
         read_book(path)
 
 

@@ -99,6 +99,8 @@ def test_minimal_manifest_with_plain_json_name(tmp_path: Path) -> None:
     data = {"voxd_manifest": 1, "title": "Tiny", "chapters": [{"title": "Only", "text": "Hello."}]}
     book = read_book(write_json(tmp_path / "tiny.json", data))
     assert book == Book(Metadata(title="Tiny"), (Chapter("Only", ("Hello.",)),))
+    # The other readers' options are accepted (and change nothing).
+    assert read_book(tmp_path / "tiny.json", toc_depth=1, skip_front_back_matter=False) == book
 
 
 def test_every_bad_field_is_listed(tmp_path: Path) -> None:

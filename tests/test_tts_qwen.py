@@ -223,3 +223,195 @@ def test_out_of_memory_is_typed_and_other_failures_are_engine_errors(
         eng.synthesize([Utterance("Hi.", "Ryan")])
     assert not isinstance(err.value, OutOfMemory) and "IndexError" in str(err.value)
     eng.close()
+
+
+# -- memory, truncation, seeds, hub ids, the render loop ----------------------------------
+
+
+def stored_hidden_state_bytes(eng: QwenEngine, batch: list[Utterance]) -> tuple[int, int, list[np.ndarray]]:
+    """(bytes of hidden states generate kept, frames generated, waves) for one batch."""
+    eng.synthesize(batch[:1])  # load
+    talker = eng._model.model.talker
+    real = talker.generate
+    seen: dict[str, int] = {}
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        total = 0
+        for layers, codes in out.hidden_states:
+            total += sum(t.numel() * t.element_size() for t in layers)
+            if codes is not None:
+                total += codes.numel() * codes.element_size()
+        seen["bytes"], seen["steps"] = total, len(out.hidden_states)
+        return out
+
+    talker.generate = spy
+    try:
+        waves = eng.synthesize(batch).waveforms
+    finally:
+        del talker.generate
+    return seen["bytes"], seen["steps"], waves
+
+
+def test_trimming_hidden_states_keeps_the_audio_and_frees_the_memory(tiny_qwen_dir: Path) -> None:
+    batch = [Utterance(text, "Ryan", "en") for text in TEXTS]
+    full = QwenEngine(str(tiny_qwen_dir), **GREEDY, trim_hidden_states=False)
+    trimmed = QwenEngine(str(tiny_qwen_dir), **GREEDY)
+    assert trimmed.trim_hidden_states and full.model_id == trimmed.model_id
+    full_bytes, full_steps, full_waves = stored_hidden_state_bytes(full, batch)
+    trim_bytes, trim_steps, trim_waves = stored_hidden_state_bytes(trimmed, batch)
+    assert full_steps == trim_steps
+    for a, b in zip(full_waves, trim_waves):
+        np.testing.assert_array_equal(a, b)
+    # Per decoding step the talker kept all (layers + 1) hidden states of every item;
+    # trimmed, only the last one, so what remains per step is that one and the codes.
+    config = trimmed._model.model.config.talker_config
+    # (The first step, over the prompt, has no codes yet.)
+    hidden, codes = config.hidden_size * 4, config.num_code_groups * 8  # float32, int64
+    assert trim_bytes == len(batch) * (hidden * trim_steps + codes * (trim_steps - 1))
+    layers = config.num_hidden_layers + 1
+    assert full_bytes > len(batch) * (layers * hidden * full_steps + codes * (full_steps - 1))  # and the prompt
+    assert trim_bytes * 10 < full_bytes
+    full.close()
+    trimmed.close()
+
+
+def test_sampled_output_is_also_unchanged_by_trimming(tiny_qwen_dir: Path) -> None:
+    batch = [Utterance(text, "Vivian", "en") for text in TEXTS[:2]]
+    full = QwenEngine(str(tiny_qwen_dir), trim_hidden_states=False)
+    trimmed = QwenEngine(str(tiny_qwen_dir))
+    for a, b in zip(full.synthesize(batch).waveforms, trimmed.synthesize(batch).waveforms):
+        np.testing.assert_array_equal(a, b)
+    full.close()
+    trimmed.close()
+
+
+def test_an_item_that_hits_the_frame_cap_is_reported_truncated(
+    greedy: QwenEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import voxd.tts.qwen as qwen
+
+    batch = [Utterance(TEXTS[0], "Ryan", "en"), Utterance("  ", "Ryan")]
+    natural = greedy.synthesize(batch)
+    assert natural.truncated == [False, False]
+    frames = len(natural.waveforms[0]) // 1920
+    monkeypatch.setattr(qwen, "estimate_max_new_tokens", lambda texts: frames - 3)
+    capped = greedy.synthesize(batch)
+    assert capped.truncated == [True, False]  # the blank one is silence, never truncated
+    assert len(capped.waveforms[0]) == (frames - 4) * 1920
+    monkeypatch.setattr(qwen, "estimate_max_new_tokens", lambda texts: frames + 5)
+    assert greedy.synthesize(batch).truncated == [False, False]
+
+
+def test_a_seed_per_call_gives_another_take(engine: QwenEngine, greedy: QwenEngine) -> None:
+    batch = [Utterance(TEXTS[2], "Ryan", "en")]
+    assert engine.accepts_seed and not greedy.accepts_seed
+    default = engine.synthesize(batch).waveforms[0]
+    np.testing.assert_array_equal(engine.synthesize(batch, seed=0).waveforms[0], default)  # 0 is the engine's seed
+    other = engine.synthesize(batch, seed=12345).waveforms[0]
+    np.testing.assert_array_equal(engine.synthesize(batch, seed=12345).waveforms[0], other)
+    assert other.shape != default.shape or not np.array_equal(other, default)
+    np.testing.assert_array_equal(engine.synthesize(batch).waveforms[0], default)  # the engine's seed is unchanged
+
+
+def fake_hub_cache(root: Path, repo_id: str, checkpoint: Path | None) -> Path:
+    """The Hugging Face cache layout, holding ``checkpoint`` as ``repo_id``'s main snapshot."""
+    import shutil
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    folder = root / ("models--" + repo_id.replace("/", "--"))
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text(commit)
+    snapshot = folder / "snapshots" / commit
+    if checkpoint is not None:
+        shutil.copytree(checkpoint, snapshot)
+    else:
+        snapshot.mkdir(parents=True)
+        (snapshot / "config.json").write_text("{}")  # an interrupted download
+    return snapshot
+
+
+def test_a_hub_id_loads_from_the_local_cache_without_the_network(
+    tiny_qwen_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub
+    from huggingface_hub import constants
+    from qwen_tts import Qwen3TTSModel
+
+    repo = "Qwen/Qwen3-TTS-Tiny-CustomVoice"
+    snapshot = fake_hub_cache(tmp_path / "hub", repo, tiny_qwen_dir)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("asked the hub")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", no_network)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", no_network)
+    sources = []
+    real = Qwen3TTSModel.from_pretrained.__func__
+
+    def spy(cls, source, *args, **kwargs):
+        sources.append(source)
+        return real(cls, source, *args, **kwargs)
+
+    monkeypatch.setattr(Qwen3TTSModel, "from_pretrained", classmethod(spy))
+    eng = QwenEngine(repo, **GREEDY)
+    assert "Vivian" in eng.voices() and not eng.loaded  # config.json from the cache
+    wave = eng.synthesize([Utterance("Hello there.", "Ryan", "en")]).waveforms[0]
+    assert sources == [str(snapshot)]
+    assert repo in eng.model_id and str(snapshot) not in eng.model_id  # cache keys name the model, not the folder
+    local = QwenEngine(str(tiny_qwen_dir), **GREEDY)
+    np.testing.assert_array_equal(wave, local.synthesize([Utterance("Hello there.", "Ryan", "en")]).waveforms[0])
+    eng.close()
+    local.close()
+
+
+def test_a_hub_id_that_is_not_cached_offline_is_an_engine_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    fake_hub_cache(tmp_path / "hub", "Qwen/Half-Downloaded", None)
+    for repo in ("Qwen/Not-Here-CustomVoice", "Qwen/Half-Downloaded"):
+        eng = QwenEngine(repo)
+        with pytest.raises(EngineError, match="not in the local Hugging Face cache"):
+            eng.synthesize([Utterance("Hello.", "Ryan", "en")])
+
+
+def test_render_speaks_a_spoiled_take_again_with_the_real_engine(engine: QwenEngine, tmp_path: Path) -> None:
+    from voxd.book import Chunk, Pause
+    from voxd.cache import ChunkCache
+    from voxd.render import Check, render, retry_seed, with_keys
+    from voxd.tts.base import Synthesis
+
+    class SpoilOnce:
+        """The real engine, but the first batch's first take comes back 0.02 s long."""
+
+        def __init__(self, real: QwenEngine) -> None:
+            self.real, self.model_id, self.lockstep, self.accepts_seed = real, real.model_id, True, True
+            self.calls: list[tuple[int, int | None]] = []
+
+        def synthesize(self, batch, seed=None):
+            result = self.real.synthesize(batch, seed=seed)
+            self.calls.append((len(batch), seed))
+            waves = list(result.waveforms)
+            if len(self.calls) == 1:
+                waves[0] = waves[0][:480]
+            return Synthesis(waveforms=waves, sample_rate=result.sample_rate, truncated=result.truncated)
+
+    texts = [TEXTS[0], TEXTS[2]]  # 73 and 54 characters: in one batch
+    cs = with_keys(
+        [Chunk(chapter=0, index=i, text=t, pause=Pause.SENTENCE, voice="Ryan", language="en") for i, t in enumerate(texts)],
+        engine.model_id,
+    )
+    spoiling = SpoilOnce(engine)
+    cache = ChunkCache(tmp_path)
+    # The tiny model's durations mean nothing: allow anything but 0.02 s for 73 characters.
+    p = render(cs, spoiling, cache, batch_size=4, check=Check(min_ratio=0.01, max_ratio=100.0))
+    victim = cs[0]
+    assert spoiling.calls == [(2, None), (1, retry_seed(victim.key, 1))]
+    assert p.retried == 1 and p.flagged == [] and p.padding_waste is not None
+    retake = engine.synthesize([Utterance(victim.text, "Ryan", "en")], seed=retry_seed(victim.key, 1)).waveforms[0]
+    np.testing.assert_array_equal(cache.get(victim.key)[0], retake)

@@ -202,3 +202,83 @@ def test_enqueue_new_version_under_same_name_is_new_job(tmp_path):
     _, what = enqueue(store, f, inbox / "done")
     assert what == "queued"
     assert len(store.jobs()) == 2
+
+
+def test_empty_file_is_ready_after_ten_quiet_periods(tmp_path):
+    """An empty file may be a copy that has not started: it waits longer, then goes (to fail as empty)."""
+    clock = Clock()
+    tracker = StabilityTracker(settle_seconds=1.0, clock=clock)
+    empty = tmp_path / "empty.epub"
+    empty.write_bytes(b"")
+    tracker.touch(empty)
+    clock.t = 9.9
+    assert tracker.ready() == []
+    clock.t = 10.1
+    assert tracker.ready() == [empty]
+
+
+def test_touching_an_unchanged_file_keeps_its_quiet_period(tmp_path):
+    """A rescan (or an event from reading the file) must not restart the clock, or a
+    settle_seconds longer than rescan_seconds would hold every file back forever."""
+    clock = Clock()
+    tracker = StabilityTracker(settle_seconds=2.0, clock=clock)
+    f = tmp_path / "book.epub"
+    f.write_bytes(b"book")
+    tracker.touch(f)
+    for t in (0.5, 1.0, 1.5):
+        clock.t = t
+        tracker.touch(f)
+    clock.t = 2.1
+    assert tracker.ready() == [f]
+
+
+def test_reading_a_handed_over_file_does_not_hand_it_over_again(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    got = []
+    watcher = InboxWatcher(inbox, lambda p: (got.append(p), sha256_file(p)), settle_seconds=0.2, tick=0.05)
+    watcher.start()
+    try:
+        (inbox / "book.epub").write_bytes(b"x" * 100)
+        assert wait_for(lambda: got)
+        time.sleep(1.0)  # five quiet periods, each with the open/close events of our own reads
+        assert got == [inbox / "book.epub"]
+    finally:
+        watcher.stop()
+
+
+def test_scan_skips_a_file_moved_away_after_the_listing(tmp_path, monkeypatch):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "gone.epub").write_bytes(b"a")
+    (inbox / "stays.epub").write_bytes(b"b")
+    real = os.scandir
+
+    def listing_then_move(path):
+        entries = list(real(path))
+        (inbox / "gone.epub").unlink()
+        return iter(entries)
+
+    monkeypatch.setattr(os, "scandir", listing_then_move)
+    watcher, _, _ = collect(inbox)
+    assert watcher.scan() == 1
+
+
+def test_name_that_is_not_utf8_is_renamed_and_queued(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    store = Store(tmp_path / "db")
+    raw = os.path.join(os.fsencode(inbox), b"caf\xe9.epub")
+    with open(raw, "wb") as fh:
+        fh.write(b"a book")
+    job, what = enqueue(store, Path(os.fsdecode(raw)), inbox / "done")
+    assert what == "queued" and job.name == "caf\ufffd.epub"
+    assert (inbox / "caf\ufffd.epub").read_bytes() == b"a book"
+
+
+def test_fitting_name_shortens_long_names_keeping_the_suffix():
+    from voxd.watch import MAX_MOVED_NAME, fitting_name
+
+    assert fitting_name("short.epub") == "short.epub"
+    long = fitting_name("\u4e66" * 80 + ".voxd.json")
+    assert long.endswith("\u2026.voxd.json") and len(os.fsencode(long)) <= MAX_MOVED_NAME

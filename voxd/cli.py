@@ -56,6 +56,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .tts.registry import load_engine
 
     settings = _settings(args)
+    if args.output:  # one file where the person asked for it: no cover.jpg/metadata.json beside it
+        settings = settings.model_copy(update={"write_sidecars": False})
     _setup_logging("DEBUG" if args.verbose else "WARNING")
     source = Path(args.input)
     if not source.is_file():

@@ -61,6 +61,9 @@ class QwenSettings(_Section):
     subtalker_top_k: int = Field(50, ge=0)
     subtalker_top_p: float = Field(1.0, gt=0, le=1)
     seed: int = Field(0, ge=0, description="random seed, set before every batch")
+    # Speak a chunk again (alone, another seed) when its audio is far longer or shorter
+    # than its text predicts; a chunk that ran into the length cap always is.
+    check_durations: bool = True
 
 
 TEMPLATE_FIELDS = {

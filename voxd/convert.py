@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -26,9 +26,12 @@ from .faults import crash_point
 from .ingest import read_book
 from .loudness import Leveling, LoudnessMeter, leveling, limit
 from .m4b import ChapterMark, M4bWriter, part_title, write_sidecars
-from .render import Progress, render, with_keys
+from .render import Check, Progress, render, with_keys
 from .text import plan_chunks
 from .tts.base import Engine
+
+if TYPE_CHECKING:
+    from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,7 @@ def convert(
     on_book: Callable[[Book, list[Chunk]], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     checkpoint: Callable[[], None] | None = None,
+    store: "Store | None" = None,
 ) -> Outcome:
     book = read_book(source)
     crash_point("ingest")
@@ -84,26 +88,55 @@ def convert(
     if on_book:
         on_book(book, chunks)
     cache = ChunkCache(settings.cache_path)
+    batch_size, remember = _batch_size(settings, store)
     progress = render(
         chunks,
         engine,
         cache,
-        batch_size=_batch_size(settings),
+        batch_size=batch_size,
         on_progress=on_progress,
         checkpoint=checkpoint,
+        on_oom=remember,
+        check=Check(durations=settings.qwen.check_durations) if settings.engine == "qwen" else Check(),
     )
     if checkpoint:
         checkpoint()
     output = destination(book)
     output.parent.mkdir(parents=True, exist_ok=True)
-    marks, duration = assemble(book, chunks, cache, output, settings, narrator=engine.narrator(voice))
+    marks, duration = assemble(
+        book, chunks, cache, output, settings, narrator=engine.narrator(voice), checkpoint=checkpoint
+    )
     return Outcome(book=book, output=output, duration=duration, chapters=marks, progress=progress)
 
 
-def _batch_size(settings: Settings) -> int:
+def _batch_size(settings: Settings, store: "Store | None" = None) -> tuple[int, Callable[[int], None] | None]:
+    """Chunks per batch, and how to remember a smaller size that an out-of-memory taught.
+
+    eSpeak: ``espeak.batch_size``. Qwen3-TTS: ``qwen.batch_size`` if set; on the CPU
+    a small default; on a GPU the size recommended for its free memory, or the size
+    remembered in ``store`` for this GPU and model after an out-of-memory if smaller.
+    """
     if settings.engine == "espeak":
-        return settings.espeak.batch_size
-    return settings.qwen.batch_size or 8
+        return settings.espeak.batch_size, None
+    from . import gpu
+
+    q = settings.qwen
+    card = gpu.probe(q.device)
+    if card is None:
+        return q.batch_size or gpu.CPU_BATCH_SIZE, None
+    key = gpu.memory_key(card.name, q.custom_voice_model)
+    remember = (lambda size: store.set_value(key, str(size))) if store is not None else None
+    if q.batch_size:
+        return q.batch_size, remember
+    size = gpu.recommended_batch_size(q.custom_voice_model, card.available)
+    saved = store.get_value(key) if store is not None else None
+    learned = int(saved) if saved and saved.isdigit() and int(saved) > 0 else None
+    if learned is not None and learned < size:
+        log.info("%s: %d chunks per batch (learned after running out of memory; %d would be the estimate)",
+                 card.name, learned, size)
+        return learned, remember
+    log.info("%s, %.1f GiB free: %d chunks per batch", card.name, card.available / gpu.GiB, size)
+    return size, remember
 
 
 def assemble(
@@ -114,6 +147,7 @@ def assemble(
     settings: Settings,
     *,
     narrator: str | None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> tuple[list[ChapterMark], float]:
     """Stream every chunk, with its pause, into one chaptered M4B; written aside, renamed in.
 
@@ -148,6 +182,8 @@ def assemble(
     )
     with writer:
         for index in sorted(by_chapter):
+            if checkpoint:  # a stop or cancel between chapters abandons the temp file, not the cache
+                checkpoint()
             items = sorted(by_chapter[index], key=lambda c: c.index)
             title = book.chapters[index].title
             plan = _plan_chapter(

@@ -2,26 +2,74 @@
 
 Items of a batch run in lockstep on a GPU until the longest one finishes, so
 chunks are grouped by what the engine must load for them (voice, style,
-language), sorted by length, and cut into batches of similar lengths. A batch
-is the unit of loss: a crash loses at most the batch in flight, because every
-finished chunk is in the cache before the next batch starts.
+language), sorted by length, and cut into batches of similar lengths: for an
+engine that runs in lockstep a batch also ends early where its longest text
+would be more than ``max_length_ratio`` times its shortest. What lockstep still
+costs is measured: the padding, in codec frames (12.5 a second), of every item
+that waited for the batch's longest.
+
+A batch is the unit of loss: a crash loses at most the batch in flight, because
+every finished chunk is in the cache before the next batch starts.
+
+A batch that does not fit in GPU memory (:class:`OutOfMemory`) is retried, the
+same chunks, half as many at a time, down to one; the smaller size then holds
+for the rest of the render, and ``on_oom`` hears it once it has worked, so the
+caller can remember it for the next book.
+
+A chunk whose audio looks wrong is spoken again, alone, with another seed: one
+that ran into the engine's length cap (a runaway), or, with a
+:class:`Check` that looks at durations, one far longer or shorter than its text
+predicts. If no take is right the closest one is kept (never a gap in the
+book) and the chunk is listed in :attr:`Progress.flagged` for a person to hear.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import time
-from dataclasses import dataclass, replace
+from collections import deque
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 from typing import Callable, Iterable, Sequence
 
+import numpy as np
+
+from . import gpu
 from .book import Chunk
 from .cache import ChunkCache, content_key
-from .errors import EngineError
+from .errors import EngineError, OutOfMemory
 from .faults import crash_point
-from .tts.base import Engine, Utterance
+from .tts.base import Engine, Synthesis, Utterance, speech_seconds
 
 log = logging.getLogger(__name__)
+
+#: Codec frames per second of audio (Qwen3-TTS's 12 Hz tokenizer); padding is counted in these.
+FRAMES_PER_SECOND = 12.5
+#: For lockstep engines: a batch's longest text at most this many times its shortest.
+MAX_LENGTH_RATIO = 2.0
+#: A batch that takes longer than this is logged at INFO (else DEBUG).
+_SLOW_BATCH_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """Which chunks are suspect and how often to speak them again.
+
+    A chunk that ran into the engine's length cap is always suspect. With
+    ``durations``, so is one of at least ``min_chars`` characters whose audio is
+    more than ``max_ratio`` times, or less than ``min_ratio`` times, the length
+    its text predicts (:func:`voxd.tts.base.speech_seconds`). Engines that cannot
+    draw another take (no ``accepts_seed``) are not asked again: the chunk is
+    only flagged.
+    """
+
+    durations: bool = True
+    min_ratio: float = 0.25
+    max_ratio: float = 3.0
+    min_chars: int = 40
+    retries: int = 1
 
 
 @dataclass(slots=True)
@@ -33,11 +81,24 @@ class Progress:
     rendered_audio_seconds: float = 0.0  # of chunks rendered by this run
     render_seconds: float = 0.0  # wall time spent in the engine by this run
     batches: int = 0
+    batch_size: int = 0  # chunks per batch now (smaller than asked after an out-of-memory)
+    out_of_memory: int = 0  # batches that did not fit and were split
+    frames_spoken: float = 0.0  # codec frames of audio the batches produced
+    frames_padded: float = 0.0  # frames the batches ran for: longest item's frames x items
+    retried: int = 0  # chunks spoken again because their audio looked wrong
+    flagged: list[str] = field(default_factory=list)  # chunks kept although still suspect, in words
 
     @property
     def speed(self) -> float | None:
         if self.render_seconds > 0:
             return self.rendered_audio_seconds / self.render_seconds
+        return None
+
+    @property
+    def padding_waste(self) -> float | None:
+        """Share of the frames run in lockstep that were padding (0 = none), once measured."""
+        if self.frames_padded > 0:
+            return 1.0 - self.frames_spoken / self.frames_padded
         return None
 
 
@@ -52,16 +113,52 @@ def with_keys(chunks: Iterable[Chunk], model_id: str) -> list[Chunk]:
     ]
 
 
-def plan_batches(chunks: Sequence[Chunk], batch_size: int) -> list[list[Chunk]]:
-    """Group by (voice, style, language), longest first, cut into batches of close lengths."""
+def _groups(chunks: Sequence[Chunk]) -> list[list[Chunk]]:
+    """Chunks grouped by (voice, style, language), each group longest first."""
     def group_key(c: Chunk) -> tuple[str, str, str]:
         return (c.voice, c.style or "", c.language or "")
 
+    return [
+        sorted(group, key=lambda c: (-len(c.text), c.key))
+        for _, group in groupby(sorted(chunks, key=group_key), key=group_key)
+    ]
+
+
+def _take(pending: deque[Chunk], size: int, max_ratio: float | None) -> list[Chunk]:
+    """The next batch from a group sorted longest first: up to ``size`` chunks, and
+    with ``max_ratio`` none shorter than the first one's length / ``max_ratio``."""
+    batch = [pending.popleft()]
+    longest = max(len(batch[0].text), 1)
+    while pending and len(batch) < size:
+        if max_ratio is not None and longest > max_ratio * max(len(pending[0].text), 1):
+            break
+        batch.append(pending.popleft())
+    return batch
+
+
+def plan_batches(chunks: Sequence[Chunk], batch_size: int, max_ratio: float | None = None) -> list[list[Chunk]]:
+    """Group by (voice, style, language), longest first, cut into batches of close lengths:
+    at most ``batch_size`` each and, with ``max_ratio``, a longest text at most that many
+    times the shortest."""
     batches: list[list[Chunk]] = []
-    for _, group in groupby(sorted(chunks, key=group_key), key=group_key):
-        ordered = sorted(group, key=lambda c: (-len(c.text), c.key))
-        batches.extend(ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size))
+    for group in _groups(chunks):
+        pending = deque(group)
+        while pending:
+            batch = _take(pending, batch_size, max_ratio)
+            batches.append(batch)
     return batches
+
+
+def frames(wave: np.ndarray, sample_rate: int) -> float:
+    """Codec frames (at 12.5 a second) that ``wave`` lasts."""
+    return len(wave) / sample_rate * FRAMES_PER_SECOND
+
+
+def padding(lengths: Sequence[float]) -> tuple[float, float]:
+    """(frames spoken, frames run) of one lockstep batch whose items last ``lengths`` frames."""
+    if not lengths:
+        return 0.0, 0.0
+    return float(sum(lengths)), float(max(lengths) * len(lengths))
 
 
 def render(
@@ -72,18 +169,27 @@ def render(
     batch_size: int,
     on_progress: Callable[[Progress], None] | None = None,
     checkpoint: Callable[[], None] | None = None,
+    on_oom: Callable[[int], None] | None = None,
+    check: Check | None = Check(),
+    max_length_ratio: float = MAX_LENGTH_RATIO,
 ) -> Progress:
     """Make sure every chunk's audio is in the cache.
 
     ``checkpoint`` runs before each batch and may raise (Stopping, a cancel) to end
-    the render between batches; ``on_progress`` runs after each batch.
+    the render between batches; ``on_progress`` runs after each batch. After a
+    batch ran out of GPU memory, ``on_oom(size)`` is called with the smaller batch
+    size once a batch of that size has worked. ``check`` says which chunks are
+    spoken again (None: none). ``max_length_ratio`` applies to engines that run
+    batches in lockstep (``engine.lockstep``).
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     unique: dict[str, Chunk] = {}
     for c in chunks:
         if not c.key:
             raise ValueError("chunks need keys: call with_keys() first")
         unique.setdefault(c.key, c)
-    progress = Progress(chunks_total=len(unique))
+    progress = Progress(chunks_total=len(unique), batch_size=batch_size)
     missing: list[Chunk] = []
     for key, c in unique.items():
         hit = cache.get(key)
@@ -97,30 +203,159 @@ def render(
     if on_progress:
         on_progress(progress)
 
-    for batch in plan_batches(missing, batch_size):
-        if checkpoint:
-            checkpoint()
-        started = time.monotonic()
-        result = engine.synthesize(
-            [Utterance(text=c.text, voice=c.voice, language=c.language, style=c.style) for c in batch]
-        )
-        if len(result.waveforms) != len(batch):
-            raise EngineError(f"engine returned {len(result.waveforms)} waveforms for {len(batch)} texts")
-        elapsed = time.monotonic() - started
-        batch_audio = 0.0
-        for c, wave in zip(batch, result.waveforms):
-            cache.put(c.key, wave, result.sample_rate)
-            batch_audio += len(wave) / result.sample_rate
-        crash_point("render.batch")
-        progress.batches += 1
-        progress.chunks_done += len(batch)
-        progress.audio_seconds += batch_audio
-        progress.rendered_audio_seconds += batch_audio
-        progress.render_seconds += elapsed
-        log.debug(
-            "Batch (%d chunks) done in %.2fs (%.2fs/chunk, %.1fx real time)",
-            len(batch), elapsed, elapsed / len(batch), batch_audio / elapsed if elapsed else float("inf"),
-        )
-        if on_progress:
-            on_progress(progress)
+    lockstep = bool(getattr(engine, "lockstep", False))
+    max_ratio = max_length_ratio if lockstep else None
+    size = batch_size
+    shrunk = False  # a batch ran out of memory and no smaller one has worked yet
+    for group in _groups(missing):
+        pending = deque(group)
+        while pending:
+            batch = _take(pending, size, max_ratio)
+            if checkpoint:
+                checkpoint()
+            started = time.monotonic()
+            try:
+                result = _speak(engine, batch)
+            except OutOfMemory as exc:
+                if len(batch) == 1:
+                    raise EngineError(f"out of GPU memory even for one chunk: {exc}") from exc
+                size = max(1, len(batch) // 2)
+                shrunk = True
+                progress.out_of_memory += 1
+                progress.batch_size = size
+                pending.extendleft(reversed(batch))
+                log.warning(
+                    "Out of GPU memory on a batch of %d chunks; trying the same chunks %d at a time",
+                    len(batch), size,
+                )
+                continue
+            elapsed = time.monotonic() - started
+            if shrunk:
+                shrunk = False
+                log.info("A batch of %d chunks fits; keeping that size", size)
+                if on_oom:
+                    on_oom(size)
+            rate = result.sample_rate
+            spoken, run = padding([frames(w, rate) for w in result.waveforms])
+            waves = list(result.waveforms)
+            truncated = list(result.truncated) or [False] * len(batch)
+            retry_seconds = 0.0
+            if check is not None:
+                retry_started = time.monotonic()
+                for i, c in enumerate(batch):
+                    waves[i] = _settle(engine, c, waves[i], rate, truncated[i], check, progress)
+                retry_seconds = time.monotonic() - retry_started
+            batch_audio = 0.0
+            for c, wave in zip(batch, waves):
+                cache.put(c.key, wave, rate)
+                batch_audio += len(wave) / rate
+            crash_point("render.batch")
+            progress.batches += 1
+            progress.chunks_done += len(batch)
+            progress.audio_seconds += batch_audio
+            progress.rendered_audio_seconds += batch_audio
+            progress.render_seconds += elapsed + retry_seconds
+            progress.frames_spoken += spoken
+            progress.frames_padded += run
+            _log_batch(len(batch), elapsed, sum(len(w) for w in result.waveforms) / rate, spoken, run, lockstep)
+            if on_progress:
+                on_progress(progress)
+    gpu.release_cached_memory()  # once per book, not per batch: the allocator's cache is fast
     return progress
+
+
+def _speak(engine: Engine, batch: Sequence[Chunk], seed: int | None = None) -> Synthesis:
+    utterances = [Utterance(text=c.text, voice=c.voice, language=c.language, style=c.style) for c in batch]
+    if seed is None:
+        result = engine.synthesize(utterances)
+    else:
+        result = engine.synthesize(utterances, seed=seed)  # type: ignore[call-arg]
+    if len(result.waveforms) != len(batch):
+        raise EngineError(f"engine returned {len(result.waveforms)} waveforms for {len(batch)} texts")
+    if result.truncated and len(result.truncated) != len(batch):
+        raise EngineError(f"engine reported truncation for {len(result.truncated)} of {len(batch)} texts")
+    return result
+
+
+def _log_batch(n: int, elapsed: float, audio: float, spoken: float, run: float, lockstep: bool) -> None:
+    level = logging.INFO if lockstep or elapsed > _SLOW_BATCH_SECONDS else logging.DEBUG
+    if not log.isEnabledFor(level):
+        return
+    speed = audio / elapsed if elapsed else float("inf")
+    waste = f", {100.0 * (1.0 - spoken / run):.0f}% padding" if lockstep and run > 0 else ""
+    log.log(level, "Batch (%d chunks) done in %.2fs (%.2fs/chunk, %.1fx real time%s)",
+            n, elapsed, elapsed / n, speed, waste)
+    line = gpu.vram_line()
+    if line:
+        log.log(level, "%s", line)
+
+
+# -- suspect chunks ---------------------------------------------------------------------
+
+
+def _problem(c: Chunk, wave: np.ndarray, rate: int, truncated: bool, check: Check) -> str | None:
+    """Why this chunk's audio looks wrong, in words; None when it looks right."""
+    seconds = len(wave) / rate
+    if truncated:
+        return f"ran into the length cap at {seconds:.1f} s"
+    text = c.text.strip()
+    if not check.durations or len(text) < check.min_chars:
+        return None
+    expected = speech_seconds(text)
+    if seconds > check.max_ratio * expected:
+        return f"{seconds:.1f} s of audio for about {expected:.0f} s of text"
+    if seconds < check.min_ratio * expected:
+        return f"only {seconds:.1f} s of audio for about {expected:.0f} s of text"
+    return None
+
+
+def _distance(c: Chunk, wave: np.ndarray, rate: int, truncated: bool) -> tuple[bool, float]:
+    """How far a take is from right: a runaway is worst, then the duration's log-distance
+    from the text's prediction."""
+    expected = max(speech_seconds(c.text.strip()), 0.1)
+    seconds = max(len(wave) / rate, 1e-3)
+    return truncated, abs(math.log(seconds / expected))
+
+
+def retry_seed(key: str, attempt: int) -> int:
+    """The seed of a chunk's ``attempt``-th retake: fixed by its key, so reruns agree."""
+    digest = hashlib.sha256(f"{key}:{attempt}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def _settle(
+    engine: Engine, c: Chunk, wave: np.ndarray, rate: int, truncated: bool, check: Check, progress: Progress
+) -> np.ndarray:
+    """The take of chunk ``c`` to keep: ``wave`` if it looks right, else the best of it and
+    up to ``check.retries`` retakes, alone and each with its own seed; flagged if none is right."""
+    problem = _problem(c, wave, rate, truncated, check)
+    if problem is None:
+        return wave
+    takes = [(wave, truncated, problem)]
+    seedable = bool(getattr(engine, "accepts_seed", False))
+    for attempt in range(1, (check.retries if seedable else 0) + 1):
+        log.info("chunk %d of chapter %d %s; speaking it again", c.index + 1, c.chapter + 1, problem)
+        progress.retried += 1
+        try:
+            result = _speak(engine, [c], seed=retry_seed(c.key, attempt))
+        except OutOfMemory as exc:  # one chunk alone did not fit: keep what we have
+            log.warning("could not speak chunk %d of chapter %d again: %s", c.index + 1, c.chapter + 1, exc)
+            break
+        if result.sample_rate != rate:
+            raise EngineError(f"engine changed its sample rate from {rate} to {result.sample_rate} Hz")
+        again = result.waveforms[0]
+        again_truncated = bool(result.truncated[0]) if result.truncated else False
+        problem = _problem(c, again, rate, again_truncated, check)
+        if problem is None:
+            return again
+        takes.append((again, again_truncated, problem))
+    best, best_truncated, best_problem = min(takes, key=lambda t: _distance(c, t[0], rate, t[1]))
+    preview = c.text.strip()
+    preview = preview if len(preview) <= 60 else preview[:57] + "..."
+    note = (
+        f"chapter {c.chapter + 1}, chunk {c.index + 1}: {best_problem}"
+        f" (kept the best of {len(takes)} take{'s' if len(takes) > 1 else ''}): {preview!r}"
+    )
+    log.warning("suspect audio: %s", note)
+    progress.flagged.append(note)
+    return best

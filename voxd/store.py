@@ -25,7 +25,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Iterator
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -83,6 +83,15 @@ _MIGRATIONS: dict[int, str] = {
         error         TEXT
     );
     CREATE INDEX notifications_pending ON notifications (sent_at, gave_up_at, next_try);
+    """,
+    # Small things learned while running, kept across restarts (e.g. the batch size
+    # that fits a model on a GPU after an out-of-memory).
+    3: """
+    CREATE TABLE kv (
+        key        TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
     """,
 }
 
@@ -239,6 +248,22 @@ class Store:
     @property
     def schema_version(self) -> int:
         return self._connect().execute("PRAGMA user_version").fetchone()[0]
+
+    # -- remembered values ---------------------------------------------------
+
+    def get_value(self, key: str) -> str | None:
+        """The value last stored under ``key`` with :meth:`set_value`, or None."""
+        row = self._connect().execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row["value"]
+
+    def set_value(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``, replacing what was there; it survives restarts."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (key, str(value), self._clock()),
+            )
 
     # -- events ------------------------------------------------------------
 

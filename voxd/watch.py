@@ -33,12 +33,17 @@ EMPTY_SETTLE_FACTOR = 10
 READ_EVENTS = frozenset({"opened", "closed_no_write"})
 
 
+#: Cover images that a manifest beside them names ("cover": "cover.jpg"): never books, and
+#: never moved away from under the manifest that needs them.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
 def is_candidate_name(name: str) -> bool:
-    """False for names that are never books: dotfiles, temp names, OS junk."""
+    """False for names that are never books: dotfiles, temp names, OS junk, cover images."""
     lower = name.lower()
     if name.startswith(".") or name.startswith("._") or lower in JUNK_NAMES:
         return False
-    return not lower.endswith(TEMP_SUFFIXES)
+    return not lower.endswith(TEMP_SUFFIXES + IMAGE_SUFFIXES)
 
 
 #: Longest name (UTF-8 bytes) voxd gives a file it moves into done/ or failed/: 255 is the
@@ -198,8 +203,11 @@ class InboxWatcher:
                 continue
             if not entry.is_file(follow_symlinks=False):
                 continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # moved away (to done/ by the worker, say) since the listing
             present.add(path)
-            st = entry.stat(follow_symlinks=False)
             if self._handed.get(path) == _identity(st):
                 continue  # already handed over as it is now
             self.tracker.touch(path)

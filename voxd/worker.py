@@ -161,13 +161,16 @@ class Worker:
                 "the new version is queued as its own job"
             )
 
+        rendered = [False]
+
         def checkpoint() -> None:
             self.alive(None)
             if cancelled.is_set() or self.store.get(job.id).status.value == "cancelled":
                 raise Cancelled(job.name)
             if self.stop.is_set():
                 raise Stopping()
-            if not in_window(datetime.now(), self.settings.window_minutes):
+            # The window guards the GPU: once every chunk is rendered, assembly may run on.
+            if not rendered[0] and not in_window(datetime.now(), self.settings.window_minutes):
                 raise OutsideWindow()
 
         def on_book(book: Book, chunks: list[Chunk]) -> None:
@@ -190,6 +193,7 @@ class Worker:
         last_log = [0.0]
 
         def on_progress(p: Progress) -> None:
+            rendered[0] = p.chunks_done >= p.chunks_total
             self.store.progress(
                 job.id, chunks_done=p.chunks_done, audio_seconds=p.audio_seconds, render_seconds=p.render_seconds
             )
@@ -210,6 +214,7 @@ class Worker:
             on_book=on_book,
             on_progress=on_progress,
             checkpoint=checkpoint,
+            store=self.store,
         )
 
     def _succeed(self, job: Job, outcome: Outcome, elapsed: float) -> None:
@@ -217,6 +222,8 @@ class Worker:
         # transaction), a crash before the source is moved leaves only tidying to do,
         # which the next start does (see tidy_source).
         meta = outcome.book.metadata
+        for note in outcome.progress.flagged:  # audio kept although it looked wrong: worth a listen
+            self.store.event(job.id, "suspect", note)
         message = self.notifier.render(
             "done",
             job=job.id, file=job.name, title=meta.title, author=meta.author, chapters=len(outcome.chapters),
@@ -236,13 +243,14 @@ class Worker:
         )
 
     def _destination(self, job: Job, book: Book) -> Path:
-        """outbox/<Author>/<Title>/<Title>.m4b. Another book (other content) already published
-        there under the same author and title keeps its file: this one becomes '<Title> (2)'
-        (folder and file). A job that runs again replaces its own output."""
+        """outbox/<Author>/<Title>/<Title>.m4b. Another job's book (other content) already
+        published there under the same author and title keeps its file: this one becomes
+        '<Title> (2)' (folder and file). A job that runs again (a retry, a restart after a
+        crash) replaces its own output."""
         path = outbox_path(self.settings.outbox_dir, book.metadata)
         taken = {j.output for j in self.store.jobs() if j.output and j.id != job.id}
         candidate, n = path, 1
-        while str(candidate) in taken or (candidate.exists() and str(candidate) != job.output):
+        while str(candidate) in taken:
             n += 1
             folder = f"{path.parent.name} ({n})"
             candidate = path.parent.parent / folder / f"{folder}.m4b"

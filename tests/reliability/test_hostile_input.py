@@ -10,7 +10,6 @@ with the entity dropped, and the secret it points at must appear nowhere.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -24,7 +23,6 @@ import mutagen.mp4
 import pytest
 
 from voxd.ingest import read_book
-from voxd.samples import build_epub
 from voxd.text import plan_chunks
 
 from .support import by_name, drop, events, jobs, reader_in_use, small_book, start_daemon, stop_daemon, wait_until
@@ -288,7 +286,8 @@ def run(tmp_path_factory) -> Run:
         wait_until(d, lambda: (j := by_name(d).get(good.name)) and j.status.value in ("done", "failed"), 60,
                    "the good book after the hostile ones")
         good_seconds = time.monotonic() - started
-        big_blocks = (d.inbox / "failed" / big.name).stat().st_blocks if (d.inbox / "failed" / big.name).exists() else -1
+        moved_big = d.inbox / "failed" / big.name
+        big_blocks = moved_big.stat().st_blocks if moved_big.exists() else -1
         job = by_name(d)[good.name]
         assert job.status.value == "done", job.error
         yield Run(d, root, by_name(d), bad_seconds, good_seconds, Path(job.output), big_blocks)

@@ -20,7 +20,7 @@ import pytest
 
 from voxd.samples import build_epub
 
-from .support import by_name, events, jobs, small_book, start_daemon, stop_daemon, wait_until
+from .support import by_name, events, jobs, reader_in_use, small_book, start_daemon, stop_daemon, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -46,6 +46,7 @@ def d(tmp_path_factory):
     small_book(daemon.inbox / "Some Folder" / "inside.epub", 701, title="Inside A Folder")
     daemon.never = {"linked.epub", "passwd.epub", "dangling.epub", "folder.epub", "Some Folder", "inside.epub"}
     daemon.real_sha = real.read_bytes()
+    daemon.started = time.monotonic()
     yield daemon
     stop_daemon(daemon)
 
@@ -120,6 +121,7 @@ def test_file_written_slowly_is_queued_once_complete(d):
     wait_until(d, lambda: settled(d, ["slow.epub"]), 30, "the slow book")
     job = by_name(d)["slow.epub"]
     assert job.status.value == "done" and job.chapters == 2
+    print(f"{pieces} writes 0.3 s apart (settle 0.5 s): no job while writing, one job after")
     assert len([j for j in jobs(d) if j.name == "slow.epub"]) == 1
 
 
@@ -137,6 +139,7 @@ def test_files_renamed_into_the_inbox(d):
     wait_until(d, lambda: settled(d, names), 30, "the renamed books")
     assert all(by_name(d)[n].status.value == "done" for n in names)
     assert not [j for j in jobs(d) if j.name.endswith(".tmp")]
+    print("2 files renamed into the inbox (from a .tmp inside it, and from outside): 2 jobs, 0 for the .tmp")
 
 
 def blocker(path: Path, title: str, paragraphs: int) -> Path:
@@ -150,22 +153,22 @@ def test_deleted_and_replaced_while_queued_or_rendering(d):
     """While a long book renders: a queued file is deleted, a queued file is overwritten
     with another version, and the rendering book's own file is replaced by a new version."""
     inbox = d.inbox
-    blocker(stage(d) / "blocker.epub", "Blocker One", 14).rename(inbox / "blocker.epub")
+    blocker(stage(d) / "blocker.epub", "Blocker One", 24).rename(inbox / "blocker.epub")  # 4-10 s of work
     wait_until(d, lambda: (j := by_name(d).get("blocker.epub")) and j.status.value == "running", 30,
-               "the blocker to run")
+               "the blocker to run", poll=0.05)
     small_book(stage(d) / "victim.epub", 200, title="Victim").rename(inbox / "victim.epub")
     small_book(stage(d) / "edition.epub", 201, title="Edition One").rename(inbox / "edition.epub")
-    wait_until(d, lambda: {"victim.epub", "edition.epub"} <= set(by_name(d)), 10, "both queued")
+    os.replace(small_book(stage(d) / "blocker2.epub", 203, title="Blocker Two"), inbox / "blocker.epub")
+    first_blocker = min((j for j in jobs(d) if j.name == "blocker.epub"), key=lambda j: j.id)
+    assert first_blocker.status.value == "running", "the blocker finished before its file was replaced"
+
+    wait_until(d, lambda: {"victim.epub", "edition.epub"} <= set(by_name(d)), 10, "both queued", poll=0.05)
     assert by_name(d)["victim.epub"].status.value == "queued"
     assert by_name(d)["edition.epub"].status.value == "queued"
-
     (inbox / "victim.epub").unlink()
     (inbox / "edition.epub").write_bytes(  # in place, as an editor saving over it would
         small_book(stage(d) / "edition2.epub", 202, title="Edition Two").read_bytes())
-    os.replace(small_book(stage(d) / "blocker2.epub", 203, title="Blocker Two"), inbox / "blocker.epub")
-    time.sleep(1.5)  # let the watcher queue both new versions
-    first_blocker = min((j for j in jobs(d) if j.name == "blocker.epub"), key=lambda j: j.id)
-    assert first_blocker.status.value == "running", "the blocker finished before its file was replaced"
+    assert first_blocker.id == min(j.id for j in jobs(d) if j.name == "blocker.epub")
 
     def all_settled():
         js = [j for j in jobs(d) if j.name in ("blocker.epub", "victim.epub", "edition.epub")]
@@ -181,8 +184,8 @@ def test_deleted_and_replaced_while_queued_or_rendering(d):
     assert old_ed.status.value == "failed" and "replaced by a different version" in old_ed.error, old_ed.error
     assert new_ed.status.value == "done" and new_ed.title == "Edition Two"
     old_bl, new_bl = sorted(by["blocker.epub"], key=lambda j: j.id)
-    assert old_bl.status.value == "done" and old_bl.title == "Blocker One"
-    assert new_bl.status.value == "done" and new_bl.title == "Blocker Two", new_bl.error
+    assert (old_bl.status.value, old_bl.title) == ("done", "Blocker One"), (old_bl, d.log()[-4000:])
+    assert (new_bl.status.value, new_bl.title) == ("done", "Blocker Two"), (new_bl, d.log()[-4000:])
     assert Path(new_bl.output).is_file() and Path(old_bl.output).is_file() and new_bl.output != old_bl.output
     print(f"blocker rendered for {old_bl.finished_at - old_bl.started_at:.1f} s; "
           "1 deleted, 2 replaced: 2 failed with reasons, 3 done")
@@ -257,6 +260,43 @@ def test_odd_names_are_sane_and_nothing_is_executed(d):
     print(f"{len(files)} odd names: all rendered, outputs under outbox/<Author>/<Title>/, nothing executed")
 
 
+@pytest.mark.xfail(strict=True, reason="convert.safe_name strips dots after spaces: '../../../escape' "
+                   "becomes the folder ' .. .. escape', with a leading space")
+def test_output_folders_have_no_leading_or_trailing_spaces(d):
+    job = by_name(d)["escape-title.epub"]
+    parts = Path(job.output).relative_to(d.outbox).parts
+    assert all(part == part.strip() for part in parts), parts
+
+
+@pytest.mark.skipif(not reader_in_use(".json", "voxd.ingest.manifest"),
+                    reason="voxd.ingest.manifest is not written or not used by read_book yet")
+def test_manifest_with_its_cover_beside_it(d):
+    """The cover a manifest names sits in the inbox beside it: it is never a job of its own
+    (which would fail it and move it to failed/ before the manifest could read it)."""
+    import json
+
+    import mutagen.mp4
+    import pymupdf
+
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 32, 32), False)
+    pix.clear_with(90)
+    (stage(d) / "front.png").write_bytes(pix.tobytes("png"))
+    (stage(d) / "with-cover.voxd.json").write_text(json.dumps({
+        "voxd_manifest": 1, "title": "Manifest With Cover", "authors": ["Rel Tester"], "cover": "front.png",
+        "chapters": [{"title": "One", "text": "A chapter written by hand."}],
+    }))
+    os.rename(stage(d) / "front.png", d.inbox / "front.png")
+    os.rename(stage(d) / "with-cover.voxd.json", d.inbox / "with-cover.voxd.json")
+    wait_until(d, lambda: settled(d, ["with-cover.voxd.json"]), 30, "the manifest")
+    time.sleep(1.0)
+    job = by_name(d)["with-cover.voxd.json"]
+    assert job.status.value == "done", job.error
+    assert "front.png" not in by_name(d)
+    assert mutagen.mp4.MP4(job.output).tags["covr"], "no cover in the output"
+    assert (d.inbox / "front.png").is_file()
+    print("manifest + cover dropped together: 1 job (done, with the cover), 0 for the image")
+
+
 def test_directories_and_symlinks_never_become_jobs(d):
     """Checked last, after the daemon has rescanned the inbox many times."""
     names = {j.name for j in jobs(d)}
@@ -269,3 +309,4 @@ def test_directories_and_symlinks_never_become_jobs(d):
     assert not list(d.outbox.rglob("Never Followed*")) and not list(d.outbox.rglob("Inside A Folder*"))
     assert d.proc.poll() is None
     assert "Traceback" not in d.log(), d.log()[-4000:]
+    print(f"3 symlinks, 2 folders in the inbox for {time.monotonic() - d.started:.0f} s of 2 s rescans: 0 jobs")

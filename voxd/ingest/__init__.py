@@ -8,13 +8,30 @@ from typing import Any
 
 from voxd.book import Book
 from voxd.errors import UnsupportedFormat
-from voxd.ingest.epub import read_epub
-from voxd.ingest.manifest import read_manifest
-from voxd.ingest.pdf import read_pdf
 
 __all__ = ["READERS", "read_book", "read_epub", "read_manifest", "read_pdf"]
 
 Reader = Callable[..., Book]
+
+
+# The readers import their parsers (PyMuPDF alone is ~110 MB of RSS) only when a
+# book of their kind arrives, so the daemon starts small and fast.
+def read_epub(path: Path, **options: Any) -> Book:
+    from voxd.ingest.epub import read_epub as reader
+
+    return reader(path, **options)
+
+
+def read_pdf(path: Path, **options: Any) -> Book:
+    from voxd.ingest.pdf import read_pdf as reader
+
+    return reader(path, **options)
+
+
+def read_manifest(path: Path, **options: Any) -> Book:
+    from voxd.ingest.manifest import read_manifest as reader
+
+    return reader(path, **options)
 
 
 #: File suffix (lower case) -> reader. Readers take the path and keyword options.

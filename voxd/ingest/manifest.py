@@ -147,8 +147,12 @@ class ManifestSpec(BaseModel):
 # ------------------------------------------------------------------------ reading
 
 
-def read_manifest(path: Path) -> Book:
+def read_manifest(path: Path, *, toc_depth: int | None = None, skip_front_back_matter: bool = True) -> Book:
     """Read the voxd manifest at ``path`` into a :class:`Book`.
+
+    ``toc_depth`` and ``skip_front_back_matter`` are accepted so that
+    :func:`~voxd.ingest.read_book` can pass the EPUB and PDF readers' options to
+    any reader; a manifest's chapters are given as they are, so they change nothing.
 
     Raises :class:`BookError` when the file is not JSON, not a voxd manifest, of an
     unsupported version or not valid (the message lists every bad field with its

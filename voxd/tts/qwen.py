@@ -23,6 +23,19 @@ sends texts of similar length together.
 Every setting that changes the audio (the model, the default speaker, the
 sampling settings and the seed) is part of :attr:`QwenEngine.model_id` and so of
 every cache key.
+
+A Hugging Face id is resolved to its snapshot in the local cache before
+loading (and downloaded, with progress in the log, the first time), so the
+model loads with no network once it is on the machine: given an id, qwen_tts
+and transformers would ask the hub about it on every load.
+
+Memory. qwen_tts asks transformers' ``generate`` for every step's hidden states
+(it reads the codes of each frame from them) and keeps them until the batch is
+done: all layers, about 116 KiB per item per frame for the 1.7B model in
+bfloat16 (7 GiB for a batch of 16 running 4096 frames), as much again as the
+key/value cache. Only the last layer's last position is ever read, so the
+engine trims each step's output to that (:func:`_keep_last_hidden_state`): the
+same codes and audio, a 29th of that memory.
 """
 
 from __future__ import annotations
@@ -33,14 +46,13 @@ import logging
 import math
 import re
 import threading
-import unicodedata
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from voxd.errors import ConfigError, EngineError, OutOfMemory, VoiceError, VoxdError
-from voxd.tts.base import Synthesis, Utterance
+from voxd.tts.base import Synthesis, Utterance, speech_seconds
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +64,6 @@ DEFAULT_SPEAKERS = ("ryan", "aiden", "vivian", "serena")
 FRAMES_PER_SECOND = 12.5
 #: Never ask for more frames than this in one call (about five and a half minutes).
 MAX_NEW_TOKENS_CAP = 4096
-#: Reading speed assumed when sizing ``max_new_tokens``: characters per second of speech.
-_CHARS_PER_SECOND = 15.0
-#: A wide (CJK) character takes about as long to say as this many Latin ones.
-_WIDE_CHAR_WEIGHT = 3.0
 #: Room for slow speakers, slow instructions and pauses before a batch is cut short.
 _MARGIN = 2.5
 #: The least any batch may run, in frames (6 s): short texts can still take a breath.
@@ -93,8 +101,7 @@ def estimate_max_new_tokens(texts: Sequence[str]) -> int:
 
 
 def _speech_seconds(text: str) -> float:
-    weight = sum(_WIDE_CHAR_WEIGHT if unicodedata.east_asian_width(ch) in "WF" else 1.0 for ch in text)
-    return weight / _CHARS_PER_SECOND
+    return speech_seconds(text)
 
 
 def _display(name: str) -> str:
@@ -107,7 +114,14 @@ def _number(value: float) -> str:
 
 
 class QwenEngine:
-    """Qwen3-TTS CustomVoice; see the module docstring."""
+    """Qwen3-TTS CustomVoice; see the module docstring.
+
+    ``trim_hidden_states`` (on by default) frees each generation step's hidden
+    states but the one qwen_tts reads; off only to compare (the audio is the same).
+    """
+
+    #: The items of a batch run together until the longest is done.
+    lockstep = True
 
     def __init__(
         self,
@@ -126,6 +140,7 @@ class QwenEngine:
         subtalker_top_k: int = 50,
         subtalker_top_p: float = 1.0,
         seed: int | None = 0,
+        trim_hidden_states: bool = True,
     ) -> None:
         if not model or not model.strip():
             raise ConfigError("qwen.custom_voice_model is empty: give a Hugging Face model id or a directory")
@@ -139,6 +154,7 @@ class QwenEngine:
         self.device = device
         self.dtype = dtype
         self.seed = seed
+        self.trim_hidden_states = trim_hidden_states
         self.generation: dict[str, Any] = {
             "do_sample": bool(do_sample),
             "temperature": float(temperature),
@@ -163,9 +179,19 @@ class QwenEngine:
 
     # -- the Engine protocol ------------------------------------------------------
 
-    def synthesize(self, batch: Sequence[Utterance]) -> Synthesis:
+    @property
+    def accepts_seed(self) -> bool:
+        """Whether ``synthesize(batch, seed=N)`` can give another take: only when sampling."""
+        return bool(self.generation["do_sample"] or self.generation["subtalker_dosample"])
+
+    def synthesize(self, batch: Sequence[Utterance], *, seed: int | None = None) -> Synthesis:
         """Speak the batch in one call into the model; voices and languages are
-        checked first, so a bad one fails before anything is generated."""
+        checked first, so a bad one fails before anything is generated.
+
+        ``seed`` replaces the engine's seed for this call (another take of the
+        same texts). ``Synthesis.truncated`` says which items ran into the
+        batch's frame cap (:func:`estimate_max_new_tokens`) instead of ending.
+        """
         with self._lock:
             if self._closed:
                 raise EngineError("the Qwen3-TTS engine was used after close()")
@@ -179,21 +205,26 @@ class QwenEngine:
             model = self._load()
             spoken = [i for i, u in enumerate(batch) if u.text.strip()]
             waves: list[np.ndarray | None] = [None] * len(batch)
+            truncated = [False] * len(batch)
             sample_rate = int(self._sample_rate(model))
             if spoken:
                 texts = [batch[i].text.strip() for i in spoken]
-                generated, sample_rate = self._generate(
+                generated, sample_rate, capped = self._generate(
                     model,
                     texts,
                     speakers=[plan[i][0] for i in spoken],
                     languages=[plan[i][1] for i in spoken],
                     instructs=[plan[i][2] for i in spoken],
+                    seed=self.seed if seed is None else seed,
                 )
-                for i, wave in zip(spoken, generated):
+                for i, wave, cut in zip(spoken, generated, capped):
                     waves[i] = wave
+                    truncated[i] = cut
             silence = np.zeros(int(sample_rate * _SILENCE_SECONDS), dtype=np.float32)
             return Synthesis(
-                waveforms=[silence.copy() if w is None else w for w in waves], sample_rate=sample_rate
+                waveforms=[silence.copy() if w is None else w for w in waves],
+                sample_rate=sample_rate,
+                truncated=truncated,
             )
 
     def voices(self) -> list[str]:
@@ -323,6 +354,8 @@ class QwenEngine:
             local = Path(source).expanduser()
             if local.is_dir():
                 source = str(local)
+            else:
+                source = _local_snapshot(source)
             log.info("loading Qwen3-TTS from %s on %s (%s)", source, device, str(dtype).removeprefix("torch."))
             try:
                 model = Qwen3TTSModel.from_pretrained(
@@ -333,7 +366,10 @@ class QwenEngine:
             except Exception as exc:
                 if _is_out_of_memory(torch, exc):
                     _free_cuda(torch)
-                    raise OutOfMemory(f"Qwen3-TTS ({source}) does not fit in {device} memory: {exc}") from exc
+                    # Not OutOfMemory: no smaller batch helps a model that does not load.
+                    raise EngineError(
+                        f"Qwen3-TTS ({source}) does not fit in {device} memory (other programs on the GPU?): {exc}"
+                    ) from exc
                 raise EngineError(f"could not load Qwen3-TTS from {source}: {type(exc).__name__}: {exc}") from exc
             kind = getattr(model.model, "tts_model_type", None)
             if kind != "custom_voice":
@@ -342,6 +378,8 @@ class QwenEngine:
                     "CustomVoice one (e.g. Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice)"
                 )
             _quiet_padding_warning(model)
+            if self.trim_hidden_states:
+                _keep_last_hidden_state(model)
             self._model = model
             speakers = sorted(str(s).lower() for s in (model.model.get_supported_speakers() or ()))
             languages = [str(lang).lower() for lang in (model.model.get_supported_languages() or ())]
@@ -380,13 +418,15 @@ class QwenEngine:
         speakers: list[str],
         languages: list[str],
         instructs: list[str | None],
-    ) -> tuple[list[np.ndarray], int]:
+        seed: int | None,
+    ) -> tuple[list[np.ndarray], int, list[bool]]:
+        """(waveforms, sample rate, which ones ran into the frame cap)."""
         import torch
 
         max_new_tokens = estimate_max_new_tokens(texts)
         try:
-            if self.seed is not None:
-                torch.manual_seed(self.seed)  # seeds every CUDA device too
+            if seed is not None:
+                torch.manual_seed(seed)  # seeds every CUDA device too
             wavs, sample_rate = model.generate_custom_voice(
                 text=texts,
                 speaker=speakers,
@@ -409,7 +449,11 @@ class QwenEngine:
         if len(wavs) != len(texts):
             raise EngineError(f"Qwen3-TTS returned {len(wavs)} waveforms for {len(texts)} texts")
         waves = [np.clip(np.asarray(w, dtype=np.float32).reshape(-1), -1.0, 1.0) for w in wavs]
-        return waves, int(sample_rate)
+        # A wave lasts exactly its frames (1920 samples each at 24 kHz). An item that never
+        # said EOS has max_new_tokens - 1 of them: qwen_tts reads a frame's codes from the
+        # step after it, and the last step has none after it.
+        capped = [round(len(w) * FRAMES_PER_SECOND / int(sample_rate)) >= max_new_tokens - 1 for w in waves]
+        return waves, int(sample_rate), capped
 
 
 def _quiet_padding_warning(model: Any) -> None:
@@ -421,6 +465,119 @@ def _quiet_padding_warning(model: Any) -> None:
             talker.generation_config.pad_token_id = model.model.config.talker_config.codec_eos_token_id
     except AttributeError:
         pass
+
+
+def _keep_last_hidden_state(model: Any) -> None:
+    """Make the talker return, of each step's hidden states, only what qwen_tts reads.
+
+    qwen_tts's ``generate`` runs the talker with ``output_hidden_states=True``
+    (callers cannot turn it off) because the talker smuggles each frame's codes
+    out through ``outputs.hidden_states = (all layers' hidden states, codes)``,
+    and transformers keeps that tuple for every step until the batch ends.
+    qwen_tts then reads ``hid[0][-1][:, -1:]`` (the last layer at the last
+    position) and the codes. A forward hook on the talker replaces the tuple of
+    all layers with that one tensor as each step returns, so the rest is freed
+    at once; everything qwen_tts computes is unchanged.
+    """
+    try:
+        talker = model.model.talker
+    except AttributeError:
+        return
+    if getattr(talker, "_voxd_trim_hook", None) is not None:
+        return
+
+    def trim(module: Any, args: Any, output: Any) -> Any:
+        hidden = getattr(output, "hidden_states", None)
+        if not (isinstance(hidden, tuple) and len(hidden) == 2):
+            return output
+        layers, codes = hidden
+        if not (isinstance(layers, tuple) and len(layers) > 1):
+            return output
+        last = layers[-1][:, -1:]
+        if layers[-1].shape[1] > 1:  # the prompt step: do not keep the whole prompt alive through a view
+            last = last.clone()
+        output.hidden_states = ((last,), codes)
+        return output
+
+    talker._voxd_trim_hook = talker.register_forward_hook(trim)
+
+
+def _local_snapshot(repo_id: str) -> str:
+    """The local directory of Hugging Face model ``repo_id``: its snapshot in the hub
+    cache, downloaded first (progress in the log) if the cache lacks it."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as exc:
+        raise EngineError(f"loading {repo_id} from the Hugging Face hub needs huggingface_hub ({exc})") from exc
+    try:
+        path = snapshot_download(repo_id, local_files_only=True)
+        if _complete_checkpoint(Path(path)):
+            return path
+    except Exception:  # not cached (or not a repo id): download below, which says which
+        pass
+    log.info("downloading %s from the Hugging Face hub (first use; a few GB); progress follows", repo_id)
+    stop = threading.Event()
+    watcher = threading.Thread(target=_report_download, args=(repo_id, stop), name="voxd-download", daemon=True)
+    watcher.start()
+    try:
+        path = snapshot_download(repo_id)
+    except Exception as exc:
+        name = type(exc).__name__
+        if name in ("RepositoryNotFoundError", "GatedRepoError", "RevisionNotFoundError"):
+            raise ConfigError(
+                f"qwen.custom_voice_model: the Hugging Face hub has no model {repo_id!r} that this machine "
+                f"may download ({name}); give a model id such as {DEFAULT_MODEL} or a local directory"
+            ) from exc
+        raise EngineError(
+            f"{repo_id} is not in the local Hugging Face cache and could not be downloaded ({name}: {exc}); "
+            "connect this machine to the internet once, or point qwen.custom_voice_model at a local copy"
+        ) from exc
+    finally:
+        stop.set()
+        watcher.join()
+    if not _complete_checkpoint(Path(path)):  # offline, huggingface_hub returns what it has
+        raise EngineError(
+            f"{repo_id} is not in the local Hugging Face cache (only part of it, in {path}) and could not be "
+            "downloaded; connect this machine to the internet once, or point qwen.custom_voice_model at a local copy"
+        )
+    log.info("downloaded %s to %s (%.2f GB)", repo_id, path, _tree_bytes(Path(path), follow=True) / 1e9)
+    return path
+
+
+def _complete_checkpoint(path: Path) -> bool:
+    """Whether a cached snapshot has what loading needs (an interrupted download may not)."""
+    return (
+        (path / "config.json").is_file()
+        and any(path.glob("*.safetensors"))
+        and (path / "speech_tokenizer" / "config.json").is_file()
+        and any((path / "speech_tokenizer").glob("*.safetensors"))
+    )
+
+
+def _report_download(repo_id: str, stop: threading.Event, every: float = 15.0) -> None:
+    """Log how much of ``repo_id`` is in the hub cache every ``every`` seconds until ``stop``."""
+    try:
+        from huggingface_hub import constants
+
+        folder = Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
+    except Exception:
+        return
+    while not stop.wait(every):
+        log.info("downloading %s: %.2f GB so far", repo_id, _tree_bytes(folder) / 1e9)
+
+
+def _tree_bytes(folder: Path, follow: bool = False) -> int:
+    total = 0
+    try:
+        for item in folder.rglob("*"):
+            try:
+                if item.is_file() and (follow or not item.is_symlink()):
+                    total += item.stat().st_size
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return total
 
 
 def _is_out_of_memory(torch: Any, exc: BaseException) -> bool:

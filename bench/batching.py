@@ -1,0 +1,412 @@
+"""Benchmark batching: the same chunks through Qwen3-TTS at batch 1, 2, 4, 8, ...
+
+    .venv/bin/python bench/batching.py                          # tiny checkpoint, this machine's device
+    .venv/bin/python bench/batching.py --sizes 1 2 4 --chunks 8 --length-scale 0.25
+    .venv/bin/python bench/batching.py --model DIR_OR_HUB_ID    # a real checkpoint, natural lengths
+    .venv/bin/python bench/batching.py --full-size              # GPU: random weights, real 1.7B dimensions
+    .venv/bin/python bench/batching.py --full-size --dry-run    # build it (CPU is fine), render nothing
+
+Each batch size renders the same chunks (sentences of a book, planned the way
+voxd plans them) into a fresh chunk cache through ``voxd.render.render`` and the
+real :class:`voxd.tts.qwen.QwenEngine`: grouping, sorting, the length-ratio cut,
+lockstep padding, all as in production; only the retake of suspect chunks is off.
+The model is loaded and warmed up before the first measurement.
+
+Random weights say nothing sensible about when to stop, so unless ``--lengths
+natural`` (the default with ``--model``) every item is made to last the frames
+its text predicts (15 characters a second, 12.5 frames a second, times
+``--length-scale``): EOS is suppressed until then and forced at that frame, by a
+hook on the talker's codec head. Compute per frame is the model's own.
+
+``--full-size`` builds a random-weight checkpoint with the real 1.7B CustomVoice
+dimensions (talker: hidden 2048, 28 layers, 16 heads / 8 KV, head_dim 128;
+code predictor: hidden 1024, 5 layers, 16 code groups; a 151,936-token text
+embedding; the 12 Hz codec decoder at the library's default size) in the real
+on-disk layout, in bfloat16 on the device, and loads it through the same
+``from_pretrained`` call as production. Its compute and memory per frame are the
+real model's; its audio is noise.
+
+Reported per batch size: audio seconds per wall second (x real time), padding
+waste (share of lockstep frames that were padding), peak memory during the run
+above what was in use before it (RSS high-water mark on the CPU,
+``torch.cuda.max_memory_allocated`` on a GPU), wall time, batches. Results go to
+bench/results/batching.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "bench" / "results" / "batching.json"
+FRAMES_PER_SECOND = 12.5
+
+# The real Qwen3-TTS-12Hz-1.7B-CustomVoice dimensions.
+FULL_TALKER = {
+    "hidden_size": 2048, "intermediate_size": 6144, "num_hidden_layers": 28, "num_attention_heads": 16,
+    "num_key_value_heads": 8, "head_dim": 128, "text_vocab_size": 151936, "text_hidden_size": 2048,
+    "rope_scaling": {"interleaved": True, "mrope_section": [24, 20, 20], "rope_type": "default"},
+}
+FULL_CODE_PREDICTOR = {
+    "hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 5, "num_attention_heads": 16,
+    "num_key_value_heads": 8, "head_dim": 128,
+}
+
+
+def tiny_qwen():
+    """tests/tiny_qwen.py, imported by path (the bench does not need the tests package)."""
+    spec = importlib.util.spec_from_file_location("tiny_qwen", ROOT / "tests" / "tiny_qwen.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- the full-size random checkpoint -------------------------------------------------------
+
+
+def full_size_config(ids: dict[str, int], talker_layers: int | None = None) -> dict:
+    tq = tiny_qwen()
+    raw = tq._model_config("custom_voice", ids)
+    talker = raw["talker_config"]
+    talker.update(FULL_TALKER)
+    talker["code_predictor_config"].update(FULL_CODE_PREDICTOR)
+    if talker_layers:
+        talker["num_hidden_layers"] = talker_layers
+    raw["speaker_encoder_config"]["enc_dim"] = FULL_TALKER["hidden_size"]
+    raw["speaker_encoder_config"].update(
+        {"enc_channels": [512, 512, 512, 512, 1536], "enc_attention_channels": 128, "enc_se_channels": 128}
+    )
+    return raw
+
+
+def build_full_size(dest: Path | None, device: str, dtype, talker_layers: int | None = None) -> dict:
+    """Build the random full-size model on ``device``; write the checkpoint to ``dest``
+    (None: build only). Returns parameter counts."""
+    import torch
+    from qwen_tts.core import Qwen3TTSTokenizerV2Config, Qwen3TTSTokenizerV2Model
+    from qwen_tts.core.models import Qwen3TTSConfig, Qwen3TTSForConditionalGeneration
+    from transformers import EncodecFeatureExtractor
+
+    tq = tiny_qwen()
+    if dest is None:
+        with tempfile.TemporaryDirectory(prefix="voxd-full-size-") as scratch:
+            ids = tq._write_text_tokenizer(Path(scratch))
+    else:
+        dest.mkdir(parents=True, exist_ok=True)
+        ids = tq._write_text_tokenizer(dest)
+    raw = full_size_config(ids, talker_layers)
+    config = Qwen3TTSConfig(**{k: v for k, v in raw.items() if k not in ("architectures", "model_type")})
+    started = time.monotonic()
+    torch.manual_seed(0)
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # built in its final dtype: half the peak memory of float32 first
+    try:
+        with torch.device(device):
+            model = Qwen3TTSForConditionalGeneration(config).to(dtype).eval()
+        codec_config = Qwen3TTSTokenizerV2Config(
+            encoder_config={
+                "sampling_rate": tq.SAMPLE_RATE, "frame_rate": FRAMES_PER_SECOND, "codebook_size": tq.CODEBOOK_SIZE,
+                "num_quantizers": tq.NUM_CODE_GROUPS, "num_semantic_quantizers": 1, "upsampling_ratios": [8, 6, 5, 4],
+                "codebook_dim": 256, "upsample_groups": 512,
+            },
+            decoder_config={"codebook_size": tq.CODEBOOK_SIZE, "codebook_dim": 512, "num_quantizers": tq.NUM_CODE_GROUPS},
+            encoder_valid_num_quantizers=tq.NUM_CODE_GROUPS,
+            input_sample_rate=tq.SAMPLE_RATE, output_sample_rate=tq.SAMPLE_RATE,
+            decode_upsample_rate=tq.FRAME_SAMPLES, encode_downsample_rate=tq.FRAME_SAMPLES,
+        )
+        with torch.device(device):
+            codec = Qwen3TTSTokenizerV2Model(codec_config).to(dtype).eval()
+    finally:
+        torch.set_default_dtype(default_dtype)
+    built = time.monotonic() - started
+    counts = {
+        "talker_params": sum(p.numel() for p in model.talker.parameters()),
+        "code_predictor_params": sum(p.numel() for p in model.talker.code_predictor.parameters()),
+        "model_params": sum(p.numel() for p in model.parameters()),
+        "codec_decoder_params": sum(p.numel() for p in codec.decoder.parameters()),
+        "build_seconds": round(built, 1),
+    }
+    if dest is not None:
+        model.save_pretrained(dest, safe_serialization=True)
+        saved = json.loads((dest / "config.json").read_text())
+        saved["speaker_encoder_config"] = raw["speaker_encoder_config"]  # see tests/tiny_qwen.py
+        (dest / "config.json").write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
+        (dest / "generation_config.json").write_text(json.dumps({
+            "do_sample": True, "repetition_penalty": 1.05, "temperature": 0.9, "top_p": 1.0, "top_k": 50,
+            "subtalker_dosample": True, "subtalker_temperature": 0.9, "subtalker_top_p": 1.0,
+            "subtalker_top_k": 50, "max_new_tokens": 8192,
+        }, indent=2) + "\n")
+        codec.save_pretrained(dest / "speech_tokenizer", safe_serialization=True)
+        EncodecFeatureExtractor(
+            feature_size=1, sampling_rate=tq.SAMPLE_RATE, padding_side="right", padding_value=0.0,
+            return_attention_mask=True,
+        ).save_pretrained(dest / "speech_tokenizer")
+    del model, codec
+    return counts
+
+
+# -- lengths from the text -------------------------------------------------------------------
+
+
+class TextLengths:
+    """Make item i of each batch stop after ``targets[i]`` frames: a forward hook on the
+    talker's codec head masks EOS before then and forces it at that frame."""
+
+    def __init__(self, engine, scale: float) -> None:
+        from voxd.tts.base import speech_seconds
+
+        self.engine, self.scale, self.speech_seconds = engine, scale, speech_seconds
+        self.targets: list[int] = []
+        self.step = 0
+        self.real_synthesize = engine.synthesize
+        engine.synthesize = self.synthesize
+        self.hooked = False
+
+    def frames(self, text: str) -> int:
+        return max(2, round(self.speech_seconds(text) * FRAMES_PER_SECOND * self.scale))
+
+    def synthesize(self, batch, **kwargs):
+        self.targets = [self.frames(u.text.strip()) for u in batch if u.text.strip()]
+        if not self.hooked:
+            self.engine._load()
+            model = self.engine._model.model
+            self.eos = model.config.talker_config.codec_eos_token_id
+            model.talker.codec_head.register_forward_hook(self.hook)
+            self.hooked = True
+        return self.real_synthesize(batch, **kwargs)
+
+    def hook(self, module, args, logits):
+        import torch
+
+        if args[0].shape[1] > 1:  # the prompt: the first frame is chosen from this step's logits
+            self.step = 0
+        last = logits[:, -1, :]
+        for row, target in enumerate(self.targets[: last.shape[0]]):
+            if self.step < target:
+                last[row, self.eos] = -torch.inf
+            else:
+                eos = last[row, self.eos].clone()
+                last[row, :] = -torch.inf
+                last[row, self.eos] = 0.0 if torch.isinf(eos) else eos
+        self.step += 1
+        return logits
+
+
+# -- measuring ----------------------------------------------------------------------------
+
+
+def _status(field: str) -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class Peak:
+    """Peak memory above the level at start: CUDA allocated on a GPU, RSS on the CPU."""
+
+    def __init__(self, cuda: bool) -> None:
+        self.cuda = cuda
+        self.kind = "cuda_max_memory_allocated" if cuda else "rss_high_water_mark"
+
+    def __enter__(self) -> "Peak":
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            self.resettable = _reset_peak_rss()
+            self.base = _status("VmRSS") or 0
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated()
+        else:
+            self.peak = _status("VmHWM") or 0
+        self.above = max(0, self.peak - self.base)
+
+
+def book_chunks(limit: int, model_id: str, book: Path | None):
+    """Up to ``limit`` chunks of a book, as voxd plans them (the sample book, repeated, by default)."""
+    from voxd.book import Chunk
+    from voxd.ingest import read_book
+    from voxd.render import with_keys
+    from voxd.samples import build_sample
+    from voxd.text import plan_chunks
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = book or build_sample(Path(tmp) / "alice.epub")
+        parsed = read_book(source)
+    planned = plan_chunks(parsed, voice="default", language="en", target_chars=300, max_chars=500,
+                          speak_titles=False)
+    out: list[Chunk] = []
+    round_ = 0
+    while len(out) < limit:
+        for c in planned:
+            if len(out) >= limit:
+                break
+            # Repeats get a mark so their cache keys differ; the text stays about as long.
+            text = c.text if round_ == 0 else f"{c.text} ({round_})"
+            out.append(Chunk(chapter=c.chapter, index=len(out), text=text, pause=c.pause, voice=c.voice,
+                             language=c.language))
+        round_ += 1
+    return with_keys(out, model_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="a Qwen3-TTS CustomVoice checkpoint (directory or hub id)")
+    parser.add_argument("--full-size", action="store_true", help="random weights, real 1.7B dimensions")
+    parser.add_argument("--dry-run", action="store_true", help="build the model, render nothing")
+    parser.add_argument("--talker-layers", type=int, help="with --full-size: fewer talker layers (a smoke test)")
+    parser.add_argument("--sizes", type=int, nargs="+", help="batch sizes (default 1 2 4 ... 64 on a GPU, 1..16 on the CPU)")
+    parser.add_argument("--chunks", type=int, help="chunks to render at every size (default: the largest size, at least 16)")
+    parser.add_argument("--book", type=Path, help="take the chunks from this EPUB (default: the sample book)")
+    parser.add_argument("--lengths", choices=("text", "natural"),
+                        help="items stop where their text predicts (default; random weights) or by themselves "
+                             "(default with --model)")
+    parser.add_argument("--length-scale", type=float, default=1.0, help="with --lengths text: frames x this")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    import logging
+
+    import torch
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cuda = args.device != "cpu" and torch.cuda.is_available()
+    device = ("cuda:0" if args.device in ("auto", "cuda") else args.device) if cuda else "cpu"
+    dtype = torch.bfloat16 if cuda else torch.float32
+    report: dict = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "device": torch.cuda.get_device_name(0) if cuda else f"cpu ({os.cpu_count()} cores, "
+                                                             f"{torch.get_num_threads()} torch threads)",
+        "dtype": str(dtype).removeprefix("torch."),
+    }
+
+    tmp = Path(tempfile.mkdtemp(prefix="voxd-bench-batching-"))
+    try:
+        return _run(args, report, tmp, cuda, device, dtype)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full-size checkpoint is gigabytes
+
+
+def _run(args, report: dict, tmp: Path, cuda: bool, device: str, dtype) -> int:
+    import torch
+
+    if args.full_size:
+        target = None if args.dry_run else tmp / "Qwen3-TTS-full-size-random-CustomVoice"
+        build_dtype = torch.bfloat16 if (cuda or args.dry_run) else dtype
+        print(f"building the full-size random model on {device} ({str(build_dtype).removeprefix('torch.')})...",
+              flush=True)
+        counts = build_full_size(target, device, build_dtype, args.talker_layers)
+        report["model"] = "full-size random (1.7B dimensions)" + (
+            f", {args.talker_layers} talker layers" if args.talker_layers else "")
+        report.update(counts)
+        print(json.dumps(counts, indent=2))
+        if args.dry_run:
+            per_frame = 2 * FULL_TALKER["num_key_value_heads"] * FULL_TALKER["head_dim"] * 2 * (
+                args.talker_layers or 28)
+            print(f"talker KV cache: {per_frame / 1024:.0f} KiB per item per frame in bfloat16")
+            return 0
+        model_path = str(target)
+    elif args.model:
+        model_path = args.model
+        report["model"] = model_path
+    else:
+        model_path = str(tiny_qwen().build_tiny_checkpoint(tmp / "Qwen3-TTS-tiny-CustomVoice"))
+        report["model"] = "tiny random (tests/tiny_qwen.py)"
+    if args.dry_run:
+        print("--dry-run: nothing rendered")
+        return 0
+
+    from voxd.cache import ChunkCache
+    from voxd.render import render
+    from voxd.tts.qwen import QwenEngine
+
+    lengths = args.lengths or ("natural" if args.model else "text")
+    sizes = args.sizes or ([1, 2, 4, 8, 16, 32, 64] if cuda else [1, 2, 4, 8, 16])
+    engine = QwenEngine(model_path, device=device)
+    controller = TextLengths(engine, args.length_scale) if lengths == "text" else None
+    chunks = book_chunks(args.chunks or max(16, max(sizes)), engine.model_id, args.book)
+    report.update(lengths=lengths, length_scale=args.length_scale if controller else None, chunks=len(chunks),
+                  characters=sum(len(c.text) for c in chunks), results=[])
+    print(f"{report['model']} on {report['device']}: {len(chunks)} chunks, "
+          f"{report['characters']} characters, lengths: {lengths}", flush=True)
+    from voxd.tts.base import Utterance
+
+    started = time.monotonic()
+    engine.synthesize([Utterance(chunks[0].text, "default", "en")] * min(2, max(sizes)))  # load + warm up
+    report["load_and_warmup_seconds"] = round(time.monotonic() - started, 2)
+
+    print(f"{'batch':>5} {'batches':>7} {'wall s':>8} {'audio s':>8} {'x real':>7} {'padding':>8} {'peak MiB':>9}")
+    for size in sizes:
+        with tempfile.TemporaryDirectory(dir=tmp) as cache_dir, Peak(cuda) as peak:
+            t0 = time.monotonic()
+            progress = render(chunks, engine, ChunkCache(Path(cache_dir)), batch_size=size, check=None)
+            wall = time.monotonic() - t0
+        row = {
+            "batch_size": size,
+            "batches": progress.batches,
+            "wall_seconds": round(wall, 3),
+            "audio_seconds": round(progress.rendered_audio_seconds, 2),
+            "x_real_time": round(progress.rendered_audio_seconds / wall, 3),
+            "padding_waste": round(progress.padding_waste or 0.0, 4),
+            "frames_spoken": round(progress.frames_spoken, 1),
+            "frames_padded": round(progress.frames_padded, 1),
+            "peak_memory_mib": round(peak.above / 2**20, 1),
+            "peak_memory_kind": peak.kind,
+            "out_of_memory": progress.out_of_memory,
+        }
+        report["results"].append(row)
+        print(f"{size:>5} {row['batches']:>7} {wall:>8.2f} {row['audio_seconds']:>8.1f} "
+              f"{row['x_real_time']:>6.2f}x {100 * row['padding_waste']:>7.1f}% {row['peak_memory_mib']:>9.1f}",
+              flush=True)
+    engine.close()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,192 @@
+"""Benchmark the pipeline around the engine: one book through `voxd render` vs the engine alone.
+
+    .venv/bin/python bench/pipeline.py                              # eSpeak, a book from the corpus
+    .venv/bin/python bench/pipeline.py --book BOOK.epub --repeat 3
+    .venv/bin/python bench/pipeline.py --engine qwen --model DIR    # Qwen3-TTS (e.g. the tiny checkpoint)
+
+Two timings of the same book with the same, already loaded engine, each into a
+fresh chunk cache:
+
+* pipeline: ``voxd.convert.convert`` in-process, which is what ``voxd render``
+  runs: ingest, text planning, the render loop, assembly (loudness, AAC
+  encoding, the .m4b with chapters and tags). Its phases are timed too.
+* engine alone: the same chunks through ``voxd.render.render`` and nothing else.
+
+The ratio of the two wall times is what the pipeline costs on top of speech
+synthesis (1.0 = nothing). With eSpeak, which speaks at hundreds of times real
+time, the overhead is as visible as it gets; with Qwen3-TTS on a GPU it should
+vanish. The default book is The Waste Land from ../shared/corpus (the sample
+book when the corpus is missing). Results go to bench/results/pipeline.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "bench" / "results" / "pipeline.json"
+CORPUS_BOOK = ROOT.parent / "shared" / "corpus" / "idpf-wasteland.epub"
+
+
+class Phases:
+    """Wall time of each phase of convert(), by wrapping the functions it calls."""
+
+    NAMES = ("read_book", "plan_chunks", "render", "assemble")
+
+    def __init__(self) -> None:
+        self.seconds = {name: 0.0 for name in self.NAMES}
+
+    def __enter__(self) -> "Phases":
+        import voxd.convert as convert_module
+
+        self.module = convert_module
+        self.saved = {name: getattr(convert_module, name) for name in self.NAMES}
+        for name, real in self.saved.items():
+            setattr(convert_module, name, self._timed(name, real))
+        return self
+
+    def _timed(self, name, real):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - started
+
+        return timed
+
+    def __exit__(self, *exc) -> None:
+        for name, real in self.saved.items():
+            setattr(self.module, name, real)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--book", type=Path, help=f"EPUB, PDF or manifest (default: {CORPUS_BOOK.name})")
+    parser.add_argument("--engine", choices=("espeak", "qwen"), default="espeak")
+    parser.add_argument("--model", help="with --engine qwen: checkpoint directory or hub id")
+    parser.add_argument("--batch-size", type=int, help="chunks per batch (default: what voxd would choose)")
+    parser.add_argument("--no-check-durations", action="store_true",
+                        help="qwen: do not retake chunks of odd length (random weights have no sense of it)")
+    parser.add_argument("--repeat", type=int, default=1, help="run both this many times; the fastest counts")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (qwen)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+
+    from voxd.config import Settings
+    from voxd.convert import _batch_size, convert
+    from voxd.ingest import read_book
+    from voxd.cache import ChunkCache
+    from voxd.render import Check, render, with_keys
+    from voxd.samples import build_sample
+    from voxd.text import plan_chunks
+    from voxd.tts.base import Utterance
+    from voxd.tts.registry import load_engine
+
+    tmp = Path(tempfile.mkdtemp(prefix="voxd-bench-pipeline-"))
+    book = args.book or (CORPUS_BOOK if CORPUS_BOOK.is_file() else build_sample(tmp / "alice.epub"))
+    values: dict = {"engine": args.engine, "state_dir": tmp / "state", "write_sidecars": True}
+    if args.engine == "qwen":
+        qwen: dict = {"check_durations": not args.no_check_durations}
+        if args.model:
+            qwen["custom_voice_model"] = args.model
+        if args.batch_size:
+            qwen["batch_size"] = args.batch_size
+        values["qwen"] = qwen
+    elif args.batch_size:
+        values["espeak"] = {"batch_size": args.batch_size}
+    settings = Settings(**values)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+    engine = load_engine(settings)
+    started = time.perf_counter()
+    engine.synthesize([Utterance("A few words to warm up.", "default", "en")])  # load the model
+    load_seconds = time.perf_counter() - started
+    batch_size, _ = _batch_size(settings)
+    check = Check(durations=settings.qwen.check_durations) if settings.engine == "qwen" else Check()
+
+    parsed = read_book(book)
+    voice = settings.voice or "default"
+    chunks = with_keys(
+        plan_chunks(parsed, voice=voice, language=settings.language or parsed.metadata.language,
+                    target_chars=settings.chunk_target_chars, max_chars=settings.chunk_max_chars,
+                    speak_titles=settings.speak_chapter_titles),
+        engine.model_id,
+    )
+
+    runs = []
+    for n in range(args.repeat):
+        # The engine alone: the render loop into a fresh cache, nothing else.
+        t0 = time.perf_counter()
+        alone = render(chunks, engine, ChunkCache(tmp / f"alone-{n}"), batch_size=batch_size, check=check)
+        engine_wall = time.perf_counter() - t0
+        # The pipeline: what `voxd render BOOK -o OUT` runs, into a fresh cache.
+        run_settings = settings.model_copy(update={"cache_dir": tmp / f"pipeline-{n}"})
+        with Phases() as phases:
+            t0 = time.perf_counter()
+            outcome = convert(book, lambda b: tmp / f"out-{n}.m4b", run_settings, engine)
+            pipeline_wall = time.perf_counter() - t0
+        runs.append({
+            "pipeline_seconds": round(pipeline_wall, 3),
+            "engine_alone_seconds": round(engine_wall, 3),
+            "ratio": round(pipeline_wall / engine_wall, 3),
+            "overhead_seconds": round(pipeline_wall - engine_wall, 3),
+            "phases_seconds": {k: round(v, 3) for k, v in phases.seconds.items()},
+            "engine_seconds_in_pipeline": round(outcome.progress.render_seconds, 3),
+            "engine_seconds_alone": round(alone.render_seconds, 3),
+            "audio_seconds": round(outcome.duration, 1),
+            "m4b_bytes": (tmp / f"out-{n}.m4b").stat().st_size,
+        })
+        r = runs[-1]
+        print(f"run {n + 1}: pipeline {pipeline_wall:.2f} s, engine alone {engine_wall:.2f} s, "
+              f"ratio {r['ratio']:.3f} (phases: "
+              + ", ".join(f"{k} {v:.2f} s" for k, v in r["phases_seconds"].items()) + ")", flush=True)
+    engine.close()
+
+    best = min(runs, key=lambda r: r["pipeline_seconds"])
+    report = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "book": str(book),
+        "title": parsed.metadata.title,
+        "chapters": len(parsed.chapters),
+        "chunks": len({c.key for c in chunks}),
+        "characters": sum(len(c.text) for c in chunks),
+        "engine": args.engine,
+        "model_id": engine.model_id,
+        "batch_size": batch_size,
+        "engine_load_seconds": round(load_seconds, 2),
+        "best": best,
+        "runs": runs,
+    }
+    print(f"{parsed.metadata.title}: {report['chunks']} chunks, {best['audio_seconds'] / 60:.1f} min of audio; "
+          f"pipeline / engine alone = {best['pipeline_seconds']:.2f} s / {best['engine_alone_seconds']:.2f} s "
+          f"= {best['ratio']:.3f} ({best['overhead_seconds']:.2f} s of ingest, planning, cache and assembly)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,165 @@
+"""voxd.gpu without a GPU: the batch-size table, model sizes, the VRAM line, the choice in convert."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from voxd import gpu
+from voxd.config import Settings
+from voxd.convert import _batch_size
+from voxd.gpu import GiB, MAX_BATCH, format_vram, model_size, recommended_batch_size
+from voxd.store import Store
+
+BIG = "Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice"
+SMALL = "Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice"
+
+
+def test_the_table_for_the_1_7b_model():
+    for gib, size in ((24, 32), (16, 20), (12, 12), (8, 6)):
+        assert recommended_batch_size(BIG, gib * GiB) == size, gib
+
+
+def test_between_the_rows_it_interpolates_and_grows_with_memory():
+    assert recommended_batch_size(BIG, 20 * GiB) == 26
+    assert recommended_batch_size(BIG, 10 * GiB) == 9
+    assert recommended_batch_size(BIG, int(23.5 * GiB)) == 31  # an idle 24 GB card
+    sizes = [recommended_batch_size(BIG, int(g * GiB)) for g in range(0, 100)]
+    assert sizes == sorted(sizes)
+    assert min(sizes) == 1  # never zero, even on a card too small to load the model
+
+
+def test_big_cards_get_big_batches_up_to_a_cap():
+    h100 = recommended_batch_size(BIG, int(79 * GiB))
+    assert 100 <= h100 <= MAX_BATCH  # an 80 GB card is not a 24 GB card
+    assert recommended_batch_size(BIG, 48 * GiB) == 68
+    assert recommended_batch_size(BIG, 141 * GiB) == MAX_BATCH == 128
+
+
+def test_the_small_model_gets_bigger_batches():
+    for gib in (8, 12, 16, 24, 40):
+        assert recommended_batch_size(SMALL, gib * GiB) > recommended_batch_size(BIG, gib * GiB), gib
+    assert recommended_batch_size(SMALL, 24 * GiB) == 45
+    assert recommended_batch_size(SMALL, 8 * GiB) == 11
+    assert recommended_batch_size(SMALL, 80 * GiB) == MAX_BATCH
+
+
+@pytest.mark.parametrize(
+    "name, size",
+    [
+        (BIG, "1.7B"),
+        (SMALL, "0.6B"),
+        ("/models/qwen3-tts-0.6b-customvoice", "0.6B"),
+        ("/models/Qwen3-TTS-12Hz-1_7B-CustomVoice", "1.7B"),
+        ("someone/finetune-0p6b", "0.6B"),
+        ("Qwen/Qwen3-TTS-12Hz-10.6B-CustomVoice", "1.7B"),  # not 0.6B: unknown, so the bigger one
+        ("my-own-model", "1.7B"),
+    ],
+)
+def test_model_size_from_the_name(name, size):
+    assert model_size(name) == size
+
+
+def test_model_size_from_config_json_beats_the_name(tmp_path: Path):
+    small = tmp_path / "voice-1.7B-renamed"
+    small.mkdir()
+    (small / "config.json").write_text(json.dumps({"tts_model_size": "0b6", "tts_model_type": "custom_voice"}))
+    assert model_size(str(small)) == "0.6B"
+    assert recommended_batch_size(str(small), 24 * GiB) == recommended_batch_size(SMALL, 24 * GiB)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "config.json").write_text(json.dumps({"tts_model_size": "1b7"}))
+    assert model_size(str(plain)) == "1.7B"
+    broken = tmp_path / "broken-0.6B"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    assert model_size(str(broken)) == "0.6B"  # falls back to the name
+
+
+def test_vram_line_format_and_none_without_cuda():
+    line = format_vram(int(3.52 * GiB), int(4.1 * GiB), int(79.1 * GiB))
+    assert line == "VRAM: Alloc 3.52GB | Rsrv 4.10GB / 79.1GB (5%)"
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert gpu.vram_line() is None
+    assert gpu.vram() is None
+    assert gpu.probe("auto") is None
+    gpu.release_cached_memory()  # harmless without CUDA
+
+
+def test_cpu_and_mps_are_not_cuda():
+    assert gpu.probe("cpu") is None
+    assert gpu.probe("mps") is None
+    assert gpu._device_index("cuda:1") == 1 and gpu._device_index("auto") == 0
+
+
+def test_importing_gpu_does_not_import_torch():
+    code = "import sys, voxd.gpu, voxd.render; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# -- the choice convert makes -----------------------------------------------------------
+
+
+def fake_card(monkeypatch, free_gib: float, name: str = "NVIDIA GeForce RTX 4090"):
+    card = gpu.Card(index=0, name=name, free=int(free_gib * GiB), total=int(24 * GiB))
+    monkeypatch.setattr(gpu, "probe", lambda device="auto": None if device == "cpu" else card)
+    return card
+
+
+def test_espeak_keeps_its_setting(tmp_path):
+    settings = Settings(engine="espeak", espeak={"batch_size": 7})
+    assert _batch_size(settings, Store(tmp_path / "s.db")) == (7, None)
+
+
+def test_qwen_on_the_cpu_gets_a_small_default():
+    if gpu.probe("auto") is not None:
+        pytest.skip("this machine has CUDA")
+    size, remember = _batch_size(Settings(engine="qwen"))
+    assert size == gpu.CPU_BATCH_SIZE == 4 and remember is None
+    assert _batch_size(Settings(engine="qwen", qwen={"batch_size": 2}))[0] == 2
+
+
+def test_qwen_on_a_gpu_uses_free_memory_then_what_an_oom_taught(tmp_path, monkeypatch):
+    fake_card(monkeypatch, 24)
+    store = Store(tmp_path / "s.db")
+    settings = Settings(engine="qwen")
+    size, remember = _batch_size(settings, store)
+    assert size == 32
+    remember(12)  # what render's on_oom does after a batch of 12 worked
+    assert store.get_value(gpu.memory_key("NVIDIA GeForce RTX 4090", settings.qwen.custom_voice_model)) == "12"
+    assert _batch_size(settings, store)[0] == 12
+    # Another model, or another card, has learned nothing yet.
+    assert _batch_size(Settings(engine="qwen", qwen={"custom_voice_model": SMALL}), store)[0] == 45
+    fake_card(monkeypatch, 24, name="NVIDIA RTX A5000")
+    assert _batch_size(settings, store)[0] == 32
+    # Less free memory than when it was learned: the smaller estimate wins.
+    fake_card(monkeypatch, 8)
+    assert _batch_size(settings, store)[0] == 6
+    # A size in the settings beats both.
+    fake_card(monkeypatch, 24)
+    assert _batch_size(Settings(engine="qwen", qwen={"batch_size": 40}), store)[0] == 40
+    # Without a store nothing is remembered, and nothing breaks.
+    size, remember = _batch_size(settings, None)
+    assert size == 32 and remember is None
+    # device = "cpu" on a machine with a GPU: the CPU default.
+    assert _batch_size(Settings(engine="qwen", qwen={"device": "cpu"}), store)[0] == gpu.CPU_BATCH_SIZE
+    # The second book in a daemon: the model from the first one holds memory, which counts as free.
+    monkeypatch.setattr(gpu, "probe", lambda device="auto": gpu.Card(0, "Other GPU", int(19.5 * GiB), 24 * GiB,
+                                                                     held=int(4.5 * GiB)))
+    assert _batch_size(settings, store)[0] == 32
+
+
+def test_store_remembers_values_across_restarts(tmp_path):
+    store = Store(tmp_path / "s.db")
+    assert store.get_value("k") is None
+    store.set_value("k", "1")
+    store.set_value("k", "2")
+    store.close()
+    again = Store(tmp_path / "s.db")
+    assert again.get_value("k") == "2" and again.schema_version == 3

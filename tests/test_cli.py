@@ -117,3 +117,12 @@ def test_doctor_flags_bad_config(tmp_path):
     (tmp_path / "voxd.toml").write_text("engine = 'nope'\n")
     out = voxd(tmp_path, "doctor", check=False)
     assert out.returncode == 1 and "NO  config" in out.stdout
+
+
+def test_output_names_are_safe():
+    from voxd.convert import safe_name
+
+    assert safe_name("../../../escape", "X") == "escape"
+    assert safe_name(" .hidden. ", "X") == "hidden"
+    assert safe_name("...", "Untitled") == "Untitled"
+    assert safe_name('a/b\\c:d*e?"f<g>h|i', "X") == "a b c d e f g h i"

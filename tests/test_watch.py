@@ -282,3 +282,22 @@ def test_fitting_name_shortens_long_names_keeping_the_suffix():
     assert fitting_name("short.epub") == "short.epub"
     long = fitting_name("\u4e66" * 80 + ".voxd.json")
     assert long.endswith("\u2026.voxd.json") and len(os.fsencode(long)) <= MAX_MOVED_NAME
+
+
+def test_copy_of_a_failed_book_goes_to_failed_with_a_note(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    store = Store(tmp_path / "db")
+    first = inbox / "bad.epub"
+    first.write_bytes(b"not a zip")
+    job, _ = enqueue(store, first, inbox / "done")
+    store.claim(60)
+    store.fail(job.id, "bad.epub: not a valid EPUB (zip) file")
+    again = inbox / "bad again.epub"
+    again.write_bytes(b"not a zip")
+    _, what = enqueue(store, again, inbox / "done")
+    assert what == "duplicate"
+    assert (inbox / "failed" / "bad again.epub").is_file()
+    note = (inbox / "failed" / "bad again.epub.error.txt").read_text()
+    assert "not a valid EPUB" in note and f"voxd retry {job.id}" in note
+    assert not (inbox / "done").exists()

@@ -49,8 +49,10 @@ def safe_name(text: str, fallback: str, limit: int = 120) -> str:
     """A file or folder name every filesystem and player accepts, still readable."""
     text = unicodedata.normalize("NFC", text)
     text = re.sub(r'[\x00-\x1f/\\:*?"<>|]+', " ", text)
-    text = re.sub(r"\s+", " ", text).strip().strip(".")
-    return text[:limit].rstrip() or fallback
+    text = re.sub(r"\s+", " ", text)
+    while text != (stripped := text.strip(" .")):  # no leading dots (hidden, '..') or edge spaces
+        text = stripped
+    return text[:limit].rstrip(" .") or fallback
 
 
 def outbox_path(outbox: Path, metadata: Metadata) -> Path:

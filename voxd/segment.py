@@ -86,7 +86,7 @@ def speech_frames(audio: np.ndarray, rate: int) -> np.ndarray:
     spread = np.array([np.ptp(padded[i : i + window]) for i in range(db.size)])
     modulated = spread > 10
     raw = loud & clean & modulated
-    return _close_gaps(raw, max_gap=int(0.3 / FRAME_S))
+    return _close_gaps(raw, max_gap=int(0.5 / FRAME_S))
 
 
 def _close_gaps(mask: np.ndarray, max_gap: int) -> np.ndarray:

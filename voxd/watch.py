@@ -276,7 +276,18 @@ def enqueue(store, path: Path, done_dir: Path) -> tuple[object, str]:
     if job.status.value in ("queued", "running") and not Path(job.source).exists():
         store.move_source(job.id, path)
         return job, "resourced"
-    moved = move_into(path, done_dir, fitting_name(path.name))
+    if job.status.value == "failed":
+        # Same bytes, same failure: it belongs beside the first copy, not among finished books.
+        from .files import write_text_atomic
+
+        moved = move_into(path, done_dir.parent / "failed", fitting_name(path.name))
+        write_text_atomic(
+            moved.with_name(moved.name + ".error.txt"),
+            f"{path.name} has the same content as {job.name}, which failed (job {job.id}):\n{job.error}\n\n"
+            f"To try again after fixing the cause: voxd retry {job.id}\n",
+        )
+    else:
+        moved = move_into(path, done_dir, fitting_name(path.name))
     store.event(job.id, "duplicate", f"{path.name} has the same content as {job.name}; moved to {moved}")
     log.info(
         "%s has the same content as job %d (%s, %s); moved to %s",

@@ -233,9 +233,9 @@ class Worker:
             log.info("job %d was cancelled as it finished; %s stays", job.id, outcome.output)
             return
         crash_point("publish.finished")
-        self.notifier.wake()
         self.tidy_source(self.store.get(job.id))
         crash_point("publish.moved")
+        self.notifier.wake()
         log.info(
             "job %d: done: %s (%s of audio, %d chapters) in %s",
             job.id, outcome.output, format_duration(outcome.duration), len(outcome.chapters),

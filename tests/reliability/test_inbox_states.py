@@ -260,8 +260,6 @@ def test_odd_names_are_sane_and_nothing_is_executed(d):
     print(f"{len(files)} odd names: all rendered, outputs under outbox/<Author>/<Title>/, nothing executed")
 
 
-@pytest.mark.xfail(strict=True, reason="convert.safe_name strips dots after spaces: '../../../escape' "
-                   "becomes the folder ' .. .. escape', with a leading space")
 def test_output_folders_have_no_leading_or_trailing_spaces(d):
     job = by_name(d)["escape-title.epub"]
     parts = Path(job.output).relative_to(d.outbox).parts

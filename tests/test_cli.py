@@ -126,3 +126,27 @@ def test_output_names_are_safe():
     assert safe_name(" .hidden. ", "X") == "hidden"
     assert safe_name("...", "Untitled") == "Untitled"
     assert safe_name('a/b\\c:d*e?"f<g>h|i', "X") == "a b c d e f g h i"
+
+
+def test_voices_add_design_list_preview_remove(tmp_path):
+    import numpy as np
+    import soundfile
+
+    from voxd.tts.base import Utterance
+    from voxd.tts.espeak import EspeakEngine
+
+    out = EspeakEngine().synthesize([Utterance(
+        "This is a recording of a person reading aloud, slowly and clearly, for long enough to clone.", "en-us")])
+    wav = tmp_path / "Reader.wav"
+    soundfile.write(wav, np.concatenate([out.waveforms[0]] * 2), out.sample_rate)
+    assert "cloned voice 'Reader'" in voxd(tmp_path, "voices", "add", str(wav)).stdout
+    assert "designed voice 'Calm'" in voxd(tmp_path, "voices", "design", "Calm", "a calm voice").stdout
+    listing = voxd(tmp_path, "voices").stdout.splitlines()
+    assert any(line.split()[:2] == ["Reader", "cloned"] for line in listing)
+    assert any(line.split()[:2] == ["Calm", "designed"] for line in listing)
+    assert any(line.split()[:2] == ["en-us", "preset"] for line in listing)
+    preview = voxd(tmp_path, "voices", "preview", "de", "Guten Tag.", "-o", str(tmp_path / "p.wav"))
+    assert (tmp_path / "p.wav").stat().st_size > 1000 and "p.wav" in preview.stdout
+    assert "removed" in voxd(tmp_path, "voices", "remove", "Calm").stdout
+    missing = voxd(tmp_path, "voices", "remove", "Calm", check=False)
+    assert missing.returncode == 1 and "no voice 'Calm'" in missing.stderr

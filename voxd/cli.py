@@ -235,14 +235,62 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_voices(args: argparse.Namespace) -> int:
+    """List the engine's voices and the library's cloned and designed ones, or change the library."""
+    from .voices import VoiceLibrary
+
+    settings = _settings(args)
+    library = VoiceLibrary(settings.state_path / "voices")
+    action = args.action or "list"
+    if action == "add":
+        from .voices import import_recording
+
+        path = Path(args.file)
+        if not path.is_file():
+            raise VoxdError(f"{path}: no such file")
+        if args.transcript or args.name:
+            transcript = args.transcript
+            if transcript and Path(transcript).is_file():
+                transcript = Path(transcript).read_text(encoding="utf-8").strip()
+            info = library.add_recording(path, name=args.name, transcript=transcript)
+        else:
+            info = import_recording(library, path)
+        print(f"cloned voice {info.name!r}: {info.seconds:.1f} s reference from {info.source}"
+              + (" with transcript" if info.transcript else " (speaker embedding only)"))
+        return 0
+    if action == "design":
+        info = library.add_design(args.name, args.description)
+        print(f"designed voice {info.name!r}: {info.source}")
+        return 0
+    if action == "remove":
+        if not library.remove(args.name):
+            raise VoxdError(f"no voice {args.name!r} in {library.root}")
+        print(f"removed voice {args.name!r}")
+        return 0
     from .tts.registry import load_engine
 
-    engine = load_engine(_settings(args))
+    engine = load_engine(settings)
     try:
-        for name in engine.voices():
-            print(name)
+        if action == "preview":
+            return _preview(engine, library, args)
+        rows = [(name, "preset", settings.engine) for name in engine.voices()]
+        rows += [(v.name, v.kind, v.source) for v in library.list()]
     finally:
         engine.close()
+    width = max(len(r[0]) for r in rows) if rows else 4
+    for name, kind, source in rows:
+        print(f"{name:<{width}}  {kind:<8}  {source}")
+    return 0
+
+
+def _preview(engine, library, args: argparse.Namespace) -> int:
+    import soundfile
+
+    from .tts.base import Utterance
+
+    out = Path(args.output or f"{args.name}.preview.wav")
+    result = engine.synthesize([Utterance(text=args.text, voice=args.name)])
+    soundfile.write(out, result.waveforms[0], result.sample_rate)
+    print(f"{out} ({len(result.waveforms[0]) / result.sample_rate:.1f} s)")
     return 0
 
 
@@ -355,8 +403,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int)
     p.set_defaults(func=cmd_cancel)
 
-    p = sub.add_parser("voices", parents=[common], help="list the voices of the engine")
-    p.set_defaults(func=cmd_voices)
+    p = sub.add_parser("voices", parents=[common], help="list, add, design, preview or remove voices")
+    p.set_defaults(func=cmd_voices, action=None)
+    vsub = p.add_subparsers(dest="action", metavar="ACTION")
+    v = vsub.add_parser("list", parents=[common], help="preset, cloned and designed voices (the default)")
+    v = vsub.add_parser("add", parents=[common], help="clone a voice from a recording (5-15 s of speech is best)")
+    v.add_argument("file", help="wav, flac, mp3, m4a, ogg or opus")
+    v.add_argument("--name", help="voice name (default: the file name)")
+    v.add_argument("--transcript", help="what is said in the recording (text, or a .txt file)")
+    v = vsub.add_parser("design", parents=[common], help="describe a voice for the VoiceDesign model")
+    v.add_argument("name")
+    v.add_argument("description", help='e.g. "a warm, low, unhurried male voice"')
+    v = vsub.add_parser("preview", parents=[common], help="speak a short text with a voice, to a .wav")
+    v.add_argument("name")
+    v.add_argument("text")
+    v.add_argument("-o", "--output", help="where to write the .wav (default: NAME.preview.wav)")
+    v = vsub.add_parser("remove", parents=[common], help="delete a cloned or designed voice")
+    v.add_argument("name")
 
     p = sub.add_parser("doctor", parents=[common], help="check folders, engines, GPU and notifications")
     p.set_defaults(func=cmd_doctor)

@@ -16,13 +16,14 @@ import time
 from pathlib import Path
 
 from .config import Settings
-from .errors import ConfigError
+from .errors import ConfigError, VoxdError
 from .notify import Notifier, redact
 from .sdnotify import notify, watchdog_interval
 from .cache import evict
-from .files import remove_stale_temps
+from .files import move_into, remove_stale_temps, write_text_atomic
 from .store import Store
 from .tts.registry import ENGINES, load_engine
+from .voices import VoiceLibrary, import_recording
 from .watch import InboxWatcher, enqueue
 from .worker import Worker
 
@@ -90,6 +91,27 @@ def evict_cache(settings: Settings, store: Store) -> None:
                  removed, freed / 1e6, settings.cache_max_gb)
 
 
+def take_voice(voices: VoiceLibrary, path: Path, inbox: Path) -> None:
+    """A recording in inbox/voices/ becomes a voice; a bad one goes to inbox/failed/ with the reason."""
+    if path.suffix.lower() == ".txt":
+        return  # a transcript: read beside its recording
+    transcript = path.with_suffix(".txt")
+    try:
+        info = import_recording(voices, path)
+    except VoxdError as exc:
+        log.error("voice from %s failed: %s", path.name, exc)
+        moved = move_into(path, inbox / "failed")
+        write_text_atomic(moved.with_name(moved.name + ".error.txt"),
+                          f"voxd could not make a voice from {path.name}.\n\nReason: {exc}\n")
+        return
+    log.info("new %s voice %r from %s (%.1f s reference%s)", info.kind, info.name, path.name, info.seconds,
+             ", with transcript" if info.transcript else "")
+    done = inbox / "voices" / "done"
+    move_into(path, done)
+    if transcript.is_file():
+        move_into(transcript, done)
+
+
 def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Path | str | None = None,
                overrides: dict | None = None) -> int:
     engine_name = engine or settings.engine
@@ -123,11 +145,20 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
             worker.tidy_source(job)
 
     watcher = InboxWatcher(inbox, on_ready, settle_seconds=settings.settle_seconds, poll=settings.poll)
+    voices = VoiceLibrary(settings.state_path / "voices")
+    voice_inbox = inbox / "voices"
+    voice_inbox.mkdir(exist_ok=True)
+    voice_watcher = InboxWatcher(
+        voice_inbox, lambda path: take_voice(voices, path, inbox), settle_seconds=settings.settle_seconds,
+        poll=settings.poll,
+    )
 
     from apscheduler.schedulers.background import BackgroundScheduler
 
     scheduler = BackgroundScheduler(daemon=True)
     scheduler.add_job(watcher.scan, "interval", seconds=settings.rescan_seconds, id="rescan", coalesce=True)
+    scheduler.add_job(voice_watcher.scan, "interval", seconds=settings.rescan_seconds, id="rescan-voices",
+                      coalesce=True)
     scheduler.add_job(
         lambda: store.recover(worker.settings.max_attempts),
         "interval",
@@ -163,6 +194,7 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
         worker.settings = new
         notifier.reconfigure(new.notify_urls, templates=new.templates, events=new.notify_events)
         watcher.tracker.settle_seconds = new.settle_seconds
+        voice_watcher.tracker.settle_seconds = new.settle_seconds
         scheduler.reschedule_job("rescan", trigger="interval", seconds=new.rescan_seconds)
         schedule_digest(new)
         logging.getLogger().setLevel(new.log_level)
@@ -185,6 +217,7 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
 
     try:
         watcher.start()
+        voice_watcher.start()
         scheduler.start()
         notifier.start()
         log.info(
@@ -198,6 +231,7 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
     finally:
         notify("STOPPING=1")
         watcher.stop()
+        voice_watcher.stop()
         scheduler.shutdown(wait=False)
         worker.close()
         notifier.close()

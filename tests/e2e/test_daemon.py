@@ -119,3 +119,27 @@ def test_kill_mid_render_resumes_without_rendering_again(daemon_factory, tmp_pat
     assert chapter_titles(d.outputs()[0]) == ["Part 1", "Part 2", "Part 3"]
     assert not [p for p in d.outbox.rglob("*") if p.name.startswith(".")]
     assert d.stop() == 0
+
+
+def test_recording_dropped_in_voices_becomes_a_voice(daemon_factory, tmp_path):
+    import numpy as np
+    import soundfile
+
+    from voxd.tts.base import Utterance
+    from voxd.tts.espeak import EspeakEngine
+    from voxd.voices import VoiceLibrary
+
+    d = daemon_factory().start()
+    speech = EspeakEngine().synthesize([Utterance(
+        "My own voice, read into a phone in a quiet room, long enough to be cloned by the model.", "en-us")])
+    rec = np.concatenate([np.zeros(speech.sample_rate, np.float32), speech.waveforms[0], speech.waveforms[0]])
+    soundfile.write(d.inbox / "voices" / "Me.flac", rec, speech.sample_rate)
+    soundfile.write(d.inbox / "voices" / "silence.wav", np.zeros(22050 * 5, np.float32), 22050)
+    library = VoiceLibrary(d.state / "voices")
+    d.wait_for(lambda: library.get("Me"), 30, "the voice in the library")
+    d.wait_for(lambda: (d.inbox / "failed" / "silence.wav.error.txt").exists(), 30, "the bad recording's note")
+    assert "no speech" in (d.inbox / "failed" / "silence.wav.error.txt").read_text()
+    assert (d.inbox / "voices" / "done" / "Me.flac").exists()
+    assert library.get("Me").kind == "cloned" and 5 <= library.get("Me").seconds <= 15
+    assert d.jobs() == []  # recordings are never book jobs
+    assert d.stop() == 0

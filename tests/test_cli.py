@@ -150,3 +150,15 @@ def test_voices_add_design_list_preview_remove(tmp_path):
     assert "removed" in voxd(tmp_path, "voices", "remove", "Calm").stdout
     missing = voxd(tmp_path, "voices", "remove", "Calm", check=False)
     assert missing.returncode == 1 and "no voice 'Calm'" in missing.stderr
+
+
+def test_extract_then_manifest_gives_the_same_chunks(tmp_path):
+    from voxd.ingest import read_book
+    from voxd.text import plan_chunks
+
+    book = build_sample(tmp_path / "alice.epub")
+    out = voxd(tmp_path, "extract", str(book))
+    manifest = tmp_path / "alice.voxd.json"
+    assert out.stdout.strip().endswith(str(manifest)) and "3 chapters" in out.stdout
+    original, edited = read_book(book), read_book(manifest)
+    assert plan_chunks(original, voice="v", language="en") == plan_chunks(edited, voice="v", language="en")

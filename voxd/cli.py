@@ -116,6 +116,26 @@ class _ProgressBar:
             self._bar.close()
 
 
+def cmd_extract(args: argparse.Namespace) -> int:
+    """Write what voxd read from a book as an editable manifest (and its cover beside it)."""
+    from .ingest import read_book
+    from .ingest.manifest import write_manifest
+
+    source = Path(args.input)
+    if not source.is_file():
+        raise VoxdError(f"{source}: no such file")
+    book = read_book(source)
+    stem = source.name.split(".")[0] or "book"
+    out = Path(args.output) if args.output else source.with_name(f"{stem}.voxd.json")
+    write_manifest(book, out, cover_name=f"{out.name.split('.')[0]}.cover.jpg")
+    words = sum(len(p.split()) for c in book.chapters for p in c.paragraphs)
+    print(f"{book.metadata.title} by {book.metadata.author}: {len(book.chapters)} chapters, {words} words")
+    for n, chapter in enumerate(book.chapters, 1):
+        print(f"  {n:3d}. {chapter.title}")
+    print(out)
+    return 0
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     from .store import Store
     from .watch import sha256_file
@@ -382,10 +402,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("render", parents=[common], help="convert one book now, with a progress bar")
-    p.add_argument("input", help="EPUB file")
+    p.add_argument("input", help="EPUB, PDF or voxd manifest (.voxd.json)")
     p.add_argument("-o", "--output", help="where to write the .m4b (default: the outbox layout)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("extract", parents=[common],
+                       help="write the chapters and text voxd reads from a book as an editable manifest")
+    p.add_argument("input", help="EPUB, PDF or manifest")
+    p.add_argument("-o", "--output", help="manifest path (default: INPUT's name with .voxd.json)")
+    p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("add", parents=[common], help="copy books into the inbox and queue them")
     p.add_argument("files", nargs="+", metavar="FILE")

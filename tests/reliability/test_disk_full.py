@@ -83,7 +83,7 @@ def test_full_disk_pauses_then_resumes_when_space_returns(where, small_fs, tmp_p
 
     filler.unlink()  # space returns
     [out] = d.wait_for(d.outputs, 60, "the book after space returned")
-    assert d.store().jobs()[0].status.value == "done"
+    d.wait_for(lambda: d.store().jobs()[0].status.value == "done", 30, "the job marked done")
     assert out.stat().st_size > 10_000
     assert [p for p in (disk / where).rglob("*") if p.is_file() and p.name.startswith(".")] == []
     assert d.stop() == 0

@@ -160,7 +160,7 @@ def test_import_and_construction_do_not_import_torch(tiny_qwen_dir: Path) -> Non
 
 def test_registry_builds_the_engine_from_settings(tiny_qwen_dir: Path) -> None:
     settings = Settings(engine="qwen", qwen={"custom_voice_model": str(tiny_qwen_dir), "temperature": 0.7, "seed": 3})
-    eng = load_engine(settings)
+    eng = load_engine(settings).presets  # presets; cloned and designed voices route to other checkpoints
     assert isinstance(eng, QwenEngine) and not eng.loaded
     assert str(tiny_qwen_dir) in eng.model_id and "t=0.7" in eng.model_id and "seed=3" in eng.model_id
 

@@ -86,7 +86,7 @@ def convert(
     )
     if not chunks:
         raise BookError(f"{source.name}: nothing to read aloud")
-    chunks = with_keys(chunks, engine.model_id)
+    chunks = with_keys(chunks, engine.model_id, getattr(engine, "voice_identity", None))
     if on_book:
         on_book(book, chunks)
     cache = ChunkCache(settings.cache_path)

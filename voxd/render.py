@@ -102,15 +102,30 @@ class Progress:
         return None
 
 
-def with_keys(chunks: Iterable[Chunk], model_id: str) -> list[Chunk]:
-    """Give every chunk its content key: same text, voice and model, same audio."""
-    return [
-        replace(
-            c,
-            key=content_key(text=c.text, voice=c.voice, style=c.style, language=c.language, model=model_id),
-        )
-        for c in chunks
-    ]
+def with_keys(
+    chunks: Iterable[Chunk], model_id: str, voice_identity: Callable[[str], str] | None = None
+) -> list[Chunk]:
+    """Give every chunk its content key: same text, voice and model, same audio.
+
+    ``voice_identity`` adds what else defines a voice (a cloned voice's recording), so
+    a voice replaced under the same name never reuses the old voice's audio.
+    """
+    identities: dict[str, str] = {}
+
+    def identity(voice: str) -> str:
+        if voice_identity is None:
+            return ""
+        if voice not in identities:
+            identities[voice] = voice_identity(voice)
+        return identities[voice]
+
+    keyed = []
+    for c in chunks:
+        parts = dict(text=c.text, voice=c.voice, style=c.style, language=c.language, model=model_id)
+        if extra := identity(c.voice):
+            parts["voice_identity"] = extra
+        keyed.append(replace(c, key=content_key(**parts)))
+    return keyed
 
 
 def _groups(chunks: Sequence[Chunk]) -> list[list[Chunk]]:

@@ -122,6 +122,10 @@ class QwenEngine:
 
     #: The items of a batch run together until the longest is done.
     lockstep = True
+    #: The checkpoint kind (config.json's tts_model_type) and the setting that names it.
+    expected_kind = "custom_voice"
+    setting = "qwen.custom_voice_model"
+    example = "Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice"
 
     def __init__(
         self,
@@ -143,14 +147,14 @@ class QwenEngine:
         trim_hidden_states: bool = True,
     ) -> None:
         if not model or not model.strip():
-            raise ConfigError("qwen.custom_voice_model is empty: give a Hugging Face model id or a directory")
+            raise ConfigError(f"{self.setting} is empty: give a Hugging Face model id or a directory")
         if not _DEVICE.match(device):
             raise ConfigError(f"qwen.device must be auto, cpu, cuda or cuda:N, not {device!r}")
         if dtype not in ("auto", "bfloat16", "float16", "float32"):
             raise ConfigError(f"qwen.dtype must be auto, bfloat16, float16 or float32, not {dtype!r}")
         self.model_path = model.strip()
         if _looks_like_path(self.model_path) and not Path(self.model_path).expanduser().is_dir():
-            raise ConfigError(f"qwen.custom_voice_model: {self.model_path} is not a directory")
+            raise ConfigError(f"{self.setting}: {self.model_path} is not a directory")
         self.device = device
         self.dtype = dtype
         self.seed = seed
@@ -172,7 +176,9 @@ class QwenEngine:
         self._catalog: tuple[list[str], list[str]] | None = None  # (speakers, languages), lower case
         config = _read_checkpoint_config(self.model_path)
         if config is not None:
-            self._catalog = _catalog_from_config(self.model_path, config)
+            self._catalog = _catalog_from_config(
+                self.model_path, config, expected=self.expected_kind, setting=self.setting, example=self.example
+            )
         self._wanted_default = default_voice
         self.default_voice = self._pick_default(default_voice)
         self.model_id = self._fingerprint()
@@ -246,6 +252,11 @@ class QwenEngine:
         """Free the model and the GPU memory it held; the engine cannot be used again."""
         with self._lock:
             self._closed = True
+            self.unload()
+
+    def unload(self) -> None:
+        """Free the model and its GPU memory; the next synthesize loads it again."""
+        with self._lock:
             model, self._model = self._model, None
             if model is None:
                 return
@@ -256,6 +267,16 @@ class QwenEngine:
                 import torch
 
                 torch.cuda.empty_cache()
+
+    def _call_model(
+        self, model: Any, texts: list[str], *, speakers: list[str], languages: list[str],
+        instructs: list[str | None], max_new_tokens: int,
+    ) -> tuple[list[Any], int]:
+        """The qwen_tts call for this checkpoint's kind; the Base and VoiceDesign engines replace it."""
+        return model.generate_custom_voice(
+            text=texts, speaker=speakers, language=languages, instruct=instructs,
+            non_streaming_mode=True, max_new_tokens=max_new_tokens, **self.generation,
+        )
 
     # -- state ----------------------------------------------------------------------
 
@@ -372,10 +393,10 @@ class QwenEngine:
                     ) from exc
                 raise EngineError(f"could not load Qwen3-TTS from {source}: {type(exc).__name__}: {exc}") from exc
             kind = getattr(model.model, "tts_model_type", None)
-            if kind != "custom_voice":
+            if kind != self.expected_kind:
                 raise ConfigError(
-                    f"{source} is a Qwen3-TTS {kind!r} checkpoint; qwen.custom_voice_model must be a "
-                    "CustomVoice one (e.g. Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice)"
+                    f"{source} is a Qwen3-TTS {kind!r} checkpoint; {self.setting} must be a "
+                    f"{self.expected_kind!r} one (e.g. {self.example})"
                 )
             _quiet_padding_warning(model)
             if self.trim_hidden_states:
@@ -427,14 +448,9 @@ class QwenEngine:
         try:
             if seed is not None:
                 torch.manual_seed(seed)  # seeds every CUDA device too
-            wavs, sample_rate = model.generate_custom_voice(
-                text=texts,
-                speaker=speakers,
-                language=languages,
-                instruct=instructs,
-                non_streaming_mode=True,
+            wavs, sample_rate = self._call_model(
+                model, texts, speakers=speakers, languages=languages, instructs=instructs,
                 max_new_tokens=max_new_tokens,
-                **self.generation,
             )
         except VoxdError:
             raise
@@ -623,14 +639,15 @@ def _read_checkpoint_config(model: str) -> dict[str, Any] | None:
     return config if isinstance(config, dict) else None
 
 
-def _catalog_from_config(model: str, config: dict[str, Any]) -> tuple[list[str], list[str]] | None:
+def _catalog_from_config(
+    model: str, config: dict[str, Any], *, expected: str = "custom_voice",
+    setting: str = "qwen.custom_voice_model", example: str = "Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice",
+) -> tuple[list[str], list[str]] | None:
     """(speakers, languages) the way qwen_tts derives them from config.json."""
     kind = config.get("tts_model_type")
-    if kind is not None and kind != "custom_voice":
-        raise ConfigError(
-            f"{model} is a Qwen3-TTS {kind!r} checkpoint; qwen.custom_voice_model must be a "
-            "CustomVoice one (e.g. Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice)"
-        )
+    if kind is not None and kind != expected:
+        raise ConfigError(f"{model} is a Qwen3-TTS {kind!r} checkpoint; {setting} must be a {expected!r} one "
+                          f"(e.g. {example})")
     talker = config.get("talker_config") or {}
     speakers = talker.get("spk_id")
     languages = talker.get("codec_language_id")

@@ -16,11 +16,12 @@ def load_engine(settings: Settings, name: str | None = None) -> Engine:
 
         return EspeakEngine(rate_wpm=settings.espeak.rate_wpm)
     if name == "qwen":
+        from ..voices import VoiceLibrary
         from .qwen import QwenEngine
+        from .qwen_voices import QwenVoices
 
         q = settings.qwen
-        return QwenEngine(
-            q.custom_voice_model,
+        options = dict(
             device=q.device,
             dtype=q.dtype,
             do_sample=q.do_sample,
@@ -33,5 +34,12 @@ def load_engine(settings: Settings, name: str | None = None) -> Engine:
             subtalker_top_k=q.subtalker_top_k,
             subtalker_top_p=q.subtalker_top_p,
             seed=q.seed,
+        )
+        return QwenVoices(
+            QwenEngine(q.custom_voice_model, **options),
+            VoiceLibrary(settings.state_path / "voices"),
+            base_model=q.base_model,
+            design_model=q.voice_design_model,
+            options=options,
         )
     raise ConfigError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")

@@ -126,3 +126,25 @@ def test_re_recorded_voice_gets_new_cache_keys(engine, tmp_path):
     assert with_keys(chunk, eng.model_id, eng.voice_identity)[0].key == first
     library.add_recording(recording(tmp_path / "Me.wav"))  # the same name, recorded again
     assert with_keys(chunk, eng.model_id, eng.voice_identity)[0].key != first
+
+
+def test_design_frozen_into_a_clone_through_the_cli(tmp_path, checkpoints):
+    import os
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "voxd.toml"
+    cfg.write_text(f'state_dir = "state"\nengine = "qwen"\n[qwen]\ncustom_voice_model = "{checkpoints["custom"]}"\n'
+                   f'base_model = "{checkpoints["base"]}"\nvoice_design_model = "{checkpoints["design"]}"\n')
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-m", "voxd", "voices", "design", "Warm", "a warm voice", "--freeze",
+                          "--config", str(cfg)], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "froze 'Warm' into a cloned voice" in out.stdout
+    info = VoiceLibrary(tmp_path / "state" / "voices").get("Warm")
+    assert info.kind == "cloned" and info.transcript and "a warm voice" in info.source
+    preview = subprocess.run([sys.executable, "-m", "voxd", "voices", "preview", "Warm", "Hello.", "-o",
+                              str(tmp_path / "p.wav"), "--config", str(cfg)],
+                             capture_output=True, text=True, timeout=300, env=env)
+    assert preview.returncode == 0, preview.stderr
+    assert soundfile.info(str(tmp_path / "p.wav")).frames > 0

@@ -280,6 +280,8 @@ def cmd_voices(args: argparse.Namespace) -> int:
     if action == "design":
         info = library.add_design(args.name, args.description)
         print(f"designed voice {info.name!r}: {info.source}")
+        if args.freeze:
+            return _freeze(settings, library, info)
         return 0
     if action == "remove":
         if not library.remove(args.name):
@@ -299,6 +301,24 @@ def cmd_voices(args: argparse.Namespace) -> int:
     width = max(len(r[0]) for r in rows) if rows else 4
     for name, kind, source in rows:
         print(f"{name:<{width}}  {kind:<8}  {source}")
+    return 0
+
+
+def _freeze(settings: Settings, library, info) -> int:
+    """Render a reference sentence with the designed voice and keep it as a cloned voice, so the
+    voice stays the same across a whole book and works with the Base checkpoint."""
+    from .tts.base import Utterance
+    from .tts.registry import load_engine
+    from .voices import FREEZE_SENTENCE
+
+    engine = load_engine(settings, "qwen")
+    try:
+        result = engine.synthesize([Utterance(text=FREEZE_SENTENCE, voice=info.name)])
+    finally:
+        engine.close()
+    frozen = library.add_reference(info.name, result.waveforms[0], result.sample_rate, transcript=FREEZE_SENTENCE,
+                                   source=f"frozen from the design: {info.source}")
+    print(f"froze {frozen.name!r} into a cloned voice ({frozen.seconds:.1f} s reference)")
     return 0
 
 
@@ -440,6 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = vsub.add_parser("design", parents=[common], help="describe a voice for the VoiceDesign model")
     v.add_argument("name")
     v.add_argument("description", help='e.g. "a warm, low, unhurried male voice"')
+    v.add_argument("--freeze", action="store_true",
+                   help="render a reference with it and keep that as a cloned voice (same voice all book long)")
     v = vsub.add_parser("preview", parents=[common], help="speak a short text with a voice, to a .wav")
     v.add_argument("name")
     v.add_argument("text")

@@ -26,6 +26,11 @@ import numpy as np
 from .errors import PermanentError, VoiceError
 from .segment import RecordingError, choose_reference, extract
 
+#: Read by a designed voice when it is frozen into a clone: varied sounds, about 10 s.
+FREEZE_SENTENCE = (
+    "The old lighthouse keeper climbed the narrow stairs each evening, counting every step, "
+    "and watched the grey sea turn to silver under a quiet, patient moon."
+)
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus")
 SAMPLE_RATE = 24_000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
@@ -150,6 +155,17 @@ class VoiceLibrary:
             seconds=round(reference.size / SAMPLE_RATE, 2), created_at=time.time(),
         )
         return self._install(info, {"reference.wav": reference.astype(np.float32)})
+
+    def add_reference(self, name: str, audio: np.ndarray, rate: int, *, transcript: str | None,
+                      source: str) -> VoiceInfo:
+        """A cloned voice from audio that is already a clean reference (a frozen designed voice)."""
+        if rate != SAMPLE_RATE:
+            import librosa
+
+            audio = librosa.resample(np.asarray(audio, np.float32), orig_sr=rate, target_sr=SAMPLE_RATE)
+        info = VoiceInfo(name=check_name(name), kind="cloned", source=source, transcript=transcript,
+                         seconds=round(len(audio) / SAMPLE_RATE, 2), created_at=time.time())
+        return self._install(info, {"reference.wav": np.asarray(audio, np.float32)})
 
     def add_design(self, name: str, description: str) -> VoiceInfo:
         description = " ".join(description.split())

@@ -44,6 +44,15 @@ class Cover:
     mime: str  # "image/jpeg" or "image/png"
 
 
+def image_mime(data: bytes) -> str | None:
+    """JPEG or PNG by their first bytes (the only cover formats every player shows), else None."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Book:
     metadata: Metadata

@@ -12,7 +12,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence

@@ -20,11 +20,9 @@ size that worked is remembered for that GPU and model.
 from __future__ import annotations
 
 import gc
-import json
 import re
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 GiB = 2**30
@@ -79,26 +77,9 @@ def _size_from_text(text: str) -> str | None:
 
 
 def _local_config(model: str) -> dict[str, Any] | None:
-    path: Path | None = None
-    local = Path(model).expanduser()
-    if local.is_dir():
-        path = local / "config.json"
-    else:
-        try:
-            from huggingface_hub import try_to_load_from_cache
+    from .tts.qwen import read_checkpoint_config  # no heavy imports there at module level
 
-            cached = try_to_load_from_cache(model, "config.json")
-        except Exception:  # not a repo id, or no huggingface_hub
-            cached = None
-        if isinstance(cached, str):
-            path = Path(cached)
-    if path is None or not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_checkpoint_config(model)
 
 
 def _table(free_gib: float) -> float:

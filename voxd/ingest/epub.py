@@ -38,7 +38,7 @@ import lxml.html
 from ebooklib import epub as ebl
 from lxml import etree
 
-from voxd.book import Book, Chapter, Cover, Metadata
+from voxd.book import Book, Chapter, Cover, Metadata, image_mime
 from voxd.errors import BookError, VoxdError
 from voxd.ingest.safezip import check_zip
 
@@ -625,7 +625,7 @@ class _Package:
                 data = zf.read(self._zip_path(href))
             except (KeyError, ValueError, *_ZIP_ERRORS):
                 continue  # a missing or damaged image is no cover, not a broken book
-            mime = _sniff_image(data)
+            mime = image_mime(data)
             if mime:
                 return Cover(data=data, mime=mime)
         return None
@@ -704,14 +704,6 @@ def _series_index(value: str | None) -> str | None:
     except ValueError:
         return value or None
     return str(int(number)) if number.is_integer() else value
-
-
-def _sniff_image(data: bytes) -> str | None:
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    return None
 
 
 def _check_encryption(zf: zipfile.ZipFile, name: str) -> None:

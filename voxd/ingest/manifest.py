@@ -35,15 +35,14 @@ import math
 import os
 import re
 import stat
-import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-from voxd.book import Book, Chapter, Cover, Metadata
+from voxd.book import Book, Chapter, Cover, Metadata, image_mime
 from voxd.errors import BookError
-from voxd.files import write_text_atomic
+from voxd.files import write_bytes_atomic, write_text_atomic
 
 __all__ = [
     "MANIFEST_VERSION",
@@ -313,14 +312,6 @@ def _json_path(loc: tuple[Any, ...]) -> str:
 # ------------------------------------------------------------------------ the cover
 
 
-def _sniff_image(data: bytes) -> str | None:
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    return None
-
-
 def _read_cover(manifest: Path, relative: str, name: str) -> Cover:
     """The cover file, which must lie in the manifest's folder (symlinks resolved)."""
     base = manifest.parent.resolve()
@@ -343,7 +334,7 @@ def _read_cover(manifest: Path, relative: str, name: str) -> Cover:
         data = fh.read(MAX_COVER_BYTES + 1)
     if len(data) > MAX_COVER_BYTES:
         raise BookError(f'{name}: the cover "{relative}" is larger than {MAX_COVER_BYTES // (1024 * 1024)} MiB')
-    mime = _sniff_image(data)
+    mime = image_mime(data)
     if mime is None:
         raise BookError(f'{name}: the cover "{relative}" is not a JPEG or PNG image')
     return Cover(data=data, mime=mime)
@@ -399,19 +390,6 @@ def book_to_manifest(book: Book, *, cover_name: str = "cover.jpg") -> dict[str, 
     return data
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_manifest(book: Book, path: Path, cover_name: str = "cover.jpg") -> Path:
     """Write ``book`` as a voxd manifest at ``path``, its cover (if any) beside it.
 
@@ -423,6 +401,6 @@ def write_manifest(book: Book, path: Path, cover_name: str = "cover.jpg") -> Pat
     data = book_to_manifest(book, cover_name=cover_name)
     path.parent.mkdir(parents=True, exist_ok=True)
     if book.cover is not None:
-        _write_bytes_atomic(path.parent / data["cover"], book.cover.data)
+        write_bytes_atomic(path.parent / data["cover"], book.cover.data)
     write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     return path

@@ -174,7 +174,7 @@ class QwenEngine:
         self._model: Any = None  # qwen_tts.Qwen3TTSModel once loaded
         self._closed = False
         self._catalog: tuple[list[str], list[str]] | None = None  # (speakers, languages), lower case
-        config = _read_checkpoint_config(self.model_path)
+        config = read_checkpoint_config(self.model_path)
         if config is not None:
             self._catalog = _catalog_from_config(
                 self.model_path, config, expected=self.expected_kind, setting=self.setting, example=self.example
@@ -614,7 +614,7 @@ def _looks_like_path(model: str) -> bool:
     return model.startswith(("/", "~", "./", "../")) or (len(model) > 1 and model[1] == ":")
 
 
-def _read_checkpoint_config(model: str) -> dict[str, Any] | None:
+def read_checkpoint_config(model: str) -> dict[str, Any] | None:
     """The checkpoint's config.json if it is on this machine (a directory, or the
     Hugging Face cache), without touching the network; None otherwise."""
     path: Path | None = None

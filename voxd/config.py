@@ -160,6 +160,13 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=100)
     lease_seconds: float = Field(300.0, ge=5)
     retry_delay_seconds: float = Field(60.0, ge=0.1, le=86400)
+    umask: str = Field("", pattern=r"^(0?[0-7]{3})?$")
+
+    # reading books
+    toc_depth: int | None = Field(None, ge=1, le=10)
+    skip_front_back_matter: bool = True
+    ingest_timeout_seconds: float = Field(300.0, gt=0)
+    ingest_memory_mb: int = Field(2048, ge=0)
 
     # text and pacing
     chunk_target_chars: int = Field(300, ge=20, le=2000)

@@ -23,7 +23,7 @@ from .cache import ChunkCache
 from .config import Settings
 from .errors import BookError
 from .faults import crash_point
-from .ingest import read_book
+from .ingest.isolated import read_book_isolated
 from .loudness import Leveling, LoudnessMeter, leveling, limit
 from .m4b import ChapterMark, M4bWriter, part_title, write_sidecars
 from .render import Check, Progress, render, with_keys
@@ -73,7 +73,13 @@ def convert(
     checkpoint: Callable[[], None] | None = None,
     store: "Store | None" = None,
 ) -> Outcome:
-    book = read_book(source)
+    book = read_book_isolated(
+        source,
+        timeout=settings.ingest_timeout_seconds,
+        memory_mb=settings.ingest_memory_mb,
+        toc_depth=settings.toc_depth,
+        skip_front_back_matter=settings.skip_front_back_matter,
+    )
     crash_point("ingest")
     voice = settings.voice or "default"
     chunks = plan_chunks(

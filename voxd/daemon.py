@@ -119,6 +119,8 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
         raise ConfigError(f"unknown engine {engine_name!r}; choose one of {', '.join(ENGINES)}")
     load_engine(settings, engine_name).close()  # cheap: checks the settings, loads no model
 
+    if settings.umask:
+        os.umask(int(settings.umask, 8))  # for outputs a media server running as another user must read
     lock_fd = acquire_lock(settings.state_path)
     store = Store(settings.db_path)
     for job in store.recover(settings.max_attempts, all_running=True):

@@ -1,0 +1,71 @@
+"""Read a book in a child process with a memory cap and a time limit.
+
+Books are files written by strangers, and the parsers (libxml2, MuPDF) are large C
+libraries. A crash, a runaway allocation or an endless loop in one of them must
+cost one job, not the daemon (Calibre and Dangerzone do the same): the reader runs
+in a fresh ``spawn`` child under ``RLIMIT_AS``, and is killed when it runs past
+its time. Its Book comes back pickled; its typed errors come back as themselves.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+from pathlib import Path
+from typing import Any
+
+from ..book import Book
+from ..errors import BookError, VoxdError
+
+
+def _child(conn, path: str, options: dict[str, Any], memory_bytes: int) -> None:
+    if memory_bytes > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    try:
+        from . import read_book
+
+        conn.send(("ok", read_book(Path(path), **options)))
+    except VoxdError as exc:
+        conn.send(("error", exc))
+    except MemoryError:
+        conn.send(("memory", None))
+    except BaseException as exc:  # a parser bug: report it as words, not a pickled traceback
+        conn.send(("crash", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def read_book_isolated(path: Path, *, timeout: float, memory_mb: int, **options: Any) -> Book:
+    """read_book(path, **options) in a child process; limits become clear BookErrors."""
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(
+        target=_child, args=(send, str(path), options, memory_mb * 2**20), name="voxd-reader", daemon=True
+    )
+    proc.start()
+    send.close()
+    try:
+        if not receive.poll(timeout):
+            raise BookError(f"{path.name}: reading it took longer than {timeout:g} s (ingest_timeout_seconds); "
+                            "the file may be malformed or hostile")
+        try:
+            kind, value = receive.recv()
+        except EOFError:
+            proc.join(5)
+            raise BookError(
+                f"{path.name}: the {path.suffix or 'book'} reader crashed (exit code {proc.exitcode}); "
+                "the file is probably malformed"
+            ) from None
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+        receive.close()
+    if kind == "ok":
+        return value
+    if kind == "error":
+        raise value
+    if kind == "memory":
+        raise BookError(f"{path.name}: reading it needed more than {memory_mb} MB (ingest_memory_mb); "
+                        "the file may be a decompression bomb")
+    raise BookError(f"{path.name}: the reader failed: {value}")

@@ -174,6 +174,13 @@ class Worker:
                 raise OutsideWindow()
 
         def on_book(book: Book, chunks: list[Chunk]) -> None:
+            # The book is its content: if the file changed while it was being read, what was
+            # read may be the other version, which is queued as a job of its own.
+            if not source.is_file() or sha256_file(source) != job.sha256:
+                raise SourceChanged(
+                    f"{job.name} was replaced by a different version while it was being read; "
+                    "the new version is queued as its own job"
+                )
             self.store.progress(
                 job.id,
                 title=book.metadata.title,

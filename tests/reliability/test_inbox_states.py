@@ -153,9 +153,11 @@ def test_deleted_and_replaced_while_queued_or_rendering(d):
     """While a long book renders: a queued file is deleted, a queued file is overwritten
     with another version, and the rendering book's own file is replaced by a new version."""
     inbox = d.inbox
-    blocker(stage(d) / "blocker.epub", "Blocker One", 24).rename(inbox / "blocker.epub")  # 4-10 s of work
-    wait_until(d, lambda: (j := by_name(d).get("blocker.epub")) and j.status.value == "running", 30,
-               "the blocker to run", poll=0.05)
+    blocker(stage(d) / "blocker.epub", "Blocker One", 60).rename(inbox / "blocker.epub")  # 10-25 s of work
+    # Running, and read (its title is known): replacing the file while it is being read
+    # fails the job instead ("replaced by a different version while it was being read").
+    wait_until(d, lambda: (j := by_name(d).get("blocker.epub")) and j.status.value == "running"
+               and j.title == "Blocker One", 30, "the blocker to run", poll=0.05)
     small_book(stage(d) / "victim.epub", 200, title="Victim").rename(inbox / "victim.epub")
     small_book(stage(d) / "edition.epub", 201, title="Edition One").rename(inbox / "edition.epub")
     os.replace(small_book(stage(d) / "blocker2.epub", 203, title="Blocker Two"), inbox / "blocker.epub")
@@ -163,7 +165,7 @@ def test_deleted_and_replaced_while_queued_or_rendering(d):
     assert first_blocker.status.value == "running", "the blocker finished before its file was replaced"
 
     wait_until(d, lambda: {"victim.epub", "edition.epub"} <= set(by_name(d)), 10, "both queued", poll=0.05)
-    assert by_name(d)["victim.epub"].status.value == "queued"
+    assert by_name(d)["victim.epub"].status.value == "queued", [(j.name, j.status.value, j.error) for j in jobs(d)][-6:]
     assert by_name(d)["edition.epub"].status.value == "queued"
     (inbox / "victim.epub").unlink()
     (inbox / "edition.epub").write_bytes(  # in place, as an editor saving over it would

@@ -19,7 +19,7 @@ def corpus_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weight Qwen3-TTS CustomVoice checkpoint (tests/tiny_qwen.py), built once per session."""
-    pytest.importorskip("qwen_tts")
+
     from tests.tiny_qwen import build_tiny_checkpoint
 
     return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-qwen") / "Qwen3-TTS-tiny-CustomVoice")

@@ -27,7 +27,7 @@ from voxd.text import plan_chunks
 
 from .test_m4b import tiny_png
 
-pyln = pytest.importorskip("pyloudnorm")
+import pyloudnorm as pyln  # noqa: E402
 
 VOICE = "default"
 

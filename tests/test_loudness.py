@@ -9,8 +9,8 @@ import pytest
 
 from voxd.loudness import MAX_LIMITING_DB, Biquad, LoudnessMeter, k_weighting, leveling, limit, measure, to_db
 
-pyln = pytest.importorskip("pyloudnorm")
-signal = pytest.importorskip("scipy.signal")
+import pyloudnorm as pyln  # noqa: E402
+import scipy.signal as signal  # noqa: E402
 
 RATE = 24000
 

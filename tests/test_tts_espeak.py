@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-pytest.importorskip("espeakng_loader")
 
 from voxd.errors import VoiceError  # noqa: E402
 from voxd.tts.base import Utterance  # noqa: E402

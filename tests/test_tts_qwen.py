@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("qwen_tts")
 
 from voxd.config import Settings  # noqa: E402
 from voxd.errors import ConfigError, EngineError, OutOfMemory, VoiceError  # noqa: E402

@@ -18,7 +18,6 @@ from voxd.tts.espeak import EspeakEngine
 from voxd.tts.registry import load_engine
 from voxd.voices import VoiceLibrary
 
-pytest.importorskip("qwen_tts")
 
 
 @pytest.fixture(scope="module", autouse=True)

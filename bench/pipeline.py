@@ -9,7 +9,9 @@ fresh chunk cache:
 
 * pipeline: ``voxd.convert.convert`` in-process, which is what ``voxd render``
   runs: ingest, text planning, the render loop, assembly (loudness, AAC
-  encoding, the .m4b with chapters and tags). Its phases are timed too.
+  encoding, the .m4b with chapters and tags). Its phases are timed too; assembly
+  runs in a thread beside the render, so its time includes waiting for chapters
+  and the two phases overlap.
 * engine alone: the same chunks through ``voxd.render.render`` and nothing else.
 
 The ratio of the two wall times is what the pipeline costs on top of speech

@@ -357,7 +357,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_assembly_overlaps_the_render(tmp_path: Path, recorded) -> None:
-    engine = SlowEngine(delay=0.1)
+    engine = SlowEngine(delay=0.15)
     settings = settings_for(tmp_path, espeak={"batch_size": 2}, write_sidecars=False)
     output = tmp_path / "out" / "Overlap.m4b"
     outcome = convert(long_book(tmp_path), lambda book: output, settings, engine)
@@ -412,7 +412,9 @@ def test_an_assembly_error_stops_the_render_and_reaches_the_caller(tmp_path: Pat
         def synthesize(self, utterances, **kwargs):
             if len(self.calls) == 5:  # the 6th batch: not before the assembler has failed
                 assert failed.wait(30)
-                time.sleep(0.2)  # its thread ends
+                deadline = time.monotonic() + 30  # and its thread has ended
+                while [t for t in threading.enumerate() if t.name == "voxd-assemble"] and time.monotonic() < deadline:
+                    time.sleep(0.01)
             return super().synthesize(utterances, **kwargs)
 
     monkeypatch.setattr(convert_module, "M4bWriter", Broken)

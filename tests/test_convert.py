@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 from voxd.book import Book, Chapter, Chunk, Metadata, Pause
 from voxd.cache import ChunkCache
 from voxd.config import Settings
-from voxd.convert import _part_starts, assemble
+from voxd.convert import _part_starts, assemble, convert
 from voxd.errors import BookError
 from voxd.ingest import read_book
 from voxd.loudness import to_db
@@ -307,3 +309,126 @@ def test_part_starts() -> None:
     assert list(parts.values()) == list(range(2, len(parts) + 2))
     assert list(parts) == sorted(parts)
     assert math.ceil(sum([7, 3, 11, 2, 9, 5, 13, 1, 8, 6] * 20) / 60) == len(parts) + 1
+
+
+# -- assembly overlaps the render ------------------------------------------------------------
+
+
+class SlowEngine:
+    """eSpeak NG, a little slower, noting when each batch starts: an engine-bound render."""
+
+    def __init__(self, delay: float = 0.03) -> None:
+        from voxd.tts.espeak import EspeakEngine
+
+        self.inner = EspeakEngine()
+        self.delay = delay
+        self.calls: list[float] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def synthesize(self, utterances, **kwargs):
+        self.calls.append(time.monotonic())
+        time.sleep(self.delay)
+        return self.inner.synthesize(utterances, **kwargs)
+
+
+def long_book(tmp: Path) -> Path:
+    chapters = [
+        (f"Chapter {c}", [f"Paragraph {p} of chapter {c}: the rabbit ran on, late as ever, {'and on ' * (p % 5)}"
+                          "to the garden." for p in range(1, 9)])
+        for c in range(1, 5)
+    ]
+    return build_epub(tmp / "long.epub", title="Overlap", authors=("Ada Tester",), chapters=chapters,
+                      identifier="voxd-test-overlap")
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch):
+    """M4bWriter as convert() uses it, noting when each chapter starts and from which thread."""
+    import voxd.convert as convert_module
+
+    events: list[tuple[str, float, str]] = []
+
+    class Recording(convert_module.M4bWriter):
+        def start_chapter(self, title: str) -> None:
+            events.append((title, time.monotonic(), threading.current_thread().name))
+            super().start_chapter(title)
+
+    monkeypatch.setattr(convert_module, "M4bWriter", Recording)
+    monkeypatch.setattr(convert_module, "render_window", lambda batch_size: 6)  # a small book, many windows
+    return events
+
+
+def test_assembly_overlaps_the_render(tmp_path: Path, recorded) -> None:
+    engine = SlowEngine(delay=0.15)
+    settings = settings_for(tmp_path, espeak={"batch_size": 2}, write_sidecars=False)
+    output = tmp_path / "out" / "Overlap.m4b"
+    outcome = convert(long_book(tmp_path), lambda book: output, settings, engine)
+
+    assert [m.title for m in outcome.chapters] == [f"Chapter {c}" for c in range(1, 5)]
+    assert [t for t, _, _ in chapters_of(output)] == [f"Chapter {c}" for c in range(1, 5)]
+    assert outcome.progress.chunks_done == outcome.progress.chunks_total
+    assert {thread for _, _, thread in recorded} == {"voxd-assemble"}  # the writer lives in one thread
+    starts = {title: at for title, at, _ in recorded}
+    # chapter 1 was measured and going into the writer while batches were still being rendered
+    assert sum(at > starts["Chapter 1"] for at in engine.calls) >= 3
+    assert sorted(p.name for p in output.parent.iterdir()) == ["Overlap.m4b"]
+    assert not [t for t in threading.enumerate() if t.name == "voxd-assemble"]
+
+
+def test_a_stop_while_rendering_abandons_the_assembly(tmp_path: Path, recorded) -> None:
+    class Stop(Exception):
+        pass
+
+    engine = SlowEngine()
+    calls = [0]
+
+    def checkpoint() -> None:
+        calls[0] += 1
+        if calls[0] == 12:  # once the assembler is writing its temp file, before the render is done
+            deadline = time.monotonic() + 30
+            while not list(output.parent.glob(".Overlap.m4b.*.tmp")) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert list(output.parent.glob(".Overlap.m4b.*.tmp"))
+            raise Stop()
+
+    settings = settings_for(tmp_path, espeak={"batch_size": 2})
+    output = tmp_path / "out" / "Author" / "Overlap.m4b"
+    with pytest.raises(Stop):
+        convert(long_book(tmp_path), lambda book: output, settings, engine, checkpoint=checkpoint)
+    assert not (tmp_path / "out").exists()  # no temp file, no output, no empty folders left behind
+    assert not [t for t in threading.enumerate() if t.name == "voxd-assemble"]
+    assert len(engine.calls) == 11  # the render stopped there
+
+
+def test_an_assembly_error_stops_the_render_and_reaches_the_caller(tmp_path: Path, monkeypatch) -> None:
+    import voxd.convert as convert_module
+
+    failed = threading.Event()
+
+    class Broken(convert_module.M4bWriter):
+        def start_chapter(self, title: str) -> None:
+            failed.set()
+            raise OSError("the disk went away")
+
+    class WaitingEngine(SlowEngine):
+        def synthesize(self, utterances, **kwargs):
+            if len(self.calls) == 5:  # the 6th batch: not before the assembler has failed
+                assert failed.wait(30)
+                deadline = time.monotonic() + 30  # and its thread has ended
+                while [t for t in threading.enumerate() if t.name == "voxd-assemble"] and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            return super().synthesize(utterances, **kwargs)
+
+    monkeypatch.setattr(convert_module, "M4bWriter", Broken)
+    monkeypatch.setattr(convert_module, "render_window", lambda batch_size: 6)
+    engine = WaitingEngine(delay=0.0)
+    settings = settings_for(tmp_path, espeak={"batch_size": 2})
+    output = tmp_path / "out" / "Overlap.m4b"
+    with pytest.raises(OSError, match="the disk went away"):
+        convert(long_book(tmp_path), lambda book: output, settings, engine)
+    assert len(plan_chunks(read_book(tmp_path / "long.epub"), voice=VOICE, language="en")) > 20
+    assert len(engine.calls) == 6  # the render stopped at the next batch
+    assert not (tmp_path / "out").exists()
+    assert not [t for t in threading.enumerate() if t.name == "voxd-assemble"]

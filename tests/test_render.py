@@ -363,3 +363,20 @@ def test_the_worker_records_flagged_chunks_as_job_events(tmp_path, engine):
     assert store.get(job.id).status is Status.DONE
     [event] = [e for e in store.events(job.id) if e.kind == "suspect"]
     assert "only 0.1 s of audio" in event.message and "So she was" in event.message
+
+
+def test_a_window_renders_in_book_order_and_reports_what_is_ready(tmp_path, engine):
+    cache = ChunkCache(tmp_path)
+    texts = [f"Sentence {'and more ' * (n % 4)}number {n}." for n in range(10)]
+    cs = chunks(texts)
+    render(cs[:2], engine, cache, batch_size=3)  # two in the cache already
+    counting = Counting(engine)
+    ready: list[list[str]] = []
+    render(cs, counting, cache, batch_size=3, window=4, on_ready=ready.append)
+    assert ready[0] == [cs[0].key, cs[1].key]  # the cache hits first
+    order = {c.text: i for i, c in enumerate(cs)}
+    # windows of 4 of the 8 missing chunks, in book order; each window sorted longest first
+    spoken = [order[t] for t in counting.texts]
+    assert sorted(spoken[:4]) == [2, 3, 4, 5] and sorted(spoken[4:]) == [6, 7, 8, 9]
+    assert counting.batches == [3, 1, 3, 1]
+    assert [k for keys in ready[1:] for k in keys] == [cs[i].key for i in spoken]

@@ -7,7 +7,9 @@ the queue, the inbox moves and notifications around it.
 from __future__ import annotations
 
 import logging
+import queue
 import re
+import threading
 import unicodedata
 from bisect import bisect_left
 from collections import defaultdict
@@ -97,24 +99,146 @@ def convert(
         on_book(book, chunks)
     cache = ChunkCache(settings.cache_path)
     batch_size, remember = _batch_size(settings, store)
-    progress = render(
-        chunks,
-        engine,
-        cache,
-        batch_size=batch_size,
-        on_progress=on_progress,
-        checkpoint=checkpoint,
-        on_oom=remember,
-        check=Check(durations=settings.qwen.check_durations) if settings.engine == "qwen" else Check(),
-    )
-    if checkpoint:
-        checkpoint()
     output = destination(book)
+    made = _missing_parents(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    marks, duration = assemble(
-        book, chunks, cache, output, settings, narrator=engine.narrator(voice), checkpoint=checkpoint
-    )
+    assembler = _Assembler(book, chunks, cache, output, settings, narrator=engine.narrator(voice))
+    try:
+        progress = render(
+            chunks,
+            engine,
+            cache,
+            batch_size=batch_size,
+            on_progress=on_progress,
+            checkpoint=assembler.guard(checkpoint),
+            on_oom=remember,
+            check=Check(durations=settings.qwen.check_durations) if settings.engine == "qwen" else Check(),
+            window=render_window(batch_size),
+            on_ready=assembler.ready,
+        )
+        if checkpoint:
+            checkpoint()
+        marks, duration = assembler.finish(checkpoint)
+    except BaseException:
+        assembler.abandon()
+        for folder in made:  # leave no empty outbox folders behind a stopped or failed book
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
     return Outcome(book=book, output=output, duration=duration, chapters=marks, progress=progress)
+
+
+def render_window(batch_size: int) -> int:
+    """Chunks rendered (in book order) before the next ones: a few batches' worth, so
+    batches still find texts of close lengths, yet chapters complete early."""
+    return max(batch_size * 4, 64)
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    """The folders above ``path`` that do not exist yet, deepest first."""
+    missing = []
+    for folder in path.parents:
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing
+
+
+class _Abandoned(Exception):
+    """The render loop stopped or failed: the assembler drops the book it was writing."""
+
+
+class _Assembler:
+    """:func:`assemble` in a thread of its own, overlapping the render.
+
+    The render loop tells :meth:`ready` which chunks are in the cache; the thread
+    assembles each chapter as soon as all its chunks are there, in book order (the
+    M4bWriter is used from this one thread only). The caller's thread keeps the
+    ``checkpoint`` (it may use the store, which belongs to that thread): while
+    rendering through :meth:`guard`, then between chapters in :meth:`finish`. An
+    error in the thread is raised in the caller's thread; :meth:`abandon` (a stop,
+    a cancel, a render error) makes the thread drop its temp file and end.
+    """
+
+    def __init__(self, book: Book, chunks: list[Chunk], cache: ChunkCache, output: Path, settings: Settings,
+                 *, narrator: str | None) -> None:
+        self._lock = threading.Condition()
+        self._waiting: dict[int, set[str]] = defaultdict(set)  # chapter -> keys not in the cache yet
+        self._chapters_of: dict[str, set[int]] = defaultdict(set)
+        for c in chunks:
+            self._waiting[c.chapter].add(c.key)
+            self._chapters_of[c.key].add(c.chapter)
+        self._abandoned = False
+        self._error: BaseException | None = None
+        self._result: tuple[list[ChapterMark], float] | None = None
+        self._events: queue.SimpleQueue[bool] = queue.SimpleQueue()  # True: a chapter written; False: the end
+        self._thread = threading.Thread(
+            target=self._run, args=(book, chunks, cache, output, settings, narrator), name="voxd-assemble", daemon=True
+        )
+        self._thread.start()
+
+    # -- the render loop's side (the caller's thread)
+
+    def ready(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                for chapter in self._chapters_of.pop(key, ()):
+                    self._waiting[chapter].discard(key)
+            self._lock.notify_all()
+
+    def guard(self, checkpoint: Callable[[], None] | None) -> Callable[[], None]:
+        """``checkpoint``, raising first the assembler's error if it failed: no point rendering on."""
+        def guarded() -> None:
+            if self._error is not None:
+                raise self._error
+            if checkpoint:
+                checkpoint()
+        return guarded
+
+    def finish(self, checkpoint: Callable[[], None] | None) -> tuple[list[ChapterMark], float]:
+        """Wait for the book, running ``checkpoint`` after each chapter; its marks and duration."""
+        while self._events.get():
+            if checkpoint:
+                checkpoint()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            self._lock.notify_all()
+        self._thread.join()
+
+    # -- the assembler's thread
+
+    def _run(self, book, chunks, cache, output, settings, narrator) -> None:
+        try:
+            self._result = assemble(
+                book, chunks, cache, output, settings, narrator=narrator,
+                checkpoint=self._check, ready=self._wait, on_chapter=lambda index: self._events.put(True),
+            )
+        except _Abandoned:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            self._error = exc
+        finally:
+            self._events.put(False)
+
+    def _check(self) -> None:
+        if self._abandoned:
+            raise _Abandoned()
+
+    def _wait(self, chapter: int) -> None:
+        with self._lock:
+            while self._waiting[chapter] and not self._abandoned:
+                self._lock.wait()
+            if self._abandoned:
+                raise _Abandoned()
 
 
 def _batch_size(settings: Settings, store: "Store | None" = None) -> tuple[int, Callable[[int], None] | None]:
@@ -156,6 +280,8 @@ def assemble(
     *,
     narrator: str | None,
     checkpoint: Callable[[], None] | None = None,
+    ready: Callable[[int], None] | None = None,
+    on_chapter: Callable[[int], None] | None = None,
 ) -> tuple[list[ChapterMark], float]:
     """Stream every chunk, with its pause, into one chaptered M4B; written aside, renamed in.
 
@@ -164,10 +290,16 @@ def assemble(
     the second streams them into the writer with the gain that levels the
     chapter. Neither pass holds more than one chunk. With ``write_sidecars`` the
     cover and ``metadata.json`` go beside the finished file.
+
+    ``ready(chapter)``, when given, waits until that chapter's chunks are all in
+    the cache (the render may still be running); ``on_chapter(chapter)`` is told
+    when a chapter is in the writer.
     """
     by_chapter: dict[int, list[Chunk]] = defaultdict(list)
     for c in chunks:
         by_chapter[c.chapter].append(c)
+    if ready:
+        ready(chunks[0].chapter)
     first = cache.get(chunks[0].key)
     if first is None:
         raise BookError("rendered audio vanished from the cache before assembly")
@@ -192,6 +324,8 @@ def assemble(
         for index in sorted(by_chapter):
             if checkpoint:  # a stop or cancel between chapters abandons the temp file, not the cache
                 checkpoint()
+            if ready:
+                ready(index)
             items = sorted(by_chapter[index], key=lambda c: c.index)
             title = book.chapters[index].title
             plan = _plan_chapter(
@@ -219,6 +353,8 @@ def assemble(
                 writer.write(samples)
                 writer.write(pauses[c.pause])
                 crash_point("assemble.chunk")
+            if on_chapter:
+                on_chapter(index)
         marks = writer.close()
     crash_point("assemble.closed")
     if settings.write_sidecars:

@@ -187,6 +187,8 @@ def render(
     on_oom: Callable[[int], None] | None = None,
     check: Check | None = Check(),
     max_length_ratio: float = MAX_LENGTH_RATIO,
+    window: int | None = None,
+    on_ready: Callable[[list[str]], None] | None = None,
 ) -> Progress:
     """Make sure every chunk's audio is in the cache.
 
@@ -196,6 +198,12 @@ def render(
     size once a batch of that size has worked. ``check`` says which chunks are
     spoken again (None: none). ``max_length_ratio`` applies to engines that run
     batches in lockstep (``engine.lockstep``).
+
+    With ``window``, the chunks to render are taken in book order, ``window`` at a
+    time, and batched (grouped, sorted by length) within each window only: the
+    book's beginning is complete early, so assembly can start while the rest is
+    rendered. ``on_ready(keys)`` is told which chunks' audio is in the cache: the
+    cached ones first, then each batch's.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -215,6 +223,9 @@ def render(
             progress.chunks_done += 1
             progress.chunks_cached += 1
             progress.audio_seconds += len(samples) / rate
+    if on_ready:
+        missing_keys = {c.key for c in missing}
+        on_ready([key for key in unique if key not in missing_keys])
     if on_progress:
         on_progress(progress)
 
@@ -222,7 +233,9 @@ def render(
     max_ratio = max_length_ratio if lockstep else None
     size = batch_size
     shrunk = False  # a batch ran out of memory and no smaller one has worked yet
-    for group in _groups(missing):
+    step = window if window and window > 0 else max(len(missing), 1)
+    groups = [g for start in range(0, len(missing), step) for g in _groups(missing[start : start + step])]
+    for group in groups:
         pending = deque(group)
         while pending:
             batch = _take(pending, size, max_ratio)
@@ -273,6 +286,8 @@ def render(
             progress.frames_spoken += spoken
             progress.frames_padded += run
             _log_batch(len(batch), elapsed, sum(len(w) for w in result.waveforms) / rate, spoken, run, lockstep)
+            if on_ready:
+                on_ready([c.key for c in batch])
             if on_progress:
                 on_progress(progress)
     gpu.release_cached_memory()  # once per book, not per batch: the allocator's cache is fast

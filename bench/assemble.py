@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from rss import reset_peak, status  # bench/rss.py: sys.path[0] is bench/ when run as a script
+
 RATE = 24000
 CHAPTERS = 20
 POOL = 64
@@ -39,28 +41,6 @@ RESULTS = Path(__file__).resolve().parent / "results" / "assemble.json"
 
 
 # -- the child: one measurement -------------------------------------------------------------
-
-
-def _status(field: str) -> int | None:
-    """A VmHWM/VmRSS-style field of /proc/self/status, in bytes."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Start the high-water mark again from the current RSS (Linux 4.0+)."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def _utterance(rng, seconds: float, level: float):
@@ -136,12 +116,12 @@ def child(hours: float, loudness: bool) -> dict:
         )
         output = root / "out" / "book.m4b"
         output.parent.mkdir()
-        rss_before = _status("VmRSS")
-        reset = _reset_peak_rss()
+        rss_before = status("VmRSS")
+        reset = reset_peak()
         started = time.perf_counter()
         marks, duration = assemble(book, chunks, cache, output, settings, narrator="voxd bench")
         wall = time.perf_counter() - started
-        peak = _status("VmHWM") if reset else None
+        peak = status("VmHWM") if reset else None
         size = output.stat().st_size
     return {
         "hours": hours,

@@ -46,6 +46,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from rss import reset_peak, status  # bench/rss.py: sys.path[0] is bench/ when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -207,26 +209,6 @@ class TextLengths:
 # -- measuring ----------------------------------------------------------------------------
 
 
-def _status(field: str) -> int | None:
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
 class Peak:
     """Peak memory above the level at start: CUDA allocated on a GPU, RSS on the CPU."""
 
@@ -242,8 +224,8 @@ class Peak:
             torch.cuda.reset_peak_memory_stats()
             self.base = torch.cuda.memory_allocated()
         else:
-            self.resettable = _reset_peak_rss()
-            self.base = _status("VmRSS") or 0
+            self.resettable = reset_peak()
+            self.base = status("VmRSS") or 0
         return self
 
     def __exit__(self, *exc) -> None:
@@ -253,7 +235,7 @@ class Peak:
             torch.cuda.synchronize()
             self.peak = torch.cuda.max_memory_allocated()
         else:
-            self.peak = _status("VmHWM") or 0
+            self.peak = status("VmHWM") or 0
         self.above = max(0, self.peak - self.base)
 
 

@@ -3,7 +3,7 @@
     .venv/bin/python bench/pipeline.py                              # eSpeak, a book from the corpus
     .venv/bin/python bench/pipeline.py --book BOOK.epub --repeat 3
     .venv/bin/python bench/pipeline.py --engine qwen --model DIR    # Qwen3-TTS (e.g. the tiny checkpoint)
-    .venv/bin/python bench/pipeline.py --wait-per-chunk 0.1         # eSpeak as slow as a GPU engine, off the CPU
+    .venv/bin/python bench/pipeline.py --speed 10                   # eSpeak paced to 10x real time, off the CPU
 
 Two timings of the same book with the same, already loaded engine, each into a
 fresh chunk cache:
@@ -37,6 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from rss import status  # noqa: E402 - bench/rss.py: sys.path[0] is bench/ when run as a script
+
 RESULTS = ROOT / "bench" / "results" / "pipeline.json"
 CORPUS_BOOK = ROOT.parent / "shared" / "corpus" / "idpf-wasteland.epub"
 
@@ -44,7 +46,7 @@ CORPUS_BOOK = ROOT.parent / "shared" / "corpus" / "idpf-wasteland.epub"
 class Phases:
     """Wall time of each phase of convert(), by wrapping the functions it calls."""
 
-    NAMES = ("read_book", "plan_chunks", "render", "assemble")
+    NAMES = ("read_book_isolated", "plan_chunks", "render", "assemble")
 
     def __init__(self) -> None:
         self.seconds = {name: 0.0 for name in self.NAMES}
@@ -74,18 +76,65 @@ class Phases:
 
 
 class _Waiting:
-    """An engine that waits ``seconds`` per chunk (sleeping, off the CPU) before speaking."""
+    """An engine whose time goes elsewhere than this CPU, as a GPU engine's does.
 
-    def __init__(self, engine, seconds: float) -> None:
+    It waits, asleep, ``per_chunk`` seconds per chunk, or with ``speed`` until its
+    batch took as long as a ``speed``-times-real-time engine would need for the
+    audio it made. Sleeping leaves the CPU to the pipeline, as a GPU does.
+    """
+
+    def __init__(self, engine, *, per_chunk: float = 0.0, speed: float = 0.0) -> None:
         self.engine = engine
-        self.seconds = seconds
+        self.per_chunk = per_chunk
+        self.speed = speed
 
     def __getattr__(self, name: str):
         return getattr(self.engine, name)
 
     def synthesize(self, batch, **kwargs):
-        time.sleep(self.seconds * len(batch))
-        return self.engine.synthesize(batch, **kwargs)
+        started = time.perf_counter()
+        time.sleep(self.per_chunk * len(batch))
+        result = self.engine.synthesize(batch, **kwargs)
+        if self.speed > 0:
+            audio = sum(w.size for w in result.waveforms) / result.sample_rate
+            time.sleep(max(0.0, audio / self.speed - (time.perf_counter() - started)))
+        return result
+
+
+class _RssSampler:
+    """This process's resident memory every ``interval`` seconds, in a thread: growth over a run."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        import threading
+
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "_RssSampler":
+        self._started = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while True:
+            rss = status("VmRSS")
+            if rss is not None:
+                self.samples.append((time.perf_counter() - self._started, rss))
+            if self._stop.wait(self.interval):
+                return
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict:
+        if not self.samples:
+            return {}
+        values = [rss for _, rss in self.samples]
+        return {"start_mib": round(values[0] / 2**20, 1), "peak_mib": round(max(values) / 2**20, 1),
+                "end_mib": round(values[-1] / 2**20, 1), "samples": len(values)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait-per-chunk", type=float, default=0.0, metavar="SECONDS",
                         help="the engine also waits this long per chunk, off the CPU: stands in for an engine "
                              "whose time goes to a GPU, so the CPU left for the pipeline is as on a GPU box")
+    parser.add_argument("--speed", type=float, default=0.0, metavar="X",
+                        help="pace the engine, waiting off the CPU, to X times real time (a GPU engine's pace: "
+                             "Qwen3-TTS batched on one card is roughly 2-20x)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -135,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     engine = load_engine(settings)
-    if args.wait_per_chunk > 0:
-        engine = _Waiting(engine, args.wait_per_chunk)
+    if args.wait_per_chunk > 0 or args.speed > 0:
+        engine = _Waiting(engine, per_chunk=args.wait_per_chunk, speed=args.speed)
     started = time.perf_counter()
     engine.synthesize([Utterance("A few words to warm up.", "default", "en")])  # load the model
     load_seconds = time.perf_counter() - started
@@ -160,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         engine_wall = time.perf_counter() - t0
         # The pipeline: what `voxd render BOOK -o OUT` runs, into a fresh cache.
         run_settings = settings.model_copy(update={"cache_dir": tmp / f"pipeline-{n}"})
-        with Phases() as phases:
+        with Phases() as phases, _RssSampler() as rss:
             t0 = time.perf_counter()
             outcome = convert(book, lambda b: tmp / f"out-{n}.m4b", run_settings, engine)
             pipeline_wall = time.perf_counter() - t0
@@ -174,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             "engine_seconds_alone": round(alone.render_seconds, 3),
             "audio_seconds": round(outcome.duration, 1),
             "m4b_bytes": (tmp / f"out-{n}.m4b").stat().st_size,
+            "pipeline_rss": rss.summary(),
         })
         r = runs[-1]
         print(f"run {n + 1}: pipeline {pipeline_wall:.2f} s, engine alone {engine_wall:.2f} s, "
@@ -194,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         "characters": sum(len(c.text) for c in chunks),
         "engine": args.engine,
         "wait_per_chunk_seconds": args.wait_per_chunk,
+        "engine_speed": args.speed,
         "model_id": engine.model_id,
         "batch_size": batch_size,
         "engine_load_seconds": round(load_seconds, 2),

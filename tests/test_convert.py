@@ -292,6 +292,37 @@ def test_a_chunk_missing_from_the_cache_leaves_nothing(tmp_path: Path) -> None:
     assert list(output.parent.iterdir()) == []
 
 
+def test_a_chapter_is_measured_while_its_last_chunks_render(tmp_path: Path) -> None:
+    """The assembler reads each chunk as soon as it is in the cache, not once its whole
+    chapter is: only the encoding is left when the chapter's last chunk arrives."""
+    from voxd.convert import _Assembler
+
+    book, chunks, _ = handmade_book(tmp_path, [0.1, 0.2])
+    reads: list[str] = []
+
+    class Watched(ChunkCache):
+        def get(self, key: str):
+            reads.append(key)
+            return super().get(key)
+
+    output = tmp_path / "measured.m4b"
+    assembler = _Assembler(book, chunks, Watched(tmp_path / "cache"), output, settings_for(tmp_path),
+                           narrator=None)
+    try:
+        assembler.ready([c.key for c in chunks[:2]])  # two of chapter 1's three chunks
+        deadline = time.monotonic() + 30
+        while not {c.key for c in chunks[:2]} <= set(reads) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert set(reads) == {c.key for c in chunks[:2]}  # read, and nothing that is not there yet
+        assembler.ready([c.key for c in chunks[2:]])
+        marks, duration = assembler.finish(None)
+    finally:
+        assembler.abandon()
+    assert [m.title for m in marks] == ["Part 1", "Part 2"]
+    assert duration == pytest.approx(decode(output)[0].size / RATE, abs=0.1)
+
+
 # -- where parts begin -----------------------------------------------------------------------
 
 

@@ -154,8 +154,9 @@ class _Assembler:
     """:func:`assemble` in a thread of its own, overlapping the render.
 
     The render loop tells :meth:`ready` which chunks are in the cache; the thread
-    assembles each chapter as soon as all its chunks are there, in book order (the
-    M4bWriter is used from this one thread only). The caller's thread keeps the
+    works through the book in order, each chunk as soon as it is there: a chapter's
+    loudness is measured while the rest of it renders, so once its last chunk is in
+    only the encoding is left (the M4bWriter is used from this one thread only). The caller's thread keeps the
     ``checkpoint`` (it may use the store, which belongs to that thread): while
     rendering through :meth:`guard`, then between chapters in :meth:`finish`. An
     error in the thread is raised in the caller's thread; :meth:`abandon` (a stop,
@@ -165,11 +166,7 @@ class _Assembler:
     def __init__(self, book: Book, chunks: list[Chunk], cache: ChunkCache, output: Path, settings: Settings,
                  *, narrator: str | None) -> None:
         self._lock = threading.Condition()
-        self._waiting: dict[int, set[str]] = defaultdict(set)  # chapter -> keys not in the cache yet
-        self._chapters_of: dict[str, set[int]] = defaultdict(set)
-        for c in chunks:
-            self._waiting[c.chapter].add(c.key)
-            self._chapters_of[c.key].add(c.chapter)
+        self._waiting: set[str] = {c.key for c in chunks}  # not in the cache yet
         self._abandoned = False
         self._error: BaseException | None = None
         self._result: tuple[list[ChapterMark], float] | None = None
@@ -183,9 +180,7 @@ class _Assembler:
 
     def ready(self, keys: list[str]) -> None:
         with self._lock:
-            for key in keys:
-                for chapter in self._chapters_of.pop(key, ()):
-                    self._waiting[chapter].discard(key)
+            self._waiting.difference_update(keys)
             self._lock.notify_all()
 
     def guard(self, checkpoint: Callable[[], None] | None) -> Callable[[], None]:
@@ -233,9 +228,9 @@ class _Assembler:
         if self._abandoned:
             raise _Abandoned()
 
-    def _wait(self, chapter: int) -> None:
+    def _wait(self, key: str) -> None:
         with self._lock:
-            while self._waiting[chapter] and not self._abandoned:
+            while key in self._waiting and not self._abandoned:
                 self._lock.wait()
             if self._abandoned:
                 raise _Abandoned()
@@ -280,7 +275,7 @@ def assemble(
     *,
     narrator: str | None,
     checkpoint: Callable[[], None] | None = None,
-    ready: Callable[[int], None] | None = None,
+    ready: Callable[[str], None] | None = None,
     on_chapter: Callable[[int], None] | None = None,
 ) -> tuple[list[ChapterMark], float]:
     """Stream every chunk, with its pause, into one chaptered M4B; written aside, renamed in.
@@ -291,15 +286,16 @@ def assemble(
     chapter. Neither pass holds more than one chunk. With ``write_sidecars`` the
     cover and ``metadata.json`` go beside the finished file.
 
-    ``ready(chapter)``, when given, waits until that chapter's chunks are all in
-    the cache (the render may still be running); ``on_chapter(chapter)`` is told
-    when a chapter is in the writer.
+    ``ready(key)``, when given, waits until that chunk is in the cache (the render
+    may still be running): it is asked before each chunk is read, so a chapter is
+    measured as its chunks arrive. ``on_chapter(chapter)`` is told when a chapter
+    is in the writer.
     """
+    wait = ready or (lambda key: None)
     by_chapter: dict[int, list[Chunk]] = defaultdict(list)
     for c in chunks:
         by_chapter[c.chapter].append(c)
-    if ready:
-        ready(chunks[0].chapter)
+    wait(chunks[0].key)
     first = cache.get(chunks[0].key)
     if first is None:
         raise BookError("rendered audio vanished from the cache before assembly")
@@ -324,12 +320,11 @@ def assemble(
         for index in sorted(by_chapter):
             if checkpoint:  # a stop or cancel between chapters abandons the temp file, not the cache
                 checkpoint()
-            if ready:
-                ready(index)
             items = sorted(by_chapter[index], key=lambda c: c.index)
             title = book.chapters[index].title
             plan = _plan_chapter(
-                items, cache, rate, pauses, target_lufs=target, peak_dbfs=settings.peak_dbfs, part_samples=part_samples
+                items, cache, rate, pauses, wait,
+                target_lufs=target, peak_dbfs=settings.peak_dbfs, part_samples=part_samples,
             )
             if plan.leveling is not None:
                 lev = plan.leveling
@@ -345,6 +340,7 @@ def assemble(
                 part = plan.parts.get(position)
                 if part is not None:
                     writer.start_chapter(part_title(title, part, index + 1))
+                wait(c.key)  # already there, unless the chapter needed no first pass
                 samples = _chunk_audio(cache, c, rate)
                 if gain != 1.0:
                     samples = samples * gain
@@ -377,17 +373,20 @@ def _plan_chapter(
     cache: ChunkCache,
     rate: int,
     pauses: dict[Pause, np.ndarray],
+    wait: Callable[[str], None],
     *,
     target_lufs: float | None,
     peak_dbfs: float,
     part_samples: int,
 ) -> _ChapterPlan:
-    """The first pass over one chapter: its gain and where its parts start."""
+    """The first pass over one chapter, each chunk as soon as ``wait`` lets it be read:
+    the chapter's gain and where its parts start."""
     if target_lufs is None and part_samples <= 0:
         return _ChapterPlan()
     meter = LoudnessMeter(rate) if target_lufs is not None else None
     lengths: list[int] = []
     for c in items:
+        wait(c.key)
         samples = _chunk_audio(cache, c, rate)
         pause = pauses[c.pause]
         lengths.append(samples.size + pause.size)

@@ -40,6 +40,7 @@ from lxml import etree
 
 from voxd.book import Book, Chapter, Cover, Metadata, image_mime
 from voxd.errors import BookError, VoxdError
+from voxd.ingest.outline import chapter_entries
 from voxd.ingest.safezip import check_zip
 
 log = logging.getLogger(__name__)
@@ -105,12 +106,6 @@ _INVISIBLE = dict.fromkeys(
 _FONT_OBFUSCATION = frozenset({"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"})
 # What zipfile raises for a member it cannot unpack (damaged data, a method it lacks).
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, NotImplementedError, RuntimeError, OSError, EOFError)
-
-# Automatic TOC level: an entry holding at least this share of the book's text is
-# opened into its children (so one or two entries covering most of the book give way
-# to the level below them).
-_DOMINANT_SHARE = 0.3
-_MAX_EXPANSIONS = 8
 
 
 # ---------------------------------------------------------------------------- public
@@ -938,34 +933,9 @@ class _Reader:
             out.append((node, start, max(start, end or 0)))
         return out
 
-    def _auto_select(self, toc: list[_Node]) -> list[_Node]:
-        """Chapter-sized pieces: start from the top level and open up any entry that holds
-        a dominant share of the text (a half-title "part" holding the whole novel, one
-        section holding the book) into its children, until none is left."""
-        selected = list(toc)
-        opened: set[int] = set()
-        for _ in range(_MAX_EXPANSIONS):
-            entries = [(n, s, e) for n, s, e in self._entries(selected) if not n.skip]
-            total = sum(self._chars(s, e) for _, s, e in entries)
-            if total == 0:
-                break
-            dominant = [
-                n
-                for n, s, e in entries
-                if id(n) not in opened
-                and any(not c.skip for c in n.children)
-                and self._chars(s, e) >= _DOMINANT_SHARE * total
-            ]
-            if not dominant:
-                break
-            for node in dominant:
-                opened.add(id(node))
-                selected.extend(node.children)
-        return selected
-
     def _toc_chapters(self, toc: list[_Node], toc_depth: int | None) -> list[Chapter]:
         if toc_depth is None:
-            selected = self._auto_select(toc)
+            selected = chapter_entries(toc, self._entries, self._chars)
         else:
             selected = [n for n in self._walk_nodes(toc) if n.depth <= toc_depth]
         chapters: list[Chapter] = []

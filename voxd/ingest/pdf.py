@@ -42,6 +42,7 @@ import pymupdf
 
 from voxd.book import Book, Chapter, Cover, Metadata
 from voxd.errors import BookError, VoxdError
+from voxd.ingest.outline import chapter_entries
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +74,8 @@ _FURNITURE_GAP = 0.5
 # Column detection is skipped on pages with more blocks than this (tables, hostile files).
 _MAX_COLUMN_BLOCKS = 400
 _MAX_OUTLINE_ENTRIES = 20_000
-# Automatic outline level, as for EPUB: an entry holding this share of the text is
-# opened into its children.
-_DOMINANT_SHARE = 0.3
-_MAX_EXPANSIONS = 8
-# ... and so is an entry holding more than this (about two hours of speech).
+# Automatic outline level (voxd.ingest.outline): an entry holding more than this
+# (about two hours of speech) is opened into its children too.
 _MAX_CHAPTER_CHARS = 100_000
 # Heading level: a piece holding this share of the text is split at the next smaller
 # heading size, if the pieces stay at least _MIN_AVERAGE_CHARS long on average.
@@ -782,7 +780,7 @@ class _Reader:
             own = self.skip_matter and _is_matter_title(node.title)
             node.skip = own and all(c.skip for c in node.children)
         if toc_depth is None:
-            selected = self._auto_select(toc)
+            selected = chapter_entries(toc, self._entries, self.chars, max_chars=_MAX_CHAPTER_CHARS)
         else:
             selected = [n for n in _walk(toc) if n.depth <= toc_depth]
         entries = self._entries(selected)
@@ -806,28 +804,6 @@ class _Reader:
             end = nodes[i + 1].pos if i + 1 < len(nodes) else len(self.rows)
             out.append((node, start, max(start, end or 0)))
         return out
-
-    def _auto_select(self, toc: list[_Node]) -> list[_Node]:
-        selected = list(toc)
-        opened: set[int] = set()
-        for _ in range(_MAX_EXPANSIONS):
-            entries = [(n, s, e) for n, s, e in self._entries(selected) if not n.skip]
-            total = sum(self.chars(s, e) for _, s, e in entries)
-            if total == 0:
-                break
-            dominant = [
-                n
-                for n, s, e in entries
-                if id(n) not in opened
-                and any(not c.skip for c in n.children)
-                and (self.chars(s, e) >= _DOMINANT_SHARE * total or self.chars(s, e) > _MAX_CHAPTER_CHARS)
-            ]
-            if not dominant:
-                break
-            for node in dominant:
-                opened.add(id(node))
-                selected.extend(node.children)
-        return selected
 
     # -- headings
 

@@ -3,6 +3,7 @@
     .venv/bin/python bench/pipeline.py                              # eSpeak, a book from the corpus
     .venv/bin/python bench/pipeline.py --book BOOK.epub --repeat 3
     .venv/bin/python bench/pipeline.py --engine qwen --model DIR    # Qwen3-TTS (e.g. the tiny checkpoint)
+    .venv/bin/python bench/pipeline.py --full-size                  # GPU: random weights, real 1.7B dimensions
     .venv/bin/python bench/pipeline.py --speed 10                   # eSpeak paced to 10x real time, off the CPU
 
 Two timings of the same book with the same, already loaded engine, each into a
@@ -20,6 +21,13 @@ synthesis (1.0 = nothing). With eSpeak, which speaks at hundreds of times real
 time, the overhead is as visible as it gets; with Qwen3-TTS on a GPU it should
 vanish. The default book is The Waste Land from ../shared/corpus (the sample
 book when the corpus is missing). Results go to bench/results/pipeline.json.
+
+``--full-size`` builds bench/batching.py's random-weight checkpoint with the real
+1.7B dimensions and renders with it; as there, random weights do not know when
+to stop, so each item is made to last the frames its text predicts (``--lengths
+text``, also usable with ``--model``). The resident memory of the process is
+sampled through the pipeline run: host memory that climbs with varying batch
+shapes over a long book shows there.
 """
 
 from __future__ import annotations
@@ -133,7 +141,10 @@ class _RssSampler:
         if not self.samples:
             return {}
         values = [rss for _, rss in self.samples]
-        return {"start_mib": round(values[0] / 2**20, 1), "peak_mib": round(max(values) / 2**20, 1),
+        quarters = [values[min(len(values) - 1, len(values) * q // 4)] for q in (1, 2, 3)]
+        return {"start_mib": round(values[0] / 2**20, 1),
+                "quarters_mib": [round(v / 2**20, 1) for v in quarters],  # a climb, or a plateau?
+                "peak_mib": round(max(values) / 2**20, 1),
                 "end_mib": round(values[-1] / 2**20, 1), "samples": len(values)}
 
 
@@ -154,10 +165,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=0.0, metavar="X",
                         help="pace the engine, waiting off the CPU, to X times real time (a GPU engine's pace: "
                              "Qwen3-TTS batched on one card is roughly 2-20x)")
+    parser.add_argument("--full-size", action="store_true",
+                        help="Qwen3-TTS with random weights in the real 1.7B dimensions (bench/batching.py's)")
+    parser.add_argument("--talker-layers", type=int, help="with --full-size: fewer talker layers (a smoke test)")
+    parser.add_argument("--lengths", choices=("text", "natural"),
+                        help="qwen: items stop where their text predicts (default with --full-size) or by "
+                             "themselves (default otherwise)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.full_size:
+        args.engine = "qwen"
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
+    tmp = Path(tempfile.mkdtemp(prefix="voxd-bench-pipeline-"))
+    try:
+        return _run(args, tmp)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)  # a full-size checkpoint is gigabytes
+
+
+def _run(args, tmp: Path) -> int:
     from voxd.config import Settings
     from voxd.convert import _batch_size, convert
     from voxd.ingest import read_book
@@ -168,7 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     from voxd.tts.base import Utterance
     from voxd.tts.registry import load_engine
 
-    tmp = Path(tempfile.mkdtemp(prefix="voxd-bench-pipeline-"))
+    if args.full_size:
+        import torch
+
+        import batching  # bench/batching.py: sys.path[0] is bench/ when run as a script
+
+        cuda = torch.cuda.is_available()
+        args.model = str(tmp / "Qwen3-TTS-full-size-random-CustomVoice")
+        print(f"building the full-size random model ({'cuda' if cuda else 'cpu'})...", flush=True)
+        batching.build_full_size(Path(args.model), "cuda:0" if cuda else "cpu", torch.bfloat16, args.talker_layers)
     book = args.book or (CORPUS_BOOK if CORPUS_BOOK.is_file() else build_sample(tmp / "alice.epub"))
     values: dict = {"engine": args.engine, "state_dir": tmp / "state", "write_sidecars": True}
     if args.engine == "qwen":
@@ -187,6 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     engine = load_engine(settings)
+    lengths = args.lengths or ("text" if args.full_size else "natural")
+    if args.engine == "qwen" and lengths == "text":
+        import batching
+
+        presets = getattr(engine, "_engines", {}).get("preset", engine)  # the CustomVoice engine under the router
+        batching.TextLengths(presets, 1.0)  # hooks its synthesize and the model's EOS
     if args.wait_per_chunk > 0 or args.speed > 0:
         engine = _Waiting(engine, per_chunk=args.wait_per_chunk, speed=args.speed)
     started = time.perf_counter()
@@ -248,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         "engine": args.engine,
         "wait_per_chunk_seconds": args.wait_per_chunk,
         "engine_speed": args.speed,
+        "full_size": args.full_size,
+        "lengths": lengths if args.engine == "qwen" else None,
         "model_id": engine.model_id,
         "batch_size": batch_size,
         "engine_load_seconds": round(load_seconds, 2),
@@ -260,9 +305,6 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
-    import shutil
-
-    shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -40,3 +40,17 @@ def test_memory_limit(tmp_path):
     book = build_sample(tmp_path / "alice.epub")
     with pytest.raises(BookError, match=r"alice.epub: (reading it needed more than 1 MB|the .epub reader crashed)"):
         read_book_isolated(book, timeout=60, memory_mb=1)
+
+
+def test_what_counts_as_running_out_of_memory():
+    import errno
+
+    from voxd.ingest.isolated import _out_of_memory
+
+    compile_failed = SystemError("<built-in function compile> returned NULL without setting an exception")
+    assert _out_of_memory(compile_failed, 2**20)  # this process's address space is far over 1 MB
+    assert not _out_of_memory(compile_failed, 2**50)  # nowhere near a 1 PB cap: a real bug
+    assert not _out_of_memory(compile_failed, 0)  # no cap at all
+    assert _out_of_memory(MemoryError(), 0)
+    assert _out_of_memory(OSError(errno.ENOMEM, "Cannot allocate memory"), 2**50)
+    assert not _out_of_memory(OSError(errno.EIO, "I/O error"), 2**50)

@@ -9,6 +9,7 @@ its time. Its Book comes back pickled; its typed errors come back as themselves.
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import resource
 from pathlib import Path
@@ -27,12 +28,47 @@ def _child(conn, path: str, options: dict[str, Any], memory_bytes: int) -> None:
         conn.send(("ok", read_book(Path(path), **options)))
     except VoxdError as exc:
         conn.send(("error", exc))
-    except MemoryError:
-        conn.send(("memory", None))
     except BaseException as exc:  # a parser bug: report it as words, not a pickled traceback
-        conn.send(("crash", f"{type(exc).__name__}: {exc}"))
+        if _out_of_memory(exc, memory_bytes):
+            conn.send(("memory", None))
+        else:
+            conn.send(("crash", f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()
+
+
+#: Address space this close to the cap counts as having run into it.
+_NEAR_CAP = 64 * 2**20
+
+
+def _out_of_memory(exc: BaseException, memory_bytes: int) -> bool:
+    """Whether the reader failed for want of memory under the cap.
+
+    Python says so with MemoryError only where it allocates itself; an allocation
+    refused inside C code (the compiler, a parser, the loader mapping a library)
+    surfaces as OSError ENOMEM, or as SystemError ("returned NULL without setting
+    an exception") or ImportError, which say nothing of memory: for those, the
+    process's peak address space at the cap is the tell.
+    """
+    if isinstance(exc, MemoryError):
+        return True
+    if memory_bytes <= 0:
+        return False
+    if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:
+        return True
+    peak = _vm_peak()
+    return peak is not None and peak >= memory_bytes - _NEAR_CAP
+
+
+def _vm_peak() -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmPeak:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def read_book_isolated(path: Path, *, timeout: float, memory_mb: int, **options: Any) -> Book:

@@ -5,6 +5,7 @@
     .venv/bin/python bench/pipeline.py --engine qwen --model DIR    # Qwen3-TTS (e.g. the tiny checkpoint)
     .venv/bin/python bench/pipeline.py --full-size                  # GPU: random weights, real 1.7B dimensions
     .venv/bin/python bench/pipeline.py --speed 10                   # eSpeak paced to 10x real time, off the CPU
+    .venv/bin/python bench/pipeline.py --speed 10 --launches        # ... the pace spent as a GPU decode loop spends it
 
 Two timings of the same book with the same, already loaded engine, each into a
 fresh chunk cache:
@@ -12,8 +13,8 @@ fresh chunk cache:
 * pipeline: ``voxd.convert.convert`` in-process, which is what ``voxd render``
   runs: ingest, text planning, the render loop, assembly (loudness, AAC
   encoding, the .m4b with chapters and tags). Its phases are timed too; assembly
-  runs in a thread beside the render, so its time includes waiting for chapters
-  and the two phases overlap.
+  runs in a process beside the render, so only what is left of it when the
+  render ends (``finish``) adds to the wall time.
 * engine alone: the same chunks through ``voxd.render.render`` and nothing else.
 
 The ratio of the two wall times is what the pipeline costs on top of speech
@@ -52,20 +53,28 @@ CORPUS_BOOK = ROOT.parent / "shared" / "corpus" / "idpf-wasteland.epub"
 
 
 class Phases:
-    """Wall time of each phase of convert(), by wrapping the functions it calls."""
+    """Wall time of each phase of convert(), by wrapping what it calls.
 
-    NAMES = ("read_book_isolated", "plan_chunks", "render", "assemble")
+    ``finish`` is the assembly left once the render is done: the wait for the
+    assembler process to encode the last chapters and close the file (the rest
+    of assembly overlaps the render, in another process).
+    """
+
+    NAMES = ("read_book_isolated", "plan_chunks", "render")
 
     def __init__(self) -> None:
-        self.seconds = {name: 0.0 for name in self.NAMES}
+        self.seconds = {name: 0.0 for name in (*self.NAMES, "finish")}
 
     def __enter__(self) -> "Phases":
         import voxd.convert as convert_module
+        from voxd.assembler import Assembler
 
         self.module = convert_module
         self.saved = {name: getattr(convert_module, name) for name in self.NAMES}
         for name, real in self.saved.items():
             setattr(convert_module, name, self._timed(name, real))
+        self.finish = Assembler.finish
+        Assembler.finish = self._timed("finish", Assembler.finish)
         return self
 
     def _timed(self, name, real):
@@ -79,8 +88,11 @@ class Phases:
         return timed
 
     def __exit__(self, *exc) -> None:
+        from voxd.assembler import Assembler
+
         for name, real in self.saved.items():
             setattr(self.module, name, real)
+        Assembler.finish = self.finish
 
 
 class _Waiting:
@@ -91,22 +103,47 @@ class _Waiting:
     audio it made. Sleeping leaves the CPU to the pipeline, as a GPU does.
     """
 
-    def __init__(self, engine, *, per_chunk: float = 0.0, speed: float = 0.0) -> None:
+    def __init__(self, engine, *, per_chunk: float = 0.0, speed: float = 0.0, launches: bool = False) -> None:
         self.engine = engine
         self.per_chunk = per_chunk
         self.speed = speed
+        self.wait = _launching if launches else time.sleep
 
     def __getattr__(self, name: str):
         return getattr(self.engine, name)
 
     def synthesize(self, batch, **kwargs):
         started = time.perf_counter()
-        time.sleep(self.per_chunk * len(batch))
+        self.wait(self.per_chunk * len(batch))
         result = self.engine.synthesize(batch, **kwargs)
         if self.speed > 0:
             audio = sum(w.size for w in result.waveforms) / result.sample_rate
-            time.sleep(max(0.0, audio / self.speed - (time.perf_counter() - started)))
+            self.wait(max(0.0, audio / self.speed - (time.perf_counter() - started)))
         return result
+
+
+def _launching(seconds: float) -> None:
+    """Do what a GPU decode loop does in ``seconds`` when it has the machine to itself:
+    Python glue around tiny torch ops, each of which lets go of the GIL while it runs,
+    like a kernel launch (an eager Qwen3-TTS decode makes about a thousand per audio
+    frame). A fixed amount of work, so whatever else wants the GIL makes it take longer."""
+    import torch
+
+    global _LAUNCH_RATE
+    x, w = torch.zeros(1, 64), torch.zeros(64, 64)
+    if _LAUNCH_RATE is None:  # rounds per second, alone: measured once
+        started, rounds = time.perf_counter(), 0
+        while time.perf_counter() - started < 1.0:
+            for _ in range(50):
+                x = torch.nn.functional.silu(x @ w) + x
+            rounds += 1
+        _LAUNCH_RATE = rounds / (time.perf_counter() - started)
+    for _ in range(round(seconds * _LAUNCH_RATE)):
+        for _ in range(50):
+            x = torch.nn.functional.silu(x @ w) + x
+
+
+_LAUNCH_RATE: float | None = None
 
 
 class _RssSampler:
@@ -165,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=0.0, metavar="X",
                         help="pace the engine, waiting off the CPU, to X times real time (a GPU engine's pace: "
                              "Qwen3-TTS batched on one card is roughly 2-20x)")
+    parser.add_argument("--launches", action="store_true",
+                        help="with --speed or --wait-per-chunk: spend the wait launching tiny torch ops, holding "
+                             "the GIL between them as a GPU decode loop does, instead of sleeping")
     parser.add_argument("--full-size", action="store_true",
                         help="Qwen3-TTS with random weights in the real 1.7B dimensions (bench/batching.py's)")
     parser.add_argument("--talker-layers", type=int, help="with --full-size: fewer talker layers (a smoke test)")
@@ -231,7 +271,11 @@ def _run(args, tmp: Path) -> int:
         presets = getattr(engine, "_engines", {}).get("preset", engine)  # the CustomVoice engine under the router
         batching.TextLengths(presets, 1.0)  # hooks its synthesize and the model's EOS
     if args.wait_per_chunk > 0 or args.speed > 0:
-        engine = _Waiting(engine, per_chunk=args.wait_per_chunk, speed=args.speed)
+        engine = _Waiting(engine, per_chunk=args.wait_per_chunk, speed=args.speed, launches=args.launches)
+        if args.launches:
+            import torch
+
+            torch.set_num_threads(args.threads or 1)
     started = time.perf_counter()
     engine.synthesize([Utterance("A few words to warm up.", "default", "en")])  # load the model
     load_seconds = time.perf_counter() - started
@@ -291,6 +335,7 @@ def _run(args, tmp: Path) -> int:
         "engine": args.engine,
         "wait_per_chunk_seconds": args.wait_per_chunk,
         "engine_speed": args.speed,
+        "engine_waits_launching": args.launches,
         "full_size": args.full_size,
         "lengths": lengths if args.engine == "qwen" else None,
         "model_id": engine.model_id,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import threading
 import time
 from dataclasses import dataclass
@@ -293,32 +294,41 @@ def test_a_chunk_missing_from_the_cache_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_a_chapter_is_measured_while_its_last_chunks_render(tmp_path: Path) -> None:
-    """The assembler reads each chunk as soon as it is in the cache, not once its whole
-    chapter is: only the encoding is left when the chapter's last chunk arrives."""
-    from voxd.convert import _Assembler
-
+    """assemble() reads each chunk as soon as ``ready`` lets it, not once its whole
+    chapter is there: only the encoding is left when the chapter's last chunk arrives."""
     book, chunks, _ = handmade_book(tmp_path, [0.1, 0.2])
     reads: list[str] = []
+    arrived: set[str] = set()
+    lock = threading.Condition()
 
     class Watched(ChunkCache):
         def get(self, key: str):
             reads.append(key)
             return super().get(key)
 
+    def wait(key: str) -> None:
+        with lock:
+            assert lock.wait_for(lambda: key in arrived, timeout=30)
+
+    def arrive(keys: list[str]) -> None:
+        with lock:
+            arrived.update(keys)
+            lock.notify_all()
+
     output = tmp_path / "measured.m4b"
-    assembler = _Assembler(book, chunks, Watched(tmp_path / "cache"), output, settings_for(tmp_path),
-                           narrator=None)
-    try:
-        assembler.ready([c.key for c in chunks[:2]])  # two of chapter 1's three chunks
-        deadline = time.monotonic() + 30
-        while not {c.key for c in chunks[:2]} <= set(reads) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.2)
-        assert set(reads) == {c.key for c in chunks[:2]}  # read, and nothing that is not there yet
-        assembler.ready([c.key for c in chunks[2:]])
-        marks, duration = assembler.finish(None)
-    finally:
-        assembler.abandon()
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(assemble(
+        book, chunks, Watched(tmp_path / "cache"), output, settings_for(tmp_path), narrator=None, ready=wait)))
+    thread.start()
+    arrive([c.key for c in chunks[:2]])  # two of chapter 1's three chunks
+    deadline = time.monotonic() + 30
+    while not {c.key for c in chunks[:2]} <= set(reads) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert set(reads) == {c.key for c in chunks[:2]}  # read, and nothing that is not there yet
+    arrive([c.key for c in chunks[2:]])
+    thread.join(60)
+    marks, duration = result[0]
     assert [m.title for m in marks] == ["Part 1", "Part 2"]
     assert duration == pytest.approx(decode(output)[0].size / RATE, abs=0.1)
 
@@ -375,40 +385,42 @@ def long_book(tmp: Path) -> Path:
 
 
 @pytest.fixture
-def recorded(monkeypatch: pytest.MonkeyPatch):
-    """M4bWriter as convert() uses it, noting when each chapter starts and from which thread."""
+def small_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small book in many render windows, so chapters complete while the render goes on."""
     import voxd.convert as convert_module
 
-    events: list[tuple[str, float, str]] = []
-
-    class Recording(convert_module.M4bWriter):
-        def start_chapter(self, title: str) -> None:
-            events.append((title, time.monotonic(), threading.current_thread().name))
-            super().start_chapter(title)
-
-    monkeypatch.setattr(convert_module, "M4bWriter", Recording)
-    monkeypatch.setattr(convert_module, "render_window", lambda batch_size: 6)  # a small book, many windows
-    return events
+    monkeypatch.setattr(convert_module, "render_window", lambda batch_size: 6)
 
 
-def test_assembly_overlaps_the_render(tmp_path: Path, recorded) -> None:
-    engine = SlowEngine(delay=0.15)
-    settings = settings_for(tmp_path, espeak={"batch_size": 2}, write_sidecars=False)
+def assemblers() -> list:
+    return [p for p in multiprocessing.active_children() if p.name == "voxd-assemble"]
+
+
+def test_assembly_overlaps_the_render(tmp_path: Path, small_windows) -> None:
     output = tmp_path / "out" / "Overlap.m4b"
+    written: list[tuple[int, int]] = []  # at each batch: the temp file's size, assembler processes
+
+    class Watching(SlowEngine):
+        def synthesize(self, utterances, **kwargs):
+            temps = list(output.parent.glob(".Overlap.m4b.*.tmp"))
+            written.append((temps[0].stat().st_size if temps else 0, len(assemblers())))
+            return super().synthesize(utterances, **kwargs)
+
+    engine = Watching(delay=0.15)
+    settings = settings_for(tmp_path, espeak={"batch_size": 2}, write_sidecars=False)
     outcome = convert(long_book(tmp_path), lambda book: output, settings, engine)
 
     assert [m.title for m in outcome.chapters] == [f"Chapter {c}" for c in range(1, 5)]
     assert [t for t, _, _ in chapters_of(output)] == [f"Chapter {c}" for c in range(1, 5)]
     assert outcome.progress.chunks_done == outcome.progress.chunks_total
-    assert {thread for _, _, thread in recorded} == {"voxd-assemble"}  # the writer lives in one thread
-    starts = {title: at for title, at, _ in recorded}
-    # chapter 1 was measured and going into the writer while batches were still being rendered
-    assert sum(at > starts["Chapter 1"] for at in engine.calls) >= 3
+    assert all(count == 1 for _, count in written)  # one assembler process, there all along
+    # audio was going into the .m4b (past the muxer's 32 KiB buffer) while batches were still rendered
+    assert sum(size > 32 * 1024 for size, _ in written) >= 3
     assert sorted(p.name for p in output.parent.iterdir()) == ["Overlap.m4b"]
-    assert not [t for t in threading.enumerate() if t.name == "voxd-assemble"]
+    assert not assemblers()
 
 
-def test_a_stop_while_rendering_abandons_the_assembly(tmp_path: Path, recorded) -> None:
+def test_a_stop_while_rendering_abandons_the_assembly(tmp_path: Path, small_windows) -> None:
     class Stop(Exception):
         pass
 
@@ -429,41 +441,39 @@ def test_a_stop_while_rendering_abandons_the_assembly(tmp_path: Path, recorded) 
     with pytest.raises(Stop):
         convert(long_book(tmp_path), lambda book: output, settings, engine, checkpoint=checkpoint)
     assert not (tmp_path / "out").exists()  # no temp file, no output, no empty folders left behind
-    assert not [t for t in threading.enumerate() if t.name == "voxd-assemble"]
+    assert not assemblers()
     assert len(engine.calls) == 11  # the render stopped there
 
 
-def test_an_assembly_error_stops_the_render_and_reaches_the_caller(tmp_path: Path, monkeypatch) -> None:
-    import voxd.convert as convert_module
+def test_an_assembly_error_stops_the_render_and_reaches_the_caller(tmp_path: Path, small_windows) -> None:
+    settings = settings_for(tmp_path, espeak={"batch_size": 2})
 
-    failed = threading.Event()
-    batches_before_failure: list[int] = []
-
-    class Broken(convert_module.M4bWriter):
-        def start_chapter(self, title: str) -> None:
-            batches_before_failure.append(len(engine.calls))
-            failed.set()
-            raise OSError("the disk went away")
-
-    class WaitingEngine(SlowEngine):
+    class Damaging(SlowEngine):
         def synthesize(self, utterances, **kwargs):
-            if len(self.calls) == 5:  # the 6th batch: not before the assembler has failed
-                assert failed.wait(30)
-                deadline = time.monotonic() + 30  # and its thread has ended
-                while [t for t in threading.enumerate() if t.name == "voxd-assemble"] and time.monotonic() < deadline:
-                    time.sleep(0.01)
+            if len(self.calls) == 1:  # the first batch's audio vanishes from the cache
+                for cached in settings.cache_path.rglob("*.pcm"):
+                    cached.unlink()
             return super().synthesize(utterances, **kwargs)
 
-    monkeypatch.setattr(convert_module, "M4bWriter", Broken)
-    monkeypatch.setattr(convert_module, "render_window", lambda batch_size: 6)
-    engine = WaitingEngine(delay=0.0)
-    settings = settings_for(tmp_path, espeak={"batch_size": 2})
+    engine = Damaging(delay=0.05)
+    ended_after: list[int] = []  # batches begun when the assembler process ended
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while not assemblers() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        while assemblers() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        ended_after.append(len(engine.calls))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
     output = tmp_path / "out" / "Overlap.m4b"
-    with pytest.raises(OSError, match="the disk went away"):
+    with pytest.raises(BookError, match="missing from the cache"):
         convert(long_book(tmp_path), lambda book: output, settings, engine)
-    assert len(plan_chunks(read_book(tmp_path / "long.epub"), voice=VOICE, language="en")) > 20
-    # The render stopped at its next checkpoint: the one before the batch that follows the
-    # failure, or (when the batch under way had begun first) the one after it.
-    assert batches_before_failure and len(engine.calls) <= batches_before_failure[0] + 1 <= 6
+    watcher.join()
+    batches = -(-len(plan_chunks(read_book(tmp_path / "long.epub"), voice=VOICE, language="en")) // 2)
+    # the render stopped at its first checkpoint after the failure, long before the book's end
+    assert len(engine.calls) <= ended_after[0] + 1 < batches - 3
     assert not (tmp_path / "out").exists()
-    assert not [t for t in threading.enumerate() if t.name == "voxd-assemble"]
+    assert not assemblers()

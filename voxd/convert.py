@@ -7,9 +7,7 @@ the queue, the inbox moves and notifications around it.
 from __future__ import annotations
 
 import logging
-import queue
 import re
-import threading
 import unicodedata
 from bisect import bisect_left
 from collections import defaultdict
@@ -20,6 +18,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from .assembler import Assembler
 from .book import Book, Chunk, Metadata, Pause
 from .cache import ChunkCache
 from .config import Settings
@@ -102,7 +101,7 @@ def convert(
     output = destination(book)
     made = _missing_parents(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    assembler = _Assembler(book, chunks, cache, output, settings, narrator=engine.narrator(voice))
+    assembler = Assembler(book, chunks, cache.root, output, settings, narrator=engine.narrator(voice))
     try:
         progress = render(
             chunks,
@@ -144,96 +143,6 @@ def _missing_parents(path: Path) -> list[Path]:
             break
         missing.append(folder)
     return missing
-
-
-class _Abandoned(Exception):
-    """The render loop stopped or failed: the assembler drops the book it was writing."""
-
-
-class _Assembler:
-    """:func:`assemble` in a thread of its own, overlapping the render.
-
-    The render loop tells :meth:`ready` which chunks are in the cache; the thread
-    works through the book in order, each chunk as soon as it is there: a chapter's
-    loudness is measured while the rest of it renders, so once its last chunk is in
-    only the encoding is left (the M4bWriter is used from this one thread only). The caller's thread keeps the
-    ``checkpoint`` (it may use the store, which belongs to that thread): while
-    rendering through :meth:`guard`, then between chapters in :meth:`finish`. An
-    error in the thread is raised in the caller's thread; :meth:`abandon` (a stop,
-    a cancel, a render error) makes the thread drop its temp file and end.
-    """
-
-    def __init__(self, book: Book, chunks: list[Chunk], cache: ChunkCache, output: Path, settings: Settings,
-                 *, narrator: str | None) -> None:
-        self._lock = threading.Condition()
-        self._waiting: set[str] = {c.key for c in chunks}  # not in the cache yet
-        self._abandoned = False
-        self._error: BaseException | None = None
-        self._result: tuple[list[ChapterMark], float] | None = None
-        self._events: queue.SimpleQueue[bool] = queue.SimpleQueue()  # True: a chapter written; False: the end
-        self._thread = threading.Thread(
-            target=self._run, args=(book, chunks, cache, output, settings, narrator), name="voxd-assemble", daemon=True
-        )
-        self._thread.start()
-
-    # -- the render loop's side (the caller's thread)
-
-    def ready(self, keys: list[str]) -> None:
-        with self._lock:
-            self._waiting.difference_update(keys)
-            self._lock.notify_all()
-
-    def guard(self, checkpoint: Callable[[], None] | None) -> Callable[[], None]:
-        """``checkpoint``, raising first the assembler's error if it failed: no point rendering on."""
-        def guarded() -> None:
-            if self._error is not None:
-                raise self._error
-            if checkpoint:
-                checkpoint()
-        return guarded
-
-    def finish(self, checkpoint: Callable[[], None] | None) -> tuple[list[ChapterMark], float]:
-        """Wait for the book, running ``checkpoint`` after each chapter; its marks and duration."""
-        while self._events.get():
-            if checkpoint:
-                checkpoint()
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._result is not None
-        return self._result
-
-    def abandon(self) -> None:
-        with self._lock:
-            self._abandoned = True
-            self._lock.notify_all()
-        self._thread.join()
-
-    # -- the assembler's thread
-
-    def _run(self, book, chunks, cache, output, settings, narrator) -> None:
-        try:
-            self._result = assemble(
-                book, chunks, cache, output, settings, narrator=narrator,
-                checkpoint=self._check, ready=self._wait, on_chapter=lambda index: self._events.put(True),
-            )
-        except _Abandoned:
-            pass
-        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
-            self._error = exc
-        finally:
-            self._events.put(False)
-
-    def _check(self) -> None:
-        if self._abandoned:
-            raise _Abandoned()
-
-    def _wait(self, key: str) -> None:
-        with self._lock:
-            while key in self._waiting and not self._abandoned:
-                self._lock.wait()
-            if self._abandoned:
-                raise _Abandoned()
 
 
 def _batch_size(settings: Settings, store: "Store | None" = None) -> tuple[int, Callable[[int], None] | None]:

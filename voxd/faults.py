@@ -15,6 +15,7 @@ from collections import Counter
 _name, _, _nth = os.environ.get("VOXD_CRASH_AT", "").partition(":")
 _TARGET = (_name, int(_nth or 1)) if _name else None
 _seen: Counter[str] = Counter()
+_also: list[int] = []  # processes that die with this one at a crash point
 
 POINTS = (
     "ingest",            # the book was read
@@ -32,4 +33,12 @@ def crash_point(name: str) -> None:
         return
     _seen[name] += 1
     if _seen[name] == _TARGET[1]:
+        for pid in _also:
+            os.kill(pid, signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def kill_also(pid: int) -> None:
+    """A crash point here kills ``pid`` too: the assembler process takes the daemon with it,
+    as a power cut would take both."""
+    _also.append(pid)

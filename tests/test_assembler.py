@@ -1,0 +1,71 @@
+"""The assembler process, driven as convert() drives it, over a real chunk cache and .m4b."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import pickle
+from pathlib import Path
+
+import pytest
+
+from voxd.assembler import Assembler, _portable
+from voxd.errors import BookError
+
+from .test_convert import RATE, chapters_of, decode, handmade_book, settings_for
+
+
+def running() -> list:
+    return [p for p in multiprocessing.active_children() if p.name == "voxd-assemble"]
+
+
+def test_a_book_assembled_in_the_child_with_its_log_lines_here(tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="voxd.convert")
+    book, chunks, cache = handmade_book(tmp_path, [0.05, 0.2])
+    output = tmp_path / "child.m4b"
+    assembler = Assembler(book, chunks, cache.root, output, settings_for(tmp_path), narrator="Nora")
+    assert [p.pid for p in running()] and all(p.pid != multiprocessing.current_process().pid for p in running())
+    assembler.ready([c.key for c in chunks])
+    chapters: list[int] = []
+    marks, duration = assembler.finish(lambda: chapters.append(1))
+    assert len(chapters) == 2  # the checkpoint ran here after each chapter
+    assert [m.title for m in marks] == ["Part 1", "Part 2"]
+    assert duration == pytest.approx(decode(output)[0].size / RATE, abs=0.1)
+    assert [t for t, _, _ in chapters_of(output)] == ["Part 1", "Part 2"]
+    levelled = [r for r in caplog.records if r.name == "voxd.convert" and "LUFS" in r.getMessage()]
+    assert [r.getMessage().split(" (")[0] for r in levelled] == ["chapter 1", "chapter 2"]
+    assert not running()
+
+
+def test_its_errors_come_back_typed(tmp_path: Path) -> None:
+    book, chunks, cache = handmade_book(tmp_path, [0.1])
+    cache.path(chunks[1].key).unlink()
+    assembler = Assembler(book, chunks, cache.root, tmp_path / "broken.m4b", settings_for(tmp_path), narrator=None)
+    assembler.ready([c.key for c in chunks])
+    with pytest.raises(BookError, match="chunk 1 of chapter 1 is missing from the cache"):
+        assembler.finish(None)
+    assembler.abandon()
+    assert not (tmp_path / "broken.m4b").exists()
+    assert not list(tmp_path.glob(".broken.m4b.*.tmp")) and not running()
+
+
+def test_abandoned_while_waiting_it_leaves_nothing(tmp_path: Path) -> None:
+    book, chunks, cache = handmade_book(tmp_path, [0.1, 0.1])
+    output = tmp_path / "left.m4b"
+    assembler = Assembler(book, chunks, cache.root, output, settings_for(tmp_path), narrator=None)
+    assembler.ready([c.key for c in chunks[:4]])  # chapter 2 never completes
+    guard = assembler.guard(None)
+    guard()  # nothing has gone wrong
+    assembler.abandon()
+    assert not running()
+    assert not output.exists() and not list(tmp_path.glob(".left.m4b.*.tmp"))
+
+
+def test_exceptions_that_do_not_pickle_become_book_errors() -> None:
+    class Local(Exception):  # defined in a function: pickle cannot find it
+        pass
+
+    disk = OSError(28, "No space left on device")
+    assert _portable(disk) is disk and pickle.loads(pickle.dumps(disk)).errno == 28
+    portable = _portable(Local("odd"))
+    assert isinstance(portable, BookError) and str(portable) == "assembling failed: Local: odd"

@@ -76,8 +76,8 @@ def test_bad_file_fails_with_reason_and_daemon_keeps_serving(daemon_factory, tmp
     assert not (d.inbox / "broken.epub").exists()
     shutil.copy(build_sample(tmp_path / "alice.epub"), d.inbox / "alice.epub")
     d.wait_for(d.outputs, 120, "the next good book")
-    statuses = sorted(j["status"] for j in d.jobs())
-    assert statuses == ["done", "failed"]
+    # the .m4b is renamed in before the job is marked done: wait for that too
+    d.wait_for(lambda: sorted(j["status"] for j in d.jobs()) == ["done", "failed"], 30, "the job marked done")
     assert d.stop() == 0
 
 
@@ -109,6 +109,7 @@ def test_kill_mid_render_resumes_without_rendering_again(daemon_factory, tmp_pat
 
     d.start()
     d.wait_for(d.outputs, 180, "the .m4b after restart")
+    d.wait_for(lambda: d.store().jobs()[0].status.value == "done", 30, "the job marked done")
     after = {p: p.stat().st_ino for p in cache.rglob("*.pcm")}
     assert all(after[p] == ino for p, ino in before.items()), "a chunk rendered before the kill was rendered again"
     assert len(after) > len(before)

@@ -21,6 +21,7 @@ import os
 import pickle
 import queue
 import signal
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -101,14 +102,13 @@ class Assembler:
         """Tell the child to drop the book; wait for it (reading what it says meanwhile), then make sure."""
         if self._process.is_alive():
             self._keys.put(None)
-            deadline = ABANDON_SECONDS
-            while self._process.is_alive() and deadline > 0:
+            deadline = time.monotonic() + ABANDON_SECONDS
+            while self._process.is_alive() and time.monotonic() < deadline:
                 if self._events.poll(0.1):
                     try:
                         self._handle(self._receive())
                     except BookError:
                         break
-                deadline -= 0.1
             self._process.join(1)
             if self._process.is_alive():
                 log.warning("the assembler did not stop; killing it")

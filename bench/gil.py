@@ -58,14 +58,23 @@ def encode(folder: str) -> None:
             writer.write(pcm[start : start + RATE])
 
 
+def launch_round(x, w):
+    """One round of the stand-in decode loop: 50 tiny torch ops with Python between them.
+    Each op lets go of the GIL while it runs, as a kernel launch does."""
+    import torch
+
+    for _ in range(50):
+        x = torch.nn.functional.silu(x @ w) + x
+    return x
+
+
 def launches(stop: threading.Event, counts: list[int]) -> None:
     import torch
 
     x, w = torch.zeros(1, 64), torch.zeros(64, 64)
     n = 0
     while not stop.is_set():
-        for _ in range(50):
-            x = torch.nn.functional.silu(x @ w) + x
+        x = launch_round(x, w)
         n += 1
     counts.append(n)
 

@@ -124,23 +124,23 @@ class _Waiting:
 
 def _launching(seconds: float) -> None:
     """Do what a GPU decode loop does in ``seconds`` when it has the machine to itself:
-    Python glue around tiny torch ops, each of which lets go of the GIL while it runs,
-    like a kernel launch (an eager Qwen3-TTS decode makes about a thousand per audio
-    frame). A fixed amount of work, so whatever else wants the GIL makes it take longer."""
+    bench/gil.py's rounds of tiny torch ops (an eager Qwen3-TTS decode makes about a
+    thousand kernel launches per audio frame). A fixed amount of work, so whatever
+    else wants the GIL makes it take longer."""
     import torch
+
+    from gil import launch_round  # bench/gil.py: sys.path[0] is bench/ when run as a script
 
     global _LAUNCH_RATE
     x, w = torch.zeros(1, 64), torch.zeros(64, 64)
     if _LAUNCH_RATE is None:  # rounds per second, alone: measured once
         started, rounds = time.perf_counter(), 0
         while time.perf_counter() - started < 1.0:
-            for _ in range(50):
-                x = torch.nn.functional.silu(x @ w) + x
+            x = launch_round(x, w)
             rounds += 1
         _LAUNCH_RATE = rounds / (time.perf_counter() - started)
     for _ in range(round(seconds * _LAUNCH_RATE)):
-        for _ in range(50):
-            x = torch.nn.functional.silu(x @ w) + x
+        x = launch_round(x, w)
 
 
 _LAUNCH_RATE: float | None = None

@@ -12,11 +12,7 @@ import pytest
 from voxd.assembler import Assembler, _portable
 from voxd.errors import BookError
 
-from .test_convert import RATE, chapters_of, decode, handmade_book, settings_for
-
-
-def running() -> list:
-    return [p for p in multiprocessing.active_children() if p.name == "voxd-assemble"]
+from .test_convert import RATE, assemblers, chapters_of, decode, handmade_book, settings_for
 
 
 def test_a_book_assembled_in_the_child_with_its_log_lines_here(tmp_path: Path, caplog) -> None:
@@ -24,7 +20,7 @@ def test_a_book_assembled_in_the_child_with_its_log_lines_here(tmp_path: Path, c
     book, chunks, cache = handmade_book(tmp_path, [0.05, 0.2])
     output = tmp_path / "child.m4b"
     assembler = Assembler(book, chunks, cache.root, output, settings_for(tmp_path), narrator="Nora")
-    assert [p.pid for p in running()] and all(p.pid != multiprocessing.current_process().pid for p in running())
+    assert [p.pid for p in assemblers()] and all(p.pid != multiprocessing.current_process().pid for p in assemblers())
     assembler.ready([c.key for c in chunks])
     chapters: list[int] = []
     marks, duration = assembler.finish(lambda: chapters.append(1))
@@ -34,7 +30,7 @@ def test_a_book_assembled_in_the_child_with_its_log_lines_here(tmp_path: Path, c
     assert [t for t, _, _ in chapters_of(output)] == ["Part 1", "Part 2"]
     levelled = [r for r in caplog.records if r.name == "voxd.convert" and "LUFS" in r.getMessage()]
     assert [r.getMessage().split(" (")[0] for r in levelled] == ["chapter 1", "chapter 2"]
-    assert not running()
+    assert not assemblers()
 
 
 def test_its_errors_come_back_typed(tmp_path: Path) -> None:
@@ -46,7 +42,7 @@ def test_its_errors_come_back_typed(tmp_path: Path) -> None:
         assembler.finish(None)
     assembler.abandon()
     assert not (tmp_path / "broken.m4b").exists()
-    assert not list(tmp_path.glob(".broken.m4b.*.tmp")) and not running()
+    assert not list(tmp_path.glob(".broken.m4b.*.tmp")) and not assemblers()
 
 
 def test_abandoned_while_waiting_it_leaves_nothing(tmp_path: Path) -> None:
@@ -57,7 +53,7 @@ def test_abandoned_while_waiting_it_leaves_nothing(tmp_path: Path) -> None:
     guard = assembler.guard(None)
     guard()  # nothing has gone wrong
     assembler.abandon()
-    assert not running()
+    assert not assemblers()
     assert not output.exists() and not list(tmp_path.glob(".left.m4b.*.tmp"))
 
 

@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args, tmp: Path) -> int:
     from voxd.config import Settings
-    from voxd.convert import _batch_size, convert
+    from voxd.convert import convert
+    from voxd.gpu import batch_size_for
     from voxd.ingest import read_book
     from voxd.cache import ChunkCache
     from voxd.render import Check, render, with_keys
@@ -279,7 +280,7 @@ def _run(args, tmp: Path) -> int:
     started = time.perf_counter()
     engine.synthesize([Utterance("A few words to warm up.", "default", "en")])  # load the model
     load_seconds = time.perf_counter() - started
-    batch_size, _ = _batch_size(settings)
+    batch_size, _ = batch_size_for(settings)
     check = Check(durations=settings.qwen.check_durations) if settings.engine == "qwen" else Check()
 
     parsed = read_book(book)

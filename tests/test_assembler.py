@@ -16,7 +16,7 @@ from .test_convert import RATE, assemblers, chapters_of, decode, handmade_book, 
 
 
 def test_a_book_assembled_in_the_child_with_its_log_lines_here(tmp_path: Path, caplog) -> None:
-    caplog.set_level(logging.DEBUG, logger="voxd.convert")
+    caplog.set_level(logging.DEBUG, logger="voxd.assembly")
     book, chunks, cache = handmade_book(tmp_path, [0.05, 0.2])
     output = tmp_path / "child.m4b"
     assembler = Assembler(book, chunks, cache.root, output, settings_for(tmp_path), narrator="Nora")
@@ -28,7 +28,7 @@ def test_a_book_assembled_in_the_child_with_its_log_lines_here(tmp_path: Path, c
     assert [m.title for m in marks] == ["Part 1", "Part 2"]
     assert duration == pytest.approx(decode(output)[0].size / RATE, abs=0.1)
     assert [t for t, _, _ in chapters_of(output)] == ["Part 1", "Part 2"]
-    levelled = [r for r in caplog.records if r.name == "voxd.convert" and "LUFS" in r.getMessage()]
+    levelled = [r for r in caplog.records if r.name == "voxd.assembly" and "LUFS" in r.getMessage()]
     assert [r.getMessage().split(" (")[0] for r in levelled] == ["chapter 1", "chapter 2"]
     assert not assemblers()
 

@@ -120,7 +120,7 @@ def test_doctor_flags_bad_config(tmp_path):
 
 
 def test_output_names_are_safe():
-    from voxd.convert import safe_name
+    from voxd.publish import safe_name
 
     assert safe_name("../../../escape", "X") == "escape"
     assert safe_name(" .hidden. ", "X") == "hidden"

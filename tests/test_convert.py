@@ -20,7 +20,8 @@ import pytest
 from voxd.book import Book, Chapter, Chunk, Metadata, Pause
 from voxd.cache import ChunkCache
 from voxd.config import Settings
-from voxd.convert import _part_starts, assemble, convert
+from voxd.assembly import _part_starts, assemble
+from voxd.convert import convert
 from voxd.errors import BookError
 from voxd.ingest import read_book
 from voxd.loudness import to_db

@@ -11,7 +11,7 @@ import pytest
 
 from voxd import gpu
 from voxd.config import Settings
-from voxd.convert import _batch_size
+from voxd.gpu import batch_size_for as _batch_size
 from voxd.gpu import GiB, MAX_BATCH, format_vram, model_size, recommended_batch_size
 from voxd.store import Store
 

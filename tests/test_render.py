@@ -8,22 +8,33 @@ from voxd.book import Chunk, Pause
 from voxd.cache import ChunkCache
 from voxd.errors import Stopping
 from voxd.render import plan_batches, render, with_keys
+from voxd.tts.base import Engine
 from voxd.tts.espeak import EspeakEngine
 
 
-class Counting:
+class Counting(Engine):
     """The real engine, counting what it is asked to speak."""
 
     def __init__(self, engine):
         self.engine = engine
         self.model_id = engine.model_id
+        self.default_voice = engine.default_voice
         self.texts: list[str] = []
         self.batches: list[int] = []
 
-    def synthesize(self, batch):
+    def synthesize(self, batch, *, seed=None):
         self.texts.extend(u.text for u in batch)
         self.batches.append(len(batch))
         return self.engine.synthesize(batch)
+
+    def voices(self):
+        return self.engine.voices()
+
+    def narrator(self, voice):
+        return self.engine.narrator(voice)
+
+    def close(self):
+        pass
 
 
 def chunks(texts, voice="en-us"):
@@ -120,7 +131,7 @@ import threading  # noqa: E402
 import numpy as np  # noqa: E402
 
 from voxd.errors import EngineError, OutOfMemory  # noqa: E402
-from voxd.render import Check, frames, padding, retry_seed  # noqa: E402
+from voxd.render import Check, padding, retry_seed  # noqa: E402
 from voxd.tts.base import Synthesis  # noqa: E402
 
 SENTENCES = [
@@ -145,18 +156,16 @@ class Wrapped(Counting):
         super().__init__(engine)
         self.fits = fits
         self.lockstep = lockstep
-        self.accepts_seed = seedable
+        self.seedable = seedable
         self.spoil = spoil
         self.seeds: list[int | None] = []
         self.calls: list[list[str]] = []  # every call's texts, failed ones included
-        self.default_voice = engine.default_voice
-        self.narrator = engine.narrator
-        self.voices = engine.voices
 
-    def close(self):
-        pass
+    @property
+    def accepts_seed(self):
+        return self.seedable
 
-    def synthesize(self, batch, seed=None):
+    def synthesize(self, batch, *, seed=None):
         self.calls.append([u.text for u in batch])
         if self.fits is not None and len(batch) > self.fits:
             raise OutOfMemory(f"CUDA out of memory on a batch of {len(batch)}")
@@ -224,15 +233,14 @@ def test_padding_waste_is_measured_per_batch_and_in_total(tmp_path, engine):
     p = render(cs, wrapped, cache, batch_size=2, max_length_ratio=10.0)
     assert wrapped.batches == [2, 1]
     by_length = sorted(cs, key=lambda c: -len(c.text))
-    lengths = [frames(*cache.get(c.key)) for c in by_length]
+    lengths = [len(wave) / rate for wave, rate in (cache.get(c.key) for c in by_length)]
     spoken_1, run_1 = padding(lengths[:2])
     spoken_2, run_2 = padding(lengths[2:])
     assert run_1 == pytest.approx(2 * max(lengths[:2])) and run_2 == pytest.approx(lengths[2])
-    assert p.frames_spoken == pytest.approx(spoken_1 + spoken_2) == pytest.approx(sum(lengths))
-    assert p.frames_padded == pytest.approx(run_1 + run_2)
+    assert p.seconds_spoken == pytest.approx(spoken_1 + spoken_2) == pytest.approx(sum(lengths))
+    assert p.seconds_padded == pytest.approx(run_1 + run_2)
     assert 0 < p.padding_waste == pytest.approx(1 - sum(lengths) / (run_1 + run_2))
     assert padding([]) == (0.0, 0.0) and padding([10, 10]) == (20.0, 20.0)
-    assert frames(np.zeros(24000, np.float32), 24000) == 12.5
 
 
 def test_progress_without_batches_has_no_padding_figure(tmp_path, engine):
@@ -304,8 +312,8 @@ def test_a_runaway_is_always_spoken_again(tmp_path, engine):
     runaway = {"done": False}
 
     class Runaway(Wrapped):
-        def synthesize(self, batch, seed=None):
-            result = super().synthesize(batch, seed)
+        def synthesize(self, batch, *, seed=None):
+            result = super().synthesize(batch, seed=seed)
             flags = [False] * len(batch)
             if not runaway["done"]:
                 runaway["done"] = True
@@ -330,14 +338,14 @@ def test_convert_remembers_the_batch_size_that_fit(tmp_path, engine, monkeypatch
     store = Store(settings.db_path)
     book = build_sample(tmp_path / "alice.epub")
     wrapped = Wrapped(engine, fits=5)
-    outcome = convert(book, lambda b: tmp_path / "out.m4b", settings, wrapped, store=store)
+    outcome = convert(book, lambda b: tmp_path / "out.m4b", settings, wrapped, memory=store)
     assert wrapped.calls and len(wrapped.calls[0]) > 5  # it started from the 24 GB estimate (32)
     assert outcome.progress.batch_size == 4 and outcome.progress.out_of_memory == 1
     key = gpu.memory_key("Test GPU 24GB", settings.qwen.custom_voice_model)
     assert store.get_value(key) == "4"
     settings2 = Settings(engine="qwen", state_dir=tmp_path / "state2", write_sidecars=False)
     again = Wrapped(engine, fits=5)
-    convert(book, lambda b: tmp_path / "out2.m4b", settings2, again, store=store)
+    convert(book, lambda b: tmp_path / "out2.m4b", settings2, again, memory=store)
     assert max(len(call) for call in again.calls) == 4  # learned: no out-of-memory this time
     assert (tmp_path / "out2.m4b").is_file()
 

@@ -383,16 +383,20 @@ def test_render_speaks_a_spoiled_take_again_with_the_real_engine(engine: QwenEng
     from voxd.book import Chunk, Pause
     from voxd.cache import ChunkCache
     from voxd.render import Check, render, retry_seed, with_keys
-    from voxd.tts.base import Synthesis
+    from voxd.tts.base import Engine, Synthesis
 
-    class SpoilOnce:
+    class SpoilOnce(Engine):
         """The real engine, but the first batch's first take comes back 0.02 s long."""
 
         def __init__(self, real: QwenEngine) -> None:
-            self.real, self.model_id, self.lockstep, self.accepts_seed = real, real.model_id, True, True
+            self.real, self.model_id, self.lockstep = real, real.model_id, True
             self.calls: list[tuple[int, int | None]] = []
 
-        def synthesize(self, batch, seed=None):
+        @property
+        def accepts_seed(self):
+            return True
+
+        def synthesize(self, batch, *, seed=None):
             result = self.real.synthesize(batch, seed=seed)
             self.calls.append((len(batch), seed))
             waves = list(result.waveforms)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from voxd.store import Store
-from voxd.watch import InboxWatcher, StabilityTracker, enqueue, is_candidate_name, sha256_file
+from voxd.files import sha256_file
+from voxd.watch import InboxWatcher, StabilityTracker, enqueue, is_candidate_name
 
 
 class Clock:
@@ -277,7 +278,7 @@ def test_name_that_is_not_utf8_is_renamed_and_queued(tmp_path):
 
 
 def test_fitting_name_shortens_long_names_keeping_the_suffix():
-    from voxd.watch import MAX_MOVED_NAME, fitting_name
+    from voxd.publish import MAX_MOVED_NAME, fitting_name
 
     assert fitting_name("short.epub") == "short.epub"
     long = fitting_name("\u4e66" * 80 + ".voxd.json")

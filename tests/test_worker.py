@@ -13,12 +13,13 @@ from voxd.errors import EngineError
 from voxd.notify import Notifier
 from voxd.samples import build_sample
 from voxd.store import Status, Store
+from voxd.tts import base
 from voxd.tts.espeak import EspeakEngine
 from voxd.watch import enqueue
 from voxd.worker import Worker, format_duration
 
 
-class Engine:
+class Engine(base.Engine):
     """The real eSpeak engine with a hook that runs before each batch."""
 
     def __init__(self, before=None):
@@ -28,7 +29,7 @@ class Engine:
         self.before = before
         self.calls = 0
 
-    def synthesize(self, batch):
+    def synthesize(self, batch, *, seed=None):
         self.calls += 1
         if self.before:
             self.before(self.calls)

@@ -1,4 +1,4 @@
-"""The assembler process: :func:`voxd.convert.assemble` beside the render, in a process of its own.
+"""The assembler process: :func:`voxd.assembly.assemble` beside the render, in a process of its own.
 
 Why a process and not a thread: on a GPU the render loop is Python driving
 thousands of small kernel launches per audio frame, and it needs the GIL between
@@ -187,7 +187,7 @@ def _child(conn, keys, book, chunks, cache_root: str, output: str, settings: Set
     _die_with_parent(parent)
     from . import faults
     from .cache import ChunkCache
-    from .convert import assemble
+    from .assembly import assemble
 
     faults.kill_also(parent)
     root = logging.getLogger()

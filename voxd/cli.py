@@ -51,7 +51,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .convert import convert, outbox_path
+    from .convert import convert
+    from .publish import outbox_path
     from .tts.registry import load_engine
 
     settings = _settings(args)
@@ -137,7 +138,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_add(args: argparse.Namespace) -> int:
     from .store import Store
-    from .watch import sha256_file
+    from .files import sha256_file
 
     settings = _settings(args)
     inbox = settings.inbox_dir

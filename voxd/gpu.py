@@ -20,10 +20,16 @@ size that worked is remembered for that GPU and model.
 from __future__ import annotations
 
 import gc
+import logging
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+log = logging.getLogger(__name__)
 
 GiB = 2**30
 
@@ -186,3 +192,44 @@ def release_cached_memory() -> None:
             torch.cuda.empty_cache()
     except Exception:
         pass
+
+
+class BatchMemory(Protocol):
+    """Where a batch size that an out-of-memory taught is kept between books (the job store)."""
+
+    def get_value(self, key: str) -> str | None: ...
+
+    def set_value(self, key: str, value: str) -> None: ...
+
+
+def batch_size_for(
+    settings: "Settings", memory: BatchMemory | None = None
+) -> tuple[int, Callable[[int], None] | None]:
+    """Chunks per batch, and how to remember a smaller size that an out-of-memory taught.
+
+    eSpeak: ``espeak.batch_size``. Qwen3-TTS: ``qwen.batch_size`` if set; on the CPU
+    a small default; on a GPU the size recommended for its free memory, or the size
+    remembered in ``memory`` for this GPU and model after an out-of-memory if smaller.
+    The remote engine has no batches (its servers batch): 1.
+    """
+    if settings.engine == "espeak":
+        return settings.espeak.batch_size, None
+    if settings.engine != "qwen":
+        return 1, None
+    q = settings.qwen
+    card = probe(q.device)
+    if card is None:
+        return q.batch_size or CPU_BATCH_SIZE, None
+    key = memory_key(card.name, q.custom_voice_model)
+    remember = (lambda size: memory.set_value(key, str(size))) if memory is not None else None
+    if q.batch_size:
+        return q.batch_size, remember
+    size = recommended_batch_size(q.custom_voice_model, card.available)
+    saved = memory.get_value(key) if memory is not None else None
+    learned = int(saved) if saved and saved.isdigit() and int(saved) > 0 else None
+    if learned is not None and learned < size:
+        log.info("%s: %d chunks per batch (learned after running out of memory; %d would be the estimate)",
+                 card.name, learned, size)
+        return learned, remember
+    log.info("%s, %.1f GiB free: %d chunks per batch", card.name, card.available / GiB, size)
+    return size, remember

@@ -5,11 +5,17 @@ chunks are grouped by what the engine must load for them (voice, style,
 language), sorted by length, and cut into batches of similar lengths: for an
 engine that runs in lockstep a batch also ends early where its longest text
 would be more than ``max_length_ratio`` times its shortest. What lockstep still
-costs is measured: the padding, in codec frames (12.5 a second), of every item
-that waited for the batch's longest.
+costs is measured: the padding, in seconds of audio, of every item that waited
+for the batch's longest.
 
-A batch is the unit of loss: a crash loses at most the batch in flight, because
-every finished chunk is in the cache before the next batch starts.
+An engine that is a client of speech servers (``engine.concurrent``) is not
+handed batches: the servers batch for themselves, continuously. The loop keeps
+``engine.window()`` single-chunk requests in flight instead, in book order, and
+stores each chunk the moment it comes back, so no request waits for a slower
+one and the assembler gets chapters as early as possible.
+
+A batch (or the requests in flight) is the unit of loss: a crash loses at most
+that, because every finished chunk is in the cache before the next one starts.
 
 A batch that does not fit in GPU memory (:class:`OutOfMemory`) is retried, the
 same chunks, half as many at a time, down to one; the smaller size then holds
@@ -17,7 +23,8 @@ for the rest of the render, and ``on_oom`` hears it once it has worked, so the
 caller can remember it for the next book.
 
 A chunk whose audio looks wrong is spoken again, alone, with another seed: one
-that ran into the engine's length cap (a runaway), or, with a
+that ran into the engine's length cap (a runaway), one the engine itself found
+fault with (a server's reply cut short), or, with a
 :class:`Check` that looks at durations, one far longer or shorter than its text
 predicts. If no take is right the closest one is kept (never a gap in the
 book) and the chunk is listed in :attr:`Progress.flagged` for a person to hear.
@@ -28,6 +35,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import queue
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -45,12 +54,14 @@ from .tts.base import Engine, Synthesis, Utterance, speech_seconds
 
 log = logging.getLogger(__name__)
 
-#: Codec frames per second of audio (Qwen3-TTS's 12 Hz tokenizer); padding is counted in these.
-FRAMES_PER_SECOND = 12.5
 #: For lockstep engines: a batch's longest text at most this many times its shortest.
 MAX_LENGTH_RATIO = 2.0
 #: A batch that takes longer than this is logged at INFO (else DEBUG).
 _SLOW_BATCH_SECONDS = 2.0
+#: After a stop or an error, how long requests already in flight may still finish and be kept.
+DRAIN_SECONDS = 5.0
+#: A concurrent render reports progress (and asks its checkpoint) at most this often.
+_REPORT_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +94,8 @@ class Progress:
     batches: int = 0
     batch_size: int = 0  # chunks per batch now (smaller than asked after an out-of-memory)
     out_of_memory: int = 0  # batches that did not fit and were split
-    frames_spoken: float = 0.0  # codec frames of audio the batches produced
-    frames_padded: float = 0.0  # frames the batches ran for: longest item's frames x items
+    seconds_spoken: float = 0.0  # audio the lockstep batches produced
+    seconds_padded: float = 0.0  # audio they ran for: the longest item's length x items
     retried: int = 0  # chunks spoken again because their audio looked wrong
     flagged: list[str] = field(default_factory=list)  # chunks kept although still suspect, in words
 
@@ -96,9 +107,9 @@ class Progress:
 
     @property
     def padding_waste(self) -> float | None:
-        """Share of the frames run in lockstep that were padding (0 = none), once measured."""
-        if self.frames_padded > 0:
-            return 1.0 - self.frames_spoken / self.frames_padded
+        """Share of the time run in lockstep that was padding (0 = none), once measured."""
+        if self.seconds_padded > 0:
+            return 1.0 - self.seconds_spoken / self.seconds_padded
         return None
 
 
@@ -139,7 +150,7 @@ def _groups(chunks: Sequence[Chunk]) -> list[list[Chunk]]:
     ]
 
 
-def _take(pending: deque[Chunk], size: int, max_ratio: float | None) -> list[Chunk]:
+def take_batch(pending: deque[Chunk], size: int, max_ratio: float | None) -> list[Chunk]:
     """The next batch from a group sorted longest first: up to ``size`` chunks, and
     with ``max_ratio`` none shorter than the first one's length / ``max_ratio``."""
     batch = [pending.popleft()]
@@ -159,18 +170,13 @@ def plan_batches(chunks: Sequence[Chunk], batch_size: int, max_ratio: float | No
     for group in _groups(chunks):
         pending = deque(group)
         while pending:
-            batch = _take(pending, batch_size, max_ratio)
+            batch = take_batch(pending, batch_size, max_ratio)
             batches.append(batch)
     return batches
 
 
-def frames(wave: np.ndarray, sample_rate: int) -> float:
-    """Codec frames (at 12.5 a second) that ``wave`` lasts."""
-    return len(wave) / sample_rate * FRAMES_PER_SECOND
-
-
 def padding(lengths: Sequence[float]) -> tuple[float, float]:
-    """(frames spoken, frames run) of one lockstep batch whose items last ``lengths`` frames."""
+    """(audio spoken, audio run) of one lockstep batch whose items last ``lengths`` (any unit)."""
     if not lengths:
         return 0.0, 0.0
     return float(sum(lengths)), float(max(lengths) * len(lengths))
@@ -229,8 +235,33 @@ def render(
     if on_progress:
         on_progress(progress)
 
-    lockstep = bool(getattr(engine, "lockstep", False))
-    max_ratio = max_length_ratio if lockstep else None
+    if engine.concurrent:
+        _render_requests(missing, engine, cache, progress, check=check, checkpoint=checkpoint,
+                         on_progress=on_progress, on_ready=on_ready)
+    else:
+        _render_batches(missing, engine, cache, progress, batch_size=batch_size, check=check,
+                        checkpoint=checkpoint, on_progress=on_progress, on_oom=on_oom, on_ready=on_ready,
+                        max_ratio=max_length_ratio if engine.lockstep else None, window=window)
+    gpu.release_cached_memory()  # once per book, not per batch: the allocator's cache is fast
+    return progress
+
+
+def _render_batches(
+    missing: list[Chunk],
+    engine: Engine,
+    cache: ChunkCache,
+    progress: Progress,
+    *,
+    batch_size: int,
+    check: Check | None,
+    checkpoint: Callable[[], None] | None,
+    on_progress: Callable[[Progress], None] | None,
+    on_oom: Callable[[int], None] | None,
+    on_ready: Callable[[list[str]], None] | None,
+    max_ratio: float | None,
+    window: int | None,
+) -> None:
+    """One batch at a time, each grouped and sorted within its window of the book."""
     size = batch_size
     shrunk = False  # a batch ran out of memory and no smaller one has worked yet
     step = window if window and window > 0 else max(len(missing), 1)
@@ -238,7 +269,7 @@ def render(
     for group in groups:
         pending = deque(group)
         while pending:
-            batch = _take(pending, size, max_ratio)
+            batch = take_batch(pending, size, max_ratio)
             if checkpoint:
                 checkpoint()
             started = time.monotonic()
@@ -264,54 +295,129 @@ def render(
                 if on_oom:
                     on_oom(size)
             rate = result.sample_rate
-            spoken, run = padding([frames(w, rate) for w in result.waveforms])
-            waves = list(result.waveforms)
-            truncated = list(result.truncated) or [False] * len(batch)
-            retry_seconds = 0.0
-            if check is not None:
-                retry_started = time.monotonic()
-                for i, c in enumerate(batch):
-                    waves[i] = _settle(engine, c, waves[i], rate, truncated[i], check, progress)
-                retry_seconds = time.monotonic() - retry_started
+            spoken, run = padding([len(w) / rate for w in result.waveforms])
+            retry_started = time.monotonic()
+            takes = [_settle(engine, c, result, i, check) for i, c in enumerate(batch)]
+            retry_seconds = time.monotonic() - retry_started
             batch_audio = 0.0
-            for c, wave in zip(batch, waves):
-                cache.put(c.key, wave, rate)
-                batch_audio += len(wave) / rate
+            for c, take in zip(batch, takes):
+                cache.put(c.key, take.wave, rate)
+                batch_audio += len(take.wave) / rate
+                _count(progress, take)
             crash_point("render.batch")
             progress.batches += 1
             progress.chunks_done += len(batch)
             progress.audio_seconds += batch_audio
             progress.rendered_audio_seconds += batch_audio
             progress.render_seconds += elapsed + retry_seconds
-            progress.frames_spoken += spoken
-            progress.frames_padded += run
-            _log_batch(len(batch), elapsed, sum(len(w) for w in result.waveforms) / rate, spoken, run, lockstep)
+            progress.seconds_spoken += spoken
+            progress.seconds_padded += run
+            _log_batch(len(batch), elapsed, spoken, run, engine.lockstep)
             if on_ready:
                 on_ready([c.key for c in batch])
             if on_progress:
                 on_progress(progress)
-    gpu.release_cached_memory()  # once per book, not per batch: the allocator's cache is fast
-    return progress
+
+
+def _render_requests(
+    missing: list[Chunk],
+    engine: Engine,
+    cache: ChunkCache,
+    progress: Progress,
+    *,
+    check: Check | None,
+    checkpoint: Callable[[], None] | None,
+    on_progress: Callable[[Progress], None] | None,
+    on_ready: Callable[[list[str]], None] | None,
+) -> None:
+    """A sliding window of single-chunk requests, in book order, each stored as it returns.
+
+    The requests run in daemon threads; the loop itself only starts them, stores
+    what comes back and asks ``checkpoint``, so a stop is noticed within a second
+    whatever the servers do. On a stop or an error, requests already in flight get
+    :data:`DRAIN_SECONDS` to finish and be kept; the rest are left to end on their own.
+    """
+    results: queue.Queue[tuple[Chunk, _Take | None, BaseException | None]] = queue.Queue()
+
+    def request(c: Chunk) -> None:
+        try:
+            result = _speak(engine, [c])
+            results.put((c, _settle(engine, c, result, 0, check), None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the loop, which raises it
+            results.put((c, None, exc))
+
+    def keep(c: Chunk, take: _Take) -> None:
+        cache.put(c.key, take.wave, take.rate)
+        seconds = len(take.wave) / take.rate
+        _count(progress, take)
+        progress.batches += 1
+        progress.chunks_done += 1
+        progress.audio_seconds += seconds
+        progress.rendered_audio_seconds += seconds
+        progress.render_seconds = time.monotonic() - started
+        crash_point("render.batch")
+        if on_ready:
+            on_ready([c.key])
+
+    pending = deque(missing)
+    in_flight = 0
+    started = time.monotonic()
+    last_report = started
+    progress.batch_size = 1
+    try:
+        while pending or in_flight:
+            now = time.monotonic()
+            if checkpoint and (now - last_report >= _REPORT_SECONDS or not in_flight):
+                checkpoint()
+            while pending and in_flight < engine.window():
+                threading.Thread(target=request, args=(pending.popleft(),), name="voxd-request",
+                                 daemon=True).start()
+                in_flight += 1
+            try:
+                c, take, error = results.get(timeout=_REPORT_SECONDS)
+            except queue.Empty:
+                continue
+            in_flight -= 1
+            if error is not None:
+                raise error
+            assert take is not None
+            keep(c, take)
+            now = time.monotonic()
+            if on_progress and (now - last_report >= _REPORT_SECONDS or not (pending or in_flight)):
+                last_report = now
+                on_progress(progress)
+    except BaseException:
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while in_flight and (left := deadline - time.monotonic()) > 0:
+            try:
+                c, take, error = results.get(timeout=left)
+            except queue.Empty:
+                break
+            in_flight -= 1
+            if take is not None:
+                keep(c, take)
+        raise
+    if on_progress:
+        on_progress(progress)
 
 
 def _speak(engine: Engine, batch: Sequence[Chunk], seed: int | None = None) -> Synthesis:
     utterances = [Utterance(text=c.text, voice=c.voice, language=c.language, style=c.style) for c in batch]
-    if seed is None:
-        result = engine.synthesize(utterances)
-    else:
-        result = engine.synthesize(utterances, seed=seed)  # type: ignore[call-arg]
+    result = engine.synthesize(utterances, seed=seed)
     if len(result.waveforms) != len(batch):
         raise EngineError(f"engine returned {len(result.waveforms)} waveforms for {len(batch)} texts")
     if result.truncated and len(result.truncated) != len(batch):
         raise EngineError(f"engine reported truncation for {len(result.truncated)} of {len(batch)} texts")
+    if result.problems and len(result.problems) != len(batch):
+        raise EngineError(f"engine reported problems for {len(result.problems)} of {len(batch)} texts")
     return result
 
 
-def _log_batch(n: int, elapsed: float, audio: float, spoken: float, run: float, lockstep: bool) -> None:
+def _log_batch(n: int, elapsed: float, spoken: float, run: float, lockstep: bool) -> None:
     level = logging.INFO if lockstep or elapsed > _SLOW_BATCH_SECONDS else logging.DEBUG
     if not log.isEnabledFor(level):
         return
-    speed = audio / elapsed if elapsed else float("inf")
+    speed = spoken / elapsed if elapsed else float("inf")
     waste = f", {100.0 * (1.0 - spoken / run):.0f}% padding" if lockstep and run > 0 else ""
     log.log(level, "Batch (%d chunks) done in %.2fs (%.2fs/chunk, %.1fx real time%s)",
             n, elapsed, elapsed / n, speed, waste)
@@ -323,11 +429,30 @@ def _log_batch(n: int, elapsed: float, audio: float, spoken: float, run: float, 
 # -- suspect chunks ---------------------------------------------------------------------
 
 
-def _problem(c: Chunk, wave: np.ndarray, rate: int, truncated: bool, check: Check) -> str | None:
+@dataclass(frozen=True, slots=True)
+class _Take:
+    """The audio kept for one chunk, and what it took to get it."""
+
+    wave: np.ndarray
+    rate: int
+    retried: int = 0  # retakes asked for
+    flagged: str | None = None  # kept although still suspect, in words
+
+
+def _count(progress: Progress, take: _Take) -> None:
+    progress.retried += take.retried
+    if take.flagged:
+        progress.flagged.append(take.flagged)
+
+
+def _problem(c: Chunk, wave: np.ndarray, rate: int, truncated: bool, check: Check,
+             engine_problem: str | None = None) -> str | None:
     """Why this chunk's audio looks wrong, in words; None when it looks right."""
     seconds = len(wave) / rate
     if truncated:
         return f"ran into the length cap at {seconds:.1f} s"
+    if engine_problem:
+        return engine_problem
     text = c.text.strip()
     if not check.durations or len(text) < check.min_chars:
         return None
@@ -339,12 +464,12 @@ def _problem(c: Chunk, wave: np.ndarray, rate: int, truncated: bool, check: Chec
     return None
 
 
-def _distance(c: Chunk, wave: np.ndarray, rate: int, truncated: bool) -> tuple[bool, float]:
-    """How far a take is from right: a runaway is worst, then the duration's log-distance
-    from the text's prediction."""
+def _distance(c: Chunk, wave: np.ndarray, rate: int, truncated: bool, problem: str | None) -> tuple[bool, bool, float]:
+    """How far a take is from right: a runaway is worst, then one the engine found fault
+    with, then the duration's log-distance from the text's prediction."""
     expected = max(speech_seconds(c.text.strip()), 0.1)
     seconds = max(len(wave) / rate, 1e-3)
-    return truncated, abs(math.log(seconds / expected))
+    return truncated, problem is not None, abs(math.log(seconds / expected))
 
 
 def retry_seed(key: str, attempt: int) -> int:
@@ -353,33 +478,41 @@ def retry_seed(key: str, attempt: int) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-def _settle(
-    engine: Engine, c: Chunk, wave: np.ndarray, rate: int, truncated: bool, check: Check, progress: Progress
-) -> np.ndarray:
-    """The take of chunk ``c`` to keep: ``wave`` if it looks right, else the best of it and
-    up to ``check.retries`` retakes, alone and each with its own seed; flagged if none is right."""
-    problem = _problem(c, wave, rate, truncated, check)
+def _item(result: Synthesis, i: int) -> tuple[np.ndarray, bool, str | None]:
+    truncated = bool(result.truncated[i]) if result.truncated else False
+    problem = result.problems[i] if result.problems else None
+    return result.waveforms[i], truncated, problem
+
+
+def _settle(engine: Engine, c: Chunk, result: Synthesis, i: int, check: Check | None) -> _Take:
+    """The take of chunk ``c`` (item ``i`` of ``result``) to keep: that one if it looks right,
+    else the best of it and up to ``check.retries`` retakes, alone and each with its own
+    seed; flagged if none is right. With no ``check`` the first take is kept as it is."""
+    rate = result.sample_rate
+    wave, truncated, engine_problem = _item(result, i)
+    if check is None:
+        return _Take(wave, rate)
+    problem = _problem(c, wave, rate, truncated, check, engine_problem)
     if problem is None:
-        return wave
-    takes = [(wave, truncated, problem)]
-    seedable = bool(getattr(engine, "accepts_seed", False))
-    for attempt in range(1, (check.retries if seedable else 0) + 1):
+        return _Take(wave, rate)
+    takes = [(wave, truncated, engine_problem, problem)]
+    retried = 0
+    for attempt in range(1, (check.retries if engine.accepts_seed else 0) + 1):
         log.info("chunk %d of chapter %d %s; speaking it again", c.index + 1, c.chapter + 1, problem)
-        progress.retried += 1
+        retried += 1
         try:
-            result = _speak(engine, [c], seed=retry_seed(c.key, attempt))
+            again = _speak(engine, [c], seed=retry_seed(c.key, attempt))
         except OutOfMemory as exc:  # one chunk alone did not fit: keep what we have
             log.warning("could not speak chunk %d of chapter %d again: %s", c.index + 1, c.chapter + 1, exc)
             break
-        if result.sample_rate != rate:
-            raise EngineError(f"engine changed its sample rate from {rate} to {result.sample_rate} Hz")
-        again = result.waveforms[0]
-        again_truncated = bool(result.truncated[0]) if result.truncated else False
-        problem = _problem(c, again, rate, again_truncated, check)
+        if again.sample_rate != rate:
+            raise EngineError(f"engine changed its sample rate from {rate} to {again.sample_rate} Hz")
+        wave, truncated, engine_problem = _item(again, 0)
+        problem = _problem(c, wave, rate, truncated, check, engine_problem)
         if problem is None:
-            return again
-        takes.append((again, again_truncated, problem))
-    best, best_truncated, best_problem = min(takes, key=lambda t: _distance(c, t[0], rate, t[1]))
+            return _Take(wave, rate, retried)
+        takes.append((wave, truncated, engine_problem, problem))
+    best, _, _, best_problem = min(takes, key=lambda t: _distance(c, t[0], rate, t[1], t[2]))
     preview = c.text.strip()
     preview = preview if len(preview) <= 60 else preview[:57] + "..."
     note = (
@@ -387,5 +520,4 @@ def _settle(
         f" (kept the best of {len(takes)} take{'s' if len(takes) > 1 else ''}): {preview!r}"
     )
     log.warning("suspect audio: %s", note)
-    progress.flagged.append(note)
-    return best
+    return _Take(best, rate, retried, note)

@@ -8,7 +8,6 @@ copied while voxd was down, network shares where inotify sees nothing).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import stat
@@ -44,32 +43,6 @@ def is_candidate_name(name: str) -> bool:
     if name.startswith(".") or name.startswith("._") or lower in JUNK_NAMES:
         return False
     return not lower.endswith(TEMP_SUFFIXES + IMAGE_SUFFIXES)
-
-
-#: Longest name (UTF-8 bytes) voxd gives a file it moves into done/ or failed/: 255 is the
-#: usual limit, and room is left for " (2)", ".error.txt" and a temporary name's dressing.
-MAX_MOVED_NAME = 200
-
-
-def fitting_name(name: str, limit: int = MAX_MOVED_NAME) -> str:
-    """``name``, its stem shortened (with "…") when it is longer than ``limit`` bytes."""
-    if len(os.fsencode(name)) <= limit:
-        return name
-    suffix = "".join(Path(name).suffixes[-2:])
-    if len(suffix) > 16:
-        suffix = Path(name).suffix[:16]
-    stem = name[: len(name) - len(suffix)] if suffix else name
-    while stem and len(os.fsencode(f"{stem}…{suffix}")) > limit:
-        stem = stem[:-1]
-    return f"{stem}…{suffix}"
-
-
-def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk_size):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(slots=True)
@@ -262,7 +235,8 @@ def enqueue(store, path: Path, done_dir: Path) -> tuple[object, str]:
     moved to ``done_dir`` and recorded on the existing job, unless it is that job's
     own source file (seen again by a rescan) or replaces a source that vanished.
     """
-    from .files import move_into
+    from .files import move_into, sha256_file
+    from .publish import fitting_name
 
     path = _utf8_name(path)
     digest = sha256_file(path)

@@ -19,16 +19,16 @@ from typing import Callable
 
 from .book import Book, Chunk
 from .config import Settings
-from .convert import Outcome, convert, outbox_path
+from .convert import Outcome, convert
 from .errors import PermanentError, RetryableError, Stopping, StorageFull, VoxdError
 from .faults import crash_point
-from .files import move_into, write_text_atomic
+from .files import move_into, sha256_file, write_text_atomic
 from .notify import Notifier
+from .publish import fitting_name, outbox_path
 from .render import Progress
 from .schedule import describe, in_window, next_opening
 from .store import Job, Store
 from .tts.base import Engine
-from .watch import fitting_name, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ class Worker:
             on_book=on_book,
             on_progress=on_progress,
             checkpoint=checkpoint,
-            store=self.store,
+            memory=self.store,
         )
 
     def _succeed(self, job: Job, outcome: Outcome, elapsed: float) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Collection, Protocol, Sequence
 
 import numpy as np
 
@@ -29,6 +29,10 @@ class Synthesis:
     #: Per utterance: generation stopped at the engine's length cap rather than by
     #: itself (a runaway). Empty when the engine cannot run away (eSpeak).
     truncated: list[bool] = field(default_factory=list)
+    #: Per utterance: what the engine saw wrong with the audio and could not mend (a
+    #: server's reply cut short, or at another rate), or None; empty when nothing was.
+    #: The renderer treats such a take as suspect: spoken again, else flagged.
+    problems: list[str | None] = field(default_factory=list)
 
 
 #: Reading speed assumed for a text's expected length: characters per second of speech.
@@ -44,26 +48,57 @@ def speech_seconds(text: str) -> float:
 
 
 class Engine(Protocol):
-    #: Stable identity of the model and its settings; part of every cache key.
+    """What the renderer, the assembler and ``voxd serve`` may rely on from a speech engine.
+
+    Every engine subclasses this explicitly, so the optional parts below have their
+    defaults in one place and mypy checks each engine against the whole contract.
+    One test suite (``tests/test_tts_base.py``) holds every engine to it.
+    """
+
+    #: Stable identity of the model and everything that changes its audio; part of every
+    #: cache key. The same settings give the same id, before and after the model loads.
     model_id: str
     #: The voice used for ``Utterance.voice == "default"``.
     default_voice: str
+    #: The items of a batch run together until the longest is done (Qwen3-TTS on a GPU),
+    #: so batches should hold texts of similar length.
+    lockstep: bool = False
+    #: The engine is a client of speech servers that batch for themselves: the renderer
+    #: keeps :meth:`window` single-utterance calls in flight from threads instead of
+    #: handing it batches one at a time.
+    concurrent: bool = False
 
-    def synthesize(self, batch: Sequence[Utterance]) -> Synthesis:
-        """Speak every utterance; the result keeps the batch's order.
+    @property
+    def accepts_seed(self) -> bool:
+        """Whether ``synthesize(batch, seed=N)`` can give another take of the same text."""
+        return False
 
-        Raises VoiceError for an unknown voice or language (the job fails) and
-        EngineError for a failure of the engine itself (the job is retried).
+    def synthesize(self, batch: Sequence[Utterance], *, seed: int | None = None) -> Synthesis:
+        """Speak every utterance; the result keeps the batch's order, one float32 mono
+        wave in [-1, 1] per utterance (blank text: a short silence), all at one rate.
 
-        Optional extras the renderer looks for with ``getattr`` (an engine without
-        them works as it is):
-
-        * ``lockstep = True``: the items of a batch run together until the longest
-          is done (Qwen3-TTS), so batches should hold texts of similar length.
-        * ``accepts_seed = True``: ``synthesize(batch, seed=N)`` draws with another
-          random seed, so speaking a text again can give a different take.
+        ``seed`` asks for another take (engines without :attr:`accepts_seed` ignore it).
+        Raises VoiceError for an unknown voice or language (the job fails), EngineError
+        for a failure of the engine itself (the job is retried), and, for engines that
+        need something outside the process, :class:`voxd.errors.Unavailable` while it is
+        away (the job waits).
         """
         ...
+
+    def check_voices(self, voices: Collection[str]) -> None:
+        """Raise VoiceError now for a voice this engine cannot speak, so a book fails
+        before any audio is rendered rather than hours in. The default checks nothing."""
+        return None
+
+    def voice_identity(self, voice: str) -> str:
+        """What besides its name makes a voice sound as it does (a cloned voice's
+        recording): part of the cache key, so a voice replaced under the same name never
+        reuses the old voice's audio. Empty for voices a name fully defines."""
+        return ""
+
+    def window(self) -> int:
+        """For a :attr:`concurrent` engine: how many calls are worth having in flight now."""
+        return 1
 
     def voices(self) -> list[str]:
         """Names accepted as ``Utterance.voice``."""
@@ -74,5 +109,5 @@ class Engine(Protocol):
         ...
 
     def close(self) -> None:
-        """Release the model and any native resources."""
+        """Release the model and any native resources; later calls raise EngineError."""
         ...

@@ -26,12 +26,12 @@ import difflib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 
 from voxd.errors import ConfigError, EngineError, VoiceError
-from voxd.tts.base import Synthesis, Utterance
+from voxd.tts.base import Engine, Synthesis, Utterance
 
 # Values from espeak-ng's speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -301,7 +301,7 @@ def _library() -> _Library:
         return _LIBRARY
 
 
-class EspeakEngine:
+class EspeakEngine(Engine):
     """The eSpeak NG engine; see the module docstring for when to use it."""
 
     def __init__(self, rate_wpm: int = 175, default_voice: str = "en-us") -> None:
@@ -323,13 +323,19 @@ class EspeakEngine:
         name = self.default_voice if voice in ("", "default") else voice
         return f"eSpeak NG ({name})"
 
-    def synthesize(self, batch: Sequence[Utterance]) -> Synthesis:
-        """Speak each utterance in turn; voices are checked before any audio is made."""
+    def synthesize(self, batch: Sequence[Utterance], *, seed: int | None = None) -> Synthesis:
+        """Speak each utterance in turn; voices are checked before any audio is made.
+        eSpeak is deterministic: ``seed`` changes nothing."""
         if self._closed:
             raise EngineError("the eSpeak NG engine was used after close()")
         voices = [self._voice_for(utterance) for utterance in batch]
         waveforms = [self._speak(u.text, voice) for u, voice in zip(batch, voices)]
         return Synthesis(waveforms=waveforms, sample_rate=self.sample_rate)
+
+    def check_voices(self, voices: Collection[str]) -> None:
+        for voice in voices:
+            if _normalise(voice) not in _DEFAULT_NAMES:
+                self._resolve(voice)
 
     def voices(self) -> list[str]:
         """Language codes and voice file names eSpeak accepts (display names and

@@ -47,12 +47,12 @@ import math
 import re
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
 
 from voxd.errors import ConfigError, EngineError, OutOfMemory, VoiceError, VoxdError
-from voxd.tts.base import Synthesis, Utterance, speech_seconds
+from voxd.tts.base import Engine, Synthesis, Utterance, speech_seconds
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-class QwenEngine:
+class QwenEngine(Engine):
     """Qwen3-TTS CustomVoice; see the module docstring.
 
     ``trim_hidden_states`` (on by default) frees each generation step's hidden
@@ -232,6 +232,12 @@ class QwenEngine:
                 sample_rate=sample_rate,
                 truncated=truncated,
             )
+
+    def check_voices(self, voices: Collection[str]) -> None:
+        """Speakers are checked against the checkpoint's config.json, without loading the model."""
+        speakers, _ = self._speakers_and_languages()
+        for voice in voices:
+            self._speaker_for(voice, speakers)
 
     def voices(self) -> list[str]:
         """The checkpoint's speakers, as its model card names them ("Ryan", "Uncle_Fu")."""

@@ -18,13 +18,13 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
 
 from ..errors import VoiceError
 from ..voices import VoiceInfo, VoiceLibrary
-from .base import Synthesis, Utterance
+from .base import Engine, Synthesis, Utterance
 from .qwen import QwenEngine
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class QwenDesignEngine(_LibraryEngine):
         )
 
 
-class QwenVoices:
+class QwenVoices(Engine):
     """The engine voxd uses for ``engine = "qwen"``: presets, cloned and designed voices."""
 
     lockstep = True
@@ -152,6 +152,17 @@ class QwenVoices:
             return ""
         engine = self._engine_for(info)
         return f"{info.kind}:{info.created_at!r}:{engine.model_id}"
+
+    def check_voices(self, voices: Collection[str]) -> None:
+        """Library voices need their checkpoint's settings to be right; the rest are presets."""
+        presets = []
+        for voice in voices:
+            info = self.library.get(voice.strip()) if voice.strip() else None
+            if info is None:
+                presets.append(voice)
+            else:
+                self._engine_for(info)
+        self.presets.check_voices(presets)
 
     def synthesize(self, batch: Sequence[Utterance], *, seed: int | None = None) -> Synthesis:
         groups: dict[str, list[int]] = {}

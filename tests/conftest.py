@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,27 @@ def tiny_qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_qwen import build_tiny_checkpoint
 
     return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-qwen") / "Qwen3-TTS-tiny-CustomVoice")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_checkpoints(tmp_path_factory: pytest.TempPathFactory, tiny_qwen_dir: Path) -> dict[str, Path]:
+    """Tiny CustomVoice, Base (cloning) and VoiceDesign checkpoints, built once per session."""
+    from tests.tiny_qwen import build_tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("tiny-kinds")
+    return {
+        "custom": tiny_qwen_dir,
+        "base": build_tiny_checkpoint(root / "Qwen3-TTS-tiny-Base", kind="base"),
+        "design": build_tiny_checkpoint(root / "Qwen3-TTS-tiny-VoiceDesign", kind="voice_design"),
+    }
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Two torch threads on a busy two-core machine are many times slower than one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -42,39 +42,15 @@ def rms(wave: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
 
 
-def test_speech_is_float32_audio_with_energy(engine: EspeakEngine) -> None:
-    result = engine.synthesize([Utterance(LONG, "en-us")])
-    (wave,) = result.waveforms
-    assert result.sample_rate == engine.sample_rate == 22050
-    assert wave.dtype == np.float32 and wave.ndim == 1
-    assert np.all(np.abs(wave) <= 1.0)
-    assert rms(wave) > 0.02
-    assert 3.0 < seconds(wave, engine) < 20.0
+def test_speech_at_22050_hz_lasts_as_long_as_its_text(engine: EspeakEngine) -> None:
+    long, short = engine.synthesize([Utterance(LONG, "en-us"), Utterance(SHORT, "en-us")]).waveforms
+    assert engine.sample_rate == 22050
+    assert rms(long) > 0.02
+    assert 3.0 < seconds(long, engine) < 20.0
+    assert seconds(long, engine) > 4 * seconds(short, engine)
 
 
-def test_batch_keeps_order_and_length_grows_with_text(engine: EspeakEngine) -> None:
-    long_first = engine.synthesize([Utterance(LONG, "en-us"), Utterance(SHORT, "en-us")])
-    short_first = engine.synthesize([Utterance(SHORT, "en-us"), Utterance(LONG, "en-us")])
-    long_a, short_a = (seconds(w, engine) for w in long_first.waveforms)
-    short_b, long_b = (seconds(w, engine) for w in short_first.waveforms)
-    assert long_a > 4 * short_a
-    assert long_b > 4 * short_b
-    assert near(long_a, long_b) and near(short_a, short_b)  # position does not matter
-
-
-def test_blank_text_is_short_silence(engine: EspeakEngine) -> None:
-    waves = engine.synthesize([Utterance("", "en-us"), Utterance("  \n ", "default")]).waveforms
-    for wave in waves:
-        assert wave.dtype == np.float32
-        assert 0 < seconds(wave, engine) <= 0.5
-        assert not np.any(wave)
-
-
-def test_empty_batch(engine: EspeakEngine) -> None:
-    assert engine.synthesize([]).waveforms == []
-
-
-def test_unknown_voice_raises_voice_error_naming_it(engine: EspeakEngine) -> None:
+def test_an_unknown_voice_lists_valid_ones(engine: EspeakEngine) -> None:
     with pytest.raises(VoiceError, match="zz-notavoice") as info:
         engine.synthesize([Utterance(SHORT, "en-us"), Utterance(SHORT, "zz-notavoice")])
     assert "en-us" in str(info.value)  # lists valid voices

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +13,6 @@ from voxd.errors import VoiceError
 from voxd.render import with_keys
 from voxd.book import Chunk, Pause
 from voxd.tts.base import Utterance
-from voxd.tts.espeak import EspeakEngine
 from voxd.tts.registry import load_engine
 from voxd.voices import VoiceLibrary
 
@@ -31,15 +29,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory, tiny_qwen_dir):
-    from tests.tiny_qwen import build_tiny_checkpoint
-
-    root = tmp_path_factory.mktemp("tiny-kinds")
-    return {
-        "custom": tiny_qwen_dir,
-        "base": build_tiny_checkpoint(root / "Qwen3-TTS-tiny-Base", kind="base"),
-        "design": build_tiny_checkpoint(root / "Qwen3-TTS-tiny-VoiceDesign", kind="voice_design"),
-    }
+def checkpoints(tiny_qwen_checkpoints):
+    return tiny_qwen_checkpoints
 
 
 @pytest.fixture
@@ -53,11 +44,7 @@ def engine(tmp_path, checkpoints):
     eng.close()
 
 
-def recording(path: Path) -> Path:
-    speech = EspeakEngine().synthesize([Utterance(
-        "A recording of my own voice, read slowly, for a clone that lasts a whole book long.", "en-us")])
-    soundfile.write(path, np.concatenate([speech.waveforms[0]] * 2), speech.sample_rate)
-    return path
+from tests.support import recording  # noqa: E402
 
 
 def test_cloned_voice_renders_through_the_base_checkpoint(engine, tmp_path):

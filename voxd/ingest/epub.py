@@ -40,7 +40,8 @@ from lxml import etree
 
 from voxd.book import Book, Chapter, Cover, Metadata, image_mime
 from voxd.errors import BookError, VoxdError
-from voxd.ingest.outline import chapter_entries
+from voxd.ingest.common import SOFT_HYPHEN, check_toc_depth, describe, is_matter_title, norm, strip_invisible
+from voxd.ingest.outline import chapter_spans, settle, walk
 from voxd.ingest.safezip import check_zip
 
 log = logging.getLogger(__name__)
@@ -88,21 +89,12 @@ _MATTER_TYPES = frozenset(
         "footnotes", "endnotes", "rearnotes", "notes",
     }
 )  # fmt: skip
-_MATTER_TITLE = re.compile(
-    r"(?:the )?(?:table of )?contents|toc|copyright(?: page| notice)?|imprint|colophon|uncopyright|index"
-    r"|title ?page|half ?title(?: ?page)?|(?:front |back )?cover|dedication|landmarks|bibliography"
-    r"|list of (?:illustrations|figures|tables|maps|plates)|also by .+|other (?:books|works|titles) by .+",
-    re.IGNORECASE,
-)
 _NOTE_MARKER = re.compile(r"[\[(]?(?:\d{1,4}|[*†‡§¶‖]{1,4})[\])]?")
 # Classes that mark printed line and page numbers (IDPF samples, Project Gutenberg).
 _NUMBER_CLASS = re.compile(r"(?:l|line|page|pg)[-_]?(?:num|number|no|nr)s?", re.IGNORECASE)
 _URL_TEXT = re.compile(r"(?:https?://|ftp://|mailto:|www\.)\S+", re.IGNORECASE)
 _LEFTOVER_ENTITY = re.compile(r"&[A-Za-z_][\w.-]*;")
 _DOCTYPE = re.compile(rb"<!DOCTYPE[^\[>]*(?:\[.*?\]\s*)?>", re.IGNORECASE | re.DOTALL)
-_INVISIBLE = dict.fromkeys(
-    map(ord, "\u00ad\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u180e"), None
-)
 _FONT_OBFUSCATION = frozenset({"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"})
 # What zipfile raises for a member it cannot unpack (damaged data, a method it lacks).
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, NotImplementedError, RuntimeError, OSError, EOFError)
@@ -122,8 +114,7 @@ def read_epub(path: Path, *, toc_depth: int | None = None, skip_front_back_matte
     Raises :class:`BookError` when the file is not a readable, DRM-free EPUB with text.
     """
     path = Path(path)
-    if toc_depth is not None and toc_depth < 1:
-        raise ValueError(f"toc_depth must be 1 or more, not {toc_depth}")
+    check_toc_depth(toc_depth)
     name = path.name
     check_zip(path)
 
@@ -134,7 +125,7 @@ def read_epub(path: Path, *, toc_depth: int | None = None, skip_front_back_matte
     except VoxdError:
         raise
     except Exception as exc:  # noqa: BLE001 - ebooklib raises whatever its parsers raise
-        detail = _describe(exc)
+        detail = describe(exc)
         if isinstance(exc, (TypeError, AttributeError, IndexError)):  # ebooklib tripped on a missing part
             detail = f"its package or navigation document is malformed: {detail}"
         raise BookError(f"{name}: not a readable EPUB ({detail})") from None
@@ -148,7 +139,7 @@ def read_epub(path: Path, *, toc_depth: int | None = None, skip_front_back_matte
     except VoxdError:
         raise
     except (KeyError, etree.LxmlError, *_ZIP_ERRORS) as exc:
-        raise BookError(f"{name}: not a readable EPUB ({_describe(exc)})") from None
+        raise BookError(f"{name}: not a readable EPUB ({describe(exc)})") from None
 
     reader = _Reader(name, ebook, package, skip_matter=skip_front_back_matter)
     chapters = reader.chapters(toc_depth)
@@ -229,7 +220,7 @@ def _types(el: etree._Element) -> frozenset[str]:
 
 
 def _clean(text: str, *, strip_entities: bool = False) -> str:
-    text = text.translate(_INVISIBLE)
+    text = strip_invisible(text).replace(SOFT_HYPHEN, "")
     if strip_entities:
         text = _LEFTOVER_ENTITY.sub("", text)
     return " ".join(text.split())
@@ -250,20 +241,6 @@ def _plain_text(el: etree._Element) -> str:
 
     walk(el)
     return "".join(parts)
-
-
-def _norm(text: str) -> str:
-    return " ".join(re.sub(r"[\W_]+", " ", text.casefold()).split())
-
-
-def _is_matter_title(title: str) -> bool:
-    return bool(_MATTER_TITLE.fullmatch(_norm(title)))
-
-
-def _describe(exc: BaseException) -> str:
-    msg = getattr(exc, "msg", None)
-    text = msg if isinstance(msg, str) and msg else str(exc)
-    return text or type(exc).__name__
 
 
 # ------------------------------------------------------------------ text extraction
@@ -834,12 +811,6 @@ class _Reader:
             return matches[0], unquote(frag) or None
         return None
 
-    @staticmethod
-    def _walk_nodes(nodes: list[_Node]) -> Iterator[_Node]:
-        for node in nodes:
-            yield node
-            yield from _Reader._walk_nodes(node.children)
-
     # -- landmarks (EPUB 3) and guide (EPUB 2)
 
     def _landmark_types(self, docs: set[str]) -> dict[str, set[str]]:
@@ -872,7 +843,7 @@ class _Reader:
         doc_hrefs = {posixpath.normpath(it.file_name) for it, _ in self._spine_items()}
         toc = self._toc()
         targets: dict[str, set[str]] = defaultdict(set)
-        for node in self._walk_nodes(toc):
+        for node in walk(toc):
             resolved = self._resolve(node.href, doc_hrefs)
             if resolved:
                 node.path, node.frag = resolved
@@ -883,7 +854,7 @@ class _Reader:
         self._build_stream(targets)
 
         chapters: list[Chapter] = []
-        if any(node.path for node in self._walk_nodes(toc)):
+        if any(node.path for node in walk(toc)):
             self._place(toc)
             chapters = self._toc_chapters(toc, toc_depth)
         if not chapters:
@@ -912,34 +883,17 @@ class _Reader:
                 types = types | landmarks.get(key, set())
             for child in node.children:
                 place(child)
-            if node.pos is None:  # a heading with no link: it starts where its first child does
-                node.pos = next((c.pos for c in node.children if c.pos is not None), None)
-            # A skipped entry that holds content (a half-title page heading the whole novel)
-            # stays: only its own pages are left out, by the extractor.
-            own = self.skip_matter and (bool(types & _MATTER_TYPES) or _is_matter_title(node.title))
-            node.skip = own and all(c.skip for c in node.children)
+            # A heading with no link starts where its first child does. A skipped entry that
+            # holds content (a half-title page heading the whole novel) stays: only its own
+            # pages are left out, by the extractor.
+            settle(node, matter=self.skip_matter and (bool(types & _MATTER_TYPES) or is_matter_title(node.title)))
 
         for node in toc:
             place(node)
 
-    def _entries(self, selected: list[_Node]) -> list[tuple[_Node, int, int]]:
-        """The selected TOC nodes in reading order, each with its [start, end) range: a
-        node runs until the next selected node starts, so unselected children stay inside."""
-        nodes = sorted((n for n in selected if n.pos is not None), key=lambda n: n.pos or 0)  # stable
-        out = []
-        for i, node in enumerate(nodes):
-            start = node.pos or 0
-            end = nodes[i + 1].pos if i + 1 < len(nodes) else len(self.blocks)
-            out.append((node, start, max(start, end or 0)))
-        return out
-
     def _toc_chapters(self, toc: list[_Node], toc_depth: int | None) -> list[Chapter]:
-        if toc_depth is None:
-            selected = chapter_entries(toc, self._entries, self._chars)
-        else:
-            selected = [n for n in self._walk_nodes(toc) if n.depth <= toc_depth]
         chapters: list[Chapter] = []
-        for node, start, end in self._entries(selected):
+        for node, start, end in chapter_spans(toc, toc_depth, len(self.blocks), self._chars):
             if node.skip or start >= end:
                 continue
             blocks = self.blocks[start:end]
@@ -959,7 +913,7 @@ class _Reader:
             if self.skip_matter and (
                 doc.start_types & _MATTER_TYPES
                 or landmarks.get(doc.href, set()) & _MATTER_TYPES
-                or (doc.first_heading and _is_matter_title(doc.first_heading))
+                or (doc.first_heading and is_matter_title(doc.first_heading))
             ):
                 continue
             paragraphs = _drop_title_headings(title, doc.blocks)
@@ -971,10 +925,10 @@ class _Reader:
 def _drop_title_headings(title: str, blocks: list[_Block]) -> list[str]:
     """The title is spoken separately: drop leading headings that only repeat it
     (``I`` and ``A Letter with a Postscript`` under the title ``I: A Letter with a Postscript``)."""
-    wanted = f" {_norm(title)} "
+    wanted = f" {norm(title)} "
     i = 0
     while i < len(blocks) and i < 4 and blocks[i].heading:
-        text = _norm(blocks[i].text)
+        text = norm(blocks[i].text)
         if text and f" {text} " in wanted:
             i += 1
         else:

@@ -34,7 +34,7 @@ import math
 import re
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +42,8 @@ import pymupdf
 
 from voxd.book import Book, Chapter, Cover, Metadata
 from voxd.errors import BookError, VoxdError
-from voxd.ingest.outline import chapter_entries
+from voxd.ingest.common import SOFT_HYPHEN, check_toc_depth, describe, is_matter_title, norm, strip_invisible
+from voxd.ingest.outline import chapter_spans, settle, walk
 
 log = logging.getLogger(__name__)
 
@@ -96,19 +97,14 @@ _PAGE_NUMBER = re.compile(
 )
 _SENTENCE_END = re.compile(r"[.!?\u2026:;\"'\u201d\u2019\u00bb)\]]$")
 _HYPHENS = "-\u2010"
-_INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\ufffc\x00-\x08\x0b-\x1f\x7f]")
+# Control codes other than tab and newline are never text: removed like the invisible ones.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 _LABEL = re.compile(
     r"(?:(?:chapter|part|section|book|appendix|kapitel|chapitre|capitulo|capítulo)\s+)?"
     r"(?:\d+(?:\.\d+)*|[ivxlcdm]+|[a-z])\.?\s+",
     re.IGNORECASE,
 )
 _CONTENTS_ROW = re.compile(r".*\D[\s.\u2026·]*\d{1,4}")
-_MATTER_TITLE = re.compile(
-    r"(?:the )?(?:table of )?contents|toc|copyright(?: page| notice)?|imprint|colophon|index"
-    r"|title ?page|half ?title(?: ?page)?|(?:front |back )?cover|landmarks"
-    r"|list of (?:illustrations|figures|tables|maps|plates)|also by .+|other (?:books|works|titles) by .+",
-    re.IGNORECASE,
-)
 _JUNK_TITLE = re.compile(
     r"untitled(?:[\s-]?\d+)?|document\s?\d*|microsoft (?:word|powerpoint) - .*|slide \d+|.*\.(?:docx?|odt|rtf|"
     r"pdf|tex|dvi|ps|indd|qxd|pages|txt|html?)",
@@ -144,8 +140,7 @@ def read_pdf(
     scan without a text layer, has too many pages or has no text.
     """
     path = Path(path)
-    if toc_depth is not None and toc_depth < 1:
-        raise ValueError(f"toc_depth must be 1 or more, not {toc_depth}")
+    check_toc_depth(toc_depth)
     if part_chars < 1:
         raise ValueError(f"part_chars must be positive, not {part_chars}")
     name = path.name
@@ -155,7 +150,7 @@ def read_pdf(
     except VoxdError:
         raise
     except _MUPDF_ERRORS as exc:
-        raise BookError(f"{name} is not a readable PDF: {_describe(exc)}") from None
+        raise BookError(f"{name} is not a readable PDF: {describe(exc)}") from None
     finally:
         doc.close()
 
@@ -191,15 +186,10 @@ def _open_failure(path: Path, exc: BaseException) -> str:
         with path.open("rb") as fh:
             head = fh.read(1024)
     except OSError as err:
-        return err.strerror or _describe(exc)
+        return err.strerror or describe(exc)
     if b"%PDF-" not in head:
         return "it does not start with a PDF header"
     return "it is damaged beyond repair"
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text or type(exc).__name__
 
 
 # ------------------------------------------------------------------------ the model
@@ -294,25 +284,22 @@ def _weighted_mode(pairs: Iterable[tuple[float, int]]) -> float:
     return max(counts, key=counts.__getitem__) if counts else 0.0
 
 
-def _norm(text: str) -> str:
-    return " ".join(re.sub(r"[\W_]+", " ", text.casefold()).split())
-
-
-def _is_matter_title(title: str) -> bool:
-    return bool(_MATTER_TITLE.fullmatch(_norm(title)))
+def _visible(text: str) -> str:
+    """``text`` without invisible characters and control codes (soft hyphens stay)."""
+    return _CONTROL.sub("", strip_invisible(text))
 
 
 def _finish(text: str) -> str:
     """A paragraph as voxd keeps it: no soft hyphens or invisible characters, one line."""
-    return " ".join(_INVISIBLE.sub("", text.replace("\u00ad", "")).split())
+    return " ".join(_visible(text.replace(SOFT_HYPHEN, "")).split())
 
 
 def _join(left: str, right: str, *, glue: bool = False) -> str:
     """Join two printed lines: words hyphenated at the break become one word again."""
     if not left:
         return right
-    if glue or left.endswith("\u00ad"):
-        return left.rstrip("\u00ad") + right
+    if glue or left.endswith(SOFT_HYPHEN):
+        return left.rstrip(SOFT_HYPHEN) + right
     if left[-1] in _HYPHENS and len(left) > 1 and left[-2].isalpha() and right[:1].isalpha():
         # "exam-" + "ple" -> "example"; "Anglo-" + "Saxon" keeps its hyphen.
         return (left[:-1] if right[0].islower() else left) + right
@@ -400,7 +387,7 @@ def _rows(pno: int, lines: list, *, group: bool = True) -> list[_Row]:
         text = ""
         for ln in pieces:
             text = _join(text, " ".join(ln[1].split()))
-        text = _INVISIBLE.sub("", text).strip()
+        text = _visible(text).strip()
         if not text:
             continue
         weights = [(ln[2], len(ln[1].strip())) for ln in pieces]
@@ -676,14 +663,14 @@ def _drop_title_rows(title: str, rows: list[_Row]) -> list[_Row]:
     """The title is spoken on its own: drop leading rows that only repeat it
     ("1 Foo" under the outline title "Foo", "Chapter 3" and "The Storm" under
     "Chapter 3: The Storm")."""
-    wanted = _norm(title)
+    wanted = norm(title)
     if not wanted:
         return rows
     padded = f" {wanted} "
     i = 0
     while i < len(rows) and i < 4:
-        text = _norm(rows[i].text)
-        unlabelled = _norm(_LABEL.sub("", rows[i].text.strip(), count=1))
+        text = norm(rows[i].text)
+        unlabelled = norm(_LABEL.sub("", rows[i].text.strip(), count=1))
         if not text:
             i += 1
             continue
@@ -743,7 +730,7 @@ class _Reader:
         rows = self.rows[:end]
         if not rows:
             return []
-        if self.skip_matter and (_contents_like(rows) or _is_matter_title(rows[0].text)):
+        if self.skip_matter and (_contents_like(rows) or is_matter_title(rows[0].text)):
             return []
         first = next((i for i, r in enumerate(rows) if r.heading), None)
         title = ""
@@ -773,17 +760,11 @@ class _Reader:
 
     def outline_chapters(self, toc: list[_Node], toc_depth: int | None, heights: dict[int, float]) -> list[Chapter]:
         # Children before parents (no recursion: outlines can be nested thousands deep).
-        for node in reversed(list(_walk(toc))):
+        for node in reversed(list(walk(toc))):
             node.pos = self.locate(node, heights)
-            if node.pos is None:  # an entry with no target starts where its first child does
-                node.pos = next((c.pos for c in node.children if c.pos is not None), None)
-            own = self.skip_matter and _is_matter_title(node.title)
-            node.skip = own and all(c.skip for c in node.children)
-        if toc_depth is None:
-            selected = chapter_entries(toc, self._entries, self.chars, max_chars=_MAX_CHAPTER_CHARS)
-        else:
-            selected = [n for n in _walk(toc) if n.depth <= toc_depth]
-        entries = self._entries(selected)
+            # An entry with no target starts where its first child does.
+            settle(node, matter=self.skip_matter and is_matter_title(node.title))
+        entries = chapter_spans(toc, toc_depth, len(self.rows), self.chars, max_chars=_MAX_CHAPTER_CHARS)
         if not entries:
             return []
         chapters = self.leading(entries[0][1])
@@ -796,21 +777,12 @@ class _Reader:
                 chapters.append(chapter)
         return chapters
 
-    def _entries(self, selected: list[_Node]) -> list[tuple[_Node, int, int]]:
-        nodes = sorted((n for n in selected if n.pos is not None), key=lambda n: n.pos or 0)
-        out = []
-        for i, node in enumerate(nodes):
-            start = node.pos or 0
-            end = nodes[i + 1].pos if i + 1 < len(nodes) else len(self.rows)
-            out.append((node, start, max(start, end or 0)))
-        return out
-
     # -- headings
 
     def heading_chapters(self) -> list[Chapter]:
-        wanted = _norm(self.title)
+        wanted = norm(self.title)
         candidates = [
-            b for b in self.blocks if b.heading and not (b.page == 0 and wanted and _norm(b.text) == wanted)
+            b for b in self.blocks if b.heading and not (b.page == 0 and wanted and norm(b.text) == wanted)
         ]
         # Heading levels by font size, largest first; each level includes the larger ones.
         tiers = sorted({_tier(b.size) for b in candidates}, reverse=True)
@@ -841,7 +813,7 @@ class _Reader:
             chapter = self.chapter(title, after, end)
             if chapter is None:
                 continue
-            if self.skip_matter and _is_matter_title(title):
+            if self.skip_matter and is_matter_title(title):
                 continue
             chapters.append(chapter)
         return chapters
@@ -877,14 +849,6 @@ class _Reader:
         return [Chapter(title=f"Part {n}", paragraphs=tuple(p)) for n, p in enumerate(parts, start=1)]
 
 
-def _walk(nodes: list[_Node]) -> Iterator[_Node]:
-    stack = list(reversed(nodes))
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(reversed(node.children))
-
-
 # ------------------------------------------------------------------ outline
 
 
@@ -904,7 +868,7 @@ def _outline(doc: pymupdf.Document) -> list[_Node]:
         chain = []
         while _live(item) and count < _MAX_OUTLINE_ENTRIES:
             count += 1
-            title = " ".join(_INVISIBLE.sub("", item.title or "").split())
+            title = " ".join(_visible(item.title or "").split())
             page, x, y = -1, math.nan, math.nan
             if not item.is_external and item.uri:
                 page, x, y = doc.resolve_link(item.uri)
@@ -953,7 +917,7 @@ def _first_page_title(pages: list[_Page], body: float) -> str | None:
     if not pages:
         return None
     blocks = [b for b in pages[0].blocks if b.chars <= 300 and b.size >= body * _HEADING_RATIO]
-    blocks = [b for b in blocks if not _is_matter_title(b.text)]
+    blocks = [b for b in blocks if not is_matter_title(b.text)]
     if not blocks:
         return None
     largest = max(b.size for b in blocks)
@@ -983,7 +947,7 @@ def _cover(doc: pymupdf.Document, name: str) -> Cover | None:
         pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False, colorspace=pymupdf.csRGB)
         return Cover(data=pix.tobytes("jpeg", jpg_quality=85), mime="image/jpeg")
     except _MUPDF_ERRORS as exc:
-        log.warning("%s: could not render the first page as a cover (%s)", name, _describe(exc))
+        log.warning("%s: could not render the first page as a cover (%s)", name, describe(exc))
         return None
 
 

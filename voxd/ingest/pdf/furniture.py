@@ -7,6 +7,7 @@ import re
 import statistics
 from collections import defaultdict
 
+from voxd.ingest.common import norm
 from voxd.ingest.pdf.layout import HEADING_RATIO
 from voxd.ingest.pdf.model import Page, Row
 
@@ -27,7 +28,8 @@ _PAGE_NUMBER = re.compile(
 
 
 def _furniture_key(text: str) -> str:
-    return " ".join(re.sub(r"[\W_]+", " ", re.sub(r"\d+", "#", text.casefold())).split())
+    """``text`` as running heads are compared: as titles are, digits ignored ("Page 3", "Page 4")."""
+    return norm(re.sub(r"\d+", "#", text))
 
 
 def strip_furniture(pages: list[Page], body: float) -> None:

@@ -84,6 +84,8 @@ def resolve(href: str | None, docs: set[str], relative_to: list[str]) -> tuple[s
 
 
 def landmark_types(ebook: ebl.EpubBook, package: Package) -> dict[str, set[str]]:
+    """What the landmarks (EPUB 3) and the guide (EPUB 2) say their targets are:
+    href (with its #fragment if any) -> types."""
     found: dict[str, set[str]] = defaultdict(set)
     for key, kinds in package.guide_types().items():
         found[key] |= kinds

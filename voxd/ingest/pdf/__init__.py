@@ -27,7 +27,7 @@ without a title, the largest text on the first page is the title. The cover is t
 first page, rendered to a JPEG about 600 pixels tall.
 """
 
-from voxd.ingest.pdf.metadata import COVER_HEIGHT
+from voxd.ingest.pdf.metadata import COVER_HEIGHT as COVER_HEIGHT
 from voxd.ingest.pdf.reader import MAX_PAGES, PART_CHARS, read_pdf
 
-__all__ = ["COVER_HEIGHT", "MAX_PAGES", "PART_CHARS", "read_pdf"]
+__all__ = ["MAX_PAGES", "PART_CHARS", "read_pdf"]

@@ -243,6 +243,25 @@ def test_no_outline_no_headings_gives_parts(tmp_path: Path) -> None:
     assert titles(read_pdf(path)) == ["Part 1"]  # a short text is one part
 
 
+def test_outline_matter_entries_are_skipped_like_the_epub_readers(tmp_path: Path) -> None:
+    """Dedication and bibliography are front and back matter in a PDF's outline too."""
+    doc = pymupdf.open()
+    p1, p2, p3 = new_pages(doc, 3)
+    draw_paragraphs(p1, ["For my cat, who sat on every page."], y=draw_heading(p1, "Dedication", y=100))
+    draw_paragraphs(p2, ["Alpha opens the book. " + paragraph(0)], y=draw_heading(p2, "Chapter One", y=100))
+    draw_paragraphs(p3, ["Smith, J. A Book of Sources. 1901."], y=draw_heading(p3, "Bibliography", y=100))
+    goto = pymupdf.LINK_GOTO
+    doc.set_toc(
+        [
+            [1, title, n + 1, {"kind": goto, "page": n, "to": pymupdf.Point(72, 80)}]
+            for n, title in enumerate(["Dedication", "Chapter One", "Bibliography"])
+        ]
+    )
+    path = save(doc, tmp_path / "matter.pdf")
+    assert titles(read_pdf(path)) == ["Chapter One"]
+    assert titles(read_pdf(path, skip_front_back_matter=False)) == ["Dedication", "Chapter One", "Bibliography"]
+
+
 # ----------------------------------------------------------------------------- text
 
 

@@ -7,7 +7,7 @@ from the top and open up entries that hold too much of the book.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence, TypeVar
+from typing import Callable, Iterator, Protocol, Sequence, TypeVar
 
 #: An entry holding at least this share of the text is opened into its children.
 DOMINANT_SHARE = 0.3
@@ -24,6 +24,20 @@ class Entry(Protocol):
 
 
 E = TypeVar("E", bound=Entry)
+
+
+class Placed(Protocol):
+    """An entry placed in the book's stream of text (paragraphs or rows)."""
+
+    depth: int  # 1 for the top level
+    pos: int | None  # where its text starts in the stream; None when it points nowhere
+    skip: bool
+
+    @property
+    def children(self) -> Sequence["Placed"]: ...
+
+
+P = TypeVar("P", bound=Placed)
 
 
 def chapter_entries(
@@ -59,3 +73,56 @@ def chapter_entries(
             opened.add(id(node))
             selected.extend(node.children)  # type: ignore[arg-type]
     return selected
+
+
+def walk(entries: Sequence[P]) -> Iterator[P]:
+    """Every entry, parents before children in book order, without recursion
+    (outlines can be nested thousands deep)."""
+    stack = list(reversed(entries))
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(node.children))  # type: ignore[arg-type]
+
+
+def settle(entry: Placed, *, matter: bool) -> None:
+    """Finish an entry once its children are placed: with no target of its own it starts
+    where its first child does; if it is front or back ``matter`` it is skipped, unless
+    one of its children is kept."""
+    if entry.pos is None:
+        entry.pos = next((c.pos for c in entry.children if c.pos is not None), None)
+    entry.skip = matter and all(c.skip for c in entry.children)
+
+
+def entry_spans(selected: Sequence[P], end: int) -> list[tuple[P, int, int]]:
+    """The selected TOC nodes in reading order, each with its [start, end) range: a
+    node runs until the next selected node starts (the last one until ``end``), so
+    unselected children stay inside."""
+    nodes = sorted((n for n in selected if n.pos is not None), key=lambda n: n.pos or 0)  # stable
+    out = []
+    for i, node in enumerate(nodes):
+        start = node.pos or 0
+        stop = nodes[i + 1].pos if i + 1 < len(nodes) else end
+        out.append((node, start, max(start, stop or 0)))
+    return out
+
+
+def chapter_spans(
+    toc: Sequence[P],
+    toc_depth: int | None,
+    end: int,
+    chars: Callable[[int, int], int],
+    *,
+    max_chars: int | None = None,
+) -> list[tuple[P, int, int]]:
+    """The chapters' entries with their ranges (:func:`entry_spans`): every entry down to
+    ``toc_depth`` when it is given, else those :func:`chapter_entries` picks."""
+
+    def spans(selected: list[P]) -> list[tuple[P, int, int]]:
+        return entry_spans(selected, end)
+
+    if toc_depth is None:
+        selected = chapter_entries(toc, spans, chars, max_chars=max_chars)  # type: ignore[type-var]
+    else:
+        selected = [n for n in walk(toc) if n.depth <= toc_depth]
+    return spans(selected)

@@ -1,0 +1,270 @@
+"""The speakable text of an XHTML document: paragraphs in reading order, headings marked,
+and where each table-of-contents target starts.
+
+What is never read aloud is decided here, once: notes and their markers, page and line
+numbers, URLs, media and navigation, and (when asked) front and back matter sections.
+"""
+
+from __future__ import annotations
+
+import html.entities
+import re
+from dataclasses import dataclass
+
+import lxml.html
+from lxml import etree
+
+from voxd.ingest.common import SOFT_HYPHEN, strip_invisible
+from voxd.ingest.epub.safexml import html_parser, local, plain_text
+
+_OPS = "http://www.idpf.org/2007/ops"
+
+# Elements that end the current paragraph when they start and when they end.
+_BLOCK_TAGS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "body", "caption", "center", "dd", "details",
+        "dialog", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2",
+        "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "html", "legend", "li", "main", "menu", "nav",
+        "ol", "p", "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+    }
+)  # fmt: skip
+_HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "hgroup"})
+# Never spoken: metadata, code, media (alt text included), ruby annotations, navigation, asides.
+_SKIP_TAGS = frozenset(
+    {
+        "head", "title", "script", "style", "noscript", "template", "link", "meta", "base", "img",
+        "image", "svg", "math", "object", "embed", "video", "audio", "source", "track", "iframe",
+        "canvas", "map", "area", "input", "button", "select", "textarea", "rt", "rp", "aside", "nav",
+    }
+)  # fmt: skip
+_SECTIONING = frozenset({"body", "section", "article", "div", "main", "nav", "aside"})
+_HEADING_TYPES = frozenset({"title", "subtitle"})
+# Notes and page numbers are never read, whatever the options.
+_NOTE_TYPES = frozenset(
+    {"footnote", "footnotes", "endnote", "endnotes", "rearnote", "rearnotes", "note", "notes", "pagebreak", "toc"}
+)
+# Front and back matter that an audiobook skips (epub:type, ARIA doc-* roles, guide types).
+MATTER_TYPES = frozenset(
+    {
+        "cover", "titlepage", "title-page", "halftitlepage", "halftitle", "copyright-page", "copyright",
+        "imprint", "imprimatur", "colophon", "toc", "toc-brief", "index", "loi", "lot", "loa", "lov",
+        "landmarks", "page-list", "dedication", "errata", "bibliography", "seriespage", "other-credits",
+        "footnotes", "endnotes", "rearnotes", "notes",
+    }
+)  # fmt: skip
+_NOTE_MARKER = re.compile(r"[\[(]?(?:\d{1,4}|[*†‡§¶‖]{1,4})[\])]?")
+# Classes that mark printed line and page numbers (IDPF samples, Project Gutenberg).
+_NUMBER_CLASS = re.compile(r"(?:l|line|page|pg)[-_]?(?:num|number|no|nr)s?", re.IGNORECASE)
+_URL_TEXT = re.compile(r"(?:https?://|ftp://|mailto:|www\.)\S+", re.IGNORECASE)
+_LEFTOVER_ENTITY = re.compile(r"&[A-Za-z_][\w.-]*;")
+
+
+def epub_types(el: etree._Element) -> frozenset[str]:
+    """epub:type tokens plus ARIA ``doc-*`` roles (without the prefix), lower-cased."""
+    raw = el.get(f"{{{_OPS}}}type") or el.get("epub:type") or ""
+    tokens = set(raw.lower().split())
+    role = el.get("role")
+    if role:
+        tokens.update(r[4:] for r in role.lower().split() if r.startswith("doc-"))
+    return frozenset(tokens)
+
+
+def clean(text: str, *, strip_entities: bool = False) -> str:
+    text = strip_invisible(text).replace(SOFT_HYPHEN, "")
+    if strip_entities:
+        text = _LEFTOVER_ENTITY.sub("", text)
+    return " ".join(text.split())
+
+
+@dataclass(slots=True)
+class Block:
+    text: str
+    heading: bool
+
+
+@dataclass(slots=True)
+class Doc:
+    href: str
+    blocks: list[Block]
+    anchors: dict[str, int]
+    anchor_types: dict[str, frozenset[str]]
+    start_types: frozenset[str]
+    first_heading: str | None
+    offset: int = 0
+
+
+class Extractor:
+    """Flatten one XHTML document into paragraphs, noting where TOC targets start."""
+
+    def __init__(self, targets: set[str], *, skip_matter: bool, lenient: bool) -> None:
+        self.targets = targets
+        self.skip_matter = skip_matter
+        self.lenient = lenient
+        self.blocks: list[Block] = []
+        self.anchors: dict[str, int] = {}
+        self.anchor_types: dict[str, frozenset[str]] = {}
+        self.first_heading: str | None = None
+        self._buf: list[str] = []
+        self._buf_heading = False
+        self._buf_body = False
+        self._heading = 0
+        self._pre = 0
+
+    def run(self, root: etree._Element) -> None:
+        body = self.body(root)
+        self._walk(body)
+        self._flush()
+
+    @staticmethod
+    def body(root: etree._Element) -> etree._Element:
+        for el in root.iter():
+            if local(el.tag) == "body":
+                return el
+        return root
+
+    # -- paragraphs
+
+    def _flush(self) -> None:
+        if self._buf:
+            text = clean("".join(self._buf), strip_entities=self.lenient)
+            if text and any(ch.isalnum() for ch in text):
+                self.blocks.append(Block(text, self._buf_heading and not self._buf_body))
+        self._buf.clear()
+        self._buf_heading = self._buf_body = False
+
+    def _add(self, text: str | None) -> None:
+        if not text:
+            return
+        if self._pre:
+            for i, line in enumerate(text.split("\n")):
+                if i:
+                    self._flush()
+                self._append(line)
+        else:
+            self._append(text)
+
+    def _append(self, text: str) -> None:
+        self._buf.append(text)
+        if text and not text.isspace():
+            if self._heading:
+                self._buf_heading = True
+            else:
+                self._buf_body = True
+
+    # -- anchors
+
+    def _mark(self, el: etree._Element, tag: str) -> None:
+        ident = el.get("id") or (el.get("name") if tag == "a" else None)
+        if ident and ident in self.targets and ident not in self.anchors:
+            self._flush()  # a chapter starts exactly here, even mid-paragraph
+            self.anchors[ident] = len(self.blocks)
+            self.anchor_types[ident] = context_types(el)
+
+    def _mark_skipped(self, el: etree._Element) -> None:
+        if len(self.anchors) == len(self.targets):
+            return
+        for sub in el.iter():
+            if isinstance(sub.tag, str):
+                self._mark(sub, local(sub.tag))
+
+    # -- the walk
+
+    def _skip(self, el: etree._Element, tag: str, types: frozenset[str]) -> bool:
+        if tag in _SKIP_TAGS or el.get("hidden") is not None:
+            return True
+        if types & _NOTE_TYPES or "noteref" in types:
+            return True
+        if any(_NUMBER_CLASS.fullmatch(c) for c in (el.get("class") or "").split()):
+            return True
+        if self.skip_matter and tag in _SECTIONING and types & MATTER_TYPES:
+            return True
+        if tag == "a":
+            text = plain_text(el).strip()
+            if _URL_TEXT.fullmatch(text):
+                return True  # never read a URL aloud
+            href = el.get("href") or ""
+            if "#" in href and _NOTE_MARKER.fullmatch(text):
+                return True  # a bare "12" or "*" linking to a note
+        if tag == "sup":
+            text = plain_text(el).strip()
+            if _NOTE_MARKER.fullmatch(text):
+                return True
+            kids = [c for c in el if isinstance(c.tag, str)]
+            if (
+                len(kids) == 1
+                and local(kids[0].tag) == "a"
+                and not (el.text or "").strip()
+                and not (kids[0].tail or "").strip()
+            ):
+                return True
+        return False
+
+    def _walk(self, el: etree._Element) -> None:
+        tag = local(el.tag)
+        types = epub_types(el)
+        if self._skip(el, tag, types):
+            self._mark_skipped(el)
+            return
+        block = tag in _BLOCK_TAGS
+        if block:
+            self._flush()
+        self._mark(el, tag)
+        if tag == "br":
+            self._flush()
+            return
+        heading = tag in _HEADING_TAGS or bool(types & _HEADING_TYPES)
+        first_heading = tag in _HEADING_TAGS and self.first_heading is None and not self._heading
+        start = len(self.blocks)
+        if heading:
+            self._heading += 1
+        if tag == "pre":
+            self._pre += 1
+
+        self._add(el.text)
+        for child in el:
+            if isinstance(child.tag, str):
+                self._walk(child)
+            elif isinstance(child, etree._Entity):
+                # Unexpanded entity reference: keep HTML's named characters, drop the rest
+                # (an external entity is never read).
+                code = html.entities.name2codepoint.get(child.name)
+                if code is not None:
+                    self._add(chr(code))
+            self._add(child.tail)
+
+        if tag == "pre":
+            self._pre -= 1
+        if heading:
+            self._heading -= 1
+        if block:
+            self._flush()
+        if first_heading:
+            parts = [b.text for b in self.blocks[start:]]
+            if parts:
+                self.first_heading = ": ".join(parts)
+
+
+def context_types(el: etree._Element) -> frozenset[str]:
+    """Types that say what a TOC target is: its own, its ancestors', and those of the
+    sectioning element it opens with (``<body><section epub:type="dedication">``)."""
+    types = set(epub_types(el))
+    for anc in el.iterancestors():
+        types |= epub_types(anc)
+    node = el
+    for _ in range(4):
+        first = next((c for c in node if isinstance(c.tag, str)), None)
+        if first is None or local(first.tag) not in _SECTIONING:
+            break
+        types |= epub_types(first)
+        node = first
+    return frozenset(types)
+
+
+def html_fragment_text(text: str) -> str:
+    try:
+        root = lxml.html.fragment_fromstring(text, create_parent="div", parser=html_parser("utf-8"))
+    except (etree.LxmlError, ValueError):
+        return clean(re.sub(r"<[^>]*>", " ", text))
+    ex = Extractor(set(), skip_matter=False, lenient=True)
+    ex.run(root)
+    return "\n\n".join(b.text for b in ex.blocks)

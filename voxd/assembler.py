@@ -28,6 +28,7 @@ from typing import Any, Callable
 from .book import Book, Chunk
 from .config import Settings
 from .errors import BookError
+from .files import remove_temps_of
 from .m4b import ChapterMark
 
 log = logging.getLogger(__name__)
@@ -114,8 +115,7 @@ class Assembler:
                 log.warning("the assembler did not stop; killing it")
                 self._process.kill()
                 self._process.join(5)
-                for tmp in self._output.parent.glob(f".{self._output.name}.*.tmp"):
-                    tmp.unlink(missing_ok=True)
+                remove_temps_of(self._output)  # the M4B writer's, which it had no time to drop
         self._close()
 
     # -- messages

@@ -16,9 +16,15 @@ The split that matters is whether trying again can help::
 
 Messages are written for the person reading the log: they name the file or key
 and say what is wrong in words, not in tracebacks.
+
+Low-level errors that mean one of these (a full disk, an exhausted GPU) are
+recognised in one place, :func:`translate`, wherever they are caught.
 """
 
 from __future__ import annotations
+
+import errno
+import sys
 
 
 class VoxdError(Exception):
@@ -63,3 +69,42 @@ class StorageFull(RetryableError):
 
 class Stopping(VoxdError):
     """Raised inside a job when the daemon was asked to stop; the job is requeued, not failed."""
+
+
+def translate(exc: BaseException) -> StorageFull | OutOfMemory | None:
+    """What a low-level exception means to voxd: :class:`StorageFull`, :class:`OutOfMemory`, or None.
+
+    The whole chain is searched (``raise ... from``, and the exception being handled
+    when another was raised), because libraries wrap what the system said: PyAV and
+    mutagen re-raise a full disk as errors of their own, some keeping only its words.
+    The caller decides what to do with the answer, and may raise its own message.
+    """
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if _disk_full(link):
+            return StorageFull(f"no space left on device: {link}")
+        if _out_of_memory(link):
+            return OutOfMemory(f"out of GPU memory: {link}")
+        link = link.__cause__ or link.__context__
+    return None
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """ENOSPC, as an OSError or only in the words of a library's own error."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return "No space left on device" in str(exc)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """torch's CUDA out-of-memory error, or a RuntimeError that says so (older torch, other kernels).
+
+    torch is looked up, never imported: where it is not loaded, none of its errors exist.
+    """
+    torch = sys.modules.get("torch")
+    oom = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
+    if isinstance(oom, type) and isinstance(exc, oom):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()

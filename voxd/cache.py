@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StorageFull
+from .errors import StorageFull, translate
 from .files import atomic_write
 
 _MAGIC = b"VXDA"
@@ -75,7 +75,7 @@ class ChunkCache:
                 fh.write(header)
                 fh.write(payload)
         except OSError as exc:
-            if exc.errno == 28:  # ENOSPC
+            if isinstance(translate(exc), StorageFull):
                 raise StorageFull(f"no space left on the device holding the cache ({self.root})") from None
             raise
         return target

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from voxd.assembler import Assembler, _portable
-from voxd.errors import BookError
+from voxd.errors import BookError, StorageFull
 
 from .test_convert import RATE, assemblers, chapters_of, decode, handmade_book, settings_for
 
@@ -65,3 +65,14 @@ def test_exceptions_that_do_not_pickle_become_book_errors() -> None:
     assert _portable(disk) is disk and pickle.loads(pickle.dumps(disk)).errno == 28
     portable = _portable(Local("odd"))
     assert isinstance(portable, BookError) and str(portable) == "assembling failed: Local: odd"
+
+
+def test_a_full_disk_that_does_not_pickle_comes_back_as_storage_full() -> None:
+    class Local(Exception):  # defined in a function: pickle cannot find it
+        pass
+
+    try:
+        raise Local("writing the trailer failed") from OSError(28, "No space left on device")
+    except Local as exc:
+        portable = _portable(exc)
+    assert isinstance(portable, StorageFull) and pickle.loads(pickle.dumps(portable)).args == portable.args

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from .book import Book, Chunk
 from .config import Settings
-from .errors import BookError
+from .errors import BookError, translate
 from .files import remove_temps_of
 from .m4b import ChapterMark
 
@@ -237,9 +237,10 @@ def _child(conn, keys, book, chunks, cache_root: str, output: str, settings: Set
 
 
 def _portable(exc: BaseException) -> BaseException:
-    """``exc`` if it survives pickling (OSError keeps its errno), else its words in a BookError."""
+    """``exc`` if it survives pickling (OSError keeps its errno), else what it means
+    (:func:`translate`: a full disk must not become a failed book), else its words in a BookError."""
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
     except Exception:  # noqa: BLE001
-        return BookError(f"assembling failed: {type(exc).__name__}: {exc}")
+        return translate(exc) or BookError(f"assembling failed: {type(exc).__name__}: {exc}")

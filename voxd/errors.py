@@ -7,12 +7,15 @@ The split that matters is whether trying again can help::
     ├── PermanentError        the input is wrong: fail the job, never retry
     │   ├── UnsupportedFormat     not an EPUB, PDF or voxd manifest
     │   ├── BookError             the file is corrupt, hostile, encrypted or empty
-    │   └── VoiceError            the voice, speaker or language cannot be used
+    │   ├── VoiceError            the voice, speaker or language cannot be used
+    │   └── SourceChanged         the inbox file now holds another version: fail this job, keep the file
     ├── RetryableError        the machine had a bad moment: retry with back-off
     │   ├── EngineError           the speech engine failed (OOM, driver, crash)
     │   │   └── OutOfMemory           the batch did not fit in GPU memory: retry it smaller
     │   └── StorageFull           no space left for cache or output
-    └── Stopping              the daemon is shutting down; the job goes back to the queue
+    ├── Stopping              the daemon is shutting down; the job goes back to the queue
+    │   └── OutsideWindow         the render window closed; the job waits in the queue for it to open
+    └── Cancelled             someone cancelled the job while it ran; it stays cancelled
 
 Messages are written for the person reading the log: they name the file or key
 and say what is wrong in words, not in tracebacks.
@@ -51,6 +54,10 @@ class VoiceError(PermanentError):
     """The requested voice, speaker or language does not exist for the engine."""
 
 
+class SourceChanged(PermanentError):
+    """The file under the job's name now holds other content (a new version is its own job)."""
+
+
 class RetryableError(VoxdError):
     """A transient failure: the same job may succeed later."""
 
@@ -69,6 +76,14 @@ class StorageFull(RetryableError):
 
 class Stopping(VoxdError):
     """Raised inside a job when the daemon was asked to stop; the job is requeued, not failed."""
+
+
+class OutsideWindow(Stopping):
+    """The render window closed; the job waits in the queue for it to open again."""
+
+
+class Cancelled(VoxdError):
+    """The job was cancelled while it ran: neither a failure nor something to retry."""
 
 
 def translate(exc: BaseException) -> StorageFull | OutOfMemory | None:

@@ -19,7 +19,9 @@ from typing import Callable
 from .book import Book, Chunk
 from .config import Settings
 from .convert import Outcome, convert, outbox_path
-from .errors import PermanentError, RetryableError, Stopping, StorageFull, VoxdError, translate
+from .errors import (
+    Cancelled, OutsideWindow, PermanentError, RetryableError, SourceChanged, Stopping, StorageFull, translate
+)
 from .faults import crash_point
 from .files import move_into, write_text_atomic
 from .notify import Notifier
@@ -30,18 +32,6 @@ from .tts.base import Engine
 from .watch import fitting_name, sha256_file
 
 log = logging.getLogger(__name__)
-
-
-class Cancelled(VoxdError):
-    """The job was cancelled while it ran."""
-
-
-class OutsideWindow(Stopping):
-    """The render window closed; the job waits in the queue for it to open again."""
-
-
-class SourceChanged(PermanentError):
-    """The file under the job's name now holds other content (a new version is its own job)."""
 
 
 def format_duration(seconds: float) -> str:

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from .book import Book, Chunk
 from .config import Settings
-from .errors import BookError, translate
+from .errors import AssemblyFailed, BookError, translate
 from .files import remove_temps_of
 from .m4b import ChapterMark
 
@@ -108,7 +108,7 @@ class Assembler:
                 if self._events.poll(0.1):
                     try:
                         self._handle(self._receive())
-                    except BookError:
+                    except AssemblyFailed:  # it died meanwhile
                         break
             self._process.join(1)
             if self._process.is_alive():
@@ -127,8 +127,8 @@ class Assembler:
             self._process.join(5)
             self._ended = True
             self._close()
-            raise BookError(f"the assembler process for {self._output.name} died "
-                            f"(exit code {self._process.exitcode})") from None
+            raise AssemblyFailed(f"the assembler process for {self._output.name} died (exit code "
+                                 f"{self._process.exitcode}); trying again assembles the book anew") from None
 
     def _handle(self, message: tuple) -> str:
         kind = message[0]

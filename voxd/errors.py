@@ -12,7 +12,8 @@ The split that matters is whether trying again can help::
     ├── RetryableError        the machine had a bad moment: retry with back-off
     │   ├── EngineError           the speech engine failed (OOM, driver, crash)
     │   │   └── OutOfMemory           the batch did not fit in GPU memory: retry it smaller
-    │   └── StorageFull           no space left for cache or output
+    │   ├── StorageFull           no space left for cache or output
+    │   └── AssemblyFailed        a chunk's audio left the cache or the assembler died: render again
     ├── Stopping              the daemon is shutting down; the job goes back to the queue
     │   └── OutsideWindow         the render window closed; the job waits in the queue for it to open
     └── Cancelled             someone cancelled the job while it ran; it stays cancelled
@@ -72,6 +73,10 @@ class OutOfMemory(EngineError):
 
 class StorageFull(RetryableError):
     """The disk holding the cache or the outbox is full."""
+
+
+class AssemblyFailed(RetryableError):
+    """Assembly failed through no fault of the book (audio left the cache, the assembler died): retrying can work."""
 
 
 class Stopping(VoxdError):

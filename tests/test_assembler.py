@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from voxd.assembler import Assembler, _portable
-from voxd.errors import BookError
+from voxd.errors import AssemblyFailed, BookError, PermanentError, RetryableError, StorageFull
 
 from .test_convert import RATE, assemblers, chapters_of, decode, handmade_book, settings_for
 
@@ -38,7 +38,7 @@ def test_its_errors_come_back_typed(tmp_path: Path) -> None:
     cache.path(chunks[1].key).unlink()
     assembler = Assembler(book, chunks, cache.root, tmp_path / "broken.m4b", settings_for(tmp_path), narrator=None)
     assembler.ready([c.key for c in chunks])
-    with pytest.raises(BookError, match="chunk 1 of chapter 1 is missing from the cache"):
+    with pytest.raises(AssemblyFailed, match="chunk 1 of chapter 1 is missing from the cache"):
         assembler.finish(None)
     assembler.abandon()
     assert not (tmp_path / "broken.m4b").exists()
@@ -65,3 +65,26 @@ def test_exceptions_that_do_not_pickle_become_book_errors() -> None:
     assert _portable(disk) is disk and pickle.loads(pickle.dumps(disk)).errno == 28
     portable = _portable(Local("odd"))
     assert isinstance(portable, BookError) and str(portable) == "assembling failed: Local: odd"
+
+
+def test_a_full_disk_that_does_not_pickle_comes_back_as_storage_full() -> None:
+    class Local(Exception):  # defined in a function: pickle cannot find it
+        pass
+
+    try:
+        raise Local("writing the trailer failed") from OSError(28, "No space left on device")
+    except Local as exc:
+        portable = _portable(exc)
+    assert isinstance(portable, StorageFull) and pickle.loads(pickle.dumps(portable)).args == portable.args
+
+
+def test_a_dead_assembler_is_worth_a_retry(tmp_path: Path) -> None:
+    """A killed child (the kernel's OOM killer, say) says nothing about the book."""
+    book, chunks, cache = handmade_book(tmp_path, [0.1])
+    assembler = Assembler(book, chunks, cache.root, tmp_path / "killed.m4b", settings_for(tmp_path), narrator=None)
+    assembler._process.kill()
+    with pytest.raises(RetryableError, match="assembler process for killed.m4b died") as err:
+        assembler.finish(None)
+    assert not isinstance(err.value, PermanentError)
+    assembler.abandon()
+    assert not assemblers()

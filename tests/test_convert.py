@@ -22,7 +22,7 @@ from voxd.cache import ChunkCache
 from voxd.config import Settings
 from voxd.assembly import _part_starts, assemble
 from voxd.convert import convert
-from voxd.errors import BookError
+from voxd.errors import AssemblyFailed
 from voxd.ingest import read_book
 from voxd.loudness import to_db
 from voxd.render import render, with_keys
@@ -289,7 +289,7 @@ def test_a_chunk_missing_from_the_cache_leaves_nothing(tmp_path: Path) -> None:
     cache.path(chunks[4].key).unlink()
     output = tmp_path / "out" / "missing.m4b"
     output.parent.mkdir()
-    with pytest.raises(BookError, match="missing from the cache"):
+    with pytest.raises(AssemblyFailed, match="missing from the cache"):
         assemble(book, chunks, cache, output, settings_for(tmp_path), narrator=None)
     assert list(output.parent.iterdir()) == []
 
@@ -470,7 +470,7 @@ def test_an_assembly_error_stops_the_render_and_reaches_the_caller(tmp_path: Pat
     watcher = threading.Thread(target=watch)
     watcher.start()
     output = tmp_path / "out" / "Overlap.m4b"
-    with pytest.raises(BookError, match="missing from the cache"):
+    with pytest.raises(AssemblyFailed, match="missing from the cache"):
         convert(long_book(tmp_path), lambda book: output, settings, engine)
     watcher.join()
     batches = -(-len(plan_chunks(read_book(tmp_path / "long.epub"), voice=VOICE, language="en")) // 2)

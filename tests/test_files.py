@@ -1,6 +1,24 @@
 """Atomic writes, non-overwriting moves and start-up cleanup, on real folders."""
 
-from voxd.files import move_into, remove_stale_temps, unique_path, write_text_atomic
+import os
+import stat
+
+import pytest
+
+from voxd.files import (
+    atomic_path,
+    atomic_write,
+    move_into,
+    new_file_mode,
+    new_temp,
+    remove_stale_temps,
+    remove_temps_of,
+    rename_into_place,
+    temp_beside,
+    unique_path,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 
 
 def test_write_text_atomic_replaces_whole_file(tmp_path):
@@ -31,3 +49,42 @@ def test_stale_temps_removed_but_nothing_else(tmp_path):
     removed = remove_stale_temps(tmp_path / "outbox", tmp_path / "missing")
     assert [p.name for p in removed] == [".Title.m4b.x1y2.tmp"]
     assert sorted(p.name for p in out.iterdir()) == [".hidden", "Title.m4b"]
+
+
+def test_atomic_path_renames_on_success_and_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "book.m4b"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            assert tmp.parent == tmp_path and tmp.name.startswith(".book.m4b.") and tmp.name.endswith(".tmp")
+            tmp.write_bytes(b"half")
+            raise RuntimeError("the writer died")
+    assert [p.name for p in tmp_path.iterdir()] == ["book.m4b"] and target.read_bytes() == b"old"
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"new")
+    assert [p.name for p in tmp_path.iterdir()] == ["book.m4b"] and target.read_bytes() == b"new"
+
+
+def test_atomic_write_is_private_unless_told_otherwise(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_bytes_atomic(tmp_path / "note.txt", b"private")
+        with atomic_write(tmp_path / "cover.jpg", mode=new_file_mode()) as fh:
+            fh.write(b"shared")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "note.txt").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "cover.jpg").stat().st_mode) == 0o644
+    assert (tmp_path / "cover.jpg").read_bytes() == b"shared"
+
+
+def test_a_temp_picked_up_by_name_later_and_the_leftovers_of_a_killed_writer(tmp_path):
+    target = tmp_path / "Title [Unabridged].m4b"
+    with temp_beside(target) as tmp:
+        tmp.write_bytes(b"whole")
+        rename_into_place(tmp, tmp_path / "elsewhere.m4b")
+    assert [p.name for p in tmp_path.iterdir()] == ["elsewhere.m4b"]
+    left = new_temp(target)
+    other = new_temp(tmp_path / "Other.m4b")
+    assert remove_temps_of(target) == [left]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["elsewhere.m4b", other.name])

@@ -159,6 +159,29 @@ def test_engine_failure_retries_then_gives_up(env):
     assert "device lost" in final.error and "gave up after 3 attempts" in final.error
 
 
+def test_audio_gone_from_the_cache_before_assembly_is_retried_not_failed(env):
+    """Not the book's fault: the job backs off and the next attempt renders that audio again."""
+    settings, store = env
+    src = build_sample(settings.inbox_dir / "alice.epub")
+
+    def lose_the_first_batch(n):
+        if n == 2:  # the first batch's audio is gone before the assembler wrote any of it
+            for cached in settings.cache_path.rglob("*.pcm"):
+                cached.unlink()
+
+    worker, _ = make_worker(settings, store, Engine(before=lose_the_first_batch))
+    job = queue(settings, store, src)
+    worker.process(job)
+    j = store.get(job.id)
+    assert j.status is Status.QUEUED and j.not_before is not None and j.attempts == 1  # back-off, not failed
+    assert "missing from the cache" in store.events(job.id)[-1].message
+    assert src.is_file() and not (settings.inbox_dir / "failed").exists()
+    store._connect().execute("UPDATE jobs SET not_before = NULL")
+    worker.process(store.claim(60))
+    done = store.get(job.id)
+    assert done.status is Status.DONE and Path(done.output).is_file()
+
+
 def test_closed_window_requeues_without_counting(env, tmp_path):
     settings, store = env
     now = datetime.now()

@@ -27,7 +27,8 @@ from typing import Any, Callable
 
 from .book import Book, Chunk
 from .config import Settings
-from .errors import BookError
+from .errors import AssemblyFailed, BookError, translate
+from .files import remove_temps_of
 from .m4b import ChapterMark
 
 log = logging.getLogger(__name__)
@@ -107,15 +108,14 @@ class Assembler:
                 if self._events.poll(0.1):
                     try:
                         self._handle(self._receive())
-                    except BookError:
+                    except AssemblyFailed:  # it died meanwhile
                         break
             self._process.join(1)
             if self._process.is_alive():
                 log.warning("the assembler did not stop; killing it")
                 self._process.kill()
                 self._process.join(5)
-                for tmp in self._output.parent.glob(f".{self._output.name}.*.tmp"):
-                    tmp.unlink(missing_ok=True)
+                remove_temps_of(self._output)  # the M4B writer's, which it had no time to drop
         self._close()
 
     # -- messages
@@ -127,8 +127,8 @@ class Assembler:
             self._process.join(5)
             self._ended = True
             self._close()
-            raise BookError(f"the assembler process for {self._output.name} died "
-                            f"(exit code {self._process.exitcode})") from None
+            raise AssemblyFailed(f"the assembler process for {self._output.name} died (exit code "
+                                 f"{self._process.exitcode}); trying again assembles the book anew") from None
 
     def _handle(self, message: tuple) -> str:
         kind = message[0]
@@ -237,9 +237,10 @@ def _child(conn, keys, book, chunks, cache_root: str, output: str, settings: Set
 
 
 def _portable(exc: BaseException) -> BaseException:
-    """``exc`` if it survives pickling (OSError keeps its errno), else its words in a BookError."""
+    """``exc`` if it survives pickling (OSError keeps its errno), else what it means
+    (:func:`translate`: a full disk must not become a failed book), else its words in a BookError."""
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
     except Exception:  # noqa: BLE001
-        return BookError(f"assembling failed: {type(exc).__name__}: {exc}")
+        return translate(exc) or BookError(f"assembling failed: {type(exc).__name__}: {exc}")

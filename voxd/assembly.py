@@ -23,7 +23,7 @@ import numpy as np
 from .book import Book, Chunk, Pause
 from .cache import ChunkCache
 from .config import Settings
-from .errors import BookError
+from .errors import AssemblyFailed, BookError
 from .faults import crash_point
 from .loudness import Leveling, LoudnessMeter, leveling, limit
 from .m4b import ChapterMark, M4bWriter, part_title, write_sidecars
@@ -63,7 +63,7 @@ def assemble(
     wait(chunks[0].key)
     first = cache.get(chunks[0].key)
     if first is None:
-        raise BookError("rendered audio vanished from the cache before assembly")
+        raise AssemblyFailed("rendered audio vanished from the cache before assembly; trying again renders it anew")
     rate = first[1]
     del first
     pauses = {
@@ -195,7 +195,8 @@ def _part_starts(lengths: list[int], limit: int) -> dict[int, int]:
 def _chunk_audio(cache: ChunkCache, c: Chunk, rate: int) -> np.ndarray:
     hit = cache.get(c.key)
     if hit is None:
-        raise BookError(f"audio for chunk {c.index} of chapter {c.chapter + 1} is missing from the cache")
+        raise AssemblyFailed(f"audio for chunk {c.index} of chapter {c.chapter + 1} is missing from the cache "
+                             "(removed during assembly?); trying again renders it anew")
     samples, chunk_rate = hit
     if chunk_rate != rate:
         raise BookError(f"chunk audio at {chunk_rate} Hz in a book at {rate} Hz")

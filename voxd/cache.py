@@ -16,13 +16,13 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .errors import StorageFull
+from .errors import StorageFull, translate
+from .files import atomic_write
 
 _MAGIC = b"VXDA"
 _VERSION = 1
@@ -70,17 +70,12 @@ class ChunkCache:
         header = _HEADER.pack(_MAGIC, _VERSION, 0, sample_rate, samples.size, zlib.crc32(payload))
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with atomic_write(target) as fh:
                 fh.write(header)
                 fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
         except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            if exc.errno == 28:  # ENOSPC
+            if isinstance(translate(exc), StorageFull):
                 raise StorageFull(f"no space left on the device holding the cache ({self.root})") from None
             raise
         return target

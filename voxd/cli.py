@@ -11,7 +11,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
@@ -163,18 +162,17 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def _copy_into(src: Path, inbox: Path) -> Path:
-    """Copy under a temporary name, then rename: the daemon never sees half a file."""
-    from .files import unique_path
+    """Copy under a temporary name, then rename: the daemon never sees half a file.
 
-    fd, tmp = tempfile.mkstemp(dir=inbox, prefix=f".{src.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    The free name is picked after the copy, just before the rename, so a file that
+    took ``src.name`` in the inbox meanwhile is never replaced.
+    """
+    from .files import rename_into_place, temp_beside, unique_path
+
+    with temp_beside(inbox / src.name) as tmp:
         shutil.copyfile(src, tmp)
         target = unique_path(inbox, src.name)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        rename_into_place(tmp, target)
     return target
 
 

@@ -7,18 +7,28 @@ The split that matters is whether trying again can help::
     ├── PermanentError        the input is wrong: fail the job, never retry
     │   ├── UnsupportedFormat     not an EPUB, PDF or voxd manifest
     │   ├── BookError             the file is corrupt, hostile, encrypted or empty
-    │   └── VoiceError            the voice, speaker or language cannot be used
+    │   ├── VoiceError            the voice, speaker or language cannot be used
+    │   └── SourceChanged         the inbox file now holds another version: fail this job, keep the file
     ├── RetryableError        the machine had a bad moment: retry with back-off
     │   ├── EngineError           the speech engine failed (OOM, driver, crash)
     │   │   └── OutOfMemory           the batch did not fit in GPU memory: retry it smaller
-    │   └── StorageFull           no space left for cache or output
-    └── Stopping              the daemon is shutting down; the job goes back to the queue
+    │   ├── StorageFull           no space left for cache or output
+    │   └── AssemblyFailed        a chunk's audio left the cache or the assembler died: render again
+    ├── Stopping              the daemon is shutting down; the job goes back to the queue
+    │   └── OutsideWindow         the render window closed; the job waits in the queue for it to open
+    └── Cancelled             someone cancelled the job while it ran; it stays cancelled
 
 Messages are written for the person reading the log: they name the file or key
 and say what is wrong in words, not in tracebacks.
+
+Low-level errors that mean one of these (a full disk, an exhausted GPU) are
+recognised in one place, :func:`translate`, wherever they are caught.
 """
 
 from __future__ import annotations
+
+import errno
+import sys
 
 
 class VoxdError(Exception):
@@ -45,6 +55,10 @@ class VoiceError(PermanentError):
     """The requested voice, speaker or language does not exist for the engine."""
 
 
+class SourceChanged(PermanentError):
+    """The file under the job's name now holds other content (a new version is its own job)."""
+
+
 class RetryableError(VoxdError):
     """A transient failure: the same job may succeed later."""
 
@@ -61,5 +75,56 @@ class StorageFull(RetryableError):
     """The disk holding the cache or the outbox is full."""
 
 
+class AssemblyFailed(RetryableError):
+    """Assembly failed through no fault of the book (audio left the cache, the assembler died): retrying can work."""
+
+
 class Stopping(VoxdError):
     """Raised inside a job when the daemon was asked to stop; the job is requeued, not failed."""
+
+
+class OutsideWindow(Stopping):
+    """The render window closed; the job waits in the queue for it to open again."""
+
+
+class Cancelled(VoxdError):
+    """The job was cancelled while it ran: neither a failure nor something to retry."""
+
+
+def translate(exc: BaseException) -> StorageFull | OutOfMemory | None:
+    """What a low-level exception means to voxd: :class:`StorageFull`, :class:`OutOfMemory`, or None.
+
+    The whole chain is searched (``raise ... from``, and the exception being handled
+    when another was raised), because libraries wrap what the system said: PyAV and
+    mutagen re-raise a full disk as errors of their own, some keeping only its words.
+    The caller decides what to do with the answer, and may raise its own message.
+    """
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if _disk_full(link):
+            return StorageFull(f"no space left on device: {link}")
+        if _out_of_memory(link):
+            return OutOfMemory(f"out of GPU memory: {link}")
+        link = link.__cause__ or link.__context__
+    return None
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """ENOSPC, as an OSError or only in the words of a library's own error."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return "No space left on device" in str(exc)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """torch's CUDA out-of-memory error, or a RuntimeError that says so (older torch, other kernels).
+
+    torch is looked up, never imported: where it is not loaded, none of its errors exist.
+    """
+    torch = sys.modules.get("torch")
+    oom = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
+    if isinstance(oom, type) and isinstance(exc, oom):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()

@@ -9,7 +9,10 @@ Why it looks like this:
 * Temp file, then rename. An MP4 whose ``close()`` never ran has no index and no
   player can open it, so everything goes to ``.<name>.<random>.tmp`` beside the
   target and is renamed into place only once it is complete. On any error the temp
-  file is removed and nothing appears at the target path.
+  file is removed and nothing appears at the target path. The temp file lives from
+  the writer's start to its close, longer than one ``with`` block, so the writer
+  uses the pieces of :func:`voxd.files.atomic_path` (``new_temp``,
+  ``rename_into_place``, ``remove_temp``) rather than the block itself.
 * Chapters for every player. FFmpeg's mp4 muxer writes two chapter lists: a
   QuickTime chapter track (the only one Apple reads, no size limit) and a Nero
   ``chpl`` atom (what mutagen and VLC read; at most 255 entries, titles at most 255
@@ -27,8 +30,8 @@ Why it looks like this:
   simpler. ``stik`` = 2 marks the file as an audiobook.
 * Readable by other users. ``mkstemp`` makes its files 0600 whatever the umask,
   and a rename keeps the mode, so a book would be unreadable to a media server
-  running as another user; the temp file gets ``0666 & ~umask`` instead, like any
-  file the process creates.
+  running as another user; the temp file gets ``0666 & ~umask``
+  (:func:`voxd.files.new_file_mode`) instead, like any file the process creates.
 * Sidecars (:func:`write_sidecars`) for Audiobookshelf: ``cover.jpg`` or
   ``cover.png`` and ``metadata.json`` in the shape Audiobookshelf itself writes
   with "store metadata with item" (its keys, ``"Series #2"`` strings, chapters as
@@ -41,9 +44,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -57,6 +58,7 @@ from mutagen.mp4 import MP4, Atoms, MP4Cover
 
 from voxd.book import Cover, Metadata
 from voxd.errors import BookError
+from voxd.files import new_file_mode, new_temp, remove_temp, rename_into_place, write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +115,7 @@ class M4bWriter:
         self._metadata = metadata
         self._narrator = narrator
         self._cover = cover
-        self._tmp = _make_temp(self._path)
+        self._tmp = new_temp(self._path, mode=new_file_mode())
         self._samples = 0  # written by the caller
         self._encoded = 0  # handed to the encoder
         self._pending = np.zeros(0, dtype=np.float32)
@@ -125,7 +127,7 @@ class M4bWriter:
                 self._tmp, sample_rate, bitrate, metadata.language
             )
         except BaseException:
-            _unlink(self._tmp)
+            remove_temp(self._tmp)
             raise
         self._frame_size: int = self._stream.codec_context.frame_size
 
@@ -187,7 +189,7 @@ class M4bWriter:
             _write_tags(self._tmp, self._metadata, self._narrator, self._cover)
             if len(chapters) > CHPL_MAX_CHAPTERS:
                 _hide_chpl(self._tmp)
-            os.replace(self._tmp, self._path)
+            rename_into_place(self._tmp, self._path)
         except BaseException:
             self._abort()
             raise
@@ -240,42 +242,12 @@ class M4bWriter:
         (which re-opens the file by name) fails at once instead of copying it.
         """
         self._closed = True
-        _unlink(self._tmp)
+        remove_temp(self._tmp)
         try:
             self._container.close()
         except Exception:  # noqa: BLE001 - the original error is what matters
             log.debug("closing the aborted muxer for %s failed", self._path, exc_info=True)
-        _unlink(self._tmp)
-
-
-def _make_temp(path: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, _file_mode())
-    finally:
-        os.close(fd)
-    return Path(name)
-
-
-def _file_mode() -> int:
-    """0666 less the process umask: the mode open() would have given a new file."""
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)  # no /proc: read it the racy way, and put it back
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
+        remove_temp(self._tmp)
 
 
 #: From this many bits per second (of one mono channel) up, FFmpeg's "fast" AAC coder.
@@ -428,10 +400,10 @@ def write_sidecars(
         if image_format is None:
             log.warning("cover of %r is %s, not JPEG or PNG; no cover file", metadata.title, cover.mime)
         else:
-            written.append(_write_atomic(folder / COVER_NAMES[image_format], cover.data))
+            written.append(_write_sidecar(folder / COVER_NAMES[image_format], cover.data))
     document = audiobookshelf_metadata(metadata, narrator=narrator, chapters=chapters)
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    written.append(_write_atomic(folder / METADATA_NAME, text.encode("utf-8")))
+    written.append(_write_sidecar(folder / METADATA_NAME, text.encode("utf-8")))
     return written
 
 
@@ -487,20 +459,9 @@ def _year(date: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def _write_atomic(path: Path, data: bytes) -> Path:
-    """Temp file in the same folder, fsync, rename over ``path``; no temp file left on error."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), _file_mode())
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
+def _write_sidecar(path: Path, data: bytes) -> Path:
+    """Atomically, readable by a scanner running as another user, like the book beside it."""
+    write_bytes_atomic(path, data, mode=new_file_mode())
     return path
 
 

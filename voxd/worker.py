@@ -8,7 +8,6 @@ carries on with the next one.
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 from datetime import datetime
@@ -20,7 +19,9 @@ from typing import Callable
 from .book import Book, Chunk
 from .config import Settings
 from .convert import Outcome, convert
-from .errors import PermanentError, RetryableError, Stopping, StorageFull, VoxdError
+from .errors import (
+    Cancelled, OutsideWindow, PermanentError, RetryableError, SourceChanged, Stopping, StorageFull, translate
+)
 from .faults import crash_point
 from .files import move_into, sha256_file, write_text_atomic
 from .notify import Notifier
@@ -31,18 +32,6 @@ from .store import Job, Store
 from .tts.base import Engine
 
 log = logging.getLogger(__name__)
-
-
-class Cancelled(VoxdError):
-    """The job was cancelled while it ran."""
-
-
-class OutsideWindow(Stopping):
-    """The render window closed; the job waits in the queue for it to open again."""
-
-
-class SourceChanged(PermanentError):
-    """The file under the job's name now holds other content (a new version is its own job)."""
 
 
 def format_duration(seconds: float) -> str:
@@ -131,7 +120,7 @@ class Worker:
         except PermanentError as exc:
             self._fail(job, str(exc), exc)
         except Exception as exc:  # a bug or a parser crash on hostile input: fail this job only
-            if _disk_full(exc):
+            if isinstance(translate(exc), StorageFull):  # ENOSPC from our writes or wrapped by PyAV, mutagen
                 self._wait_for_space(job, f"no space left on device while writing {job.name}'s audio: {exc}")
                 return
             log.error("job %d: unexpected error\n%s", job.id, traceback.format_exc())
@@ -311,17 +300,6 @@ class Worker:
         self.notifier.wake()
         if not isinstance(error, SourceChanged):  # the file there now is another version: leave it
             self.tidy_source(self.store.get(job.id))
-
-
-def _disk_full(exc: BaseException) -> bool:
-    """ENOSPC from our own writes or wrapped by a library (PyAV, mutagen)."""
-    while exc is not None:
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            return True
-        if "No space left on device" in str(exc):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def _error_note(job: Job, reason: str) -> str:

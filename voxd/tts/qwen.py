@@ -51,7 +51,7 @@ from typing import Any, Collection, Sequence
 
 import numpy as np
 
-from voxd.errors import ConfigError, EngineError, OutOfMemory, VoiceError, VoxdError
+from voxd.errors import ConfigError, EngineError, OutOfMemory, VoiceError, VoxdError, translate
 from voxd.tts.base import Engine, Synthesis, Utterance, speech_seconds
 
 log = logging.getLogger(__name__)
@@ -391,7 +391,7 @@ class QwenEngine(Engine):
             except VoxdError:
                 raise
             except Exception as exc:
-                if _is_out_of_memory(torch, exc):
+                if isinstance(translate(exc), OutOfMemory):
                     _free_cuda(torch)
                     # Not OutOfMemory: no smaller batch helps a model that does not load.
                     raise EngineError(
@@ -461,7 +461,7 @@ class QwenEngine(Engine):
         except VoxdError:
             raise
         except Exception as exc:
-            if _is_out_of_memory(torch, exc):
+            if isinstance(translate(exc), OutOfMemory):
                 _free_cuda(torch)
                 raise OutOfMemory(
                     f"Qwen3-TTS ran out of GPU memory on a batch of {len(texts)} "
@@ -600,13 +600,6 @@ def _tree_bytes(folder: Path, follow: bool = False) -> int:
     except OSError:
         pass
     return total
-
-
-def _is_out_of_memory(torch: Any, exc: BaseException) -> bool:
-    oom = getattr(torch.cuda, "OutOfMemoryError", None)
-    if oom is not None and isinstance(exc, oom):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
 def _free_cuda(torch: Any) -> None:

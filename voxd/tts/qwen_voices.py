@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Collection, Sequence
 
 import numpy as np
 
 from ..errors import VoiceError
+from ..files import atomic_path
 from ..voices import VoiceInfo, VoiceLibrary
 from .base import Engine, Synthesis, Utterance
 from .qwen import QwenEngine
@@ -229,14 +228,8 @@ def _short(model: str) -> str:
 
 
 def _save_atomic(torch: Any, item: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(_to_cpu(item), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _to_cpu(item: Any) -> Any:

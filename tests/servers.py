@@ -89,3 +89,102 @@ class SmtpSink:
     @property
     def url(self) -> str:
         return f"mailto://127.0.0.1:{self.port}?from=voxd@example.com&to=reader@example.com&mode=insecure"
+
+
+class OddSpeechServer:
+    """A real speech server on 127.0.0.1 (OpenAI's /v1/audio/speech) that speaks with eSpeak NG
+    and misbehaves as a test tells it, per text and per time that text is asked for:
+
+    * ``cut(text, n)``: send only half of the WAV's body, its header promising all of it;
+    * ``rate(text, n)``: an int resamples the reply to that rate (with a true header);
+    * ``status(text, n)``: an int answers with that HTTP status and an OpenAI error envelope.
+
+    ``n`` counts from 1. ``asked`` records every text in the order it came.
+    """
+
+    def __init__(self, *, cut=None, rate=None, status=None, model: str = "odd-tts") -> None:
+        from voxd.tts.espeak import EspeakEngine
+
+        self.engine = EspeakEngine()
+        self.cut, self.rate, self.status, self.model = cut, rate, status, model
+        self.asked: list[str] = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                if self.path.endswith("/models"):
+                    self._json(200, {"object": "list", "data": [{"id": server.model, "object": "model"}]})
+                elif self.path.endswith("/audio/voices"):
+                    self._json(200, {"voices": ["en-us", "en-gb"]})
+                else:
+                    self._json(404, {"error": {"message": "no such route", "code": 404}})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                text = body["input"]
+                with server.lock:
+                    server.asked.append(text)
+                    n = server.asked.count(text)
+                status = server.status(text, n) if server.status else None
+                if status:
+                    self._json(status, {"error": {"message": f"told to answer {status}", "type": "test", "code": status}})
+                    return
+                self._audio(server.speak(text, n))
+
+            def _audio(self, payload: bytes) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "audio/wav")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _json(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def speak(self, text: str, n: int) -> bytes:
+        import numpy as np
+
+        from voxd.tts.base import Utterance
+        from voxd.wav import encode_wav
+
+        result = self.engine.synthesize([Utterance(text, "en-us")])
+        wave, rate = result.waveforms[0], result.sample_rate
+        new_rate = self.rate(text, n) if self.rate else None
+        if new_rate:
+            positions = np.linspace(0, wave.size - 1, int(wave.size * new_rate / rate))
+            wave, rate = np.interp(positions, np.arange(wave.size), wave).astype(np.float32), new_rate
+        payload = encode_wav(wave, rate)
+        if self.cut and self.cut(text, n):
+            payload = payload[: 44 + (len(payload) - 44) // 2]
+        return payload
+
+    def times(self, text: str) -> int:
+        with self.lock:
+            return self.asked.count(text)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> "OddSpeechServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

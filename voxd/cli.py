@@ -26,7 +26,7 @@ def _setup_logging(level: str) -> None:
         "%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
-    for noisy in ("apscheduler", "watchdog"):
+    for noisy in ("apscheduler", "watchdog", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -332,6 +332,18 @@ def _preview(engine, library, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import run_serve
+
+    settings = load_settings(args.config)
+    _setup_logging("DEBUG" if args.verbose else settings.log_level)
+    if args.device:
+        settings = settings.model_copy(update={"qwen": settings.qwen.model_copy(update={"device": args.device})})
+    s = settings.serve
+    return run_serve(settings, engine_name=args.engine or s.engine or settings.engine,
+                     host=args.host or s.host, port=args.port or s.port)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check what voxd needs, and say plainly what is missing."""
     from .config import find_config
@@ -407,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH", help="config file (default: $VOXD_CONFIG, "
                         "~/.config/voxd/voxd.toml, /etc/voxd/voxd.toml)")
-    common.add_argument("--engine", choices=("qwen", "espeak"), help="speech engine (overrides the config)")
+    common.add_argument("--engine", choices=("qwen", "espeak", "remote"), help="speech engine (overrides the config)")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     parser = argparse.ArgumentParser(
@@ -466,6 +478,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-o", "--output", help="where to write the .wav (default: NAME.preview.wav)")
     v = vsub.add_parser("remove", parents=[common], help="delete a cloned or designed voice")
     v.add_argument("name")
+
+    p = sub.add_parser("serve", parents=[common],
+                       help="serve an engine over OpenAI's /v1/audio/speech, for daemons elsewhere")
+    p.add_argument("--host", help="address to bind (default: [serve] host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: [serve] port, 8880)")
+    p.add_argument("--device", help="qwen: the GPU to use, e.g. cuda:1 (default: [qwen] device)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("doctor", parents=[common], help="check folders, engines, GPU and notifications")
     p.set_defaults(func=cmd_doctor)

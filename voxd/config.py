@@ -66,6 +66,44 @@ class QwenSettings(_Section):
     check_durations: bool = True
 
 
+class RemoteSettings(_Section):
+    """``engine = "remote"``: OpenAI-compatible speech servers (vLLM-Omni, SGLang-Omni,
+    Kokoro-FastAPI, ``voxd serve``...) that all serve the same model."""
+
+    urls: list[str] = []
+    api_key: SecretStr = SecretStr("")
+    model: str = ""
+    max_in_flight: int = Field(0, ge=0, le=64, description="per server; 0 adapts")
+    timeout_seconds: float = Field(60.0, ge=1, le=3600)
+    pause_after_seconds: float = Field(120.0, ge=0, le=86400)
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        cleaned = []
+        for url in value:
+            url = url.strip().rstrip("/")
+            if not url.lower().startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not an http:// or https:// URL (e.g. 'http://gpu-box:8880/v1')")
+            if url not in cleaned:
+                cleaned.append(url)
+        return cleaned
+
+
+class ServeSettings(_Section):
+    """``voxd serve``: voxd's own engines as an OpenAI-compatible speech server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8880, ge=1, le=65535)
+    api_key: SecretStr = SecretStr("")
+    engine: Literal["", "qwen", "espeak"] = ""
+    model_name: str = ""
+    max_queue: int = Field(256, ge=1, le=100_000)
+    max_input_chars: int = Field(4096, ge=1, le=1_000_000)
+    max_body_mb: float = Field(16.0, gt=0, le=1024)
+    batch_wait_ms: float = Field(20.0, ge=0, le=10_000)
+
+
 TEMPLATE_FIELDS = {
     "job": 1, "file": "book.epub", "title": "Title", "author": "Author", "chapters": 3,
     "duration": "1h02m03s", "elapsed": "12m00s", "output": "/out/book.m4b", "reason": "why",
@@ -137,7 +175,7 @@ class Settings(BaseSettings):
     cache_dir: Path | None = None
 
     # speech
-    engine: Literal["qwen", "espeak"] = "qwen"
+    engine: Literal["qwen", "espeak", "remote"] = "qwen"
     voice: str = ""
     language: str | None = None
 
@@ -188,6 +226,8 @@ class Settings(BaseSettings):
 
     espeak: EspeakSettings = EspeakSettings()
     qwen: QwenSettings = QwenSettings()
+    remote: RemoteSettings = RemoteSettings()
+    serve: ServeSettings = ServeSettings()
 
     @field_validator("render_window")
     @classmethod
@@ -211,6 +251,15 @@ class Settings(BaseSettings):
     @property
     def window_minutes(self) -> tuple[int, int] | None:
         return _parse_window(self.render_window)
+
+    @model_validator(mode="after")
+    def _remote_urls(self) -> "Settings":
+        if self.engine == "remote" and not self.remote.urls:
+            raise ValueError(
+                'engine = "remote" needs at least one speech server in [remote] urls, '
+                'e.g. urls = ["http://gpu-box:8880/v1"]'
+            )
+        return self
 
     @model_validator(mode="after")
     def _chunk_limits(self) -> "Settings":

@@ -8,12 +8,15 @@ The split that matters is whether trying again can help::
     │   ├── UnsupportedFormat     not an EPUB, PDF or voxd manifest
     │   ├── BookError             the file is corrupt, hostile, encrypted or empty
     │   ├── VoiceError            the voice, speaker or language cannot be used
-    │   └── SourceChanged         the inbox file now holds another version: fail this job, keep the file
+    │   ├── SourceChanged         the inbox file now holds another version: fail this job, keep the file
+    │   └── RequestRejected       a speech server refused the request (400, 401, 404, 422)
     ├── RetryableError        the machine had a bad moment: retry with back-off
     │   ├── EngineError           the speech engine failed (OOM, driver, crash)
     │   │   └── OutOfMemory           the batch did not fit in GPU memory: retry it smaller
-    │   ├── StorageFull           no space left for cache or output
-    │   └── AssemblyFailed        a chunk's audio left the cache or the assembler died: render again
+    │   ├── AssemblyFailed        a chunk's audio left the cache or the assembler died: render again
+    │   └── Unavailable           something the job needs is away: wait, using up no attempt
+    │       ├── StorageFull           no space left for cache or output
+    │       └── ServersUnavailable    no speech server answers
     ├── Stopping              the daemon is shutting down; the job goes back to the queue
     │   └── OutsideWindow         the render window closed; the job waits in the queue for it to open
     └── Cancelled             someone cancelled the job while it ran; it stays cancelled
@@ -71,12 +74,28 @@ class OutOfMemory(EngineError):
     """The batch did not fit in the accelerator's memory; a smaller batch may."""
 
 
-class StorageFull(RetryableError):
+class RequestRejected(PermanentError):
+    """A speech server refused the request itself; the message carries the server's own words."""
+
+    #: The server's words alone, without voxd's framing.
+    server_message: str | None = None
+
+
+class Unavailable(RetryableError):
+    """Something the job needs is away for now (disk space, the speech servers): the job
+    pauses and tries again later without using up an attempt, since waiting is the cure."""
+
+
+class StorageFull(Unavailable):
     """The disk holding the cache or the outbox is full."""
 
 
 class AssemblyFailed(RetryableError):
     """Assembly failed through no fault of the book (audio left the cache, the assembler died): retrying can work."""
+
+
+class ServersUnavailable(Unavailable):
+    """No speech server of a remote engine answers; the job resumes when one does."""
 
 
 class Stopping(VoxdError):

@@ -88,6 +88,8 @@ class VoiceLibrary:
         return self.root / name
 
     def get(self, name: str) -> VoiceInfo | None:
+        if not _NAME.match(name):  # never a path: "../x" names no voice of this library
+            return None
         meta = self.folder(name) / "voice.json"
         try:
             return VoiceInfo(**json.loads(meta.read_text(encoding="utf-8")))

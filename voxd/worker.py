@@ -20,7 +20,8 @@ from .book import Book, Chunk
 from .config import Settings
 from .convert import Outcome, convert
 from .errors import (
-    Cancelled, OutsideWindow, PermanentError, RetryableError, SourceChanged, Stopping, StorageFull, translate
+    Cancelled, OutsideWindow, PermanentError, RetryableError, SourceChanged, Stopping, StorageFull, Unavailable,
+    translate,
 )
 from .faults import crash_point
 from .files import move_into, sha256_file, write_text_atomic
@@ -113,15 +114,15 @@ class Worker:
             log.info("job %d: stopped between batches; it resumes at the next start", job.id)
         except Cancelled:
             log.info("job %d: cancelled", job.id)
-        except StorageFull as exc:
-            self._wait_for_space(job, str(exc))
+        except Unavailable as exc:
+            self._pause(job, str(exc))
         except RetryableError as exc:
             self._retry_or_fail(job, str(exc))
         except PermanentError as exc:
             self._fail(job, str(exc), exc)
         except Exception as exc:  # a bug or a parser crash on hostile input: fail this job only
             if isinstance(translate(exc), StorageFull):  # ENOSPC from our writes or wrapped by PyAV, mutagen
-                self._wait_for_space(job, f"no space left on device while writing {job.name}'s audio: {exc}")
+                self._pause(job, f"no space left on device while writing {job.name}'s audio: {exc}")
                 return
             log.error("job %d: unexpected error\n%s", job.id, traceback.format_exc())
             self._fail(job, f"unexpected error while converting {job.name}: {type(exc).__name__}: {exc}")
@@ -277,10 +278,11 @@ class Worker:
             return
         self.store.move_source(job.id, moved)
 
-    def _wait_for_space(self, job: Job, reason: str) -> None:
-        """Disk full: nothing is wrong with the book, so wait (without using up attempts) and try again."""
+    def _pause(self, job: Job, reason: str) -> None:
+        """Something the job needs is away (disk space, the speech servers): nothing is wrong
+        with the book, so wait (without using up attempts) and try again."""
         delay = self.settings.retry_delay_seconds
-        log.warning("job %d paused: %s; trying again in %s (free some space)", job.id, reason, format_duration(delay))
+        log.warning("job %d paused: %s; trying again in %s", job.id, reason, format_duration(delay))
         self.store.requeue(job.id, f"{reason}; trying again in {format_duration(delay)}", delay=delay,
                            count_attempt=False)
 

@@ -53,6 +53,8 @@ import numpy as np
 
 from voxd.errors import ConfigError, EngineError, OutOfMemory, VoiceError, VoxdError, translate
 from voxd.tts.base import Engine, Synthesis, Utterance, speech_seconds
+from voxd.tts.languages import AUTO_LANGUAGES as _AUTO_LANGUAGES
+from voxd.tts.languages import ISO_LANGUAGES as _ISO_LANGUAGES
 
 log = logging.getLogger(__name__)
 
@@ -71,20 +73,6 @@ _MIN_NEW_TOKENS = 75
 
 _SILENCE_SECONDS = 0.1  # what blank text becomes
 _DEFAULT_NAMES = frozenset({"", "default"})
-_AUTO_LANGUAGES = frozenset({"", "auto", "und", "mul", "zxx"})
-#: ISO 639-1 and 639-2/3 codes of the languages Qwen3-TTS speaks, to the model's names.
-_ISO_LANGUAGES = {
-    "en": "english", "eng": "english",
-    "zh": "chinese", "zho": "chinese", "chi": "chinese", "cmn": "chinese",
-    "de": "german", "deu": "german", "ger": "german",
-    "fr": "french", "fra": "french", "fre": "french",
-    "es": "spanish", "spa": "spanish",
-    "it": "italian", "ita": "italian",
-    "pt": "portuguese", "por": "portuguese",
-    "ru": "russian", "rus": "russian",
-    "ja": "japanese", "jpn": "japanese",
-    "ko": "korean", "kor": "korean",
-}
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 

@@ -6,7 +6,7 @@ from ..config import Settings
 from ..errors import ConfigError
 from .base import Engine
 
-ENGINES = ("espeak", "qwen")
+ENGINES = ("espeak", "qwen", "remote")
 
 
 def load_engine(settings: Settings, name: str | None = None) -> Engine:
@@ -41,5 +41,21 @@ def load_engine(settings: Settings, name: str | None = None) -> Engine:
             base_model=q.base_model,
             design_model=q.voice_design_model,
             options=options,
+        )
+    if name == "remote":
+        from ..voices import VoiceLibrary
+        from .remote import RemoteEngine
+
+        r = settings.remote
+        if not r.urls:
+            raise ConfigError('engine = "remote" needs at least one speech server in [remote] urls')
+        return RemoteEngine(
+            r.urls,
+            api_key=r.api_key.get_secret_value(),
+            model=r.model,
+            max_in_flight=r.max_in_flight,
+            timeout_seconds=r.timeout_seconds,
+            pause_after_seconds=r.pause_after_seconds,
+            library=VoiceLibrary(settings.state_path / "voices"),
         )
     raise ConfigError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")

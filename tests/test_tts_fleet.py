@@ -1,0 +1,147 @@
+"""Which server gets the next request, and the adaptive window (voxd/tts/fleet.py), on a hand-driven clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from voxd.tts.fleet import BACKOFF_MAX, CEILING, START, Fleet
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def fleet(*urls: str, max_in_flight: int = 0) -> tuple[Fleet, Clock]:
+    clock = Clock()
+    return Fleet(list(urls) or ["http://a/v1"], max_in_flight=max_in_flight, clock=clock), clock
+
+
+def test_requests_go_to_the_server_with_the_fewest_outstanding():
+    f, _ = fleet("http://a/v1", "http://b/v1", max_in_flight=4)
+    got = [f.acquire(0).url for _ in range(6)]
+    assert got.count("http://a/v1") == 3 and got.count("http://b/v1") == 3
+    a = f.endpoints[0]
+    for _ in range(3):
+        f.succeeded(a, 1.0)  # a answers fast: its slots free up, so it gets the next ones
+    assert [f.acquire(0).url for _ in range(2)] == ["http://a/v1", "http://a/v1"]
+
+
+def test_a_full_fleet_gives_no_slot_until_one_is_freed():
+    f, _ = fleet(max_in_flight=2)
+    first, second = f.acquire(0), f.acquire(0)
+    assert f.acquire(0) is None
+    assert first is second is f.endpoints[0]
+    f.succeeded(first, 1.0)
+    assert f.acquire(0) is first
+    assert first.outstanding == 2
+
+
+def test_a_failed_server_backs_off_doubling_then_gets_one_probe():
+    f, clock = fleet(max_in_flight=4)
+    a = f.endpoints[0]
+    for expected in (1.0, 2.0, 4.0):
+        f.failed(f.acquire(0), "refused the connection")
+        assert a.down_until == pytest.approx(clock.now + expected)
+        assert not a.up(clock.now) and a.reason == "refused the connection"
+        assert f.acquire(0) is None
+        clock.now = a.down_until
+    assert a.free(clock.now) == 1  # after the back-off: one probe request, not a full window
+    probe = f.acquire(0)
+    assert probe is a and a.free(clock.now) == 0
+    f.succeeded(a, 1.0)
+    assert a.failures == 0 and a.reason == "" and a.free(clock.now) == a.limit
+
+
+def test_while_one_server_is_down_the_others_carry_on():
+    f, clock = fleet("http://a/v1", "http://b/v1", max_in_flight=2)
+    a, b = f.endpoints
+    f.failed(f.acquire(0), "refused the connection")  # a, the first with nothing outstanding
+    assert [f.acquire(0) for _ in range(3)] == [b, b, None]
+
+
+def test_the_back_off_is_capped():
+    f, clock = fleet()
+    a = f.endpoints[0]
+    for _ in range(12):
+        a.outstanding += 1
+        f.failed(a, "down")
+    assert a.down_until - clock.now == BACKOFF_MAX
+
+
+def test_every_server_down_is_seen_and_explained():
+    f, clock = fleet("http://a/v1", "http://b/v1")
+    for ep in f.endpoints:
+        ep.outstanding += 1
+        f.failed(ep, f"{ep.url} refused")
+    assert f.all_down()
+    assert "http://a/v1: http://a/v1 refused" in f.reasons() and "http://b/v1" in f.reasons()
+    assert f.acquire(0) is None
+    assert f.window() == 1  # the renderer still keeps one request going, to find the first that returns
+
+
+def test_overloaded_server_cools_for_retry_after_and_halves_its_adaptive_window():
+    f, clock = fleet()
+    a = f.endpoints[0]
+    a.limit = 16
+    ep = f.acquire(0)
+    f.overloaded(ep, 3.0)
+    assert a.limit == 8 and a.failures == 0 and a.up(clock.now)
+    assert f.acquire(0) is None  # cooling
+    clock.now += 3.0
+    assert f.acquire(0) is a
+
+
+def test_a_fixed_window_is_kept_when_a_server_is_busy():
+    f, clock = fleet(max_in_flight=6)
+    a = f.endpoints[0]
+    f.overloaded(f.acquire(0), None)
+    assert a.limit == 6 and a.cooling_until == clock.now + 1.0  # no Retry-After: a second
+
+
+def test_a_timeout_halves_the_window_and_backs_off():
+    f, clock = fleet()
+    a = f.endpoints[0]
+    a.limit = 8
+    f.failed(f.acquire(0), "gave no answer in 60 s", timed_out=True)
+    assert a.limit == 4 and not a.up(clock.now)
+
+
+def complete_round(f: Fleet, clock: Clock, audio_per_second: float) -> None:
+    """Answer one measuring round on the first server at the given throughput."""
+    a = f.endpoints[0]
+    n = max(4, 2 * a.limit)
+    for _ in range(n):
+        clock.now += 1.0
+        a.outstanding += 1
+        f.succeeded(a, audio_per_second)
+
+
+def test_the_adaptive_window_doubles_while_throughput_grows_then_settles_on_the_best():
+    f, clock = fleet()
+    a = f.endpoints[0]
+    assert a.limit == START == 2
+    complete_round(f, clock, 10.0)  # the first measurement
+    assert a.limit == 4
+    complete_round(f, clock, 18.0)  # +80 %: worth it
+    assert a.limit == 8
+    complete_round(f, clock, 19.0)  # +5 %: not worth twice the requests in flight
+    assert a.limit == 4 and a.settled
+    complete_round(f, clock, 30.0)
+    assert a.limit == 4  # settled: it stays
+
+
+def test_the_adaptive_window_grows_again_after_an_overload_and_never_passes_the_ceiling():
+    f, clock = fleet()
+    a = f.endpoints[0]
+    a.limit, a.settled = 8, True
+    f.overloaded(f.acquire(0), 0.0)
+    assert a.limit == 4 and not a.settled
+    rate = 1.0
+    while not a.settled:
+        rate *= 2
+        complete_round(f, clock, rate)
+    assert a.limit == CEILING

@@ -1,0 +1,304 @@
+"""``voxd serve``: voxd's own engines behind OpenAI's ``/v1/audio/speech``.
+
+One process, one engine, one GPU (``--device cuda:1`` for a second card): a
+daemon elsewhere points ``engine = "remote"`` at it, as at any vLLM-Omni or
+Kokoro server. Concurrent requests are coalesced into the engine's batches by
+:mod:`voxd.batcher`.
+
+The edges are where a server gets hurt, so they are explicit:
+
+* a bearer key (``[serve] api_key`` or ``VOXD_SERVE__API_KEY``) guards every
+  ``/v1`` route; without one the server binds only a loopback address;
+* request bodies and texts are capped; a request that is too big, malformed or
+  asks for something this server does not do gets OpenAI's error envelope with a
+  message that says what to change;
+* nothing a request names is ever opened: voices are names in the engine or its
+  library, and reference audio by URL or path is refused;
+* a full queue answers 503 with ``Retry-After``, so clients slow down.
+
+``GET /v1/models`` lists one model, with a ``voxd`` object that tells a voxd
+client what this engine can do and its fingerprint (the cache identity of its
+audio, so a book rendered here and in-process share its cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .batcher import Batcher, QueueFull
+from .errors import ConfigError, EngineError, PermanentError, VoiceError
+from .tts.base import Engine, Utterance
+from .wav import encode_flac, encode_pcm, encode_wav
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+log = logging.getLogger(__name__)
+
+#: ``model`` values stock OpenAI clients send; taken to mean this server's model.
+OPENAI_MODELS = frozenset({"tts-1", "tts-1-hd", "gpt-4o-mini-tts"})
+_MEDIA = {"wav": "audio/wav", "pcm": "audio/pcm", "flac": "audio/flac"}
+
+
+class SpeechRequest(BaseModel):
+    """The body of ``POST /v1/audio/speech``; fields other servers take are accepted and ignored
+    where ignoring them is harmless, refused where it is not."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str | None = None
+    input: str
+    voice: str = "default"
+    instructions: str | None = Field(None, max_length=2000)
+    language: str | None = Field(None, max_length=40)
+    response_format: str = "wav"
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    speed: float = 1.0
+    stream: bool = False
+    task_type: Literal["CustomVoice", "VoiceDesign", "Base", None] = None
+    ref_audio: str | None = None
+    ref_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    model_name: str
+    api_key: str
+    max_input_chars: int
+    max_body_bytes: int
+
+
+class _Refused(Exception):
+    """A request this server answers with an error envelope."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None, kind: str = "invalid_request_error",
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.kind = status, message, param, kind
+        self.headers = headers or {}
+
+
+def error_response(status: int, message: str, *, param: str | None = None, kind: str = "invalid_request_error",
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    """OpenAI's error envelope, which every client of these servers parses."""
+    body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starlette:
+    started = int(time.time())
+
+    def guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            try:
+                _authorise(request, options.api_key)
+                return await handler(request)
+            except _Refused as exc:
+                return error_response(exc.status, exc.message, param=exc.param, kind=exc.kind, headers=exc.headers)
+        return run
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "model": options.model_name, "waiting": batcher.waiting,
+                             "batch_size": batcher.batch_size})
+
+    async def models(request: Request) -> Response:
+        entry = {
+            "id": options.model_name, "object": "model", "created": started, "owned_by": "voxd",
+            "voxd": {
+                "fingerprint": engine.model_id, "default_voice": engine.default_voice,
+                "voices": engine.voices(), "seeds": engine.accepts_seed, "clone": False, "design": False,
+            },
+        }
+        return JSONResponse({"object": "list", "data": [entry]})
+
+    async def voices(request: Request) -> Response:
+        return JSONResponse({"voices": engine.voices()})
+
+    async def voice(request: Request) -> Response:
+        """Whether this server speaks a voice: names are checked by the engine, so variants and
+        aliases a list cannot show (eSpeak's "en-us+f3") answer too."""
+        name = request.path_params["name"]
+        try:
+            engine.check_voices([name])
+        except VoiceError as exc:
+            raise _Refused(404, str(exc), param="voice", kind="not_found_error") from None
+        return JSONResponse({"voice": name, "narrator": engine.narrator(name)})
+
+    async def speech(request: Request) -> Response:
+        body = await _read_json(request, options.max_body_bytes)
+        try:
+            req = SpeechRequest.model_validate(body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            param = ".".join(str(p) for p in first["loc"]) or None
+            raise _Refused(400, f"{param or 'body'}: {first['msg']}", param=param) from None
+        utterance = _utterance(req, engine, options)
+        digest = text_digest(utterance.text)
+        log.debug("speech asked %s (%d characters, voice %s)", digest, len(utterance.text), utterance.voice)
+        try:
+            future = batcher.submit(utterance, req.seed)
+        except QueueFull as exc:
+            log.debug("speech busy %s: %s", digest, exc)
+            raise _Refused(503, f"the server is busy: {exc}; try again shortly", kind="server_busy",
+                           headers={"Retry-After": "1"}) from None
+        try:
+            spoken = await asyncio.wrap_future(future)
+        except PermanentError as exc:
+            raise _Refused(400, str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - the engine failed: the client may try elsewhere
+            log.error("speech failed: %s: %s", type(exc).__name__, exc)
+            raise _Refused(500, f"the engine failed: {exc}", kind="server_error") from None
+        log.debug("speech answered %s (%.1f s)", digest, spoken.wave.size / spoken.sample_rate)
+        fmt = req.response_format
+        if fmt == "pcm":
+            content = encode_pcm(spoken.wave)
+        elif fmt == "flac":
+            content = encode_flac(spoken.wave, spoken.sample_rate)
+        else:
+            content = encode_wav(spoken.wave, spoken.sample_rate)
+        headers = {"X-Sample-Rate": str(spoken.sample_rate), "X-Finish-Reason": "length" if spoken.truncated else "stop"}
+        return Response(content, media_type=_MEDIA[fmt], headers=headers)
+
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/v1/models", guarded(models), methods=["GET"]),
+        Route("/v1/audio/voices", guarded(voices), methods=["GET"]),
+        Route("/v1/audio/voices/{name}", guarded(voice), methods=["GET"]),
+        Route("/v1/audio/speech", guarded(speech), methods=["POST"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def text_digest(text: str) -> str:
+    """A text's name in the debug log: enough to follow it, nothing of what it says."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _authorise(request: Request, key: str) -> None:
+    if not key:
+        return
+    given = request.headers.get("authorization", "")
+    scheme, _, token = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
+        raise _Refused(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
+                       kind="authentication_error", headers={"WWW-Authenticate": "Bearer"})
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise _Refused(413, f"the request body is {int(length)} bytes; this server takes at most {limit}")
+    data = bytearray()
+    async for part in request.stream():
+        data += part
+        if len(data) > limit:
+            raise _Refused(413, f"the request body is over {limit} bytes, the most this server takes")
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise _Refused(400, f"the request body is not JSON: {exc}") from None
+
+
+def _utterance(req: SpeechRequest, engine: Engine, options: ServeOptions) -> Utterance:
+    """The engine's utterance for a request, or the reason this server refuses it."""
+    if req.model not in (None, "", options.model_name, engine.model_id) and req.model not in OPENAI_MODELS:
+        raise _Refused(404, f"the model {req.model!r} does not exist here; this server serves {options.model_name!r}",
+                       param="model", kind="not_found_error")
+    text = req.input.strip()
+    if not text:
+        raise _Refused(400, "input is empty", param="input")
+    if len(req.input) > options.max_input_chars:
+        raise _Refused(400, f"input is {len(req.input)} characters; this server takes at most "
+                       f"{options.max_input_chars} (split the text)", param="input")
+    if req.response_format not in _MEDIA:
+        raise _Refused(400, f"response_format {req.response_format!r} is not supported here: use wav, pcm or flac",
+                       param="response_format")
+    if req.speed != 1.0:
+        raise _Refused(400, "speed is not supported: voxd speaks at the voice's own pace (leave it at 1.0)",
+                       param="speed")
+    if req.ref_audio is not None or req.task_type in ("Base", "VoiceDesign"):
+        raise _Refused(400, "this server speaks with its own voices only: it takes no ref_audio and no "
+                       "VoiceDesign requests (add voices to its library with `voxd voices add` or "
+                       "`voxd voices design` and name them in 'voice')", param="ref_audio" if req.ref_audio else
+                       "task_type")
+    voice = req.voice.strip() or "default"
+    try:
+        engine.check_voices([voice])
+    except VoiceError as exc:
+        raise _Refused(400, str(exc), param="voice") from None
+    return Utterance(text=text, voice=voice, language=req.language or None, style=req.instructions or None)
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, api_key: str) -> None:
+    """A server reachable from other machines must ask for a key."""
+    if not api_key and not is_loopback(host):
+        raise ConfigError(
+            f"voxd serve binds {host} (reachable from other machines) only with an API key: "
+            "set [serve] api_key or VOXD_SERVE__API_KEY, or bind 127.0.0.1"
+        )
+
+
+def shutdown(batcher: Batcher, engine: Engine) -> None:
+    batcher.close()
+    try:
+        engine.close()
+    except EngineError:
+        pass
+
+
+def run_serve(settings: "Settings", *, engine_name: str, host: str, port: int) -> int:
+    """Load the engine, start the batcher and serve until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from .gpu import batch_size_for
+    from .render import MAX_LENGTH_RATIO
+    from .tts.registry import load_engine
+
+    if engine_name not in ("espeak", "qwen"):
+        raise ConfigError(f"voxd serve speaks with a local engine (espeak or qwen), not {engine_name!r}")
+    s = settings.serve
+    key = s.api_key.get_secret_value()
+    check_exposure(host, key)
+    settings = settings.model_copy(update={"engine": engine_name})
+    engine = load_engine(settings, engine_name)
+    batch_size, _ = batch_size_for(settings)
+    batcher = Batcher(engine, batch_size=batch_size, max_wait=s.batch_wait_ms / 1000.0, max_queue=s.max_queue,
+                      max_ratio=MAX_LENGTH_RATIO)
+    options = ServeOptions(
+        model_name=s.model_name or f"voxd-{engine_name}", api_key=key, max_input_chars=s.max_input_chars,
+        max_body_bytes=int(s.max_body_mb * 2**20),
+    )
+    app = create_app(engine, batcher, options)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                                           lifespan="off", server_header=False))
+    log.info("voxd serve: %s (model %r, %d per batch%s) on http://%s:%d/v1", engine_name, options.model_name,
+             batch_size, ", API key required" if key else "", host, port)
+    try:
+        server.run()
+    finally:
+        shutdown(batcher, engine)
+        log.info("voxd serve stopped")
+    return 0 if server.started else 1

@@ -1,0 +1,639 @@
+"""The remote engine: speech from a fleet of OpenAI-compatible ``/v1/audio/speech`` servers.
+
+vLLM-Omni and SGLang-Omni serve Qwen3-TTS with continuous batching, Kokoro-FastAPI
+speaks on a CPU box, ``voxd serve`` puts voxd's own engines on another GPU: all of
+them take OpenAI's request shape. This engine is their client. It is
+:attr:`~voxd.tts.base.Engine.concurrent`: the renderer keeps :meth:`window`
+single-chunk requests in flight and this engine sends each to the server with
+the fewest outstanding (:mod:`voxd.tts.fleet`), so the servers' own batching does
+the scaling and voxd stays the one coordinator (cache, checkpoints, assembly).
+
+What it does for every request, so the rest of voxd need not care:
+
+* asks for ``wav`` with ``stream: false`` (servers' defaults differ: mp3, streamed),
+  reads rate and length from the reply's header, and checks the reply: a real WAV,
+  not cut short, at the fleet's one rate, not empty;
+* maps a chunk's voice, style and language onto the request: preset voices by
+  name ("default" to the server's default, or a Qwen3-TTS speaker it lists),
+  cloned voices of the library as ``ref_audio`` (a data URL) + ``ref_text`` for
+  servers that clone, designed voices as ``task_type: VoiceDesign`` +
+  ``instructions``; a voice the servers cannot speak is a VoiceError before any
+  audio is rendered (:meth:`check_voices`);
+* retries: a server that refuses connections, times out or answers 5xx is down
+  for a back-off and the request goes to another; 429/503 wait as ``Retry-After``
+  says and shrink that server's window; a bad reply is asked for again (with
+  another seed where the server takes one) and, if every try is bad, the best
+  one is kept with a note that the renderer turns into a flag;
+* never retries what cannot get better: 400/401/403/404/413/422 and an exhausted
+  quota fail the job with the server's own message (:class:`RequestRejected`);
+* when no server has answered for ``pause_after`` seconds, raises
+  :class:`ServersUnavailable`: the job waits in the queue, using up no attempt.
+
+The model's identity, not any URL, is what goes into cache keys: moving a server
+re-renders nothing, changing its model does. ``voxd serve`` tells its engine's
+own fingerprint, so a book rendered in-process and through ``voxd serve`` share
+their cache.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Collection, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+from ..errors import (
+    ConfigError,
+    EngineError,
+    RequestRejected,
+    ServersUnavailable,
+    VoiceError,
+)
+from .base import Engine, Synthesis, Utterance, speech_seconds
+from .fleet import Endpoint, Fleet
+from .languages import language_name
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ..voices import VoiceInfo, VoiceLibrary
+
+log = logging.getLogger(__name__)
+
+#: Bad answers (5xx, broken or short audio, timeouts) one text gets before the job is retried later.
+MAX_ATTEMPTS = 4
+#: Seconds to wait for a connection.
+CONNECT_SECONDS = 10.0
+#: A reply may take ``timeout_seconds`` plus this many seconds per second of expected audio...
+SECONDS_PER_AUDIO_SECOND = 4.0
+#: ...but never longer than this.
+MAX_READ_SECONDS = 900.0
+#: What blank text becomes (no request is made for it).
+_SILENCE_SECONDS = 0.1
+_DEFAULT_NAMES = frozenset({"", "default"})
+#: Preferred for "default" on servers that list Qwen3-TTS's speakers.
+_DEFAULT_SPEAKERS = ("ryan", "aiden", "vivian", "serena")
+_PERMANENT = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
+_OVERLOADED = frozenset({429, 503})
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """What the fleet serves, as the first server to answer ``GET /models`` said."""
+
+    model: str  # the ``model`` field of every request
+    identity: str  # the model's identity in cache keys
+    voices: list[str] | None  # the voices the servers list; None when they do not say
+    clone: bool  # takes ref_audio/ref_text (a Base checkpoint, or voxd serve with one)
+    design: bool  # takes task_type VoiceDesign
+    seeds: bool  # takes a ``seed``
+    voxd: bool  # a ``voxd serve``: "default" and language tags mean what they mean in voxd
+    default_voice: str  # what "default" is sent as ("" to leave the field out)
+    sample_rate: int | None = None  # when the server says (voxd serve does)
+
+
+@dataclass(slots=True)
+class _Try:
+    """The best take so far of one text, and why it is not good enough."""
+
+    wave: np.ndarray
+    rate: int
+    problem: str
+    score: float = field(default=0.0)
+
+
+class RemoteEngine(Engine):
+    """The client of a fleet of speech servers; see the module docstring."""
+
+    concurrent = True
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        api_key: str = "",
+        model: str = "",
+        max_in_flight: int = 0,
+        timeout_seconds: float = 60.0,
+        pause_after_seconds: float = 120.0,
+        library: "VoiceLibrary | None" = None,
+    ) -> None:
+        if not urls:
+            raise ConfigError('engine = "remote" needs at least one URL in [remote] urls')
+        self.fleet = Fleet([u.rstrip("/") for u in urls], max_in_flight=max_in_flight)
+        self._api_key = api_key
+        self._model = model.strip()
+        self.timeout_seconds = timeout_seconds
+        self.pause_after_seconds = pause_after_seconds
+        self.library = library
+        self._lock = threading.Lock()  # the client and the fleet's rate
+        self._discovering = threading.Lock()
+        self._served: Served | None = None
+        self._checked: set[str] = set()  # endpoints whose /models listed the model
+        self._rate: int | None = None  # the fleet's sample rate, from the first good reply
+        self._references: dict[str, str] = {}  # cloned voice -> data URL of its recording
+        self._known: set[str] = set()  # voices the servers said they speak
+        self._client: "httpx.Client | None" = None
+        self._closed = False
+
+    # -- the Engine contract ---------------------------------------------------------
+
+    @property
+    def model_id(self) -> str:  # type: ignore[override]
+        return self.served().identity
+
+    @property
+    def default_voice(self) -> str:  # type: ignore[override]
+        return self.served().default_voice or "default"
+
+    @property
+    def accepts_seed(self) -> bool:
+        return self.served().seeds
+
+    def window(self) -> int:
+        return self.fleet.window()
+
+    def check_voices(self, voices: Collection[str]) -> None:
+        served = self.served()
+        listed = {v.lower() for v in served.voices or []}
+        for voice in voices:
+            name = voice.strip()
+            if name.lower() in _DEFAULT_NAMES or name in self._known:
+                continue
+            info = self._library_voice(name)
+            if info is not None and info.kind == "cloned" and not served.clone:
+                raise VoiceError(
+                    f"voice {name!r} is cloned from a recording, but the speech servers serve {served.model}, "
+                    "which cannot clone voices: point [remote] urls at servers running a Base checkpoint "
+                    "(e.g. Qwen/Qwen3-TTS-12Hz-1.7B-Base), or choose a preset voice"
+                )
+            if info is not None and info.kind == "designed" and not served.design:
+                raise VoiceError(
+                    f"voice {name!r} is a designed voice, but the speech servers serve {served.model}, "
+                    "which cannot design voices: point [remote] urls at servers running a VoiceDesign "
+                    "checkpoint, or choose a preset voice"
+                )
+            if info is None and served.voxd:
+                self._ask_voice(name)
+            elif info is None and served.voices is not None and "+" not in name and name.lower() not in listed:
+                some = ", ".join(sorted(served.voices)[:24]) or "none"
+                raise VoiceError(f"the speech servers ({served.model}) have no voice {name!r}; they list: {some}")
+            self._known.add(name)
+
+    def _ask_voice(self, name: str) -> None:
+        """voxd serve answers for each voice name (variants and aliases no list shows)."""
+        from urllib.parse import quote
+
+        for ep in self.fleet.endpoints:
+            try:
+                self._get_json(ep.url, f"/audio/voices/{quote(name, safe='')}")
+                return
+            except RequestRejected as exc:
+                raise VoiceError(str(exc.server_message or exc)) from None
+            except _Unreachable:
+                continue
+        raise ServersUnavailable(f"no speech server answered whether it speaks {name!r} ({self.fleet.reasons()})")
+
+    def voice_identity(self, voice: str) -> str:
+        info = self._library_voice(voice.strip())
+        return f"{info.kind}:{info.created_at!r}" if info is not None else ""
+
+    def synthesize(self, batch: Sequence[Utterance], *, seed: int | None = None) -> Synthesis:
+        if self._closed:
+            raise EngineError("the remote engine was used after close()")
+        if not batch:
+            return Synthesis(waveforms=[], sample_rate=self._rate or 24000)
+        self.check_voices({u.voice for u in batch})
+        spoken = [i for i, u in enumerate(batch) if u.text.strip()]
+        if len(spoken) <= 1:
+            results = [self._speak(batch[i], seed) for i in spoken]
+        else:
+            with ThreadPoolExecutor(max_workers=min(len(spoken), max(1, self.window())),
+                                    thread_name_prefix="voxd-remote") as pool:
+                results = list(pool.map(lambda i: self._speak(batch[i], seed), spoken))
+        rate = results[0][1] if results else (self._rate or 24000)
+        waves: list[np.ndarray] = [np.zeros(int(rate * _SILENCE_SECONDS), np.float32) for _ in batch]
+        problems: list[str | None] = [None] * len(batch)
+        for i, (wave, _, problem) in zip(spoken, results):
+            waves[i], problems[i] = wave, problem
+        return Synthesis(waveforms=waves, sample_rate=rate, problems=problems)
+
+    def voices(self) -> list[str]:
+        listed = self.served().voices or []
+        own = [v.name for v in self.library.list()] if self.library is not None else []
+        return sorted(set(listed) | set(own))
+
+    def narrator(self, voice: str) -> str:
+        name = voice.strip()
+        info = self._library_voice(name)
+        if info is not None:
+            return f"{name}, {info.kind} voice"
+        model = self._served.model if self._served else (self._model or "speech server")
+        if name.lower() in _DEFAULT_NAMES:
+            name = (self._served.default_voice if self._served else "") or "default voice"
+        return f"{model.rsplit('/', 1)[-1]} ({name})"
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    # -- discovery -------------------------------------------------------------------
+
+    def served(self) -> Served:
+        """What the fleet serves: asked once, of the first server that answers."""
+        if self._served is not None:
+            return self._served
+        with self._discovering:
+            if self._served is None:
+                self._served = self._discover()
+                log.info("speech servers: %s (%d server%s), %s", self._served.model, len(self.fleet.endpoints),
+                         "" if len(self.fleet.endpoints) == 1 else "s", self._summary(self._served))
+        return self._served
+
+    def _summary(self, s: Served) -> str:
+        kinds = ["preset voices"] + (["cloning"] if s.clone else []) + (["designed voices"] if s.design else [])
+        return ", ".join(kinds)
+
+    def _discover(self) -> Served:
+        reasons = []
+        for ep in self.fleet.endpoints:
+            try:
+                models = self._get_json(ep.url, "/models")
+            except _Unreachable as exc:
+                reasons.append(f"{_shown(ep.url)}: {exc}")
+                continue
+            served = _served_from(models, self._model, ep.url)
+            served = self._with_voices(ep.url, served)
+            self._checked.add(ep.url)
+            self._rate = self._rate or served.sample_rate
+            return served
+        raise ServersUnavailable("no speech server answered: " + "; ".join(reasons))
+
+    def _with_voices(self, url: str, served: Served) -> Served:
+        if served.voices is not None:
+            return served
+        try:
+            body = self._get_json(url, "/audio/voices")
+        except (_Unreachable, RequestRejected):
+            return served
+        voices = body.get("voices") if isinstance(body, dict) else body
+        if not isinstance(voices, list):
+            return served
+        names = [v if isinstance(v, str) else str(v.get("name") or v.get("id") or "") for v in voices
+                 if isinstance(v, (str, dict))]
+        names = [n for n in names if n]
+        default = served.default_voice
+        if not served.voxd and names:
+            lower = {n.lower(): n for n in names}
+            default = next((lower[s] for s in _DEFAULT_SPEAKERS if s in lower), names[0])
+        identity = served.identity if served.voxd else f"{served.identity}/voice={default or 'server-default'}"
+        return replace(served, voices=names, default_voice=default, identity=identity)
+
+    def _verify(self, ep: Endpoint) -> None:
+        """A server that was down at discovery must serve the same model before it gets work."""
+        if ep.url in self._checked:
+            return
+        models = self._get_json(ep.url, "/models")
+        ids = _model_ids(models)
+        served = self.served()
+        if served.model not in ids:
+            raise _WrongModel(f"serves {', '.join(ids) or 'no model'}, not {served.model}")
+        self._checked.add(ep.url)
+
+    # -- one text ----------------------------------------------------------------------
+
+    def _speak(self, u: Utterance, seed: int | None) -> tuple[np.ndarray, int, str | None]:
+        """One text through the fleet: (wave, rate, what is still wrong with it or None)."""
+        body = self._request(u, seed)
+        expected = speech_seconds(u.text.strip())
+        read = min(MAX_READ_SECONDS, self.timeout_seconds + SECONDS_PER_AUDIO_SECOND * expected)
+        attempts, best, last = 0, None, ""
+        unanswered_since: float | None = None
+        while True:
+            if self._closed:
+                raise EngineError("the remote engine was closed while a request waited")
+            ep = self.fleet.acquire(timeout=1.0)
+            if ep is None:
+                unanswered_since = unanswered_since or time.monotonic()
+                self._give_up_if_long(unanswered_since)
+                continue
+            try:
+                self._verify(ep)
+                response = self._post(ep.url, body, read)
+            except _WrongModel as exc:
+                log.warning("speech server %s is left out: it %s", _shown(ep.url), exc)
+                self.fleet.exclude(ep, f"left out: it {exc}")
+                continue
+            except _Unreachable as exc:
+                self.fleet.failed(ep, str(exc), timed_out=exc.timed_out)
+                log.warning("speech server %s: %s; %s", _shown(ep.url), exc, "trying another" if
+                            len(self.fleet.endpoints) > 1 else "trying again after a pause")
+                unanswered_since = unanswered_since or time.monotonic()
+                if exc.timed_out:
+                    attempts, last = attempts + 1, str(exc)
+                    unanswered_since = None
+                else:
+                    self._give_up_if_long(unanswered_since)
+                    continue
+            except BaseException:
+                self.fleet.released(ep)
+                raise
+            else:
+                unanswered_since = None
+                status = response.status_code
+                if status == 200:
+                    outcome = self._judge(ep, response.content, u.text, expected)
+                    if isinstance(outcome, tuple):
+                        return outcome
+                    attempts, last = attempts + 1, outcome.problem
+                    if best is None or outcome.score < best.score:
+                        best = outcome
+                    if self._served and self._served.seeds:  # ask for another take, not the same again
+                        body["seed"] = (int(body.get("seed") or 0) * 31 + attempts) & 0x7FFFFFFF
+                elif status in _OVERLOADED and not _quota(response):
+                    self.fleet.overloaded(ep, _retry_after(response))
+                    log.info("speech server %s is busy (%d); waiting %s", _shown(ep.url), status,
+                             response.headers.get("retry-after") or "a second")
+                    continue
+                elif status in _PERMANENT and _about_voice(response):
+                    self.fleet.released(ep)
+                    raise VoiceError(f"speech server {_shown(ep.url)}: {_server_message(response)}")
+                elif status in _PERMANENT or _quota(response):
+                    self.fleet.released(ep)
+                    raise RequestRejected(
+                        f"speech server {_shown(ep.url)} refused the request ({status} {response.reason_phrase})"
+                        f": {_server_message(response)}" + _hint(status)
+                    )
+                else:
+                    reason = f"answered {status} {response.reason_phrase}: {_server_message(response)}"
+                    self.fleet.failed(ep, reason)
+                    log.warning("speech server %s %s", _shown(ep.url), reason)
+                    attempts, last = attempts + 1, reason
+            if attempts >= MAX_ATTEMPTS:
+                if best is not None:
+                    return best.wave, best.rate, best.problem
+                raise EngineError(f"the speech servers failed {attempts} times on one text; last: {last}")
+
+    def _give_up_if_long(self, since: float) -> None:
+        if time.monotonic() - since >= self.pause_after_seconds:
+            raise ServersUnavailable(
+                f"no speech server has answered for {self.pause_after_seconds:.0f} s ({self.fleet.reasons()})"
+            )
+
+    def _judge(self, ep: Endpoint, content: bytes, text: str, expected: float) -> tuple[np.ndarray, int, None] | _Try:
+        """A good reply as (wave, rate, None); anything else as a _Try saying what is wrong."""
+        from ..wav import WavError, decode_wav
+
+        try:
+            wav = decode_wav(content)
+        except WavError as exc:
+            self.fleet.failed(ep, f"sent a bad reply: {exc}")
+            return _Try(np.zeros(0, np.float32), self._rate or 24000, f"the server's reply was {exc}", 1e9)
+        seconds = wav.samples.size / wav.sample_rate
+        if wav.cut_short:
+            self.fleet.released(ep)
+            promised = wav.declared_seconds or 0.0
+            return _Try(wav.samples, wav.sample_rate,
+                        f"the server's reply was cut short ({seconds:.1f} s of {promised:.1f} s)", 1e6 - seconds)
+        if wav.samples.size == 0:
+            self.fleet.released(ep)
+            return _Try(wav.samples, wav.sample_rate, "the server sent no audio", 1e8)
+        with self._lock:
+            if self._rate is None:
+                self._rate = wav.sample_rate
+            rate = self._rate
+        if wav.sample_rate != rate:
+            self.fleet.released(ep)
+            fixed = _resample(wav.samples, wav.sample_rate, rate)
+            return _Try(fixed, rate, f"{_shown(ep.url)} answered at {wav.sample_rate} Hz instead of {rate} Hz "
+                        "(resampled)", 1e3)
+        self.fleet.succeeded(ep, seconds)
+        return wav.samples, wav.sample_rate, None
+
+    def _request(self, u: Utterance, seed: int | None) -> dict[str, Any]:
+        served = self.served()
+        body: dict[str, Any] = {"model": served.model, "input": u.text.strip(), "response_format": "wav",
+                                "stream": False}
+        name = u.voice.strip()
+        info = self._library_voice(name)
+        if info is not None and info.kind == "cloned":
+            body["task_type"] = "Base"
+            body["ref_audio"] = self._reference(name)
+            if info.transcript:
+                body["ref_text"] = info.transcript
+            else:
+                body["x_vector_only_mode"] = True
+        elif info is not None and info.kind == "designed":
+            body["task_type"] = "VoiceDesign"
+            body["instructions"] = f"{info.source}. {u.style}" if u.style else info.source
+        else:
+            voice = served.default_voice if name.lower() in _DEFAULT_NAMES else name
+            if served.voxd and name.lower() in _DEFAULT_NAMES:
+                voice = "default"
+            if voice:
+                body["voice"] = voice
+            if u.style:
+                body["instructions"] = u.style
+        if u.language:
+            language = u.language if served.voxd else language_name(u.language)
+            if language:
+                body["language"] = language
+        if seed is not None and served.seeds:
+            body["seed"] = seed
+        return body
+
+    def _reference(self, name: str) -> str:
+        """A cloned voice's recording as a data URL (read once; never a path the server would open)."""
+        if name not in self._references:
+            assert self.library is not None
+            data = (self.library.folder(name) / "reference.wav").read_bytes()
+            self._references[name] = "data:audio/wav;base64," + base64.b64encode(data).decode("ascii")
+        return self._references[name]
+
+    def _library_voice(self, name: str) -> "VoiceInfo | None":
+        if self.library is None or name.lower() in _DEFAULT_NAMES:
+            return None
+        return self.library.get(name)
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _http(self) -> "httpx.Client":
+        with self._lock:
+            if self._client is None:
+                if self._closed:
+                    raise EngineError("the remote engine was used after close()")
+                import httpx
+
+                headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+                self._client = httpx.Client(
+                    headers=headers, follow_redirects=False,
+                    limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+                )
+            return self._client
+
+    def _post(self, url: str, body: dict[str, Any], read_seconds: float) -> "httpx.Response":
+        import httpx
+
+        timeout = httpx.Timeout(read_seconds, connect=CONNECT_SECONDS)
+        try:
+            return self._http().post(f"{url}/audio/speech", json=body, timeout=timeout)
+        except httpx.TimeoutException as exc:
+            what = "did not connect" if isinstance(exc, httpx.ConnectTimeout) else f"gave no answer in {read_seconds:.0f} s"
+            raise _Unreachable(what, timed_out=not isinstance(exc, httpx.ConnectTimeout)) from None
+        except httpx.TransportError as exc:
+            raise _Unreachable(_transport(exc)) from None
+
+    def _get_json(self, url: str, path: str) -> Any:
+        import httpx
+
+        try:
+            response = self._http().get(f"{url}{path}", timeout=httpx.Timeout(30.0, connect=CONNECT_SECONDS))
+        except httpx.TimeoutException:
+            raise _Unreachable(f"did not answer GET {path} in 30 s") from None
+        except httpx.TransportError as exc:
+            raise _Unreachable(_transport(exc)) from None
+        if response.status_code in _PERMANENT:
+            error = RequestRejected(
+                f"speech server {_shown(url)} refused GET {path} ({response.status_code}): "
+                f"{_server_message(response)}" + _hint(response.status_code)
+            )
+            error.server_message = _server_message(response)
+            raise error
+        if response.status_code != 200:
+            raise _Unreachable(f"answered GET {path} with {response.status_code}")
+        try:
+            return response.json()
+        except ValueError:
+            raise _Unreachable(f"answered GET {path} with something that is not JSON") from None
+
+
+class _Unreachable(Exception):
+    """The server did not answer (refused, reset, timed out)."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class _WrongModel(Exception):
+    """The server answers, but serves another model than the fleet."""
+
+
+def _model_ids(models: Any) -> list[str]:
+    data = models.get("data") if isinstance(models, dict) else None
+    return [str(m.get("id")) for m in data or [] if isinstance(m, dict) and m.get("id")]
+
+
+def _served_from(models: Any, wanted: str, url: str) -> Served:
+    """The Served for ``wanted`` (or the first model listed) from a ``GET /models`` body."""
+    data = models.get("data") if isinstance(models, dict) else None
+    entries = [m for m in data or [] if isinstance(m, dict) and m.get("id")]
+    if not entries:
+        raise RequestRejected(f"speech server {_shown(url)} lists no models at GET /models")
+    if wanted:
+        entry = next((m for m in entries if m["id"] == wanted), None)
+        if entry is None:
+            listed = ", ".join(str(m["id"]) for m in entries)
+            raise RequestRejected(f"speech server {_shown(url)} does not serve {wanted!r} ([remote] model); "
+                                  f"it serves: {listed}")
+    else:
+        entry = entries[0]
+    model = str(entry["id"])
+    own = entry.get("voxd") if isinstance(entry.get("voxd"), dict) else None
+    if own is not None:  # voxd serve says what its engine can do
+        return Served(
+            model=model, identity=str(own.get("fingerprint") or model),
+            voices=[str(v) for v in own.get("voices") or []] or None,
+            clone=bool(own.get("clone")), design=bool(own.get("design")), seeds=bool(own.get("seeds")),
+            voxd=True, default_voice=str(own.get("default_voice") or "default"),
+            sample_rate=int(own["sample_rate"]) if isinstance(own.get("sample_rate"), int) else None,
+        )
+    lower = model.lower()
+    qwen = "qwen3-tts" in lower or "qwen3tts" in lower
+    return Served(
+        model=model, identity=f"openai-speech:{model}", voices=None,
+        clone=qwen and lower.rstrip("/").endswith("base"), design=qwen and "voicedesign" in lower,
+        seeds=qwen, voxd=False, default_voice="",
+    )
+
+
+def _retry_after(response: "httpx.Response") -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return min(300.0, max(0.0, float(value))) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _quota(response: "httpx.Response") -> bool:
+    """OpenAI's "insufficient_quota" 429: waiting will not bring more credit."""
+    return response.status_code == 429 and "insufficient_quota" in response.text
+
+
+def _server_message(response: "httpx.Response") -> str:
+    """The server's own words from either error shape: OpenAI's envelope or FastAPI's ``detail``."""
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text.strip() or "(no message)")[:300]
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:500]
+        if isinstance(error, str):
+            return error[:500]
+        detail = body.get("detail")
+        if detail:
+            return (detail if isinstance(detail, str) else str(detail))[:500]
+    return str(body)[:300]
+
+
+def _about_voice(response: "httpx.Response") -> bool:
+    """A refusal of the voice itself (OpenAI's envelope names the parameter)."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(error, dict) and error.get("param") == "voice"
+
+
+def _hint(status: int) -> str:
+    if status in (401, 403):
+        return " (check [remote] api_key)"
+    if status == 404:
+        return " (check [remote] urls, which end in /v1, and [remote] model)"
+    return ""
+
+
+def _transport(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if "refused" in text.lower():
+        return "refused the connection"
+    return f"connection failed ({text})"
+
+
+def _shown(url: str) -> str:
+    """A URL fit for a log: any user:password in it left out."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return url
+
+
+def _resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    import librosa
+
+    out = librosa.resample(np.asarray(samples, np.float32), orig_sr=rate, target_sr=target)
+    return np.clip(out, -1.0, 1.0).astype(np.float32)

@@ -48,3 +48,12 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def serve_espeak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One real ``voxd serve --engine espeak`` on loopback for the whole session (tests/support.py)."""
+    from tests.support import ServeProcess
+
+    with ServeProcess(tmp_path_factory.mktemp("serve-espeak")) as server:
+        yield server

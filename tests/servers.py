@@ -97,7 +97,8 @@ class OddSpeechServer:
 
     * ``cut(text, n)``: send only half of the WAV's body, its header promising all of it;
     * ``rate(text, n)``: an int resamples the reply to that rate (with a true header);
-    * ``status(text, n)``: an int answers with that HTTP status and an OpenAI error envelope.
+    * ``status(text, n)``: an int answers with that HTTP status and an OpenAI error envelope
+      (429 and 503 with ``Retry-After: 0.2``; 4290 is OpenAI's quota 429, which has none).
 
     ``n`` counts from 1. ``asked`` records every text in the order it came.
     """
@@ -108,11 +109,13 @@ class OddSpeechServer:
         self.engine = EspeakEngine()
         self.cut, self.rate, self.status, self.model = cut, rate, status, model
         self.asked: list[str] = []
+        self.bodies: list[dict] = []
         self.lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+            # HTTP/1.0: a connection per request, so a stopped server refuses the next one
+            # (a kept-alive connection would go on being served by its thread).
 
             def do_GET(self):
                 if self.path.endswith("/models"):
@@ -127,10 +130,13 @@ class OddSpeechServer:
                 text = body["input"]
                 with server.lock:
                     server.asked.append(text)
+                    server.bodies.append(body)
                     n = server.asked.count(text)
                 status = server.status(text, n) if server.status else None
                 if status:
-                    self._json(status, {"error": {"message": f"told to answer {status}", "type": "test", "code": status}})
+                    message = "insufficient_quota: no credit left" if status == 4290 else f"told to answer {status}"
+                    self._json(min(status, 429) if status == 4290 else status,
+                               {"error": {"message": message, "type": "test", "code": status}})
                     return
                 self._audio(server.speak(text, n))
 
@@ -144,6 +150,8 @@ class OddSpeechServer:
             def _json(self, status: int, body: dict) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
+                if status in (429, 503) and "insufficient_quota" not in data.decode():
+                    self.send_header("Retry-After", "0.2")
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -187,3 +187,16 @@ class TestQwenVoiceLibrary(EngineContract):
         if library.get(self.voice) is None:
             library.add_recording(self.reference)
         return load_engine(settings)
+
+
+class TestRemoteThroughServe(TestEspeak):
+    """The remote engine, speaking through a real ``voxd serve --engine espeak`` on loopback:
+    what comes back over HTTP keeps the same promises as the engine behind it."""
+
+    @pytest.fixture(autouse=True)
+    def _server(self, serve_espeak: Any) -> None:
+        self.url, self.key = serve_espeak.url, serve_espeak.key
+
+    def build(self, tmp_path: Path) -> Engine:
+        return load_engine(Settings(engine="remote", state_dir=tmp_path,
+                                    remote={"urls": [self.url], "api_key": self.key}))

@@ -60,7 +60,7 @@ MAX_LENGTH_RATIO = 2.0
 _SLOW_BATCH_SECONDS = 2.0
 #: After a stop or an error, how long requests already in flight may still finish and be kept.
 DRAIN_SECONDS = 5.0
-#: A concurrent render reports progress (and asks its checkpoint) at most this often.
+#: A concurrent render reports progress at most this often, and asks its checkpoint at least this often.
 _REPORT_SECONDS = 0.5
 
 
@@ -366,10 +366,11 @@ def _render_requests(
     progress.batch_size = 1
     try:
         while pending or in_flight:
-            now = time.monotonic()
-            if checkpoint and (now - last_report >= _REPORT_SECONDS or not in_flight):
-                checkpoint()
+            if checkpoint and not (pending and in_flight < engine.window()):
+                checkpoint()  # nothing to start: a stop is still noticed while requests run
             while pending and in_flight < engine.window():
+                if checkpoint:
+                    checkpoint()  # before each request, as before each batch
                 threading.Thread(target=request, args=(pending.popleft(),), name="voxd-request",
                                  daemon=True).start()
                 in_flight += 1

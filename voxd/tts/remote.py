@@ -234,10 +234,10 @@ class RemoteEngine(Engine):
         info = self._library_voice(name)
         if info is not None:
             return f"{name}, {info.kind} voice"
-        model = self._served.model if self._served else (self._model or "speech server")
+        served = self.served()
         if name.lower() in _DEFAULT_NAMES:
-            name = (self._served.default_voice if self._served else "") or "default voice"
-        return f"{model.rsplit('/', 1)[-1]} ({name})"
+            name = served.default_voice or "default voice"
+        return f"{served.model.rsplit('/', 1)[-1]} ({name})"
 
     def close(self) -> None:
         self._closed = True

@@ -24,14 +24,16 @@ audio, so a book rendered here and in-process share its cache).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import ipaddress
 import json
 import logging
+import signal
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
@@ -113,7 +115,7 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "model": options.model_name, "waiting": batcher.waiting,
-                             "batch_size": batcher.batch_size})
+                             "batch_size": batcher.batch_size, "batches": batcher.batches})
 
     async def models(request: Request) -> Response:
         entry = {
@@ -292,8 +294,23 @@ def run_serve(settings: "Settings", *, engine_name: str, host: str, port: int) -
         max_body_bytes=int(s.max_body_mb * 2**20),
     )
     app = create_app(engine, batcher, options)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                           lifespan="off", server_header=False))
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # voxd handles the signals itself: uvicorn would raise them again once it stopped,
+            # which kills the process before the engine is closed and exits with -15.
+            yield
+
+    server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                                   lifespan="off", server_header=False))
+
+    def stop(signum: int, frame: object) -> None:
+        log.info("voxd serve: %s received, finishing the requests in flight", signal.Signals(signum).name)
+        server.should_exit = True
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
     log.info("voxd serve: %s (model %r, %d per batch%s) on http://%s:%d/v1", engine_name, options.model_name,
              batch_size, ", API key required" if key else "", host, port)
     try:

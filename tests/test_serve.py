@@ -1,0 +1,156 @@
+"""``voxd serve`` (voxd/serve.py) as a real process on loopback, spoken to over HTTP."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+import soundfile
+
+from voxd.wav import decode_wav
+
+from .support import ServeProcess, text_digest
+
+TEXT = "A sentence for the speech server, long enough to hear."
+
+
+def post(server: ServeProcess, body: dict | bytes, *, key: str | None = "", **kwargs) -> httpx.Response:
+    headers = {} if key is None else {"Authorization": f"Bearer {key or server.key}"}
+    headers.update(kwargs.pop("headers", {}))
+    if isinstance(body, bytes):
+        return httpx.post(f"{server.url}/audio/speech", content=body, headers=headers, timeout=60, **kwargs)
+    return httpx.post(f"{server.url}/audio/speech", json=body, headers=headers, timeout=60, **kwargs)
+
+
+def error_of(response: httpx.Response) -> dict:
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["code"] == response.status_code
+    return error
+
+
+def test_speech_in_every_format(serve_espeak: ServeProcess):
+    wav = post(serve_espeak, {"input": TEXT, "voice": "default"})
+    assert wav.status_code == 200 and wav.headers["content-type"] == "audio/wav"
+    audio = decode_wav(wav.content)
+    assert audio.sample_rate == int(wav.headers["x-sample-rate"]) == 22050 and audio.samples.size > 22050
+    assert wav.headers["x-finish-reason"] == "stop"
+    pcm = post(serve_espeak, {"input": TEXT, "response_format": "pcm"})
+    assert pcm.headers["content-type"] == "audio/pcm" and not pcm.content.startswith(b"RIFF")
+    assert abs(len(pcm.content) - len(wav.content[44:])) < 0.05 * len(wav.content)  # eSpeak varies a little
+    flac = post(serve_espeak, {"input": TEXT, "response_format": "flac", "model": "tts-1"})
+    samples, rate = soundfile.read(io.BytesIO(flac.content), dtype="float32")
+    assert rate == 22050 and abs(samples.size - audio.samples.size) < 0.05 * audio.samples.size
+    assert text_digest(TEXT) in serve_espeak.answered()
+
+
+def test_a_key_is_required_for_the_api_but_not_for_health(serve_espeak: ServeProcess):
+    for key in (None, "wrong"):
+        response = post(serve_espeak, {"input": TEXT}, key=key)
+        assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+        assert "API key" in error_of(response)["message"]
+    assert httpx.get(f"{serve_espeak.url}/models").status_code == 401
+    health = httpx.get(f"http://127.0.0.1:{serve_espeak.port}/health").json()
+    assert health["status"] == "ok" and health["model"] == "voxd-espeak"
+
+
+def test_models_and_voices_say_what_the_engine_is(serve_espeak: ServeProcess):
+    from voxd.tts.espeak import EspeakEngine
+
+    auth = {"Authorization": f"Bearer {serve_espeak.key}"}
+    [model] = httpx.get(f"{serve_espeak.url}/models", headers=auth).json()["data"]
+    assert model["id"] == "voxd-espeak" and model["object"] == "model"
+    own = model["voxd"]
+    assert own["fingerprint"] == EspeakEngine().model_id and own["default_voice"] == "en-us"
+    assert own["clone"] is False and own["seeds"] is False and "de" in own["voices"]
+    assert "fr-fr" in httpx.get(f"{serve_espeak.url}/audio/voices", headers=auth).json()["voices"]
+    assert httpx.get(f"{serve_espeak.url}/audio/voices/en-us+f3", headers=auth).status_code == 200
+    missing = httpx.get(f"{serve_espeak.url}/audio/voices/zz-nobody", headers=auth)
+    assert missing.status_code == 404 and error_of(missing)["param"] == "voice"
+
+
+@pytest.mark.parametrize("body, status, param, words", [
+    ({"input": "   "}, 400, "input", "input is empty"),
+    ({"voice": "en-us"}, 400, "input", "Field required"),
+    ({"input": TEXT, "voice": "zz-nobody"}, 400, "voice", "no voice 'zz-nobody'"),
+    ({"input": TEXT, "response_format": "mp3"}, 400, "response_format", "use wav, pcm or flac"),
+    ({"input": TEXT, "speed": 1.5}, 400, "speed", "speed is not supported"),
+    ({"input": TEXT, "model": "gpt-5"}, 404, "model", "serves 'voxd-espeak'"),
+    ({"input": TEXT, "seed": -1}, 400, "seed", "greater than or equal to 0"),
+    ({"input": TEXT, "ref_audio": "/etc/passwd", "ref_text": "x"}, 400, "ref_audio", "takes no ref_audio"),
+    ({"input": TEXT, "ref_audio": "file:///etc/passwd"}, 400, "ref_audio", "takes no ref_audio"),
+    ({"input": TEXT, "task_type": "VoiceDesign", "instructions": "a deep voice"}, 400, "task_type", "VoiceDesign"),
+])
+def test_bad_requests_get_openais_error_envelope(serve_espeak: ServeProcess, body, status, param, words):
+    response = post(serve_espeak, body)
+    assert response.status_code == status
+    error = error_of(response)
+    assert error["param"] == param and words in error["message"]
+
+
+def test_malformed_and_oversized_bodies(tmp_path):
+    config = "[serve]\nmax_input_chars = 100\nmax_body_mb = 0.01\n"
+    with ServeProcess(tmp_path, extra_config=config) as server:
+        assert "not JSON" in error_of(post(server, b"{nope"))["message"]
+        long = post(server, {"input": "word " * 30})
+        assert long.status_code == 400 and "at most 100" in error_of(long)["message"]
+        huge = post(server, {"input": TEXT, "instructions": "x" * 20000})
+        assert huge.status_code == 413 and "at most 10485" in error_of(huge)["message"]
+        chunked = post(server, b"{" + b" " * 20000 + b"}", headers={"Content-Type": "application/json"})
+        assert chunked.status_code == 413
+
+
+def test_concurrent_requests_are_spoken_in_batches(tmp_path):
+    with ServeProcess(tmp_path, extra_config="[serve]\nbatch_wait_ms = 300\n") as server:
+        texts = [f"Request number {n} arrives with the others." for n in range(8)]
+        replies: dict[int, httpx.Response] = {}
+
+        def ask(n: int) -> None:
+            replies[n] = post(server, {"input": texts[n]})
+
+        threads = [threading.Thread(target=ask, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(r.status_code == 200 for r in replies.values())
+        health = httpx.get(f"http://127.0.0.1:{server.port}/health").json()
+        assert health["batches"] < 8  # coalesced
+        assert sorted(server.answered()) == sorted(text_digest(t) for t in texts)
+
+
+def test_a_full_queue_answers_503_with_retry_after(tmp_path):
+    with ServeProcess(tmp_path, extra_config="[serve]\nmax_queue = 1\nbatch_wait_ms = 500\n") as server:
+        replies: list[httpx.Response] = []
+        threads = [threading.Thread(target=lambda: replies.append(post(server, {"input": TEXT}))) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        busy = [r for r in replies if r.status_code == 503]
+        assert busy and any(r.status_code == 200 for r in replies)
+        assert busy[0].headers["retry-after"] == "1" and "busy" in error_of(busy[0])["message"]
+
+
+def test_a_reachable_address_needs_a_key(tmp_path: Path):
+    config = tmp_path / "voxd.toml"
+    config.write_text('state_dir = "state"\n')
+    env = {k: v for k, v in __import__("os").environ.items() if k != "VOXD_SERVE__API_KEY"}
+    out = subprocess.run([sys.executable, "-m", "voxd", "serve", "--config", str(config), "--engine", "espeak",
+                          "--host", "0.0.0.0", "--port", "1"], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 2
+    assert "binds 0.0.0.0 (reachable from other machines) only with an API key" in out.stderr
+    remote = subprocess.run([sys.executable, "-m", "voxd", "serve", "--config", str(config), "--engine", "remote"],
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert remote.returncode == 2 and "local engine" in remote.stderr
+
+
+def test_sigterm_stops_it_cleanly(tmp_path):
+    server = ServeProcess(tmp_path).start()
+    assert post(server, {"input": TEXT}).status_code == 200
+    server.stop()
+    assert server.proc.returncode == 0 and "voxd serve stopped" in server.log()

@@ -384,7 +384,7 @@ def _render_requests(
             assert take is not None
             keep(c, take)
             now = time.monotonic()
-            if on_progress and (now - last_report >= _REPORT_SECONDS or not (pending or in_flight)):
+            if on_progress and now - last_report >= _REPORT_SECONDS and (pending or in_flight):
                 last_report = now
                 on_progress(progress)
     except BaseException:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voxd.tts.fleet import BACKOFF_MAX, CEILING, START, Fleet
+from voxd.tts.fleet import BACKOFF_MAX, CEILING, PROBE_ROUNDS, ROUND_ANSWERS, ROUND_PER_SLOT, START, Fleet
 
 
 class Clock:
@@ -113,7 +113,7 @@ def test_a_timeout_halves_the_window_and_backs_off():
 def complete_round(f: Fleet, clock: Clock, audio_per_second: float) -> None:
     """Answer one measuring round on the first server at the given throughput."""
     a = f.endpoints[0]
-    n = max(4, 2 * a.limit)
+    n = max(ROUND_ANSWERS, ROUND_PER_SLOT * a.limit)
     for _ in range(n):
         clock.now += 1.0
         a.outstanding += 1
@@ -131,7 +131,14 @@ def test_the_adaptive_window_doubles_while_throughput_grows_then_settles_on_the_
     complete_round(f, clock, 19.0)  # +5 %: not worth twice the requests in flight
     assert a.limit == 4 and a.settled
     complete_round(f, clock, 30.0)
-    assert a.limit == 4  # settled: it stays
+    assert a.limit == 4  # settled: it stays...
+    for _ in range(PROBE_ROUNDS - 2):
+        complete_round(f, clock, 18.0)
+    assert a.limit == 4
+    complete_round(f, clock, 18.0)
+    assert a.limit == 8 and not a.settled  # ...until it tries more again
+    complete_round(f, clock, 18.5)
+    assert a.limit == 4 and a.settled  # and nothing more came of it
 
 
 def test_the_adaptive_window_grows_again_after_an_overload_and_never_passes_the_ceiling():

@@ -143,7 +143,7 @@ def test_invalid_config_fails_at_start_naming_the_key(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
-@pytest.mark.parametrize("unit", ["voxd.service", "voxd.user.service"])
+@pytest.mark.parametrize("unit", ["voxd.service", "voxd.user.service", "voxd-serve.service"])
 def test_unit_files_verify(unit, tmp_path):
     # systemd-analyze checks that ExecStart exists: point it at a real executable in a copy.
     text = (REPO / "systemd" / unit).read_text()

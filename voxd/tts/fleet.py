@@ -12,7 +12,10 @@ knows it up front: it starts small, doubles while the audio-seconds per second
 coming back grow by a tenth or more, settles on the best size once they stop
 growing (more in flight would only queue on the server and risk timeouts), and
 halves at once when the server says it is overloaded (429, 503) or a request
-times out. It never exceeds :data:`CEILING`.
+times out. It never exceeds :data:`CEILING`. Each size is measured over a round
+of several answers per request in flight (one answer's length says little), and
+a settled window tries doubling again now and then, since a server's load
+changes (another client leaves, a model warms up).
 
 A server that refuses connections, fails or times out is *down* for a back-off
 that doubles with each failure in a row (1 s up to a minute); once it has passed,
@@ -35,6 +38,10 @@ CEILING = 64
 START = 2
 #: A doubled window must bring this much more throughput to be kept.
 GAIN = 0.10
+#: A measuring round lasts at least this many answers, and this many per request in flight...
+ROUND_ANSWERS, ROUND_PER_SLOT = 6, 2
+#: ...and once settled, the window tries doubling again after this many rounds (servers change).
+PROBE_ROUNDS = 8
 #: Back-off for a server that failed, doubling per failure in a row, up to the maximum.
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 
@@ -56,6 +63,7 @@ class Endpoint:
     best_rate: float = 0.0
     best_limit: int = 0
     settled: bool = False
+    settled_rounds: int = 0
     served: int = field(default=0)  # requests answered well, for the summary
 
     def up(self, now: float) -> bool:
@@ -178,7 +186,7 @@ class Fleet:
         if not ep.adaptive:  # a window the user fixed stays; cooling alone holds requests back
             return
         ep.limit = max(1, ep.limit // 2)
-        ep.best_rate, ep.best_limit, ep.settled = 0.0, ep.limit, False
+        ep.best_rate, ep.best_limit, ep.settled, ep.settled_rounds = 0.0, ep.limit, False, 0
         self._new_round(ep)
 
     def _new_round(self, ep: Endpoint) -> None:
@@ -187,18 +195,24 @@ class Fleet:
     def _measure(self, ep: Endpoint, audio_seconds: float) -> None:
         ep.round_audio += audio_seconds
         ep.round_done += 1
-        if ep.settled or ep.round_done < max(4, 2 * ep.limit):
+        if ep.round_done < max(ROUND_ANSWERS, ROUND_PER_SLOT * ep.limit):
             return
         elapsed = self._clock() - ep.round_started
         if elapsed <= 0:
             return
         rate = ep.round_audio / elapsed
-        if rate >= ep.best_rate * (1.0 + GAIN):
+        if ep.settled:
+            ep.settled_rounds += 1
+            if ep.settled_rounds >= PROBE_ROUNDS and ep.limit < CEILING:  # try more again, from today's rate
+                ep.settled, ep.settled_rounds = False, 0
+                ep.best_rate, ep.best_limit = rate, ep.limit
+                ep.limit = min(CEILING, ep.limit * 2)
+        elif rate >= ep.best_rate * (1.0 + GAIN):
             ep.best_rate, ep.best_limit = rate, ep.limit
             if ep.limit >= CEILING:
                 ep.settled = True
             else:
                 ep.limit = min(CEILING, ep.limit * 2)
         else:  # more in flight brought no more audio: go back to the best size and stay
-            ep.limit, ep.settled = ep.best_limit, True
+            ep.limit, ep.settled, ep.settled_rounds = ep.best_limit, True, 0
         self._new_round(ep)

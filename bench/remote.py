@@ -209,11 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline", type=Path, nargs="?", const=CORPUS_BOOK, metavar="BOOK",
                         help="also measure convert() against the render alone through 2 servers")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each server's window as it adapts")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         return serve(args.serve, args.speed, args.batch)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(relativeCreated)8.0f ms %(message)s")
+    if args.verbose:
+        logging.getLogger("voxd.tts.fleet").setLevel(logging.DEBUG)
 
     sizes = [int(n) for n in args.servers.split(",")]
     runs = []

@@ -22,22 +22,23 @@ def fleet(*urls: str, max_in_flight: int = 0) -> tuple[Fleet, Clock]:
 
 def test_requests_go_to_the_server_with_the_fewest_outstanding():
     f, _ = fleet("http://a/v1", "http://b/v1", max_in_flight=4)
-    got = [f.acquire(0).url for _ in range(6)]
+    slots = [f.acquire(0) for _ in range(6)]
+    got = [slot.endpoint.url for slot in slots]
     assert got.count("http://a/v1") == 3 and got.count("http://b/v1") == 3
-    a = f.endpoints[0]
-    for _ in range(3):
-        f.succeeded(a, 1.0)  # a answers fast: its slots free up, so it gets the next ones
-    assert [f.acquire(0).url for _ in range(2)] == ["http://a/v1", "http://a/v1"]
+    for slot in slots:
+        if slot.endpoint.url == "http://a/v1":
+            f.succeeded(slot, 1.0)  # a answers fast: its slots free up, so it gets the next ones
+    assert [f.acquire(0).endpoint.url for _ in range(2)] == ["http://a/v1", "http://a/v1"]
 
 
 def test_a_full_fleet_gives_no_slot_until_one_is_freed():
     f, _ = fleet(max_in_flight=2)
     first, second = f.acquire(0), f.acquire(0)
     assert f.acquire(0) is None
-    assert first is second is f.endpoints[0]
+    assert first.endpoint is second.endpoint is f.endpoints[0]
     f.succeeded(first, 1.0)
-    assert f.acquire(0) is first
-    assert first.outstanding == 2
+    assert f.acquire(0).endpoint is first.endpoint
+    assert first.endpoint.outstanding == 2
 
 
 def test_a_failed_server_backs_off_doubling_then_gets_one_probe():
@@ -51,8 +52,8 @@ def test_a_failed_server_backs_off_doubling_then_gets_one_probe():
         clock.now = a.down_until
     assert a.free(clock.now) == 1  # after the back-off: one probe request, not a full window
     probe = f.acquire(0)
-    assert probe is a and a.free(clock.now) == 0
-    f.succeeded(a, 1.0)
+    assert probe.endpoint is a and a.free(clock.now) == 0
+    f.succeeded(probe, 1.0)
     assert a.failures == 0 and a.reason == "" and a.free(clock.now) == a.limit
 
 
@@ -60,23 +61,23 @@ def test_while_one_server_is_down_the_others_carry_on():
     f, clock = fleet("http://a/v1", "http://b/v1", max_in_flight=2)
     a, b = f.endpoints
     f.failed(f.acquire(0), "refused the connection")  # a, the first with nothing outstanding
-    assert [f.acquire(0) for _ in range(3)] == [b, b, None]
+    assert [getattr(f.acquire(0), "endpoint", None) for _ in range(3)] == [b, b, None]
 
 
 def test_the_back_off_is_capped():
     f, clock = fleet()
     a = f.endpoints[0]
     for _ in range(12):
-        a.outstanding += 1
-        f.failed(a, "down")
+        a.down_until = 0.0  # past its back-off, at once
+        f.failed(f.acquire(0), "down")
     assert a.down_until - clock.now == BACKOFF_MAX
 
 
 def test_every_server_down_is_seen_and_explained():
     f, clock = fleet("http://a/v1", "http://b/v1")
-    for ep in f.endpoints:
-        ep.outstanding += 1
-        f.failed(ep, f"{ep.url} refused")
+    for _ in f.endpoints:
+        slot = f.acquire(0)
+        f.failed(slot, f"{slot.endpoint.url} refused")
     assert f.all_down()
     assert "http://a/v1: http://a/v1 refused" in f.reasons() and "http://b/v1" in f.reasons()
     assert f.acquire(0) is None
@@ -92,7 +93,7 @@ def test_overloaded_server_cools_for_retry_after_and_halves_its_adaptive_window(
     assert a.limit == 8 and a.failures == 0 and a.up(clock.now)
     assert f.acquire(0) is None  # cooling
     clock.now += 3.0
-    assert f.acquire(0) is a
+    assert f.acquire(0).endpoint is a
 
 
 def test_a_fixed_window_is_kept_when_a_server_is_busy():
@@ -111,13 +112,14 @@ def test_a_timeout_halves_the_window_and_backs_off():
 
 
 def complete_round(f: Fleet, clock: Clock, audio_per_second: float) -> None:
-    """Answer one measuring round on the first server at the given throughput."""
+    """One measuring round on the first server: a second of audio per request, each taking as long
+    as it would with the window full and the server serving ``audio_per_second`` in all."""
     a = f.endpoints[0]
-    n = max(ROUND_ANSWERS, ROUND_PER_SLOT * a.limit)
-    for _ in range(n):
-        clock.now += 1.0
-        a.outstanding += 1
-        f.succeeded(a, audio_per_second)
+    limit = a.limit
+    for _ in range(max(ROUND_ANSWERS, int(ROUND_PER_SLOT * limit))):
+        slot = f.acquire(0)
+        clock.now += limit / audio_per_second
+        f.succeeded(slot, 1.0)
 
 
 def test_the_adaptive_window_doubles_while_throughput_grows_then_settles_on_the_best():
@@ -128,7 +130,9 @@ def test_the_adaptive_window_doubles_while_throughput_grows_then_settles_on_the_
     assert a.limit == 4
     complete_round(f, clock, 18.0)  # +80 %: worth it
     assert a.limit == 8
-    complete_round(f, clock, 19.0)  # +5 %: not worth twice the requests in flight
+    complete_round(f, clock, 19.0)  # +5 %: flat, but throughput often grows in steps...
+    assert a.limit == 16 and not a.settled
+    complete_round(f, clock, 19.5)  # ...flat twice: back to the best size, and stay
     assert a.limit == 4 and a.settled
     complete_round(f, clock, 30.0)
     assert a.limit == 4  # settled: it stays...
@@ -138,7 +142,17 @@ def test_the_adaptive_window_doubles_while_throughput_grows_then_settles_on_the_
     complete_round(f, clock, 18.0)
     assert a.limit == 8 and not a.settled  # ...until it tries more again
     complete_round(f, clock, 18.5)
+    complete_round(f, clock, 18.5)
     assert a.limit == 4 and a.settled  # and nothing more came of it
+
+
+def test_a_flat_step_does_not_stop_the_growth_when_the_next_one_gains():
+    f, clock = fleet()
+    a = f.endpoints[0]
+    for rate, then in ((10.0, 4), (10.5, 8), (30.0, 16)):
+        complete_round(f, clock, rate)
+        assert a.limit == then
+    assert a.best_limit == 8 and not a.settled
 
 
 def test_the_adaptive_window_grows_again_after_an_overload_and_never_passes_the_ceiling():
@@ -152,3 +166,14 @@ def test_the_adaptive_window_grows_again_after_an_overload_and_never_passes_the_
         rate *= 2
         complete_round(f, clock, rate)
     assert a.limit == CEILING
+
+
+def test_requests_sent_under_the_old_window_do_not_count_for_the_new_one():
+    f, clock = fleet()
+    a = f.endpoints[0]
+    old = f.acquire(0)  # sent while the window was 2
+    complete_round(f, clock, 10.0)
+    assert a.limit == 4 and a.round_done == 0
+    clock.now += 1000.0  # it comes back very late (it waited behind the round)...
+    f.succeeded(old, 1.0)
+    assert a.round_done == 0 and a.outstanding == 0  # ...and says nothing about a window of 4

@@ -56,7 +56,7 @@ from ..errors import (
     VoiceError,
 )
 from .base import Engine, Synthesis, Utterance, speech_seconds
-from .fleet import Endpoint, Fleet
+from .fleet import Endpoint, Fleet, Slot
 from .languages import language_name
 
 if TYPE_CHECKING:
@@ -321,20 +321,21 @@ class RemoteEngine(Engine):
         while True:
             if self._closed:
                 raise EngineError("the remote engine was closed while a request waited")
-            ep = self.fleet.acquire(timeout=1.0)
-            if ep is None:
+            slot = self.fleet.acquire(timeout=1.0)
+            if slot is None:
                 unanswered_since = unanswered_since or time.monotonic()
                 self._give_up_if_long(unanswered_since)
                 continue
+            ep = slot.endpoint
             try:
                 self._verify(ep)
                 response = self._post(ep.url, body, read)
             except _WrongModel as exc:
                 log.warning("speech server %s is left out: it %s", _shown(ep.url), exc)
-                self.fleet.exclude(ep, f"left out: it {exc}")
+                self.fleet.exclude(slot, f"left out: it {exc}")
                 continue
             except _Unreachable as exc:
-                self.fleet.failed(ep, str(exc), timed_out=exc.timed_out)
+                self.fleet.failed(slot, str(exc), timed_out=exc.timed_out)
                 log.warning("speech server %s: %s; %s", _shown(ep.url), exc, "trying another" if
                             len(self.fleet.endpoints) > 1 else "trying again after a pause")
                 unanswered_since = unanswered_since or time.monotonic()
@@ -345,13 +346,13 @@ class RemoteEngine(Engine):
                     self._give_up_if_long(unanswered_since)
                     continue
             except BaseException:
-                self.fleet.released(ep)
+                self.fleet.released(slot)
                 raise
             else:
                 unanswered_since = None
                 status = response.status_code
                 if status == 200:
-                    outcome = self._judge(ep, response.content, u.text, expected)
+                    outcome = self._judge(slot, response)
                     if isinstance(outcome, tuple):
                         return outcome
                     attempts, last = attempts + 1, outcome.problem
@@ -360,22 +361,22 @@ class RemoteEngine(Engine):
                     if self._served and self._served.seeds:  # ask for another take, not the same again
                         body["seed"] = (int(body.get("seed") or 0) * 31 + attempts) & 0x7FFFFFFF
                 elif status in _OVERLOADED and not _quota(response):
-                    self.fleet.overloaded(ep, _retry_after(response))
+                    self.fleet.overloaded(slot, _retry_after(response))
                     log.info("speech server %s is busy (%d); waiting %s", _shown(ep.url), status,
                              response.headers.get("retry-after") or "a second")
                     continue
                 elif status in _PERMANENT and _about_voice(response):
-                    self.fleet.released(ep)
+                    self.fleet.released(slot)
                     raise VoiceError(f"speech server {_shown(ep.url)}: {_server_message(response)}")
                 elif status in _PERMANENT or _quota(response):
-                    self.fleet.released(ep)
+                    self.fleet.released(slot)
                     raise RequestRejected(
                         f"speech server {_shown(ep.url)} refused the request ({status} {response.reason_phrase})"
                         f": {_server_message(response)}" + _hint(status)
                     )
                 else:
                     reason = f"answered {status} {response.reason_phrase}: {_server_message(response)}"
-                    self.fleet.failed(ep, reason)
+                    self.fleet.failed(slot, reason)
                     log.warning("speech server %s %s", _shown(ep.url), reason)
                     attempts, last = attempts + 1, reason
             if attempts >= MAX_ATTEMPTS:
@@ -389,34 +390,37 @@ class RemoteEngine(Engine):
                 f"no speech server has answered for {self.pause_after_seconds:.0f} s ({self.fleet.reasons()})"
             )
 
-    def _judge(self, ep: Endpoint, content: bytes, text: str, expected: float) -> tuple[np.ndarray, int, None] | _Try:
+    def _judge(self, slot: Slot, response: "httpx.Response") -> tuple[np.ndarray, int, None] | _Try:
         """A good reply as (wave, rate, None); anything else as a _Try saying what is wrong."""
         from ..wav import WavError, decode_wav
 
         try:
-            wav = decode_wav(content)
+            wav = decode_wav(response.content)
         except WavError as exc:
-            self.fleet.failed(ep, f"sent a bad reply: {exc}")
+            self.fleet.failed(slot, f"sent a bad reply: {exc}")
             return _Try(np.zeros(0, np.float32), self._rate or 24000, f"the server's reply was {exc}", 1e9)
         seconds = wav.samples.size / wav.sample_rate
         if wav.cut_short:
-            self.fleet.released(ep)
+            self.fleet.released(slot)
             promised = wav.declared_seconds or 0.0
             return _Try(wav.samples, wav.sample_rate,
                         f"the server's reply was cut short ({seconds:.1f} s of {promised:.1f} s)", 1e6 - seconds)
         if wav.samples.size == 0:
-            self.fleet.released(ep)
+            self.fleet.released(slot)
             return _Try(wav.samples, wav.sample_rate, "the server sent no audio", 1e8)
+        if response.headers.get("x-finish-reason", "").lower() == "length":  # SGLang-Omni, voxd serve
+            self.fleet.released(slot)
+            return _Try(wav.samples, wav.sample_rate, f"ran into the server's length cap at {seconds:.1f} s", 1e4)
         with self._lock:
             if self._rate is None:
                 self._rate = wav.sample_rate
             rate = self._rate
         if wav.sample_rate != rate:
-            self.fleet.released(ep)
+            self.fleet.released(slot)
             fixed = _resample(wav.samples, wav.sample_rate, rate)
-            return _Try(fixed, rate, f"{_shown(ep.url)} answered at {wav.sample_rate} Hz instead of {rate} Hz "
+            return _Try(fixed, rate, f"{_shown(slot.endpoint.url)} answered at {wav.sample_rate} Hz instead of {rate} Hz "
                         "(resampled)", 1e3)
-        self.fleet.succeeded(ep, seconds)
+        self.fleet.succeeded(slot, seconds)
         return wav.samples, wav.sample_rate, None
 
     def _request(self, u: Utterance, seed: int | None) -> dict[str, Any]:

@@ -1,0 +1,155 @@
+"""Benchmark `voxd serve`'s dynamic batching: throughput at 1, 4 and 16 concurrent clients.
+
+    .venv/bin/python bench/serve.py                      # the tiny random-weight Qwen3-TTS, on the CPU
+    .venv/bin/python bench/serve.py --clients 1,8 --requests 64
+    .venv/bin/python bench/serve.py --model DIR          # a real checkpoint (on a GPU: --device cuda:0)
+
+A real `voxd serve --engine qwen` process on loopback, and N client threads that
+each send one request after another (a closed loop, as a voxd daemon's window
+does). What batching buys shows as requests per batch and audio seconds per
+wall second: with one client every request is a batch of one; with many, the
+server speaks the waiting requests together. The default model is the tests'
+tiny checkpoint (tests/tiny_qwen.py), whose per-call overhead is what batching
+amortises on a CPU; a GPU run with full-size weights is the real measure.
+Results go to bench/results/serve.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "bench" / "results" / "serve.json"
+TEXTS = [
+    "The old lighthouse keeper climbed the narrow stairs each evening, counting every step.",
+    "She watched the grey sea turn to silver under a quiet, patient moon.",
+    "Nobody in the village remembered a winter as long as that one had been.",
+    "He folded the letter twice and put it in the pocket closest to his heart.",
+]
+
+
+def start(config: Path, port: int, key: str, device: str, threads: int) -> subprocess.Popen:
+    env = {**os.environ, "VOXD_SERVE__API_KEY": key, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "voxd", "serve", "--config", str(config), "--engine", "qwen",
+                             "--port", str(port), "--device", device], env=env, cwd=config.parent)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit("voxd serve did not start") from None
+            time.sleep(0.2)
+    raise SystemExit("voxd serve did not start in 2 minutes")
+
+
+def health(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def run(port: int, key: str, clients: int, requests: int) -> dict:
+    import httpx
+
+    from voxd.wav import decode_wav
+
+    url = f"http://127.0.0.1:{port}/v1/audio/speech"
+    headers = {"Authorization": f"Bearer {key}"}
+    audio, latencies, lock = [0.0], [], threading.Lock()
+    counter = iter(range(requests))
+
+    def client() -> None:
+        with httpx.Client(headers=headers, timeout=600) as http:
+            for n in counter:
+                started = time.perf_counter()
+                reply = http.post(url, json={"input": TEXTS[n % len(TEXTS)], "voice": "default", "language": "en"})
+                reply.raise_for_status()
+                wav = decode_wav(reply.content)
+                with lock:
+                    audio[0] += wav.samples.size / wav.sample_rate
+                    latencies.append(time.perf_counter() - started)
+
+    before = health(port)["batches"]
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    batches = health(port)["batches"] - before
+    return {
+        "clients": clients, "requests": requests, "wall_seconds": round(wall, 2),
+        "requests_per_second": round(requests / wall, 2), "audio_seconds": round(audio[0], 1),
+        "x_real_time": round(audio[0] / wall, 2), "batches": batches,
+        "requests_per_batch": round(requests / max(batches, 1), 2),
+        "mean_latency_seconds": round(sum(latencies) / len(latencies), 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", default="1,4,16", help="concurrent clients to measure (default 1,4,16)")
+    parser.add_argument("--requests", type=int, default=48, help="requests per measurement (default 48)")
+    parser.add_argument("--model", help="a CustomVoice checkpoint directory (default: the tiny test checkpoint)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda:N")
+    parser.add_argument("--batch-size", type=int, default=16, help="largest batch the server forms (default 16)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads in the server (default 1)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="voxd-bench-serve-") as tmp:
+        model = args.model
+        if model is None:
+            from tests.tiny_qwen import build_tiny_checkpoint
+
+            model = str(build_tiny_checkpoint(Path(tmp) / "Qwen3-TTS-tiny-CustomVoice"))
+        config = Path(tmp) / "voxd.toml"
+        # Greedy decoding: every request's audio lasts the same, so requests per second compare.
+        config.write_text(f'state_dir = "state"\n[qwen]\ncustom_voice_model = "{model}"\n'
+                          f"batch_size = {args.batch_size}\ndo_sample = false\nsubtalker_do_sample = false\n"
+                          "[serve]\nbatch_wait_ms = 20\n")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = start(config, port, "bench", args.device, args.threads)
+        try:
+            run(port, "bench", 1, 4)  # load the model, warm up
+            runs = []
+            for clients in (int(n) for n in args.clients.split(",")):
+                r = run(port, "bench", clients, args.requests)
+                runs.append(r)
+                print(f"{clients:>3} client(s): {r['requests_per_second']:.2f} requests/s, "
+                      f"{r['x_real_time']:.2f}x real time, {r['requests_per_batch']:.1f} requests per batch, "
+                      f"mean latency {r['mean_latency_seconds']:.2f} s", flush=True)
+        finally:
+            server.terminate()
+            server.wait(30)
+    report = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": platform.python_version(),
+        "platform": platform.platform(), "cpus": os.cpu_count(), "model": args.model or "tiny (tests/tiny_qwen.py)",
+        "device": args.device, "server_threads": args.threads, "batch_size": args.batch_size, "runs": runs,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -113,6 +113,20 @@ def test_doctor_reports_each_part(tmp_path):
     assert out.stdout.strip().endswith("all good")
 
 
+def test_doctor_checks_each_speech_server(tmp_path, serve_espeak):
+    from tests.servers import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    (tmp_path / "voxd.toml").write_text(
+        f'state_dir = "state"\nengine = "remote"\n[remote]\nurls = ["{serve_espeak.url}", "{dead}"]\n'
+        f'api_key = "{serve_espeak.key}"\n'
+    )
+    out = voxd(tmp_path, "doctor", check=False)
+    assert f"ok  server   {serve_espeak.url}: serves voxd-espeak" in out.stdout
+    assert f"NO  server   {dead}: refused the connection" in out.stdout
+    assert out.returncode == 1
+
+
 def test_doctor_flags_bad_config(tmp_path):
     (tmp_path / "voxd.toml").write_text("engine = 'nope'\n")
     out = voxd(tmp_path, "doctor", check=False)

@@ -300,3 +300,24 @@ def test_after_close_it_refuses(served: ServeProcess):
     eng.close()
     with pytest.raises(EngineError):
         eng.synthesize([Utterance(TEXTS[0], "default")])
+
+
+def test_a_server_with_a_tiny_queue_slows_the_client_down_and_the_book_completes(tmp_path):
+    with ServeProcess(tmp_path / "serve", extra_config="[serve]\nmax_queue = 1\nbatch_wait_ms = 50\n") as server:
+        eng = engine_for(server.url, api_key=server.key, max_in_flight=4)
+        texts = [f"Sentence {n}, sent four at a time to a server that takes one." for n in range(10)]
+        cs = chunks(texts, eng.model_id)
+        progress = render(cs, eng, ChunkCache(tmp_path / "cache"), batch_size=1)
+        assert progress.chunks_done == 10 and progress.flagged == []
+        assert "speech busy" in server.log()  # it did answer 503...
+        assert sorted(set(server.answered())) == sorted(server.answered())  # ...and nothing was spoken twice
+
+
+def test_a_bad_take_is_asked_for_again_with_another_seed_where_the_server_takes_seeds():
+    with OddSpeechServer(model="Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice", cut=lambda text, n: n <= 2) as a:
+        eng = engine_for(a.url)
+        assert eng.accepts_seed
+        result = eng.synthesize([Utterance(TEXTS[0], "en-us", "en")], seed=11)
+        assert result.problems == [None]
+        seeds = [body.get("seed") for body in a.bodies]
+        assert seeds[0] == 11 and len(set(seeds)) == 3  # each retry drew another take

@@ -382,23 +382,42 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         engine.close()
     except VoxdError as exc:
         line("espeak", str(exc), ok=settings.engine != "espeak")
-    problems += _doctor_gpu(settings, line)
+    # These report through line(), which counts the problems; `problems += f(...)` would read
+    # the count before the call and write it back over what the call added.
+    if settings.engine == "remote" or settings.remote.urls:
+        _doctor_remote(settings, line)
+    _doctor_gpu(settings, line)
     urls = [redact(u.get_secret_value()) for u in settings.notify_urls]
     line("notify", ", ".join(urls) if urls else "no notify_urls configured")
     print("all good" if not problems else f"{problems} problem(s) found")
     return 0 if not problems else 1
 
 
-def _doctor_gpu(settings: Settings, line) -> int:
+def _doctor_remote(settings: Settings, line) -> None:
+    from .tts.registry import load_engine
+
+    try:
+        engine = load_engine(settings, "remote")
+    except VoxdError as exc:
+        line("remote", str(exc), ok=False)
+        return
+    try:
+        for url, ok, said in engine.probe():  # type: ignore[attr-defined]
+            line("server", f"{url}: {said}", ok=ok or settings.engine != "remote")
+    finally:
+        engine.close()
+
+
+def _doctor_gpu(settings: Settings, line) -> None:
     try:
         import torch
     except ImportError:
         line("torch", "not installed (needed for engine = \"qwen\")", ok=settings.engine != "qwen")
-        return 0
+        return
     if not torch.cuda.is_available():
         line("gpu", f"none visible to torch {torch.__version__} (engine qwen would run on the CPU, very slowly)",
              ok=settings.engine != "qwen")
-        return 0
+        return
     free, total = torch.cuda.mem_get_info()
     name = torch.cuda.get_device_name(0)
     line("gpu", f"{name}, {free / 2**30:.1f} of {total / 2**30:.1f} GiB free, torch {torch.__version__}")
@@ -409,7 +428,6 @@ def _doctor_gpu(settings: Settings, line) -> int:
             line("batch", f"{model}: {recommended_batch_size(model, free)} chunks per batch")
     except ImportError:
         pass
-    return 0
 
 
 # -- parser ----------------------------------------------------------------------

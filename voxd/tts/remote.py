@@ -248,6 +248,21 @@ class RemoteEngine(Engine):
 
     # -- discovery -------------------------------------------------------------------
 
+    def probe(self) -> list[tuple[str, bool, str]]:
+        """Each server as ``voxd doctor`` shows it: (url, answers well, what it said)."""
+        found = []
+        for ep in self.fleet.endpoints:
+            try:
+                ids = _model_ids(self._get_json(ep.url, "/models"))
+            except (_Unreachable, RequestRejected) as exc:
+                found.append((_shown(ep.url), False, str(exc)))
+                continue
+            wanted = self._model or (ids[0] if ids else "")
+            ok = bool(ids) and wanted in ids
+            found.append((_shown(ep.url), ok, f"serves {', '.join(ids) or 'no model'}"
+                          + ("" if ok else f"; [remote] model is {wanted!r}")))
+        return found
+
     def served(self) -> Served:
         """What the fleet serves: asked once, of the first server that answers."""
         if self._served is not None:

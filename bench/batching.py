@@ -39,13 +39,13 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from report import machine, write  # bench/report.py
 from rss import reset_peak, status  # bench/rss.py: sys.path[0] is bench/ when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -296,10 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     device = ("cuda:0" if args.device in ("auto", "cuda") else args.device) if cuda else "cpu"
     dtype = torch.bfloat16 if cuda else torch.float32
     report: dict = {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "python": platform.python_version(),
+        **machine(),
         "torch": torch.__version__,
-        "platform": platform.platform(),
         "device": torch.cuda.get_device_name(0) if cuda else f"cpu ({os.cpu_count()} cores, "
                                                              f"{torch.get_num_threads()} torch threads)",
         "dtype": str(dtype).removeprefix("torch."),
@@ -384,9 +382,7 @@ def _run(args, report: dict, tmp: Path, cuda: bool, device: str, dtype) -> int:
               f"{row['x_real_time']:>6.2f}x {100 * row['padding_waste']:>7.1f}% {row['peak_memory_mib']:>9.1f}",
               flush=True)
     engine.close()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write(args.out, report)
     return 0
 
 

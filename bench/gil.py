@@ -17,10 +17,7 @@ go to bench/results/gil.json.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
-import os
-import platform
 import sys
 import tempfile
 import threading
@@ -29,6 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from report import machine, write  # noqa: E402 - bench/report.py: sys.path[0] is bench/ when run as a script
 
 RESULTS = ROOT / "bench" / "results" / "gil.json"
 RATE = 24000
@@ -134,11 +133,8 @@ def main(argv: list[str] | None = None) -> int:
 
     alone = median([rate for rate, _ in runs["alone"]])
     report = {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "python": platform.python_version(),
+        **machine(),
         "torch": torch.__version__,
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
         "audio_seconds": args.seconds,
         "encoder_alone_x_real_time": round(args.seconds / encode_alone, 1),
         "loop_rounds_per_second_alone": round(alone),
@@ -151,9 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         report[f"encoder_{case}_x_real_time"] = round(args.seconds / seconds, 1)
         print(f"encoder in a {case:<7}: loop at {rate / alone:5.0%} of its speed alone; "
               f"encoder {args.seconds / seconds:.0f}x real time" + (" (with process start-up)" if case == "process" else ""))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write(args.out, report)
     return 0
 
 

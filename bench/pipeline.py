@@ -34,10 +34,7 @@ shapes over a long book shows there.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -46,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from report import machine, write  # noqa: E402 - bench/report.py
 from rss import status  # noqa: E402 - bench/rss.py: sys.path[0] is bench/ when run as a script
 
 RESULTS = ROOT / "bench" / "results" / "pipeline.json"
@@ -324,10 +322,7 @@ def _run(args, tmp: Path) -> int:
 
     best = min(runs, key=lambda r: r["pipeline_seconds"])
     report = {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
+        **machine(),
         "book": str(book),
         "title": parsed.metadata.title,
         "chapters": len(parsed.chapters),
@@ -348,9 +343,7 @@ def _run(args, tmp: Path) -> int:
     print(f"{parsed.metadata.title}: {report['chunks']} chunks, {best['audio_seconds'] / 60:.1f} min of audio; "
           f"pipeline / engine alone = {best['pipeline_seconds']:.2f} s / {best['engine_alone_seconds']:.2f} s "
           f"= {best['ratio']:.3f} ({best['overhead_seconds']:.2f} s of ingest, planning, cache and assembly)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write(args.out, report)
     return 0
 
 

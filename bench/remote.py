@@ -23,10 +23,7 @@ Results go to bench/results/remote.json.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import platform
 import random
 import socket
 import subprocess
@@ -38,6 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from report import machine, write  # noqa: E402 - bench/report.py: sys.path[0] is bench/ when run as a script
 
 RESULTS = ROOT / "bench" / "results" / "remote.json"
 CORPUS_BOOK = ROOT.parent / "shared" / "corpus" / "p-g-wodehouse_love-among-the-chickens.epub"
@@ -252,14 +251,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{pipeline['pipeline_seconds']:.1f} s vs the render alone {pipeline['render_alone_seconds']:.1f} s"
                   f" = {pipeline['ratio']:.3f}")
     report = {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": platform.python_version(),
-        "platform": platform.platform(), "cpus": os.cpu_count(),
+        **machine(),
         "server_speed": args.speed, "server_batch": args.batch, "max_in_flight": args.max_in_flight,
         "runs": runs, "pipeline": pipeline,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write(args.out, report)
     return 0
 
 

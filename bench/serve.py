@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -31,6 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from report import machine, write  # noqa: E402 - bench/report.py: sys.path[0] is bench/ when run as a script
 
 RESULTS = ROOT / "bench" / "results" / "serve.json"
 TEXTS = [
@@ -141,13 +142,10 @@ def main(argv: list[str] | None = None) -> int:
             server.terminate()
             server.wait(30)
     report = {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": platform.python_version(),
-        "platform": platform.platform(), "cpus": os.cpu_count(), "model": args.model or "tiny (tests/tiny_qwen.py)",
+        **machine(), "model": args.model or "tiny (tests/tiny_qwen.py)",
         "device": args.device, "server_threads": args.threads, "batch_size": args.batch_size, "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write(args.out, report)
     return 0
 
 

@@ -128,28 +128,37 @@ def test_the_adaptive_window_doubles_while_throughput_grows_then_settles_on_the_
     assert a.limit == START == 2
     complete_round(f, clock, 10.0)  # the first measurement
     assert a.limit == 4
-    complete_round(f, clock, 18.0)  # +80 %: worth it
+    complete_round(f, clock, 15.0)  # +50 %: worth it
     assert a.limit == 8
-    complete_round(f, clock, 19.0)  # +5 %: flat, but throughput often grows in steps...
+    complete_round(f, clock, 16.0)  # +7 %: flat, but throughput often grows in steps...
     assert a.limit == 16 and not a.settled
-    complete_round(f, clock, 19.5)  # ...flat twice: back to the best size, and stay
+    complete_round(f, clock, 16.2)  # ...flat twice: back to the best size, and stay
     assert a.limit == 4 and a.settled
     complete_round(f, clock, 30.0)
     assert a.limit == 4  # settled: it stays...
     for _ in range(PROBE_ROUNDS - 2):
-        complete_round(f, clock, 18.0)
+        complete_round(f, clock, 15.0)
     assert a.limit == 4
-    complete_round(f, clock, 18.0)
+    complete_round(f, clock, 15.0)
     assert a.limit == 8 and not a.settled  # ...until it tries more again
-    complete_round(f, clock, 18.5)
-    complete_round(f, clock, 18.5)
+    complete_round(f, clock, 15.5)
+    complete_round(f, clock, 15.5)
     assert a.limit == 4 and a.settled  # and nothing more came of it
+
+
+def test_a_window_that_nearly_doubles_the_throughput_leaps():
+    f, clock = fleet()
+    a = f.endpoints[0]
+    complete_round(f, clock, 10.0)
+    assert a.limit == 4
+    complete_round(f, clock, 19.0)  # +90 %: far from the top
+    assert a.limit == 16
 
 
 def test_a_flat_step_does_not_stop_the_growth_when_the_next_one_gains():
     f, clock = fleet()
     a = f.endpoints[0]
-    for rate, then in ((10.0, 4), (10.5, 8), (30.0, 16)):
+    for rate, then in ((10.0, 4), (10.5, 8), (14.0, 16)):
         complete_round(f, clock, rate)
         assert a.limit == then
     assert a.best_limit == 8 and not a.settled

@@ -9,7 +9,8 @@ How many requests a server may have in flight is its *window*. A fixed window
 comes from ``[remote] max_in_flight``; by default it adapts, because what a
 server can take depends on its GPU, its model and its batching and nobody
 knows it up front: it starts small, doubles while the audio-seconds per second
-it serves grow by a tenth or more, settles on the best size once two doublings
+it serves grow by a tenth or more (and quadruples while they nearly double),
+settles on the best size once two doublings
 in a row brought nothing (more in flight would only queue on the server and
 risk timeouts), and
 halves at once when the server says it is overloaded (429, 503) or a request
@@ -43,8 +44,11 @@ log = logging.getLogger(__name__)
 CEILING = 64
 #: Where an adaptive window starts.
 START = 2
-#: A doubled window must bring this much more throughput to be kept.
+#: A doubled window must bring this much more throughput to be kept...
 GAIN = 0.10
+#: ...and one that brings this much more (nearly twice as much: far from the top) is doubled
+#: twice at once, so a server that can take many reaches its size in fewer rounds.
+LEAP = 0.60
 #: A measuring round lasts at least this many answers, and this many per request in flight...
 ROUND_ANSWERS, ROUND_PER_SLOT = 6, 0.5
 #: Doublings in a row that may bring no gain before the window settles: throughput often
@@ -232,11 +236,12 @@ class Fleet:
                 ep.best_rate, ep.best_limit = rate, ep.limit
                 ep.limit = min(CEILING, ep.limit * 2)
         elif rate >= ep.best_rate * (1.0 + GAIN):
+            leap = ep.best_rate > 0 and rate >= ep.best_rate * (1.0 + LEAP)
             ep.best_rate, ep.best_limit, ep.misses = rate, ep.limit, 0
             if ep.limit >= CEILING:
                 ep.settled = True
             else:
-                ep.limit = min(CEILING, ep.limit * 2)
+                ep.limit = min(CEILING, ep.limit * (4 if leap else 2))
         elif ep.misses + 1 < PATIENCE and ep.limit < CEILING:  # flat: one more doubling to be sure
             ep.misses += 1
             ep.limit = min(CEILING, ep.limit * 2)

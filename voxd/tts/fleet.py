@@ -43,14 +43,14 @@ log = logging.getLogger(__name__)
 #: The most requests voxd keeps in flight on one server (vLLM-Omni batches 64 by default).
 CEILING = 64
 #: Where an adaptive window starts.
-START = 2
+START = 4
 #: A doubled window must bring this much more throughput to be kept...
 GAIN = 0.10
 #: ...and one that brings this much more (nearly twice as much: far from the top) is doubled
 #: twice at once, so a server that can take many reaches its size in fewer rounds.
 LEAP = 0.60
 #: A measuring round lasts at least this many answers, and this many per request in flight...
-ROUND_ANSWERS, ROUND_PER_SLOT = 6, 0.5
+ROUND_ANSWERS, ROUND_PER_SLOT = 4, 0.5
 #: Doublings in a row that may bring no gain before the window settles: throughput often
 #: grows in steps (a lockstep server gains little from 4 over 2, much from 16 over 8, as a
 #: deeper queue lets it batch texts of like lengths), so one flat step is not yet the top.

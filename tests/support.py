@@ -46,13 +46,13 @@ class ServeProcess:
         self.config = root / "serve.toml"
         self.config.write_text(f'state_dir = "state"\nlog_level = "DEBUG"\n{extra_config}')
         self.log_path = root / "serve.log"
-        self.proc: "subprocess.Popen[bytes] | None" = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self, timeout: float = 60.0) -> "ServeProcess":
+    def start(self, timeout: float = 60.0) -> ServeProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "VOXD_SERVE__API_KEY": self.key}
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -90,7 +90,7 @@ class ServeProcess:
                 self.proc.kill()
                 self.proc.wait(10)
 
-    def __enter__(self) -> "ServeProcess":
+    def __enter__(self) -> ServeProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

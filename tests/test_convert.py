@@ -15,12 +15,13 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pyloudnorm as pyln
 import pytest
 
+from voxd.assembly import _part_starts, assemble
 from voxd.book import Book, Chapter, Chunk, Metadata, Pause
 from voxd.cache import ChunkCache
 from voxd.config import Settings
-from voxd.assembly import _part_starts, assemble
 from voxd.convert import convert
 from voxd.errors import AssemblyFailed
 from voxd.ingest import read_book
@@ -30,8 +31,6 @@ from voxd.samples import SAMPLE_CHAPTERS, build_epub
 from voxd.text import plan_chunks
 
 from .test_m4b import tiny_png
-
-import pyloudnorm as pyln  # noqa: E402
 
 VOICE = "default"
 

@@ -31,7 +31,7 @@ def test_a_full_disk_is_storage_full_however_it_is_wrapped() -> None:
         try:
             raise OSError(errno.ENOSPC, "No space left on device")
         except OSError:
-            raise MuxerError("saving tags failed")
+            raise MuxerError("saving tags failed")  # noqa: B904 - the implicit __context__ chain is the case tested
 
     def only_in_words():
         raise MuxerError("[Errno 28] No space left on device: '/outbox/.Book.m4b.x.tmp'")

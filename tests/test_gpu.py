@@ -11,8 +11,8 @@ import pytest
 
 from voxd import gpu
 from voxd.config import Settings
+from voxd.gpu import MAX_BATCH, GiB, format_vram, model_size, recommended_batch_size
 from voxd.gpu import batch_size_for as _batch_size
-from voxd.gpu import GiB, MAX_BATCH, format_vram, model_size, recommended_batch_size
 from voxd.store import Store
 
 BIG = "Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice"

@@ -176,11 +176,10 @@ def test_small_blocks_stream_and_duration_counts(tmp_path: Path) -> None:
 
 def test_exception_inside_with_leaves_nothing(tmp_path: Path) -> None:
     path = tmp_path / "broken.m4b"
-    with pytest.raises(RuntimeError, match="renderer died"):
-        with M4bWriter(path, sample_rate=RATE, metadata=META) as w:
-            w.start_chapter("One")
-            w.write(tone(1.0, 440.0))  # packets are muxed: the header is on disk
-            raise RuntimeError("renderer died")
+    with pytest.raises(RuntimeError, match="renderer died"), M4bWriter(path, sample_rate=RATE, metadata=META) as w:
+        w.start_chapter("One")
+        w.write(tone(1.0, 440.0))  # packets are muxed: the header is on disk
+        raise RuntimeError("renderer died")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -196,10 +195,9 @@ def test_temp_file_sits_beside_the_target_while_writing(tmp_path: Path) -> None:
 
 def test_empty_book_is_a_book_error(tmp_path: Path) -> None:
     path = tmp_path / "empty.m4b"
-    with pytest.raises(BookError, match="nothing to encode"):
-        with M4bWriter(path, sample_rate=RATE, metadata=META) as w:
-            w.start_chapter("Silent")
-            w.write(np.zeros(0, dtype=np.float32))
+    with pytest.raises(BookError, match="nothing to encode"), M4bWriter(path, sample_rate=RATE, metadata=META) as w:
+        w.start_chapter("Silent")
+        w.write(np.zeros(0, dtype=np.float32))
     assert list(tmp_path.iterdir()) == []
 
 

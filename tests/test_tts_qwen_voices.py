@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import soundfile
 
+from voxd.book import Chunk, Pause
 from voxd.config import Settings
 from voxd.errors import VoiceError
 from voxd.render import with_keys
-from voxd.book import Chunk, Pause
 from voxd.tts.base import Utterance
 from voxd.tts.registry import load_engine
 from voxd.voices import VoiceLibrary
-
 
 
 @pytest.fixture(scope="module", autouse=True)

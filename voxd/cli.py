@@ -11,9 +11,9 @@ import logging
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
 
 from . import __version__
 from .config import Settings, load_settings
@@ -136,8 +136,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from .store import Store
     from .files import sha256_file
+    from .store import Store
 
     settings = _settings(args)
     inbox = settings.inbox_dir

@@ -15,12 +15,12 @@ import threading
 import time
 from pathlib import Path
 
+from .cache import evict
 from .config import Settings
 from .errors import ConfigError, VoxdError
+from .files import move_into, remove_stale_temps, write_text_atomic
 from .notify import Notifier, redact
 from .sdnotify import notify, watchdog_interval
-from .cache import evict
-from .files import move_into, remove_stale_temps, write_text_atomic
 from .store import Store
 from .tts.registry import ENGINES, load_engine
 from .voices import VoiceLibrary, import_recording

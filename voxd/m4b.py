@@ -52,8 +52,8 @@ from types import TracebackType
 from typing import Any
 
 import av
-from av.audio.stream import AudioStream
 import numpy as np
+from av.audio.stream import AudioStream
 from mutagen.mp4 import MP4, Atoms, MP4Cover
 
 from voxd.book import Cover, Metadata

@@ -13,9 +13,9 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
@@ -115,7 +115,7 @@ def _opens(path: Path) -> bool:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, watcher: "InboxWatcher") -> None:
+    def __init__(self, watcher: InboxWatcher) -> None:
         self.watcher = watcher
 
     def on_any_event(self, event: FileSystemEvent) -> None:

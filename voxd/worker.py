@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
 import time
 import traceback
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from .book import Book, Chunk
 from .config import Settings
 from .convert import Outcome, convert
 from .errors import (
-    Cancelled, OutsideWindow, PermanentError, RetryableError, SourceChanged, Stopping, StorageFull, Unavailable,
+    Cancelled,
+    OutsideWindow,
+    PermanentError,
+    RetryableError,
+    SourceChanged,
+    Stopping,
+    StorageFull,
+    Unavailable,
     translate,
 )
 from .faults import crash_point

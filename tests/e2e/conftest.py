@@ -36,7 +36,7 @@ class Daemon:
     def append_config(self, text: str) -> None:
         self.config.write_text(self.config.read_text() + text)
 
-    def start(self) -> "Daemon":
+    def start(self) -> Daemon:
         offset = len(self.log())
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(

@@ -9,7 +9,7 @@ import av
 import mutagen.mp4
 import pytest
 
-from voxd.samples import SAMPLE_CHAPTERS, build_sample, build_epub
+from voxd.samples import SAMPLE_CHAPTERS, build_epub, build_sample
 
 pytestmark = pytest.mark.e2e
 

@@ -46,8 +46,9 @@ import logging
 import math
 import re
 import threading
+from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any, Collection, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -367,10 +368,7 @@ class QwenEngine(Engine):
             torch.backends.cudnn.benchmark = False  # batch shapes vary: autotuning every one costs more
             source = self.model_path
             local = Path(source).expanduser()
-            if local.is_dir():
-                source = str(local)
-            else:
-                source = _local_snapshot(source)
+            source = str(local) if local.is_dir() else _local_snapshot(source)
             log.info("loading Qwen3-TTS from %s on %s (%s)", source, device, str(dtype).removeprefix("torch."))
             try:
                 model = Qwen3TTSModel.from_pretrained(

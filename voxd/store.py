@@ -309,6 +309,13 @@ class Store:
         row = self._connect().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_row(row) if row else None
 
+    def require(self, job_id: int) -> Job:
+        """A job that exists (jobs are never deleted): a missing one is a bug, a KeyError."""
+        job = self.get(job_id)
+        if job is None:
+            raise KeyError(f"no job {job_id}")
+        return job
+
     def by_sha256(self, sha256: str) -> Job | None:
         row = self._connect().execute("SELECT * FROM jobs WHERE sha256 = ?", (sha256,)).fetchone()
         return Job.from_row(row) if row else None

@@ -123,7 +123,7 @@ def chapter_spans(
         return entry_spans(selected, end)
 
     if toc_depth is None:
-        selected = chapter_entries(toc, spans, chars, max_chars=max_chars)  # type: ignore[type-var]
+        selected = chapter_entries(toc, spans, chars, max_chars=max_chars)
     else:
         selected = [n for n in walk(toc) if n.depth <= toc_depth]
     return spans(selected)

@@ -48,7 +48,7 @@ import re
 import threading
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -100,6 +100,25 @@ def _display(name: str) -> str:
 
 def _number(value: float) -> str:
     return f"{value:g}"
+
+
+class QwenOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`QwenEngine` after the model, as the settings give them."""
+
+    device: str
+    dtype: str
+    default_voice: str
+    do_sample: bool
+    temperature: float
+    top_k: int
+    top_p: float
+    repetition_penalty: float
+    subtalker_do_sample: bool
+    subtalker_temperature: float
+    subtalker_top_k: int
+    subtalker_top_p: float
+    seed: int | None
+    trim_hidden_states: bool
 
 
 class QwenEngine(Engine):

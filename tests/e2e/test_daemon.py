@@ -9,7 +9,8 @@ import av
 import mutagen.mp4
 import pytest
 
-from voxd.samples import SAMPLE_CHAPTERS, build_epub, build_sample
+from tests.support import long_book
+from voxd.samples import SAMPLE_CHAPTERS, build_sample
 
 pytestmark = pytest.mark.e2e
 
@@ -79,15 +80,6 @@ def test_bad_file_fails_with_reason_and_daemon_keeps_serving(daemon_factory, tmp
     # the .m4b is renamed in before the job is marked done: wait for that too
     d.wait_for(lambda: sorted(j["status"] for j in d.jobs()) == ["done", "failed"], 30, "the job marked done")
     assert d.stop() == 0
-
-
-def long_book(path):
-    sentences = [
-        f"This is sentence {n} of a book that takes a while to read aloud, so the daemon is busy for long enough."
-        for n in range(40)
-    ]
-    chapters = [(f"Part {c + 1}", [" ".join(sentences[i:i + 4]) for i in range(0, 40, 4)]) for c in range(3)]
-    return build_epub(path, title="A Long Book", authors=("Test Author",), chapters=chapters)
 
 
 def test_kill_mid_render_resumes_without_rendering_again(daemon_factory, tmp_path):

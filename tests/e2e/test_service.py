@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import long_book
 from voxd.samples import build_sample
 
 from ..servers import HttpSink
@@ -52,8 +53,6 @@ def test_sd_notify_ready_status_watchdog_stopping(daemon_factory, tmp_path):
 
 
 def test_sigterm_mid_render_requeues_and_resumes(daemon_factory, tmp_path):
-    from .test_daemon import long_book
-
     d = daemon_factory(VOXD_ESPEAK__BATCH_SIZE="1", VOXD_CHUNK_TARGET_CHARS="60", VOXD_CHUNK_MAX_CHARS="120")
     d.start()
     shutil.copy(long_book(tmp_path / "long.epub"), d.inbox / "long.epub")

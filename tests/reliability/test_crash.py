@@ -16,9 +16,9 @@ from pathlib import Path
 import av
 import pytest
 
+from tests.support import Daemon
 from voxd.samples import build_epub
 
-from ..e2e.conftest import Daemon
 from ..servers import HttpSink
 
 SEED = 20261123

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import Daemon
 from voxd.samples import build_sample
-
-from ..e2e.conftest import Daemon
 
 
 def _mount(path: Path, size: str) -> bool:

@@ -6,8 +6,7 @@ import shutil
 import subprocess
 import sys
 
-from ..e2e.conftest import Daemon
-from ..e2e.test_daemon import long_book
+from tests.support import Daemon, long_book
 
 READS = 25
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import errno
 
-import pytest
-
 from voxd.errors import OutOfMemory, StorageFull, translate
 
 
@@ -42,7 +40,8 @@ def test_a_full_disk_is_storage_full_however_it_is_wrapped() -> None:
 
 
 def test_cuda_out_of_memory_is_out_of_memory() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     assert isinstance(translate(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")),
                       OutOfMemory)
     assert isinstance(translate(RuntimeError("CUDA error: out of memory")), OutOfMemory)

@@ -83,7 +83,8 @@ def test_model_size_from_config_json_beats_the_name(tmp_path: Path):
 def test_vram_line_format_and_none_without_cuda():
     line = format_vram(int(3.52 * GiB), int(4.1 * GiB), int(79.1 * GiB))
     assert line == "VRAM: Alloc 3.52GB | Rsrv 4.10GB / 79.1GB (5%)"
-    torch = pytest.importorskip("torch")
+    import torch
+
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     assert gpu.vram_line() is None

@@ -15,8 +15,6 @@ from voxd.samples import SAMPLE_CHAPTERS, build_sample
 
 pytestmark = pytest.mark.e2e
 
-pytest.importorskip("qwen_tts")
-
 
 def run_render(book: Path, out: Path, tmp_path: Path, model: Path, *extra: str, **env: str):
     config = tmp_path / "voxd.toml"

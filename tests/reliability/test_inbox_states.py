@@ -20,7 +20,7 @@ import pytest
 
 from voxd.samples import build_epub
 
-from .support import by_name, events, jobs, reader_in_use, small_book, start_daemon, stop_daemon, wait_until
+from .support import by_name, events, jobs, small_book, start_daemon, stop_daemon, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -268,8 +268,6 @@ def test_output_folders_have_no_leading_or_trailing_spaces(d):
     assert all(part == part.strip() for part in parts), parts
 
 
-@pytest.mark.skipif(not reader_in_use(".json", "voxd.ingest.manifest"),
-                    reason="voxd.ingest.manifest is not written or not used by read_book yet")
 def test_manifest_with_its_cover_beside_it(d):
     """The cover a manifest names sits in the inbox beside it: it is never a job of its own
     (which would fail it and move it to failed/ before the manifest could read it)."""

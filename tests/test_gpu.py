@@ -93,6 +93,20 @@ def test_vram_line_format_and_none_without_cuda():
     gpu.release_cached_memory()  # harmless without CUDA
 
 
+@pytest.mark.gpu
+def test_the_cuda_device_is_probed_with_its_memory():
+    card = gpu.probe("auto")
+    assert card is not None and card.index == 0 and card.name
+    assert 0 < card.free <= card.total
+    free_total = gpu.vram()
+    assert free_total is not None and free_total[1] == card.total
+    import torch
+
+    torch.cuda.init()  # vram_line speaks only for a process that uses CUDA
+    line = gpu.vram_line()
+    assert line is not None and line.startswith("VRAM: Alloc ") and line.endswith("%)")
+
+
 def test_cpu_and_mps_are_not_cuda():
     assert gpu.probe("cpu") is None
     assert gpu.probe("mps") is None

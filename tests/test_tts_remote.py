@@ -168,6 +168,7 @@ def test_5xx_sends_the_text_to_another_server(caplog):
         assert "answered 500" in caplog.text
 
 
+@pytest.mark.slow
 def test_a_text_every_server_fails_on_is_an_engine_error():
     with (OddSpeechServer(status=lambda text, n: 502) as a,
           pytest.raises(EngineError, match=f"failed {MAX_ATTEMPTS} times.*502")):

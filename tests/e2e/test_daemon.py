@@ -82,6 +82,7 @@ def test_bad_file_fails_with_reason_and_daemon_keeps_serving(daemon_factory, tmp
     assert d.stop() == 0
 
 
+@pytest.mark.slow
 def test_kill_mid_render_resumes_without_rendering_again(daemon_factory, tmp_path):
     book = long_book(tmp_path / "long.epub")
     d = daemon_factory(VOXD_ESPEAK__BATCH_SIZE="1", VOXD_CHUNK_TARGET_CHARS="60", VOXD_CHUNK_MAX_CHARS="120").start()

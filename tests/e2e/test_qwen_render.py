@@ -37,6 +37,7 @@ def run_render(book: Path, out: Path, tmp_path: Path, model: Path, *extra: str, 
     )
 
 
+@pytest.mark.slow
 def test_render_with_qwen_makes_a_chaptered_m4b(tmp_path: Path, tiny_qwen_dir: Path) -> None:
     book = build_sample(tmp_path / "alice.epub")
     out = tmp_path / "out" / "alice.m4b"

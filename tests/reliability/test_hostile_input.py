@@ -27,7 +27,7 @@ from voxd.text import plan_chunks
 
 from .support import by_name, drop, events, jobs, small_book, start_daemon, stop_daemon, wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # one daemon for the module: about 8 s to set up
 
 SECRET = "VOXD-XXE-CANARY-7f3a9c"
 BIG_BYTES = 200 * 1024 * 1024  # sparse: no disk blocks behind it

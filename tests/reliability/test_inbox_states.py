@@ -60,6 +60,7 @@ def settled(d, names) -> bool:
     return all(n in current and current[n].status.value in ("done", "failed") for n in names)
 
 
+@pytest.mark.slow
 def test_fifty_books_at_once_each_distinct_book_rendered_exactly_once(d):
     books = []
     for n in range(DISTINCT):
@@ -149,6 +150,7 @@ def blocker(path: Path, title: str, paragraphs: int) -> Path:
                       identifier=f"voxd-blocker-{title}")
 
 
+@pytest.mark.slow
 def test_deleted_and_replaced_while_queued_or_rendering(d):
     """While a long book renders: a queued file is deleted, a queued file is overwritten
     with another version, and the rendering book's own file is replaced by a new version."""
@@ -228,6 +230,7 @@ def sane(d, output: str) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_odd_names_are_sane_and_nothing_is_executed(d):
     files = {}
     for i, name in enumerate(ODD_NAMES):

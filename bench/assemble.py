@@ -103,8 +103,8 @@ def _build(root: Path, hours: float):
 
 
 def child(hours: float, loudness: bool) -> dict:
-    from voxd.config import Settings
     from voxd.assembly import assemble
+    from voxd.config import Settings
 
     with tempfile.TemporaryDirectory(prefix="voxd-bench-") as tmp:
         root = Path(tmp)

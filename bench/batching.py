@@ -123,7 +123,9 @@ def build_full_size(dest: Path | None, device: str, dtype, talker_layers: int | 
                 "num_quantizers": tq.NUM_CODE_GROUPS, "num_semantic_quantizers": 1, "upsampling_ratios": [8, 6, 5, 4],
                 "codebook_dim": 256, "upsample_groups": 512,
             },
-            decoder_config={"codebook_size": tq.CODEBOOK_SIZE, "codebook_dim": 512, "num_quantizers": tq.NUM_CODE_GROUPS},
+            decoder_config={
+                "codebook_size": tq.CODEBOOK_SIZE, "codebook_dim": 512, "num_quantizers": tq.NUM_CODE_GROUPS,
+            },
             encoder_valid_num_quantizers=tq.NUM_CODE_GROUPS,
             input_sample_rate=tq.SAMPLE_RATE, output_sample_rate=tq.SAMPLE_RATE,
             decode_upsample_rate=tq.FRAME_SAMPLES, encode_downsample_rate=tq.FRAME_SAMPLES,
@@ -216,7 +218,7 @@ class Peak:
         self.cuda = cuda
         self.kind = "cuda_max_memory_allocated" if cuda else "rss_high_water_mark"
 
-    def __enter__(self) -> "Peak":
+    def __enter__(self) -> Peak:
         if self.cuda:
             import torch
 
@@ -273,8 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-size", action="store_true", help="random weights, real 1.7B dimensions")
     parser.add_argument("--dry-run", action="store_true", help="build the model, render nothing")
     parser.add_argument("--talker-layers", type=int, help="with --full-size: fewer talker layers (a smoke test)")
-    parser.add_argument("--sizes", type=int, nargs="+", help="batch sizes (default 1 2 4 ... 64 on a GPU, 1..16 on the CPU)")
-    parser.add_argument("--chunks", type=int, help="chunks to render at every size (default: the largest size, at least 16)")
+    parser.add_argument("--sizes", type=int, nargs="+",
+                        help="batch sizes (default 1 2 4 ... 64 on a GPU, 1..16 on the CPU)")
+    parser.add_argument("--chunks", type=int,
+                        help="chunks to render at every size (default: the largest size, at least 16)")
     parser.add_argument("--book", type=Path, help="take the chunks from this EPUB (default: the sample book)")
     parser.add_argument("--lengths", choices=("text", "natural"),
                         help="items stop where their text predicts (default; random weights) or by themselves "

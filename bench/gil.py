@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         report[f"loop_speed_beside_encoder_{case}"] = round(rate / alone, 3)
         report[f"encoder_{case}_x_real_time"] = round(args.seconds / seconds, 1)
         print(f"encoder in a {case:<7}: loop at {rate / alone:5.0%} of its speed alone; "
-              f"encoder {args.seconds / seconds:.0f}x real time" + (" (with process start-up)" if case == "process" else ""))
+              f"encoder {args.seconds / seconds:.0f}x real time"
+              + (" (with process start-up)" if case == "process" else ""))
     write(args.out, report)
     return 0
 

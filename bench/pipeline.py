@@ -63,7 +63,7 @@ class Phases:
     def __init__(self) -> None:
         self.seconds = {name: 0.0 for name in (*self.NAMES, "finish")}
 
-    def __enter__(self) -> "Phases":
+    def __enter__(self) -> Phases:
         import voxd.convert as convert_module
         from voxd.assembler import Assembler
 
@@ -155,7 +155,7 @@ class _RssSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "_RssSampler":
+    def __enter__(self) -> _RssSampler:
         self._started = time.perf_counter()
         self._thread.start()
         return self
@@ -225,11 +225,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, tmp: Path) -> int:
+    from voxd.cache import ChunkCache
     from voxd.config import Settings
     from voxd.convert import convert
     from voxd.gpu import batch_size_for
     from voxd.ingest import read_book
-    from voxd.cache import ChunkCache
     from voxd.render import Check, render, with_keys
     from voxd.samples import build_sample
     from voxd.text import plan_chunks
@@ -300,7 +300,7 @@ def _run(args, tmp: Path) -> int:
         run_settings = settings.model_copy(update={"cache_dir": tmp / f"pipeline-{n}"})
         with Phases() as phases, _RssSampler() as rss:
             t0 = time.perf_counter()
-            outcome = convert(book, lambda b: tmp / f"out-{n}.m4b", run_settings, engine)
+            outcome = convert(book, lambda b, n=n: tmp / f"out-{n}.m4b", run_settings, engine)
             pipeline_wall = time.perf_counter() - t0
         runs.append({
             "pipeline_seconds": round(pipeline_wall, 3),

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/remote.py                          # 1, 2, 4 servers; a 2-hour book of chunks
     .venv/bin/python bench/remote.py --servers 1,2 --chunks 300
-    .venv/bin/python bench/remote.py --pipeline BOOK.epub     # also: `voxd render` through 2 servers vs the render alone
+    .venv/bin/python bench/remote.py --pipeline BOOK.epub     # also: `voxd render` through 2 servers
+                                                              # vs the render alone
 
 Each server is a real ``voxd serve`` app (Starlette, uvicorn, the dynamic
 batcher) in a process of its own, on loopback, whose engine spends no CPU: like
@@ -132,7 +133,8 @@ def book_chunks(count: int, model_id: str):
     from voxd.render import with_keys
 
     rng = random.Random(7)
-    words = "the of and to a in that he was it his her with as for had she on at by not be".split()
+    words = ["the", "of", "and", "to", "a", "in", "that", "he", "was", "it", "his",
+             "her", "with", "as", "for", "had", "she", "on", "at", "by", "not", "be"]
     chunks = []
     for i in range(count):
         length = rng.randint(60, 420)

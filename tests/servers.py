@@ -42,7 +42,7 @@ class HttpSink:
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "HttpSink":
+    def __enter__(self) -> HttpSink:
         self.thread.start()
         return self
 
@@ -79,7 +79,7 @@ class SmtpSink:
         self.port = free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
 
-    def __enter__(self) -> "SmtpSink":
+    def __enter__(self) -> SmtpSink:
         self.controller.start()
         return self
 
@@ -189,7 +189,7 @@ class OddSpeechServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def __enter__(self) -> "OddSpeechServer":
+    def __enter__(self) -> OddSpeechServer:
         self.thread.start()
         return self
 

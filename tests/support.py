@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import multiprocessing
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import time
 import urllib.request
+import zlib
 from pathlib import Path
 
+import av
 import numpy as np
 
 from tests.servers import free_port
+from voxd.book import Book, Chapter, Chunk, Metadata, Pause
+from voxd.cache import ChunkCache
+from voxd.config import Settings
+from voxd.samples import build_epub
+from voxd.store import Store
 
 
 def recording(path: Path) -> Path:
@@ -46,13 +56,13 @@ class ServeProcess:
         self.config = root / "serve.toml"
         self.config.write_text(f'state_dir = "state"\nlog_level = "DEBUG"\n{extra_config}')
         self.log_path = root / "serve.log"
-        self.proc: "subprocess.Popen[bytes] | None" = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self, timeout: float = 60.0) -> "ServeProcess":
+    def start(self, timeout: float = 60.0) -> ServeProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "VOXD_SERVE__API_KEY": self.key}
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -90,7 +100,7 @@ class ServeProcess:
                 self.proc.kill()
                 self.proc.wait(10)
 
-    def __enter__(self) -> "ServeProcess":
+    def __enter__(self) -> ServeProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -112,3 +122,155 @@ def text_digest(text: str) -> str:
 
 def _digests(log: str, marker: str) -> list[str]:
     return re.findall(marker + r" ([0-9a-f]{12})", log)
+
+
+# -- a real daemon in a subprocess (tests/e2e, tests/reliability) -------------------------------
+
+class Daemon:
+    """A real ``voxd run`` (eSpeak NG) in a subprocess, on folders under ``root``, its log in a file."""
+
+    def __init__(self, root: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.inbox = root / "inbox"
+        self.outbox = root / "outbox"
+        self.state = root / "state"
+        self.config = root / "voxd.toml"
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(
+            'inbox = "inbox"\noutbox = "outbox"\nstate_dir = "state"\nengine = "espeak"\n'
+            "settle_seconds = 1.0\nrescan_seconds = 2.0\nlog_level = \"DEBUG\"\n"
+        )
+        base = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
+        self.env = {**base, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.log_path = root / "daemon.log"
+        self.inbox.mkdir(parents=True, exist_ok=True)
+
+    def append_config(self, text: str) -> None:
+        self.config.write_text(self.config.read_text() + text)
+
+    def start(self) -> Daemon:
+        offset = len(self.log())
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "voxd", "run", "--config", str(self.config)],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.root,
+        )
+        self.wait_for(lambda: "voxd ready" in self.log()[offset:], 60, "daemon ready")
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def store(self) -> Store:
+        return Store(self.state / "voxd.sqlite3")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "voxd", *args, "--config", str(self.config)],
+            capture_output=True, text=True, env=self.env, cwd=self.root, timeout=60,
+        )
+
+    def jobs(self) -> list[dict]:
+        out = self.cli("jobs", "--json")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    def wait_for(self, predicate, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited ({self.proc.returncode}) waiting for {what}:\n{self.log()}")
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}:\n{self.log()[-5000:]}")
+
+    def outputs(self) -> list[Path]:
+        return sorted(self.outbox.rglob("*.m4b"))
+
+
+def long_book(path: Path) -> Path:
+    """An EPUB of three chapters of ten four-sentence paragraphs: long enough to kill a daemon mid-book."""
+    sentences = [
+        f"This is sentence {n} of a book that takes a while to read aloud, so the daemon is busy for long enough."
+        for n in range(40)
+    ]
+    chapters = [(f"Part {c + 1}", [" ".join(sentences[i:i + 4]) for i in range(0, 40, 4)]) for c in range(3)]
+    return build_epub(path, title="A Long Book", authors=("Test Author",), chapters=chapters)
+
+
+# -- books, caches and their audio (test_convert, test_assembler, test_m4b) ---------------------
+
+def tiny_png() -> bytes:
+    """A valid 1x1 red PNG, built by hand."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def settings_for(tmp: Path, **overrides: object) -> Settings:
+    return Settings(state_dir=tmp / "state", cache_dir=tmp / "cache", **overrides)
+
+
+def decode(path: Path) -> tuple[np.ndarray, int]:
+    with av.open(str(path)) as container:
+        rate = container.streams.audio[0].codec_context.sample_rate
+        pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+    return pcm.astype(np.float64), rate
+
+
+def chapters_of(path: Path) -> list[tuple[str, float, float]]:
+    with av.open(str(path)) as container:
+        return [
+            (c["metadata"]["title"], float(c["start"] * c["time_base"]), float(c["end"] * c["time_base"]))
+            for c in container.chapters()
+        ]
+
+
+RATE = 24000
+
+
+def tone_chunk(seconds: float, amplitude: float, freq: float = 300.0) -> np.ndarray:
+    t = np.arange(round(seconds * RATE)) / RATE
+    wave = np.sin(2 * np.pi * freq * t) + 0.5 * np.sin(2 * np.pi * 2 * freq * t + 1.0)
+    return (amplitude * wave / np.max(np.abs(wave))).astype(np.float32)
+
+
+def handmade_book(tmp: Path, levels: list[float], *, clicks: bool = False) -> tuple[Book, list[Chunk], ChunkCache]:
+    """One chapter per level, three 2 s chunks each; the cache holds exactly their audio."""
+    cache = ChunkCache(tmp / "cache")
+    chapters, chunks = [], []
+    for n, level in enumerate(levels):
+        chapters.append(Chapter(title=f"Part {n + 1}", paragraphs=("...",)))
+        for i in range(3):
+            audio = tone_chunk(2.0, level, 200.0 + 50 * i)
+            if clicks and n == 0 and i == 1:
+                audio[RATE // 2] = 0.95
+            key = f"{n:02d}{i:02d}" + "0" * 60
+            cache.put(key, audio, RATE)
+            pause = Pause.CHAPTER if i == 2 else Pause.SENTENCE
+            chunks.append(Chunk(chapter=n, index=i, text="...", pause=pause, voice="v", key=key))
+    meta = Metadata(title="Levels", authors=("A. Tester",), series="Tones", series_index="2.0", date="1999-12-31")
+    return Book(metadata=meta, chapters=tuple(chapters)), chunks, cache
+
+
+def assemblers() -> list:
+    return [p for p in multiprocessing.active_children() if p.name == "voxd-assemble"]

@@ -12,7 +12,7 @@ import pytest
 from voxd.assembler import Assembler, _portable
 from voxd.errors import AssemblyFailed, BookError, PermanentError, RetryableError, StorageFull
 
-from .test_convert import RATE, assemblers, chapters_of, decode, handmade_book, settings_for
+from .support import RATE, assemblers, chapters_of, decode, handmade_book, settings_for
 
 
 def test_a_book_assembled_in_the_child_with_its_log_lines_here(tmp_path: Path, caplog) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import threading
 import time
 from dataclasses import dataclass
@@ -15,12 +14,12 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pyloudnorm as pyln
 import pytest
 
-from voxd.book import Book, Chapter, Chunk, Metadata, Pause
-from voxd.cache import ChunkCache
-from voxd.config import Settings
 from voxd.assembly import _part_starts, assemble
+from voxd.book import Book, Chunk, Pause
+from voxd.cache import ChunkCache
 from voxd.convert import convert
 from voxd.errors import AssemblyFailed
 from voxd.ingest import read_book
@@ -29,30 +28,9 @@ from voxd.render import render, with_keys
 from voxd.samples import SAMPLE_CHAPTERS, build_epub
 from voxd.text import plan_chunks
 
-from .test_m4b import tiny_png
-
-import pyloudnorm as pyln  # noqa: E402
+from .support import RATE, assemblers, chapters_of, decode, handmade_book, settings_for, tiny_png
 
 VOICE = "default"
-
-
-def settings_for(tmp: Path, **overrides) -> Settings:
-    return Settings(state_dir=tmp / "state", cache_dir=tmp / "cache", **overrides)
-
-
-def decode(path: Path) -> tuple[np.ndarray, int]:
-    with av.open(str(path)) as container:
-        rate = container.streams.audio[0].codec_context.sample_rate
-        pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
-    return pcm.astype(np.float64), rate
-
-
-def chapters_of(path: Path) -> list[tuple[str, float, float]]:
-    with av.open(str(path)) as container:
-        return [
-            (c["metadata"]["title"], float(c["start"] * c["time_base"]), float(c["end"] * c["time_base"]))
-            for c in container.chapters()
-        ]
 
 
 def loudness(pcm: np.ndarray, rate: int) -> float:
@@ -231,33 +209,6 @@ def test_without_normalisation_the_audio_is_untouched(rendered: Rendered, tmp_pa
 
 # -- a cache filled by hand ------------------------------------------------------------------
 
-RATE = 24000
-
-
-def tone_chunk(seconds: float, amplitude: float, freq: float = 300.0) -> np.ndarray:
-    t = np.arange(round(seconds * RATE)) / RATE
-    wave = np.sin(2 * np.pi * freq * t) + 0.5 * np.sin(2 * np.pi * 2 * freq * t + 1.0)
-    return (amplitude * wave / np.max(np.abs(wave))).astype(np.float32)
-
-
-def handmade_book(tmp: Path, levels: list[float], *, clicks: bool = False) -> tuple[Book, list[Chunk], ChunkCache]:
-    """One chapter per level, three 2 s chunks each; the cache holds exactly their audio."""
-    cache = ChunkCache(tmp / "cache")
-    chapters, chunks = [], []
-    for n, level in enumerate(levels):
-        chapters.append(Chapter(title=f"Part {n + 1}", paragraphs=("...",)))
-        for i in range(3):
-            audio = tone_chunk(2.0, level, 200.0 + 50 * i)
-            if clicks and n == 0 and i == 1:
-                audio[RATE // 2] = 0.95
-            key = f"{n:02d}{i:02d}" + "0" * 60
-            cache.put(key, audio, RATE)
-            pause = Pause.CHAPTER if i == 2 else Pause.SENTENCE
-            chunks.append(Chunk(chapter=n, index=i, text="...", pause=pause, voice="v", key=key))
-    meta = Metadata(title="Levels", authors=("A. Tester",), series="Tones", series_index="2.0", date="1999-12-31")
-    return Book(metadata=meta, chapters=tuple(chapters)), chunks, cache
-
-
 def test_chapters_of_different_levels_come_out_level(tmp_path: Path) -> None:
     book, chunks, cache = handmade_book(tmp_path, [0.02, 0.3, 0.001])
     output = tmp_path / "out" / "levels.m4b"
@@ -391,10 +342,6 @@ def small_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     import voxd.convert as convert_module
 
     monkeypatch.setattr(convert_module, "render_window", lambda batch_size: 6)
-
-
-def assemblers() -> list:
-    return [p for p in multiprocessing.active_children() if p.name == "voxd-assemble"]
 
 
 def test_assembly_overlaps_the_render(tmp_path: Path, small_windows) -> None:

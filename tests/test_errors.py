@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import errno
 
-import pytest
-
 from voxd.errors import OutOfMemory, StorageFull, translate
 
 
@@ -31,7 +29,7 @@ def test_a_full_disk_is_storage_full_however_it_is_wrapped() -> None:
         try:
             raise OSError(errno.ENOSPC, "No space left on device")
         except OSError:
-            raise MuxerError("saving tags failed")
+            raise MuxerError("saving tags failed")  # noqa: B904 - the implicit __context__ chain is the case tested
 
     def only_in_words():
         raise MuxerError("[Errno 28] No space left on device: '/outbox/.Book.m4b.x.tmp'")
@@ -42,7 +40,8 @@ def test_a_full_disk_is_storage_full_however_it_is_wrapped() -> None:
 
 
 def test_cuda_out_of_memory_is_out_of_memory() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     assert isinstance(translate(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")),
                       OutOfMemory)
     assert isinstance(translate(RuntimeError("CUDA error: out of memory")), OutOfMemory)

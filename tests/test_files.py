@@ -54,11 +54,10 @@ def test_stale_temps_removed_but_nothing_else(tmp_path):
 def test_atomic_path_renames_on_success_and_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "book.m4b"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            assert tmp.parent == tmp_path and tmp.name.startswith(".book.m4b.") and tmp.name.endswith(".tmp")
-            tmp.write_bytes(b"half")
-            raise RuntimeError("the writer died")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".book.m4b.") and tmp.name.endswith(".tmp")
+        tmp.write_bytes(b"half")
+        raise RuntimeError("the writer died")
     assert [p.name for p in tmp_path.iterdir()] == ["book.m4b"] and target.read_bytes() == b"old"
     with atomic_path(target) as tmp:
         tmp.write_bytes(b"new")

@@ -11,8 +11,8 @@ import pytest
 
 from voxd import gpu
 from voxd.config import Settings
+from voxd.gpu import MAX_BATCH, GiB, format_vram, model_size, recommended_batch_size
 from voxd.gpu import batch_size_for as _batch_size
-from voxd.gpu import GiB, MAX_BATCH, format_vram, model_size, recommended_batch_size
 from voxd.store import Store
 
 BIG = "Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice"
@@ -83,13 +83,28 @@ def test_model_size_from_config_json_beats_the_name(tmp_path: Path):
 def test_vram_line_format_and_none_without_cuda():
     line = format_vram(int(3.52 * GiB), int(4.1 * GiB), int(79.1 * GiB))
     assert line == "VRAM: Alloc 3.52GB | Rsrv 4.10GB / 79.1GB (5%)"
-    torch = pytest.importorskip("torch")
+    import torch
+
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     assert gpu.vram_line() is None
     assert gpu.vram() is None
     assert gpu.probe("auto") is None
     gpu.release_cached_memory()  # harmless without CUDA
+
+
+@pytest.mark.gpu
+def test_the_cuda_device_is_probed_with_its_memory():
+    card = gpu.probe("auto")
+    assert card is not None and card.index == 0 and card.name
+    assert 0 < card.free <= card.total
+    free_total = gpu.vram()
+    assert free_total is not None and free_total[1] == card.total
+    import torch
+
+    torch.cuda.init()  # vram_line speaks only for a process that uses CUDA
+    line = gpu.vram_line()
+    assert line is not None and line.startswith("VRAM: Alloc ") and line.endswith("%)")
 
 
 def test_cpu_and_mps_are_not_cuda():

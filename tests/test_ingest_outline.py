@@ -11,7 +11,7 @@ from voxd.ingest.outline import MAX_EXPANSIONS, chapter_entries
 class Node:
     title: str
     pos: int  # where its text starts, in characters
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
     skip: bool = False
 
 

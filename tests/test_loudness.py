@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pyloudnorm as pyln
 import pytest
+import scipy.signal as signal
 
 from voxd.loudness import MAX_LIMITING_DB, Biquad, LoudnessMeter, k_weighting, leveling, limit, measure, to_db
-
-import pyloudnorm as pyln  # noqa: E402
-import scipy.signal as signal  # noqa: E402
 
 RATE = 24000
 

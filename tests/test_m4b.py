@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import struct
 import subprocess
-import zlib
 from pathlib import Path
 
 import av
@@ -17,6 +15,8 @@ from mutagen.mp4 import MP4, MP4Cover
 from voxd.book import Cover, Metadata
 from voxd.errors import BookError
 from voxd.m4b import ChapterMark, M4bWriter
+
+from .support import tiny_png
 
 RATE = 24000
 CHAPTERS = (("Opening", 1.0, 440.0), ("Middle", 1.5, 880.0), ("Ending", 0.75, 220.0))
@@ -33,18 +33,6 @@ META = Metadata(
 def tone(seconds: float, freq: float) -> np.ndarray:
     t = np.arange(round(seconds * RATE)) / RATE
     return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
-def tiny_png() -> bytes:
-    """A valid 1x1 red PNG, built by hand."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"\x00\xff\x00\x00")
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
 def write_book(path: Path, cover: Cover | None = None) -> list[ChapterMark]:
@@ -176,11 +164,10 @@ def test_small_blocks_stream_and_duration_counts(tmp_path: Path) -> None:
 
 def test_exception_inside_with_leaves_nothing(tmp_path: Path) -> None:
     path = tmp_path / "broken.m4b"
-    with pytest.raises(RuntimeError, match="renderer died"):
-        with M4bWriter(path, sample_rate=RATE, metadata=META) as w:
-            w.start_chapter("One")
-            w.write(tone(1.0, 440.0))  # packets are muxed: the header is on disk
-            raise RuntimeError("renderer died")
+    with pytest.raises(RuntimeError, match="renderer died"), M4bWriter(path, sample_rate=RATE, metadata=META) as w:
+        w.start_chapter("One")
+        w.write(tone(1.0, 440.0))  # packets are muxed: the header is on disk
+        raise RuntimeError("renderer died")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -196,10 +183,9 @@ def test_temp_file_sits_beside_the_target_while_writing(tmp_path: Path) -> None:
 
 def test_empty_book_is_a_book_error(tmp_path: Path) -> None:
     path = tmp_path / "empty.m4b"
-    with pytest.raises(BookError, match="nothing to encode"):
-        with M4bWriter(path, sample_rate=RATE, metadata=META) as w:
-            w.start_chapter("Silent")
-            w.write(np.zeros(0, dtype=np.float32))
+    with pytest.raises(BookError, match="nothing to encode"), M4bWriter(path, sample_rate=RATE, metadata=META) as w:
+        w.start_chapter("Silent")
+        w.write(np.zeros(0, dtype=np.float32))
     assert list(tmp_path.iterdir()) == []
 
 

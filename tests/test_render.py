@@ -279,7 +279,8 @@ def test_a_chunk_that_stays_wrong_is_kept_and_flagged(tmp_path, engine):
     cache = ChunkCache(tmp_path)
     cs = chunks(SENTENCES[:2] + ["Tiny."])
     victim = cs[0]
-    wrapped = Wrapped(engine, seedable=True, spoil=lambda text, seed: short(text, seed) if text == victim.text else None)
+    wrapped = Wrapped(engine, seedable=True,
+                      spoil=lambda text, seed: short(text, seed) if text == victim.text else None)
     p = render(cs, wrapped, cache, batch_size=3, check=Check(retries=2))
     assert wrapped.seeds == [None, retry_seed(victim.key, 1), retry_seed(victim.key, 2)]
     assert p.retried == 2

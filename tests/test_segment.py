@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voxd.segment import RecordingError, choose_reference, extract, speech_frames, regions
+from voxd.segment import RecordingError, choose_reference, extract, regions, speech_frames
 from voxd.tts.base import Utterance
 from voxd.tts.espeak import EspeakEngine
 

@@ -208,11 +208,11 @@ def test_number_to_words_range() -> None:
 
 # --------------------------------------------------------------------------- chunks
 
-_WORDS = (
-    "the quick brown fox jumps over lazy dog river mountain silver lantern whisper "
-    "garden morning evening thunder quietly suddenly remembered nothing everything "
-    "extraordinarily incomprehensible"
-).split()
+_WORDS = [
+    "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "river", "mountain", "silver", "lantern",
+    "whisper", "garden", "morning", "evening", "thunder", "quietly", "suddenly", "remembered", "nothing",
+    "everything", "extraordinarily", "incomprehensible",
+]
 
 
 def _generated_paragraph(seed: int, sentences: int) -> str:

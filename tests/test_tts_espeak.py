@@ -8,10 +8,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-
-from voxd.errors import VoiceError  # noqa: E402
-from voxd.tts.base import Utterance  # noqa: E402
-from voxd.tts.espeak import EspeakEngine  # noqa: E402
+from voxd.errors import VoiceError
+from voxd.tts.base import Utterance
+from voxd.tts.espeak import EspeakEngine
 
 SHORT = "Hello."
 LONG = (

@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
-from voxd.config import Settings  # noqa: E402
-from voxd.errors import ConfigError, EngineError, OutOfMemory, VoiceError  # noqa: E402
-from voxd.tts.base import Utterance  # noqa: E402
-from voxd.tts.qwen import MAX_NEW_TOKENS_CAP, QwenEngine, estimate_max_new_tokens  # noqa: E402
-from voxd.tts.registry import load_engine  # noqa: E402
+from voxd.config import Settings
+from voxd.errors import ConfigError, EngineError, OutOfMemory, VoiceError
+from voxd.tts.base import Utterance
+from voxd.tts.qwen import MAX_NEW_TOKENS_CAP, QwenEngine, estimate_max_new_tokens
+from voxd.tts.registry import load_engine
 
 TEXTS = [
     "It was a bright cold day in April, and the clocks were striking thirteen.",
@@ -395,7 +394,8 @@ def test_render_speaks_a_spoiled_take_again_with_the_real_engine(engine: QwenEng
 
     texts = [TEXTS[0], TEXTS[2]]  # 73 and 54 characters: in one batch
     cs = with_keys(
-        [Chunk(chapter=0, index=i, text=t, pause=Pause.SENTENCE, voice="Ryan", language="en") for i, t in enumerate(texts)],
+        [Chunk(chapter=0, index=i, text=t, pause=Pause.SENTENCE, voice="Ryan", language="en")
+         for i, t in enumerate(texts)],
         engine.model_id,
     )
     spoiling = SpoilOnce(engine)

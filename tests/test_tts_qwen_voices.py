@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import soundfile
 
+from voxd.book import Chunk, Pause
 from voxd.config import Settings
 from voxd.errors import VoiceError
 from voxd.render import with_keys
-from voxd.book import Chunk, Pause
 from voxd.tts.base import Utterance
 from voxd.tts.registry import load_engine
 from voxd.voices import VoiceLibrary
-
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -114,6 +113,7 @@ def test_re_recorded_voice_gets_new_cache_keys(engine, tmp_path):
     assert with_keys(chunk, eng.model_id, eng.voice_identity)[0].key != first
 
 
+@pytest.mark.slow
 def test_design_frozen_into_a_clone_through_the_cli(tmp_path, checkpoints):
     import os
     import subprocess

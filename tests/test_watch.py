@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from voxd.store import Store
 from voxd.files import sha256_file
+from voxd.store import Store
 from voxd.watch import InboxWatcher, StabilityTracker, enqueue, is_candidate_name
 
 

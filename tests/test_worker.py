@@ -47,8 +47,8 @@ class Engine(base.Engine):
 
 @pytest.fixture
 def env(tmp_path):
-    settings = Settings(inbox=tmp_path / "inbox", outbox=tmp_path / "outbox", state_dir=tmp_path / "state", engine="espeak",
-                        espeak={"batch_size": 2})
+    settings = Settings(inbox=tmp_path / "inbox", outbox=tmp_path / "outbox", state_dir=tmp_path / "state",
+                        engine="espeak", espeak={"batch_size": 2})
     settings.inbox_dir.mkdir(parents=True)
     store = Store(settings.db_path)
     return settings, store

@@ -15,6 +15,7 @@ parent too, as a real crash of the machine would.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -22,8 +23,9 @@ import pickle
 import queue
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .book import Book, Chunk
 from .config import Settings
@@ -161,10 +163,8 @@ class _Forward(logging.Handler):
         self.conn = conn
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the parent is gone; nothing to log to
             self.conn.send(("log", record.name, record.levelno, record.getMessage()))
-        except Exception:  # noqa: BLE001 - the parent is gone; nothing to log to
-            pass
 
 
 def _die_with_parent(parent: int) -> None:
@@ -186,8 +186,8 @@ def _child(conn, keys, book, chunks, cache_root: str, output: str, settings: Set
            parent: int) -> None:
     _die_with_parent(parent)
     from . import faults
-    from .cache import ChunkCache
     from .assembly import assemble
+    from .cache import ChunkCache
 
     faults.kill_also(parent)
     root = logging.getLogger()

@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -160,7 +160,7 @@ def _plan_chapter(
             meter.add(pause)
         del samples
     parts = _part_starts(lengths, part_samples)
-    if meter is None:
+    if meter is None or target_lufs is None:
         return _ChapterPlan(parts=parts)
     lev = leveling(meter.integrated(), meter.true_peak, target_lufs=target_lufs, peak_dbfs=peak_dbfs)
     return _ChapterPlan(gain=lev.gain, leveling=lev, parts=parts)

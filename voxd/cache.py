@@ -12,6 +12,7 @@ rendered again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -57,10 +58,8 @@ class ChunkCache:
         if decoded is None:
             path.unlink(missing_ok=True)
             return None
-        try:
+        with contextlib.suppress(OSError):
             os.utime(path)  # recency for size-capped eviction
-        except OSError:
-            pass
         return decoded
 
     def put(self, key: str, audio: np.ndarray, sample_rate: int) -> Path:

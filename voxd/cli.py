@@ -11,13 +11,17 @@ import logging
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import Settings, load_settings
 from .errors import ConfigError, VoxdError
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 def _setup_logging(level: str) -> None:
@@ -91,7 +95,7 @@ class _ProgressBar:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._bar = None
+        self._bar: tqdm[Any] | None = None
 
     def start(self, title: str, total: int) -> None:
         if not self.enabled:
@@ -136,8 +140,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from .store import Store
     from .files import sha256_file
+    from .store import Store
 
     settings = _settings(args)
     inbox = settings.inbox_dir
@@ -292,7 +296,7 @@ def cmd_voices(args: argparse.Namespace) -> int:
     try:
         if action == "preview":
             return _preview(engine, library, args)
-        rows = [(name, "preset", settings.engine) for name in engine.voices()]
+        rows: list[tuple[str, str, str]] = [(name, "preset", settings.engine) for name in engine.voices()]
         rows += [(v.name, v.kind, v.source) for v in library.list()]
     finally:
         engine.close()

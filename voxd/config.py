@@ -124,7 +124,7 @@ class Templates(_Section):
     digest_body: str = "{lines}"
 
     @model_validator(mode="after")
-    def _fields_known(self) -> "Templates":
+    def _fields_known(self) -> Templates:
         for name in type(self).model_fields:
             template = getattr(self, name)
             try:
@@ -253,7 +253,7 @@ class Settings(BaseSettings):
         return _parse_window(self.render_window)
 
     @model_validator(mode="after")
-    def _remote_urls(self) -> "Settings":
+    def _remote_urls(self) -> Settings:
         if self.engine == "remote" and not self.remote.urls:
             raise ValueError(
                 'engine = "remote" needs at least one speech server in [remote] urls, '
@@ -262,7 +262,7 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _chunk_limits(self) -> "Settings":
+    def _chunk_limits(self) -> Settings:
         if self.chunk_max_chars < self.chunk_target_chars:
             raise ValueError(
                 f"chunk_max_chars ({self.chunk_max_chars}) must be at least "

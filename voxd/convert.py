@@ -7,9 +7,9 @@ the queue, the inbox moves and notifications around it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .assembler import Assembler
 from .book import Book, Chunk

@@ -14,13 +14,14 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import TypedDict
 
+from .cache import evict
 from .config import Settings
 from .errors import ConfigError, VoxdError
+from .files import move_into, remove_stale_temps, write_text_atomic
 from .notify import Notifier, redact
 from .sdnotify import notify, watchdog_interval
-from .cache import evict
-from .files import move_into, remove_stale_temps, write_text_atomic
 from .store import Store
 from .tts.registry import ENGINES, load_engine
 from .voices import VoiceLibrary, import_recording
@@ -65,7 +66,17 @@ class _Health:
 RESTART_KEYS = ("inbox", "outbox", "state_dir", "cache_dir", "engine", "poll", "espeak", "qwen")
 
 
-def digest_fields(store: Store, hours: int = 24) -> dict[str, object]:
+class Digest(TypedDict):
+    """The daily digest's template fields."""
+
+    done: int
+    failed: int
+    queued: int
+    hours: int
+    lines: str
+
+
+def digest_fields(store: Store, hours: int = 24) -> Digest:
     """What the daily digest says: jobs finished in the last day, and what is waiting."""
     since = time.time() - hours * 3600
     jobs = store.jobs()
@@ -76,8 +87,8 @@ def digest_fields(store: Store, hours: int = 24) -> dict[str, object]:
     lines = [f"done: {j.title or j.name}" for j in done] + [f"failed: {j.name}: {j.error}" for j in failed]
     if queued:
         lines.append(f"{len(queued)} waiting or rendering")
-    return dict(done=len(done), failed=len(failed), queued=len(queued), hours=hours,
-                lines="\n".join(lines) or "nothing happened")
+    return Digest(done=len(done), failed=len(failed), queued=len(queued), hours=hours,
+                  lines="\n".join(lines) or "nothing happened")
 
 
 def evict_cache(settings: Settings, store: Store) -> None:

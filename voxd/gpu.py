@@ -23,8 +23,9 @@ import gc
 import logging
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -203,7 +204,7 @@ class BatchMemory(Protocol):
 
 
 def batch_size_for(
-    settings: "Settings", memory: BatchMemory | None = None
+    settings: Settings, memory: BatchMemory | None = None
 ) -> tuple[int, Callable[[int], None] | None]:
     """Chunks per batch, and how to remember a smaller size that an out-of-memory taught.
 

@@ -49,16 +49,19 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
-from av.audio.stream import AudioStream
 import numpy as np
+from av.audio.stream import AudioStream
 from mutagen.mp4 import MP4, Atoms, MP4Cover
 
 from voxd.book import Cover, Metadata
 from voxd.errors import BookError
 from voxd.files import new_file_mode, new_temp, remove_temp, rename_into_place, write_bytes_atomic
+
+if TYPE_CHECKING:
+    from av.container.core import Chapter as AvChapter  # a TypedDict of the stubs only
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +315,7 @@ def part_title(title: str, part: int, number: int) -> str:
     return base + suffix
 
 
-def _av_chapters(chapters: list[ChapterMark], rate: int) -> list[dict[str, Any]]:
+def _av_chapters(chapters: list[ChapterMark], rate: int) -> list[AvChapter]:
     time_base = Fraction(1, rate)
     return [
         {

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 from pydantic import SecretStr
 

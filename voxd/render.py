@@ -39,9 +39,9 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import groupby
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import html
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 SAMPLE_TITLE = "Down the Rabbit-Hole"
 SAMPLE_AUTHOR = "Lewis Carroll"

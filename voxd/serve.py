@@ -32,8 +32,9 @@ import json
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
@@ -172,7 +173,8 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
             content = encode_flac(spoken.wave, spoken.sample_rate)
         else:
             content = encode_wav(spoken.wave, spoken.sample_rate)
-        headers = {"X-Sample-Rate": str(spoken.sample_rate), "X-Finish-Reason": "length" if spoken.truncated else "stop"}
+        headers = {"X-Sample-Rate": str(spoken.sample_rate),
+                   "X-Finish-Reason": "length" if spoken.truncated else "stop"}
         return Response(content, media_type=_MEDIA[fmt], headers=headers)
 
     routes = [
@@ -265,13 +267,11 @@ def check_exposure(host: str, api_key: str) -> None:
 
 def shutdown(batcher: Batcher, engine: Engine) -> None:
     batcher.close()
-    try:
+    with contextlib.suppress(EngineError):
         engine.close()
-    except EngineError:
-        pass
 
 
-def run_serve(settings: "Settings", *, engine_name: str, host: str, port: int) -> int:
+def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> int:
     """Load the engine, start the batcher and serve until SIGINT/SIGTERM."""
     import uvicorn
 

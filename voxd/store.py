@@ -19,11 +19,11 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from enum import Enum
 from pathlib import Path
-from typing import Iterator
 
 SCHEMA_VERSION = 3
 
@@ -139,7 +139,7 @@ class Job:
     updated_at: float
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Job":
+    def from_row(cls, row: sqlite3.Row) -> Job:
         values = {f.name: row[f.name] for f in fields(cls)}
         values["status"] = Status(values["status"])
         return cls(**values)
@@ -309,6 +309,13 @@ class Store:
         row = self._connect().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_row(row) if row else None
 
+    def require(self, job_id: int) -> Job:
+        """A job that exists (jobs are never deleted): a missing one is a bug, a KeyError."""
+        job = self.get(job_id)
+        if job is None:
+            raise KeyError(f"no job {job_id}")
+        return job
+
     def by_sha256(self, sha256: str) -> Job | None:
         row = self._connect().execute("SELECT * FROM jobs WHERE sha256 = ?", (sha256,)).fetchone()
         return Job.from_row(row) if row else None
@@ -363,7 +370,7 @@ class Store:
                 (*values.values(), self._clock(), job_id),
             )
 
-    def finish(self, job_id: int, output: str, message: str = "", notify: "Outgoing | None" = None) -> bool:
+    def finish(self, job_id: int, output: str, message: str = "", notify: Outgoing | None = None) -> bool:
         """Mark a running job done, queueing its notification in the same transaction.
 
         False (and nothing changes) if the job was cancelled meanwhile.
@@ -381,7 +388,7 @@ class Store:
                     self._notification(conn, job_id, notify)
             return cur.rowcount == 1
 
-    def fail(self, job_id: int, reason: str, notify: "Outgoing | None" = None) -> bool:
+    def fail(self, job_id: int, reason: str, notify: Outgoing | None = None) -> bool:
         """Mark a job failed for good, with the reason a person will read (and its notification)."""
         now = self._clock()
         with self.transaction() as conn:
@@ -398,14 +405,14 @@ class Store:
 
     # -- the notification outbox ---------------------------------------------
 
-    def _notification(self, conn: sqlite3.Connection, job_id: int | None, n: "Outgoing") -> int:
+    def _notification(self, conn: sqlite3.Connection, job_id: int | None, n: Outgoing) -> int:
         return conn.execute(
             "INSERT INTO notifications (job_id, event, title, body, kind, created_at) VALUES (?, ?, ?, ?, ?, ?)"
             " RETURNING id",
             (job_id, n.event, n.title, n.body, n.kind, self._clock()),
         ).fetchone()[0]
 
-    def add_notification(self, job_id: int | None, n: "Outgoing") -> int:
+    def add_notification(self, job_id: int | None, n: Outgoing) -> int:
         """Queue a notification that goes with no state change (job started, digest)."""
         with self.transaction() as conn:
             return self._notification(conn, job_id, n)
@@ -464,7 +471,8 @@ class Store:
 
     def move_source(self, job_id: int, source: Path | str) -> None:
         with self.transaction() as conn:
-            conn.execute("UPDATE jobs SET source = ?, updated_at = ? WHERE id = ?", (str(source), self._clock(), job_id))
+            conn.execute("UPDATE jobs SET source = ?, updated_at = ? WHERE id = ?",
+                         (str(source), self._clock(), job_id))
 
     def cancel(self, job_id: int) -> bool:
         """Cancel a queued or running job; a running one stops at its next batch."""

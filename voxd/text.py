@@ -194,9 +194,9 @@ def split_sentences(text: str) -> list[str]:
         if m.group("cjk") is None:
             if not _starts_sentence(text[m.end()]):
                 continue
-            if m.group("term") == "." and not m.group("close"):
-                if _is_abbreviation(_word_before(text, m.start()), text, m.end()):
-                    continue
+            if (m.group("term") == "." and not m.group("close")
+                    and _is_abbreviation(_word_before(text, m.start()), text, m.end())):
+                continue
         piece = text[start : m.end()].strip()
         if piece:
             sentences.append(piece)
@@ -211,11 +211,11 @@ def split_sentences(text: str) -> list[str]:
 # Titles
 # --------------------------------------------------------------------------
 
-_ONES = (
-    "Zero One Two Three Four Five Six Seven Eight Nine Ten Eleven Twelve "
-    "Thirteen Fourteen Fifteen Sixteen Seventeen Eighteen Nineteen"
-).split()
-_TENS = "_ _ Twenty Thirty Forty Fifty Sixty Seventy Eighty Ninety".split()
+_ONES = [
+    "Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten", "Eleven", "Twelve",
+    "Thirteen", "Fourteen", "Fifteen", "Sixteen", "Seventeen", "Eighteen", "Nineteen",
+]
+_TENS = ["_", "_", "Twenty", "Thirty", "Forty", "Fifty", "Sixty", "Seventy", "Eighty", "Ninety"]
 
 
 def number_to_words(n: int) -> str:

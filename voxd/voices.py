@@ -61,9 +61,9 @@ def read_audio(path: Path, rate: int = SAMPLE_RATE) -> np.ndarray:
 
     try:
         with av.open(str(path)) as container:
-            stream = next((s for s in container.streams if s.type == "audio"), None)
-            if stream is None:
+            if not container.streams.audio:
                 raise RecordingError(f"{path.name}: has no audio stream")
+            stream = container.streams.audio[0]
             resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
             parts = []
             for frame in container.decode(stream):

@@ -13,11 +13,17 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
+
+if TYPE_CHECKING:
+    from watchdog.observers.api import BaseObserver
+
+    from .store import Job, Store
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +121,7 @@ def _opens(path: Path) -> bool:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, watcher: "InboxWatcher") -> None:
+    def __init__(self, watcher: InboxWatcher) -> None:
         self.watcher = watcher
 
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -147,7 +153,7 @@ class InboxWatcher:
         self.tracker = StabilityTracker(settle_seconds)
         self.poll = poll
         self.tick = tick
-        self._observer = None
+        self._observer: BaseObserver | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._handed: dict[Path, tuple[int, int, int]] = {}
@@ -228,7 +234,7 @@ class InboxWatcher:
             self._thread.join(timeout=5)
 
 
-def enqueue(store, path: Path, done_dir: Path) -> tuple[object, str]:
+def enqueue(store: Store, path: Path, done_dir: Path) -> tuple[Job, str]:
     """Turn a complete inbox file into a job; returns (job, what happened).
 
     Identity is content: a file whose sha256 is already a job is a duplicate. It is

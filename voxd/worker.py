@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
 import time
 import traceback
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from .book import Book, Chunk
 from .config import Settings
 from .convert import Outcome, convert
 from .errors import (
-    Cancelled, OutsideWindow, PermanentError, RetryableError, SourceChanged, Stopping, StorageFull, Unavailable,
+    Cancelled,
+    OutsideWindow,
+    PermanentError,
+    RetryableError,
+    SourceChanged,
+    Stopping,
+    StorageFull,
+    Unavailable,
     translate,
 )
 from .faults import crash_point
@@ -155,7 +162,7 @@ class Worker:
 
         def checkpoint() -> None:
             self.alive(None)
-            if cancelled.is_set() or self.store.get(job.id).status.value == "cancelled":
+            if cancelled.is_set() or self.store.require(job.id).status.value == "cancelled":
                 raise Cancelled(job.name)
             if self.stop.is_set():
                 raise Stopping()
@@ -230,7 +237,7 @@ class Worker:
             log.info("job %d was cancelled as it finished; %s stays", job.id, outcome.output)
             return
         crash_point("publish.finished")
-        self.tidy_source(self.store.get(job.id))
+        self.tidy_source(self.store.require(job.id))
         crash_point("publish.moved")
         self.notifier.wake()
         log.info(
@@ -301,7 +308,7 @@ class Worker:
         self.store.fail(job.id, reason, notify=message)
         self.notifier.wake()
         if not isinstance(error, SourceChanged):  # the file there now is another version: leave it
-            self.tidy_source(self.store.get(job.id))
+            self.tidy_source(self.store.require(job.id))
 
 
 def _error_note(job: Job, reason: str) -> str:

@@ -9,7 +9,8 @@ import av
 import mutagen.mp4
 import pytest
 
-from voxd.samples import SAMPLE_CHAPTERS, build_sample, build_epub
+from tests.support import long_book
+from voxd.samples import SAMPLE_CHAPTERS, build_sample
 
 pytestmark = pytest.mark.e2e
 
@@ -81,15 +82,7 @@ def test_bad_file_fails_with_reason_and_daemon_keeps_serving(daemon_factory, tmp
     assert d.stop() == 0
 
 
-def long_book(path):
-    sentences = [
-        f"This is sentence {n} of a book that takes a while to read aloud, so the daemon is busy for long enough."
-        for n in range(40)
-    ]
-    chapters = [(f"Part {c + 1}", [" ".join(sentences[i:i + 4]) for i in range(0, 40, 4)]) for c in range(3)]
-    return build_epub(path, title="A Long Book", authors=("Test Author",), chapters=chapters)
-
-
+@pytest.mark.slow
 def test_kill_mid_render_resumes_without_rendering_again(daemon_factory, tmp_path):
     book = long_book(tmp_path / "long.epub")
     d = daemon_factory(VOXD_ESPEAK__BATCH_SIZE="1", VOXD_CHUNK_TARGET_CHARS="60", VOXD_CHUNK_MAX_CHARS="120").start()

@@ -15,8 +15,6 @@ from voxd.samples import SAMPLE_CHAPTERS, build_sample
 
 pytestmark = pytest.mark.e2e
 
-pytest.importorskip("qwen_tts")
-
 
 def run_render(book: Path, out: Path, tmp_path: Path, model: Path, *extra: str, **env: str):
     config = tmp_path / "voxd.toml"
@@ -39,6 +37,7 @@ def run_render(book: Path, out: Path, tmp_path: Path, model: Path, *extra: str, 
     )
 
 
+@pytest.mark.slow
 def test_render_with_qwen_makes_a_chaptered_m4b(tmp_path: Path, tiny_qwen_dir: Path) -> None:
     book = build_sample(tmp_path / "alice.epub")
     out = tmp_path / "out" / "alice.m4b"

@@ -57,6 +57,7 @@ def in_process(tmp_path, source) -> tuple[list[str], float]:
     return chapters_and_duration(out)
 
 
+@pytest.mark.slow
 def test_a_server_killed_mid_book_costs_nothing_already_rendered(daemon_factory, tmp_path):
     source = book(tmp_path / "remote.epub")
     with ServeProcess(tmp_path / "a", extra_config=PACED) as a, ServeProcess(tmp_path / "b", extra_config=PACED) as b:
@@ -93,6 +94,7 @@ def test_a_server_killed_mid_book_costs_nothing_already_rendered(daemon_factory,
         assert d.stop() == 0
 
 
+@pytest.mark.slow
 def test_with_every_server_gone_the_job_waits_then_resumes(daemon_factory, tmp_path):
     source = book(tmp_path / "remote.epub")
     a = ServeProcess(tmp_path / "a", extra_config=PACED).start()

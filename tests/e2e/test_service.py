@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import long_book
 from voxd.samples import build_sample
 
 from ..servers import HttpSink
@@ -51,9 +52,8 @@ def test_sd_notify_ready_status_watchdog_stopping(daemon_factory, tmp_path):
     assert any(m.startswith("STATUS=job 1: 100%") for m in statuses), statuses
 
 
+@pytest.mark.slow
 def test_sigterm_mid_render_requeues_and_resumes(daemon_factory, tmp_path):
-    from .test_daemon import long_book
-
     d = daemon_factory(VOXD_ESPEAK__BATCH_SIZE="1", VOXD_CHUNK_TARGET_CHARS="60", VOXD_CHUNK_MAX_CHARS="120")
     d.start()
     shutil.copy(long_book(tmp_path / "long.epub"), d.inbox / "long.epub")
@@ -69,6 +69,7 @@ def test_sigterm_mid_render_requeues_and_resumes(daemon_factory, tmp_path):
     assert d.stop() == 0
 
 
+@pytest.mark.slow
 def test_notifications_reach_a_webhook_and_reload_on_sighup(daemon_factory, tmp_path):
     with HttpSink() as first, HttpSink() as second:
         d = daemon_factory()
@@ -101,6 +102,7 @@ def test_bad_reload_keeps_running_settings(daemon_factory, tmp_path):
     assert d.stop() == 0
 
 
+@pytest.mark.slow
 def test_render_window_holds_jobs_until_it_opens(daemon_factory, tmp_path):
     now = datetime.now()
     start, end = now + timedelta(hours=2), now + timedelta(hours=3)

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 
-from voxd.ingest import READERS
+from tests.support import Daemon
 from voxd.samples import build_epub
 from voxd.store import Job
-
-from ..e2e.conftest import Daemon
 
 #: Settings that make a small book go through quickly: a short quiet period, frequent rescans.
 FAST_ENV = {"VOXD_SETTLE_SECONDS": "0.5", "VOXD_RESCAN_SECONDS": "2", "VOXD_LOG_LEVEL": "INFO"}
 TERMINAL = ("done", "failed", "cancelled")
-
-
-def reader_in_use(suffix: str, module: str) -> bool:
-    """True once a colleague's reader module exists and ``read_book`` dispatches to it,
-    so tests that need it turn on by themselves."""
-    if importlib.util.find_spec(module) is None:
-        return False
-    return suffix in READERS  # read_book imports the reader module on demand
 
 
 def start_daemon(root: Path, **env: str) -> Daemon:

@@ -16,9 +16,9 @@ from pathlib import Path
 import av
 import pytest
 
+from tests.support import Daemon
 from voxd.samples import build_epub
 
-from ..e2e.conftest import Daemon
 from ..servers import HttpSink
 
 SEED = 20261123
@@ -89,6 +89,7 @@ def test_crash_cases_cover_every_phase():
     assert {c.split(":")[0] for c in CASES} == set(POINTS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crash_at", CASES)
 def test_kill_at_crash_point_then_finish_exactly_once(crash_at, tmp_path, source, reference):
     with HttpSink() as sink:

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import Daemon
 from voxd.samples import build_sample
-
-from ..e2e.conftest import Daemon
 
 
 def _mount(path: Path, size: str) -> bool:
@@ -54,6 +53,7 @@ def fill(folder: Path) -> Path:
     return filler
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["cache", "outbox"])
 def test_full_disk_pauses_then_resumes_when_space_returns(where, small_fs, tmp_path):
     root = tmp_path / "d"

@@ -23,8 +23,6 @@ from voxd.errors import PermanentError
 from voxd.ingest import read_book
 from voxd.samples import build_epub
 
-from .support import reader_in_use
-
 EXAMPLES = 150
 FUZZ = settings(
     max_examples=EXAMPLES,
@@ -177,11 +175,6 @@ def test_epub_random_members_150_examples(base, tmp_path_factory, data):
 
 # -------------------------------------------------------------------------- manifest
 
-MANIFEST = "voxd.ingest.manifest"
-manifest_only = pytest.mark.skipif(
-    not reader_in_use(".json", MANIFEST), reason=f"{MANIFEST} is not written or not used by read_book yet"
-)
-
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
@@ -203,7 +196,6 @@ _NEAR_MANIFEST = st.fixed_dictionaries(
 )
 
 
-@manifest_only
 @FUZZ
 @given(doc=_JSON | _NEAR_MANIFEST, raw=st.booleans(), tail=st.binary(max_size=8))
 def test_manifest_random_json_150_examples(tmp_path_factory, doc, raw, tail):

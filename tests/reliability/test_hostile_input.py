@@ -15,9 +15,9 @@ import os
 import re
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import mutagen.mp4
 import pytest
@@ -25,18 +25,12 @@ import pytest
 from voxd.ingest import read_book
 from voxd.text import plan_chunks
 
-from .support import by_name, drop, events, jobs, reader_in_use, small_book, start_daemon, stop_daemon, wait_until
+from .support import by_name, drop, events, jobs, small_book, start_daemon, stop_daemon, wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # one daemon for the module: about 8 s to set up
 
 SECRET = "VOXD-XXE-CANARY-7f3a9c"
 BIG_BYTES = 200 * 1024 * 1024  # sparse: no disk blocks behind it
-PDF_READY = reader_in_use(".pdf", "voxd.ingest.pdf")
-MANIFEST_READY = reader_in_use(".json", "voxd.ingest.manifest")
-needs_pdf = pytest.mark.skipif(not PDF_READY, reason="voxd.ingest.pdf is not written or not used by read_book yet")
-needs_manifest = pytest.mark.skipif(
-    not MANIFEST_READY, reason="voxd.ingest.manifest is not written or not used by read_book yet"
-)
 
 
 # ------------------------------------------------------------------------------- builders
@@ -219,7 +213,6 @@ class Case:
     name: str
     build: Callable[[Path, str, dict], Path]
     reason: str  # regex the job's error must match (besides naming the file)
-    marks: tuple = ()
 
 
 CASES = [
@@ -235,14 +228,12 @@ CASES = [
     Case("billion-laughs-package.epub", b_laughs_package, r"not a readable EPUB \(.*malformed"),
     Case("pictures-only.epub", b_no_text, r"has no readable text"),
     Case("huge-sparse.epub", b_big, r"not a valid EPUB \(zip\) file"),
-    Case("locked.pdf", b_pdf_encrypted, r"password|encrypt", (needs_pdf,)),
-    Case("scanned.pdf", b_pdf_scanned, r"no text layer|scanned|no readable text", (needs_pdf,)),
-    Case("malformed.voxd.json", b_json_malformed, r"not valid JSON", (needs_manifest,)),
-    Case("invalid.voxd.json", b_json_invalid, r"not a valid voxd manifest.*title.*voise", (needs_manifest,)),
-    Case("cover-outside.voxd.json", b_json_cover_outside, r"cover", (needs_manifest,)),
+    Case("locked.pdf", b_pdf_encrypted, r"password|encrypt"),
+    Case("scanned.pdf", b_pdf_scanned, r"no text layer|scanned|no readable text"),
+    Case("malformed.voxd.json", b_json_malformed, r"not valid JSON"),
+    Case("invalid.voxd.json", b_json_invalid, r"not a valid voxd manifest.*title.*voise"),
+    Case("cover-outside.voxd.json", b_json_cover_outside, r"cover"),
 ]
-ACTIVE = [c for c in CASES if not (c.name.endswith(".pdf") and not PDF_READY)
-          and not (c.name.endswith(".json") and not MANIFEST_READY)]
 XXE_MIXED = "xxe-mixed.epub"
 
 
@@ -267,7 +258,7 @@ def run(tmp_path_factory) -> Run:
     secret.write_text(f"{SECRET}\n")
     (secrets / "cover.png").write_bytes(b"\x89PNG\r\n\x1a\n" + SECRET.encode())
     ctx = {"secret": secret}
-    built = [c.build(stage, c.name, ctx) for c in ACTIVE] + [b_xxe_mixed(stage, XXE_MIXED, ctx)]
+    built = [c.build(stage, c.name, ctx) for c in CASES] + [b_xxe_mixed(stage, XXE_MIXED, ctx)]
     good = small_book(stage / "good-after.epub", 1, title="Served After All", chapters=2)
     big = stage / "huge-sparse.epub"
 
@@ -295,7 +286,7 @@ def run(tmp_path_factory) -> Run:
         stop_daemon(d)
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=c.marks) for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
 def test_hostile_file_is_a_failed_job_with_reason_and_note(run, case):
     job = run.jobs[case.name]
     failed = run.d.inbox / "failed"
@@ -312,7 +303,7 @@ def test_hostile_file_is_a_failed_job_with_reason_and_note(run, case):
 
 
 def test_daemon_serves_a_good_book_after_all_hostile_files(run):
-    n = len(ACTIVE) + 1
+    n = len(CASES) + 1
     print(f"{n} hostile files settled in {run.bad_seconds:.1f} s; the next good book took {run.good_seconds:.1f} s")
     assert run.good_output.is_file()
     assert run.good_output.relative_to(run.d.outbox).parts == (
@@ -327,7 +318,7 @@ def test_every_hostile_file_accounted_for_nothing_left_behind(run):
     left = sorted(p.name for p in inbox.iterdir() if p.name not in ("done", "failed", "voices"))
     assert left == [], f"left in the inbox: {left}"
     failed = sorted(p.name for p in (inbox / "failed").iterdir() if not p.name.endswith(".error.txt"))
-    assert failed == sorted(c.name for c in ACTIVE)
+    assert failed == sorted(c.name for c in CASES)
     assert sorted(p.name for p in (inbox / "done").iterdir()) == sorted([XXE_MIXED, "good-after.epub"])
     # one output per book that was readable, nothing else in the outbox
     assert len(run.d.outputs()) == 2
@@ -392,7 +383,6 @@ def test_xxe_secret_appears_nowhere(run):
         assert "Before the entity and after it." in spoken
 
 
-@needs_manifest
 def test_manifest_cover_outside_its_folder_is_never_read(run):
     job = run.jobs["cover-outside.voxd.json"]
     assert job.status.value == "failed" and job.output is None

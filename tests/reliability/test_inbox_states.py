@@ -20,7 +20,7 @@ import pytest
 
 from voxd.samples import build_epub
 
-from .support import by_name, events, jobs, reader_in_use, small_book, start_daemon, stop_daemon, wait_until
+from .support import by_name, events, jobs, small_book, start_daemon, stop_daemon, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -60,6 +60,7 @@ def settled(d, names) -> bool:
     return all(n in current and current[n].status.value in ("done", "failed") for n in names)
 
 
+@pytest.mark.slow
 def test_fifty_books_at_once_each_distinct_book_rendered_exactly_once(d):
     books = []
     for n in range(DISTINCT):
@@ -149,6 +150,7 @@ def blocker(path: Path, title: str, paragraphs: int) -> Path:
                       identifier=f"voxd-blocker-{title}")
 
 
+@pytest.mark.slow
 def test_deleted_and_replaced_while_queued_or_rendering(d):
     """While a long book renders: a queued file is deleted, a queued file is overwritten
     with another version, and the rendering book's own file is replaced by a new version."""
@@ -228,6 +230,7 @@ def sane(d, output: str) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_odd_names_are_sane_and_nothing_is_executed(d):
     files = {}
     for i, name in enumerate(ODD_NAMES):
@@ -268,8 +271,6 @@ def test_output_folders_have_no_leading_or_trailing_spaces(d):
     assert all(part == part.strip() for part in parts), parts
 
 
-@pytest.mark.skipif(not reader_in_use(".json", "voxd.ingest.manifest"),
-                    reason="voxd.ingest.manifest is not written or not used by read_book yet")
 def test_manifest_with_its_cover_beside_it(d):
     """The cover a manifest names sits in the inbox beside it: it is never a job of its own
     (which would fail it and move it to failed/ before the manifest could read it)."""

@@ -6,12 +6,14 @@ import shutil
 import subprocess
 import sys
 
-from ..e2e.conftest import Daemon
-from ..e2e.test_daemon import long_book
+import pytest
+
+from tests.support import Daemon, long_book
 
 READS = 25
 
 
+@pytest.mark.slow
 def test_cli_reads_while_daemon_renders(tmp_path):
     d = Daemon(tmp_path / "d", {"VOXD_ESPEAK__BATCH_SIZE": "1", "VOXD_CHUNK_TARGET_CHARS": "60",
                                 "VOXD_CHUNK_MAX_CHARS": "120"})

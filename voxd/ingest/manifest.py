@@ -39,6 +39,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from voxd.book import Book, Chapter, Cover, Metadata, image_mime
 from voxd.errors import BookError
@@ -282,7 +283,7 @@ def _chapter_body_problems(chapters: Any) -> list[tuple[tuple[Any, ...], str]]:
     return problems
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: ErrorDetails) -> str:
     kind = err.get("type", "")
     if kind == "extra_forbidden":
         return f"unknown field (not part of voxd manifest version {MANIFEST_VERSION})"

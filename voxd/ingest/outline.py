@@ -7,7 +7,8 @@ from the top and open up entries that hold too much of the book.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, Protocol, Sequence, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol, TypeVar
 
 #: An entry holding at least this share of the text is opened into its children.
 DOMINANT_SHARE = 0.3
@@ -20,7 +21,7 @@ class Entry(Protocol):
     def skip(self) -> bool: ...  # front or back matter: never a chapter, never counted
 
     @property
-    def children(self) -> Sequence["Entry"]: ...
+    def children(self) -> Sequence[Entry]: ...
 
 
 E = TypeVar("E", bound=Entry)
@@ -34,7 +35,7 @@ class Placed(Protocol):
     skip: bool
 
     @property
-    def children(self) -> Sequence["Placed"]: ...
+    def children(self) -> Sequence[Placed]: ...
 
 
 P = TypeVar("P", bound=Placed)
@@ -122,7 +123,7 @@ def chapter_spans(
         return entry_spans(selected, end)
 
     if toc_depth is None:
-        selected = chapter_entries(toc, spans, chars, max_chars=max_chars)  # type: ignore[type-var]
+        selected = chapter_entries(toc, spans, chars, max_chars=max_chars)
     else:
         selected = [n for n in walk(toc) if n.depth <= toc_depth]
     return spans(selected)

@@ -8,8 +8,9 @@ in lockstep on the GPU; eSpeak simply loops), so the renderer can stay the same.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Collection, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 

@@ -24,9 +24,9 @@ from __future__ import annotations
 import ctypes
 import difflib
 import threading
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection, Sequence
 
 import numpy as np
 

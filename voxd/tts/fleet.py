@@ -35,8 +35,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 class Slot:
     """One request's place on a server: which, under which window, since when."""
 
-    endpoint: "Endpoint"
+    endpoint: Endpoint
     epoch: int
     started: float
 

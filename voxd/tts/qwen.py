@@ -46,8 +46,9 @@ import logging
 import math
 import re
 import threading
+from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any, Collection, Sequence
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -99,6 +100,25 @@ def _display(name: str) -> str:
 
 def _number(value: float) -> str:
     return f"{value:g}"
+
+
+class QwenOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`QwenEngine` after the model, as the settings give them."""
+
+    device: str
+    dtype: str
+    default_voice: str
+    do_sample: bool
+    temperature: float
+    top_k: int
+    top_p: float
+    repetition_penalty: float
+    subtalker_do_sample: bool
+    subtalker_temperature: float
+    subtalker_top_k: int
+    subtalker_top_p: float
+    seed: int | None
+    trim_hidden_states: bool
 
 
 class QwenEngine(Engine):
@@ -367,10 +387,7 @@ class QwenEngine(Engine):
             torch.backends.cudnn.benchmark = False  # batch shapes vary: autotuning every one costs more
             source = self.model_path
             local = Path(source).expanduser()
-            if local.is_dir():
-                source = str(local)
-            else:
-                source = _local_snapshot(source)
+            source = str(local) if local.is_dir() else _local_snapshot(source)
             log.info("loading Qwen3-TTS from %s on %s (%s)", source, device, str(dtype).removeprefix("torch."))
             try:
                 model = Qwen3TTSModel.from_pretrained(

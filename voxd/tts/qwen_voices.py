@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any, Collection, Sequence
+from typing import Any, Unpack
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from ..errors import VoiceError
 from ..files import atomic_path
 from ..voices import VoiceInfo, VoiceLibrary
 from .base import Engine, Synthesis, Utterance
-from .qwen import QwenEngine
+from .qwen import QwenEngine, QwenOptions
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +35,18 @@ class _LibraryEngine(QwenEngine):
 
     kind = ""
 
-    def __init__(self, model: str, library: VoiceLibrary, **options: Any) -> None:
+    def __init__(self, model: str, library: VoiceLibrary, **options: Unpack[QwenOptions]) -> None:
         self.library = library
         super().__init__(model, **options)
 
-    def _speaker_for(self, voice: str, speakers: list[str]) -> str:
+    def _voice(self, voice: str) -> VoiceInfo:
         info = self.library.get(voice.strip())
         if info is None or info.kind != self.kind:
             raise VoiceError(f"no {self.kind} voice {voice!r} in {self.library.root}")
-        return info.name
+        return info
+
+    def _speaker_for(self, voice: str, speakers: list[str]) -> str:
+        return self._voice(voice).name
 
 
 class QwenCloneEngine(_LibraryEngine):
@@ -53,7 +57,7 @@ class QwenCloneEngine(_LibraryEngine):
     setting = "qwen.base_model"
     example = "Qwen/Qwen3-TTS-12Hz-1.7B-Base"
 
-    def __init__(self, model: str, library: VoiceLibrary, **options: Any) -> None:
+    def __init__(self, model: str, library: VoiceLibrary, **options: Unpack[QwenOptions]) -> None:
         super().__init__(model, library, **options)
         self._prompts: dict[str, Any] = {}
         self._warned: set[str] = set()
@@ -82,7 +86,7 @@ class QwenCloneEngine(_LibraryEngine):
             return self._prompts[name]
         import torch
 
-        info = self.library.get(name)
+        info = self._voice(name)
         cache = self.library.folder(name) / f"prompt-{_short(self.model_path)}.pt"
         item = None
         if cache.is_file():
@@ -115,7 +119,7 @@ class QwenDesignEngine(_LibraryEngine):
     def _call_model(self, model, texts, *, speakers, languages, instructs, max_new_tokens):
         described = []
         for name, style in zip(speakers, instructs):
-            description = self.library.get(name).source
+            description = self._voice(name).source
             described.append(f"{description}. {style}" if style else description)
         return model.generate_voice_design(
             text=texts, instruct=described, language=languages,
@@ -129,7 +133,7 @@ class QwenVoices(Engine):
     lockstep = True
 
     def __init__(self, presets: QwenEngine, library: VoiceLibrary, *, base_model: str, design_model: str,
-                 options: dict[str, Any]) -> None:
+                 options: QwenOptions) -> None:
         self.presets = presets
         self.library = library
         self._base_model = base_model

@@ -17,11 +17,11 @@ def load_engine(settings: Settings, name: str | None = None) -> Engine:
         return EspeakEngine(rate_wpm=settings.espeak.rate_wpm)
     if name == "qwen":
         from ..voices import VoiceLibrary
-        from .qwen import QwenEngine
+        from .qwen import QwenEngine, QwenOptions
         from .qwen_voices import QwenVoices
 
         q = settings.qwen
-        options = dict(
+        options = QwenOptions(
             device=q.device,
             dtype=q.dtype,
             do_sample=q.do_sample,

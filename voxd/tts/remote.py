@@ -41,9 +41,10 @@ import base64
 import logging
 import threading
 import time
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Collection, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -122,7 +123,7 @@ class RemoteEngine(Engine):
         max_in_flight: int = 0,
         timeout_seconds: float = 60.0,
         pause_after_seconds: float = 120.0,
-        library: "VoiceLibrary | None" = None,
+        library: VoiceLibrary | None = None,
     ) -> None:
         if not urls:
             raise ConfigError('engine = "remote" needs at least one URL in [remote] urls')
@@ -139,7 +140,7 @@ class RemoteEngine(Engine):
         self._rate: int | None = None  # the fleet's sample rate, from the first good reply
         self._references: dict[str, str] = {}  # cloned voice -> data URL of its recording
         self._known: set[str] = set()  # voices the servers said they speak
-        self._client: "httpx.Client | None" = None
+        self._client: httpx.Client | None = None
         self._closed = False
 
     # -- the Engine contract ---------------------------------------------------------
@@ -405,7 +406,7 @@ class RemoteEngine(Engine):
                 f"no speech server has answered for {self.pause_after_seconds:.0f} s ({self.fleet.reasons()})"
             )
 
-    def _judge(self, slot: Slot, response: "httpx.Response") -> tuple[np.ndarray, int, None] | _Try:
+    def _judge(self, slot: Slot, response: httpx.Response) -> tuple[np.ndarray, int, None] | _Try:
         """A good reply as (wave, rate, None); anything else as a _Try saying what is wrong."""
         from ..wav import WavError, decode_wav
 
@@ -433,7 +434,8 @@ class RemoteEngine(Engine):
         if wav.sample_rate != rate:
             self.fleet.released(slot)
             fixed = _resample(wav.samples, wav.sample_rate, rate)
-            return _Try(fixed, rate, f"{_shown(slot.endpoint.url)} answered at {wav.sample_rate} Hz instead of {rate} Hz "
+            return _Try(fixed, rate,
+                        f"{_shown(slot.endpoint.url)} answered at {wav.sample_rate} Hz instead of {rate} Hz "
                         "(resampled)", 1e3)
         self.fleet.succeeded(slot, seconds)
         return wav.samples, wav.sample_rate, None
@@ -478,14 +480,14 @@ class RemoteEngine(Engine):
             self._references[name] = "data:audio/wav;base64," + base64.b64encode(data).decode("ascii")
         return self._references[name]
 
-    def _library_voice(self, name: str) -> "VoiceInfo | None":
+    def _library_voice(self, name: str) -> VoiceInfo | None:
         if self.library is None or name.lower() in _DEFAULT_NAMES:
             return None
         return self.library.get(name)
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    def _http(self) -> "httpx.Client":
+    def _http(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
                 if self._closed:
@@ -499,15 +501,16 @@ class RemoteEngine(Engine):
                 )
             return self._client
 
-    def _post(self, url: str, body: dict[str, Any], read_seconds: float) -> "httpx.Response":
+    def _post(self, url: str, body: dict[str, Any], read_seconds: float) -> httpx.Response:
         import httpx
 
         timeout = httpx.Timeout(read_seconds, connect=CONNECT_SECONDS)
         try:
             return self._http().post(f"{url}/audio/speech", json=body, timeout=timeout)
         except httpx.TimeoutException as exc:
-            what = "did not connect" if isinstance(exc, httpx.ConnectTimeout) else f"gave no answer in {read_seconds:.0f} s"
-            raise _Unreachable(what, timed_out=not isinstance(exc, httpx.ConnectTimeout)) from None
+            connecting = isinstance(exc, httpx.ConnectTimeout)
+            what = "did not connect" if connecting else f"gave no answer in {read_seconds:.0f} s"
+            raise _Unreachable(what, timed_out=not connecting) from None
         except httpx.TransportError as exc:
             raise _Unreachable(_transport(exc)) from None
 
@@ -585,7 +588,7 @@ def _served_from(models: Any, wanted: str, url: str) -> Served:
     )
 
 
-def _retry_after(response: "httpx.Response") -> float | None:
+def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after")
     try:
         return min(300.0, max(0.0, float(value))) if value is not None else None
@@ -593,12 +596,12 @@ def _retry_after(response: "httpx.Response") -> float | None:
         return None
 
 
-def _quota(response: "httpx.Response") -> bool:
+def _quota(response: httpx.Response) -> bool:
     """OpenAI's "insufficient_quota" 429: waiting will not bring more credit."""
     return response.status_code == 429 and "insufficient_quota" in response.text
 
 
-def _server_message(response: "httpx.Response") -> str:
+def _server_message(response: httpx.Response) -> str:
     """The server's own words from either error shape: OpenAI's envelope or FastAPI's ``detail``."""
     try:
         body = response.json()
@@ -616,7 +619,7 @@ def _server_message(response: "httpx.Response") -> str:
     return str(body)[:300]
 
 
-def _about_voice(response: "httpx.Response") -> bool:
+def _about_voice(response: httpx.Response) -> bool:
     """A refusal of the voice itself (OpenAI's envelope names the parameter)."""
     try:
         error = response.json().get("error")

@@ -90,10 +90,7 @@ def _description(package: Package) -> str | None:
         text = plain_text(el).strip()
         if not text:
             continue
-        if "<" in text:
-            text = html_fragment_text(text)
-        else:
-            text = clean(text)
+        text = html_fragment_text(text) if "<" in text else clean(text)
         if text:
             return text
     return None

@@ -88,7 +88,7 @@ class _Reader:
 
     # -- the stream of paragraphs
 
-    def _spine_items(self) -> list[tuple[object, bool]]:
+    def _spine_items(self) -> list[tuple[ebl.EpubItem, bool]]:
         items = []
         seen = set()
         for entry in self.ebook.spine:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 import pymupdf
 
@@ -37,7 +38,7 @@ def read_outline(doc: pymupdf.Document) -> list[Node]:
     """
     item = doc.outline
     roots: list[Node] = []
-    stack: list[tuple[object, int, list[Node]]] = [(item, 1, roots)]
+    stack: list[tuple[pymupdf.Outline | None, int, list[Node]]] = [(item, 1, roots)]
     count = 0
     while stack:
         item, depth, siblings = stack.pop()
@@ -57,6 +58,6 @@ def read_outline(doc: pymupdf.Document) -> list[Node]:
     return roots
 
 
-def _live(item: object) -> bool:
+def _live(item: pymupdf.Outline | None) -> TypeGuard[pymupdf.Outline]:
     """An outline item that points to an entry (PyMuPDF ends chains with an empty one)."""
     return item is not None and bool(getattr(getattr(item, "this", None), "m_internal", None))

@@ -13,7 +13,7 @@ from voxd.ingest.common import describe
 MAX_PAGES = 5000
 # What MuPDF raises for a damaged file: PyMuPDF's RuntimeError subclasses, and the
 # binding's own exceptions where PyMuPDF lets them through.
-MUPDF_ERRORS: tuple[type[Exception], ...] = (RuntimeError, ValueError, pymupdf.mupdf.FzErrorBase)
+MUPDF_ERRORS = (RuntimeError, ValueError, pymupdf.mupdf.FzErrorBase)
 
 
 def open_pdf(path: Path) -> pymupdf.Document:

@@ -81,8 +81,8 @@ def _rows(pno: int, lines: list, *, group: bool = True) -> list[Row]:
                 continue
         groups.append([ln])
     rows = []
-    for group in groups:
-        pieces = sorted(group, key=lambda ln: ln[0][0])
+    for members in groups:
+        pieces = sorted(members, key=lambda ln: ln[0][0])
         text = ""
         for ln in pieces:
             text = join(text, " ".join(ln[1].split()))

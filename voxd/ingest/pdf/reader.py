@@ -83,11 +83,11 @@ def _read(doc: pymupdf.Document, path: Path, *, toc_depth: int | None, skip_matt
     heights: dict[int, float] = {}
     unmapped = visible = 0
     for pno in range(doc.page_count):
-        page = doc[pno]
-        heights[pno] = page.rect.height
-        content, bad, seen = page_content(page, pno)
+        pdf_page = doc[pno]
+        heights[pno] = pdf_page.rect.height
+        content, bad, seen = page_content(pdf_page, pno)
         content.letters = _count_letters(content, _MIN_PAGE_CHARS)
-        if content.letters < _MIN_PAGE_CHARS and page.get_images(full=False):
+        if content.letters < _MIN_PAGE_CHARS and pdf_page.get_images(full=False):
             content.letters = -1  # an image and (almost) no text: a scanned page
         pages.append(content)
         unmapped += bad

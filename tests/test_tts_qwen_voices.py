@@ -16,15 +16,7 @@ from voxd.tts.base import Utterance
 from voxd.tts.registry import load_engine
 from voxd.voices import VoiceLibrary
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -199,6 +199,13 @@ def test_busy_servers_are_waited_for_and_their_window_shrinks():
         assert time.monotonic() - started >= 0.2 * 2  # Retry-After: 0.2, twice
 
 
+def test_a_fleet_that_only_ever_says_busy_pauses_the_job_too():
+    with OddSpeechServer(status=lambda text, n: 503) as a:
+        with pytest.raises(ServersUnavailable, match=r"with audio for 1 s \(.*busy \(503\)"):
+            engine_for(a.url, pause_after_seconds=1.0).synthesize([Utterance(TEXTS[0], "en-us")])
+        assert len(a.asked) >= 2  # it kept asking, as Retry-After said, until it gave up
+
+
 def test_an_exhausted_quota_is_not_retried():
     with OddSpeechServer(status=lambda text, n: 4290) as a:
         with pytest.raises(RequestRejected, match="insufficient_quota"):
@@ -214,7 +221,7 @@ def test_when_no_server_answers_the_job_pauses():
         eng = engine_for(a.url, dead[0], pause_after_seconds=1.0)
         eng.synthesize([Utterance(TEXTS[0], "en-us")])  # discovered while a was up
     started = time.monotonic()
-    with pytest.raises(ServersUnavailable, match="no speech server has answered for 1 s"):
+    with pytest.raises(ServersUnavailable, match="no speech server has answered with audio for 1 s"):
         eng.synthesize([Utterance(TEXTS[1], "en-us")])
     assert time.monotonic() - started < 10
 

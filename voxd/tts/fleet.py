@@ -199,12 +199,13 @@ class Fleet:
             ep.down_until = float("inf")
             self._cond.notify_all()
 
-    def overloaded(self, slot: Slot, retry_after: float | None) -> None:
+    def overloaded(self, slot: Slot, retry_after: float | None, reason: str = "busy") -> None:
         """429/503: the server is alive but full; wait as it asks (or a second) and halve the window."""
         with self._cond:
             ep = slot.endpoint
             ep.outstanding -= 1
             ep.cooling_until = self._clock() + (retry_after if retry_after is not None else 1.0)
+            ep.reason = reason
             self._shrink(ep)
             self._cond.notify_all()
 

@@ -26,7 +26,8 @@ What it does for every request, so the rest of voxd need not care:
   one is kept with a note that the renderer turns into a flag;
 * never retries what cannot get better: 400/401/403/404/413/422 and an exhausted
   quota fail the job with the server's own message (:class:`RequestRejected`);
-* when no server has answered for ``pause_after`` seconds, raises
+* when no server has answered with audio for ``pause_after`` seconds (all down, or
+  all only ever busy), raises
   :class:`ServersUnavailable`: the job waits in the queue, using up no attempt.
 
 The model's identity, not any URL, is what goes into cache keys: moving a server
@@ -96,7 +97,6 @@ class Served:
     seeds: bool  # takes a ``seed``
     voxd: bool  # a ``voxd serve``: "default" and language tags mean what they mean in voxd
     default_voice: str  # what "default" is sent as ("" to leave the field out)
-    sample_rate: int | None = None  # when the server says (voxd serve does)
 
 
 @dataclass(slots=True)
@@ -138,6 +138,7 @@ class RemoteEngine(Engine):
         self._served: Served | None = None
         self._checked: set[str] = set()  # endpoints whose /models listed the model
         self._rate: int | None = None  # the fleet's sample rate, from the first good reply
+        self._last_audio = 0.0  # when any request last came back with audio (time.monotonic)
         self._references: dict[str, str] = {}  # cloned voice -> data URL of its recording
         self._known: set[str] = set()  # voices the servers said they speak
         self._client: httpx.Client | None = None
@@ -290,7 +291,6 @@ class RemoteEngine(Engine):
             served = _served_from(models, self._model, ep.url)
             served = self._with_voices(ep.url, served)
             self._checked.add(ep.url)
-            self._rate = self._rate or served.sample_rate
             return served
         raise ServersUnavailable("no speech server answered: " + "; ".join(reasons))
 
@@ -365,8 +365,9 @@ class RemoteEngine(Engine):
                 self.fleet.released(slot)
                 raise
             else:
-                unanswered_since = None
                 status = response.status_code
+                # Busy answers are no audio either: a fleet that only ever says "busy" pauses the job too.
+                unanswered_since = (unanswered_since or time.monotonic()) if status in _OVERLOADED else None
                 if status == 200:
                     outcome = self._judge(slot, response)
                     if isinstance(outcome, tuple):
@@ -377,9 +378,11 @@ class RemoteEngine(Engine):
                     if self._served and self._served.seeds:  # ask for another take, not the same again
                         body["seed"] = (int(body.get("seed") or 0) * 31 + attempts) & 0x7FFFFFFF
                 elif status in _OVERLOADED and not _quota(response):
-                    self.fleet.overloaded(slot, _retry_after(response))
+                    self.fleet.overloaded(slot, _retry_after(response), f"busy ({status})")
                     log.info("speech server %s is busy (%d); waiting %s", _shown(ep.url), status,
                              response.headers.get("retry-after") or "a second")
+                    assert unanswered_since is not None
+                    self._give_up_if_long(unanswered_since)
                     continue
                 elif status in _PERMANENT and _about_voice(response):
                     self.fleet.released(slot)
@@ -401,9 +404,12 @@ class RemoteEngine(Engine):
                 raise EngineError(f"the speech servers failed {attempts} times on one text; last: {last}")
 
     def _give_up_if_long(self, since: float) -> None:
-        if time.monotonic() - since >= self.pause_after_seconds:
+        """Pause the job once the fleet, not just this request, has given no audio for a while:
+        a request that keeps meeting a server busy with the book's other requests is not stuck."""
+        if time.monotonic() - max(since, self._last_audio) >= self.pause_after_seconds:
             raise ServersUnavailable(
-                f"no speech server has answered for {self.pause_after_seconds:.0f} s ({self.fleet.reasons()})"
+                f"no speech server has answered with audio for {self.pause_after_seconds:.0f} s"
+                f" ({self.fleet.reasons()})"
             )
 
     def _judge(self, slot: Slot, response: httpx.Response) -> tuple[np.ndarray, int, None] | _Try:
@@ -438,6 +444,7 @@ class RemoteEngine(Engine):
                         f"{_shown(slot.endpoint.url)} answered at {wav.sample_rate} Hz instead of {rate} Hz "
                         "(resampled)", 1e3)
         self.fleet.succeeded(slot, seconds)
+        self._last_audio = time.monotonic()
         return wav.samples, wav.sample_rate, None
 
     def _request(self, u: Utterance, seed: int | None) -> dict[str, Any]:
@@ -577,7 +584,6 @@ def _served_from(models: Any, wanted: str, url: str) -> Served:
             voices=[str(v) for v in own.get("voices") or []] or None,
             clone=bool(own.get("clone")), design=bool(own.get("design")), seeds=bool(own.get("seeds")),
             voxd=True, default_voice=str(own.get("default_voice") or "default"),
-            sample_rate=int(own["sample_rate"]) if isinstance(own.get("sample_rate"), int) else None,
         )
     lower = model.lower()
     qwen = "qwen3-tts" in lower or "qwen3tts" in lower

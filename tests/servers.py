@@ -14,7 +14,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class HttpSink:
+class LoopbackServer:
+    """A threading HTTP server on 127.0.0.1, running in a thread while used as a context manager."""
+
+    def _listen(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class HttpSink(LoopbackServer):
     """An HTTP server on 127.0.0.1 that records every JSON body posted to it."""
 
     def __init__(self, status: int = 200, port: int = 0) -> None:
@@ -38,17 +55,7 @@ class HttpSink:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> HttpSink:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._listen(Handler, port)
 
     @property
     def url(self) -> str:
@@ -91,7 +98,7 @@ class SmtpSink:
         return f"mailto://127.0.0.1:{self.port}?from=voxd@example.com&to=reader@example.com&mode=insecure"
 
 
-class OddSpeechServer:
+class OddSpeechServer(LoopbackServer):
     """A real speech server on 127.0.0.1 (OpenAI's /v1/audio/speech) that speaks with eSpeak NG
     and misbehaves as a test tells it, per text and per time that text is asked for:
 
@@ -160,9 +167,7 @@ class OddSpeechServer:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._listen(Handler)
 
     def speak(self, text: str, n: int) -> bytes:
         import numpy as np
@@ -188,11 +193,3 @@ class OddSpeechServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
-
-    def __enter__(self) -> OddSpeechServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()

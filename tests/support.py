@@ -274,3 +274,28 @@ def handmade_book(tmp: Path, levels: list[float], *, clicks: bool = False) -> tu
 
 def assemblers() -> list:
     return [p for p in multiprocessing.active_children() if p.name == "voxd-assemble"]
+
+
+class Spy:
+    """Mixed into a test's engine: a real engine behind the Engine contract (eSpeak NG unless
+    given one), for tests that watch or bend what it is asked. Subclasses override
+    ``synthesize`` and call ``self.real.synthesize``; the rest is the real engine's."""
+
+    def __init__(self, real=None) -> None:
+        from voxd.tts.espeak import EspeakEngine
+
+        self.real = real if real is not None else EspeakEngine()
+        self.model_id = self.real.model_id
+        self.default_voice = self.real.default_voice
+
+    def synthesize(self, batch, *, seed=None):
+        return self.real.synthesize(batch, seed=seed)
+
+    def voices(self):
+        return self.real.voices()
+
+    def narrator(self, voice):
+        return self.real.narrator(voice)
+
+    def close(self):
+        pass

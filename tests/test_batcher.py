@@ -9,16 +9,16 @@ import pytest
 from voxd.batcher import Batcher, QueueFull
 from voxd.errors import EngineError, OutOfMemory, VoiceError
 from voxd.tts.base import Engine, Utterance
-from voxd.tts.espeak import EspeakEngine
+
+from .support import Spy
 
 
-class Recording(Engine):
+class Recording(Spy, Engine):
     """eSpeak NG, noting every batch it is given; ``fits`` makes bigger batches run out of memory,
     ``gate`` holds every call until it is set."""
 
     def __init__(self, *, lockstep: bool = False, fits: int | None = None) -> None:
-        self.real = EspeakEngine()
-        self.model_id, self.default_voice = self.real.model_id, self.real.default_voice
+        super().__init__()
         self.lockstep = lockstep
         self.fits = fits
         self.calls: list[tuple[list[str], int | None]] = []
@@ -31,15 +31,6 @@ class Recording(Engine):
         if self.fits is not None and len(batch) > self.fits:
             raise OutOfMemory(f"CUDA out of memory on a batch of {len(batch)}")
         return self.real.synthesize(batch)
-
-    def voices(self):
-        return self.real.voices()
-
-    def narrator(self, voice):
-        return self.real.narrator(voice)
-
-    def close(self):
-        pass
 
 
 def held(engine: Recording, **options) -> Batcher:

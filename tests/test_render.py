@@ -11,30 +11,21 @@ from voxd.render import plan_batches, render, with_keys
 from voxd.tts.base import Engine
 from voxd.tts.espeak import EspeakEngine
 
+from .support import Spy
 
-class Counting(Engine):
+
+class Counting(Spy, Engine):
     """The real engine, counting what it is asked to speak."""
 
     def __init__(self, engine):
-        self.engine = engine
-        self.model_id = engine.model_id
-        self.default_voice = engine.default_voice
+        super().__init__(engine)
         self.texts: list[str] = []
         self.batches: list[int] = []
 
     def synthesize(self, batch, *, seed=None):
         self.texts.extend(u.text for u in batch)
         self.batches.append(len(batch))
-        return self.engine.synthesize(batch)
-
-    def voices(self):
-        return self.engine.voices()
-
-    def narrator(self, voice):
-        return self.engine.narrator(voice)
-
-    def close(self):
-        pass
+        return self.real.synthesize(batch)
 
 
 def chunks(texts, voice="en-us"):

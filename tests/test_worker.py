@@ -14,18 +14,17 @@ from voxd.notify import Notifier
 from voxd.samples import build_sample
 from voxd.store import Status, Store
 from voxd.tts import base
-from voxd.tts.espeak import EspeakEngine
 from voxd.watch import enqueue
 from voxd.worker import Worker, format_duration
 
+from .support import Spy
 
-class Engine(base.Engine):
+
+class Engine(Spy, base.Engine):
     """The real eSpeak engine with a hook that runs before each batch."""
 
     def __init__(self, before=None):
-        self.real = EspeakEngine()
-        self.model_id = self.real.model_id
-        self.default_voice = self.real.default_voice
+        super().__init__()
         self.before = before
         self.calls = 0
 
@@ -34,15 +33,6 @@ class Engine(base.Engine):
         if self.before:
             self.before(self.calls)
         return self.real.synthesize(batch)
-
-    def narrator(self, voice):
-        return self.real.narrator(voice)
-
-    def voices(self):
-        return self.real.voices()
-
-    def close(self):
-        pass
 
 
 @pytest.fixture

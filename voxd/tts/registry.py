@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from ..config import Settings
 from ..errors import ConfigError
 from .base import Engine
@@ -21,20 +23,8 @@ def load_engine(settings: Settings, name: str | None = None) -> Engine:
         from .qwen_voices import QwenVoices
 
         q = settings.qwen
-        options = QwenOptions(
-            device=q.device,
-            dtype=q.dtype,
-            do_sample=q.do_sample,
-            temperature=q.temperature,
-            top_k=q.top_k,
-            top_p=q.top_p,
-            repetition_penalty=q.repetition_penalty,
-            subtalker_do_sample=q.subtalker_do_sample,
-            subtalker_temperature=q.subtalker_temperature,
-            subtalker_top_k=q.subtalker_top_k,
-            subtalker_top_p=q.subtalker_top_p,
-            seed=q.seed,
-        )
+        # QwenOptions names exactly the [qwen] settings the engine takes, under the same names.
+        options = cast(QwenOptions, q.model_dump(include=set(QwenOptions.__annotations__)))
         return QwenVoices(
             QwenEngine(q.custom_voice_model, **options),
             VoiceLibrary(settings.state_path / "voices"),

@@ -20,7 +20,8 @@ from voxd.cache import ChunkCache
 from voxd.errors import EngineError, RequestRejected, ServersUnavailable, VoiceError
 from voxd.render import Check, render, with_keys
 from voxd.tts.base import Utterance
-from voxd.tts.remote import MAX_ATTEMPTS, RemoteEngine, _shown
+from voxd.tts.remote import MAX_ATTEMPTS, RemoteEngine
+from voxd.tts.speech_api import shown
 from voxd.voices import VoiceLibrary
 
 from .servers import OddSpeechServer, free_port
@@ -235,7 +236,7 @@ def test_the_api_key_and_url_credentials_never_reach_the_log(caplog, served: Ser
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("voxd"))
     assert "speech servers: voxd-espeak" in ours
     assert served.key not in ours and "wrong-key-123" not in ours and "pa55word" not in ours
-    assert _shown("http://user:pa55word@host:1/v1") == "http://host:1/v1"
+    assert shown("http://user:pa55word@host:1/v1") == "http://host:1/v1"
     # httpx logs each request's URL at INFO; voxd's logging keeps it at WARNING and above
     from voxd.cli import _setup_logging
 

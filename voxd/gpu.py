@@ -84,7 +84,7 @@ def _size_from_text(text: str) -> str | None:
 
 
 def _local_config(model: str) -> dict[str, Any] | None:
-    from .tts.qwen import read_checkpoint_config  # no heavy imports there at module level
+    from .tts.qwen_checkpoint import read_checkpoint_config  # no heavy imports there at module level
 
     return read_checkpoint_config(model)
 

@@ -41,7 +41,6 @@ same codes and audio, a 29th of that memory.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import math
 import re
@@ -56,6 +55,7 @@ from voxd.errors import ConfigError, EngineError, OutOfMemory, VoiceError, VoxdE
 from voxd.tts.base import Engine, Synthesis, Utterance, speech_seconds
 from voxd.tts.languages import AUTO_LANGUAGES as _AUTO_LANGUAGES
 from voxd.tts.languages import ISO_LANGUAGES as _ISO_LANGUAGES
+from voxd.tts.qwen_checkpoint import catalog_from_config, local_snapshot, looks_like_path, read_checkpoint_config
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class QwenEngine(Engine):
         if dtype not in ("auto", "bfloat16", "float16", "float32"):
             raise ConfigError(f"qwen.dtype must be auto, bfloat16, float16 or float32, not {dtype!r}")
         self.model_path = model.strip()
-        if _looks_like_path(self.model_path) and not Path(self.model_path).expanduser().is_dir():
+        if looks_like_path(self.model_path) and not Path(self.model_path).expanduser().is_dir():
             raise ConfigError(f"{self.setting}: {self.model_path} is not a directory")
         self.device = device
         self.dtype = dtype
@@ -184,7 +184,7 @@ class QwenEngine(Engine):
         self._catalog: tuple[list[str], list[str]] | None = None  # (speakers, languages), lower case
         config = read_checkpoint_config(self.model_path)
         if config is not None:
-            self._catalog = _catalog_from_config(
+            self._catalog = catalog_from_config(
                 self.model_path, config, expected=self.expected_kind, setting=self.setting, example=self.example
             )
         self._wanted_default = default_voice
@@ -387,7 +387,7 @@ class QwenEngine(Engine):
             torch.backends.cudnn.benchmark = False  # batch shapes vary: autotuning every one costs more
             source = self.model_path
             local = Path(source).expanduser()
-            source = str(local) if local.is_dir() else _local_snapshot(source)
+            source = str(local) if local.is_dir() else local_snapshot(source)
             log.info("loading Qwen3-TTS from %s on %s (%s)", source, device, str(dtype).removeprefix("torch."))
             try:
                 model = Qwen3TTSModel.from_pretrained(
@@ -529,133 +529,7 @@ def _keep_last_hidden_state(model: Any) -> None:
     talker._voxd_trim_hook = talker.register_forward_hook(trim)
 
 
-def _local_snapshot(repo_id: str) -> str:
-    """The local directory of Hugging Face model ``repo_id``: its snapshot in the hub
-    cache, downloaded first (progress in the log) if the cache lacks it."""
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError as exc:
-        raise EngineError(f"loading {repo_id} from the Hugging Face hub needs huggingface_hub ({exc})") from exc
-    try:
-        path = snapshot_download(repo_id, local_files_only=True)
-        if _complete_checkpoint(Path(path)):
-            return path
-    except Exception:  # not cached (or not a repo id): download below, which says which
-        pass
-    log.info("downloading %s from the Hugging Face hub (first use; a few GB); progress follows", repo_id)
-    stop = threading.Event()
-    watcher = threading.Thread(target=_report_download, args=(repo_id, stop), name="voxd-download", daemon=True)
-    watcher.start()
-    try:
-        path = snapshot_download(repo_id)
-    except Exception as exc:
-        name = type(exc).__name__
-        if name in ("RepositoryNotFoundError", "GatedRepoError", "RevisionNotFoundError"):
-            raise ConfigError(
-                f"qwen.custom_voice_model: the Hugging Face hub has no model {repo_id!r} that this machine "
-                f"may download ({name}); give a model id such as {DEFAULT_MODEL} or a local directory"
-            ) from exc
-        raise EngineError(
-            f"{repo_id} is not in the local Hugging Face cache and could not be downloaded ({name}: {exc}); "
-            "connect this machine to the internet once, or point qwen.custom_voice_model at a local copy"
-        ) from exc
-    finally:
-        stop.set()
-        watcher.join()
-    if not _complete_checkpoint(Path(path)):  # offline, huggingface_hub returns what it has
-        raise EngineError(
-            f"{repo_id} is not in the local Hugging Face cache (only part of it, in {path}) and could not be "
-            "downloaded; connect this machine to the internet once, or point qwen.custom_voice_model at a local copy"
-        )
-    log.info("downloaded %s to %s (%.2f GB)", repo_id, path, _tree_bytes(Path(path), follow=True) / 1e9)
-    return path
-
-
-def _complete_checkpoint(path: Path) -> bool:
-    """Whether a cached snapshot has what loading needs (an interrupted download may not)."""
-    return (
-        (path / "config.json").is_file()
-        and any(path.glob("*.safetensors"))
-        and (path / "speech_tokenizer" / "config.json").is_file()
-        and any((path / "speech_tokenizer").glob("*.safetensors"))
-    )
-
-
-def _report_download(repo_id: str, stop: threading.Event, every: float = 15.0) -> None:
-    """Log how much of ``repo_id`` is in the hub cache every ``every`` seconds until ``stop``."""
-    try:
-        from huggingface_hub import constants
-
-        folder = Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
-    except Exception:
-        return
-    while not stop.wait(every):
-        log.info("downloading %s: %.2f GB so far", repo_id, _tree_bytes(folder) / 1e9)
-
-
-def _tree_bytes(folder: Path, follow: bool = False) -> int:
-    total = 0
-    try:
-        for item in folder.rglob("*"):
-            try:
-                if item.is_file() and (follow or not item.is_symlink()):
-                    total += item.stat().st_size
-            except OSError:
-                pass
-    except OSError:
-        pass
-    return total
-
-
 def _free_cuda(torch: Any) -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def _looks_like_path(model: str) -> bool:
-    """A local directory rather than a hub id ("org/name"): absolute, ~ or ./ relative."""
-    return model.startswith(("/", "~", "./", "../")) or (len(model) > 1 and model[1] == ":")
-
-
-def read_checkpoint_config(model: str) -> dict[str, Any] | None:
-    """The checkpoint's config.json if it is on this machine (a directory, or the
-    Hugging Face cache), without touching the network; None otherwise."""
-    path: Path | None = None
-    local = Path(model).expanduser()
-    if local.is_dir():
-        path = local / "config.json"
-    else:
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            cached = try_to_load_from_cache(model, "config.json")
-        except Exception:  # not a valid repo id, no huggingface_hub: learn it when loading
-            cached = None
-        if isinstance(cached, str):
-            path = Path(cached)
-    if path is None or not path.is_file():
-        return None
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return config if isinstance(config, dict) else None
-
-
-def _catalog_from_config(
-    model: str, config: dict[str, Any], *, expected: str = "custom_voice",
-    setting: str = "qwen.custom_voice_model", example: str = "Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice",
-) -> tuple[list[str], list[str]] | None:
-    """(speakers, languages) the way qwen_tts derives them from config.json."""
-    kind = config.get("tts_model_type")
-    if kind is not None and kind != expected:
-        raise ConfigError(f"{model} is a Qwen3-TTS {kind!r} checkpoint; {setting} must be a {expected!r} one "
-                          f"(e.g. {example})")
-    talker = config.get("talker_config") or {}
-    speakers = talker.get("spk_id")
-    languages = talker.get("codec_language_id")
-    if not isinstance(speakers, dict) or not isinstance(languages, dict):
-        return None
-    names = ["auto"] + [str(lang).lower() for lang in languages if "dialect" not in str(lang)]
-    return sorted(str(s).lower() for s in speakers), names

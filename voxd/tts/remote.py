@@ -46,7 +46,6 @@ from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -60,6 +59,20 @@ from ..errors import (
 from .base import Engine, Synthesis, Utterance, speech_seconds
 from .fleet import Endpoint, Fleet, Slot
 from .languages import language_name
+from .speech_api import (
+    OVERLOADED,
+    PERMANENT,
+    Served,
+    about_voice,
+    hint,
+    model_ids,
+    quota,
+    retry_after,
+    served_from,
+    server_message,
+    shown,
+    transport_error,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -81,22 +94,6 @@ _SILENCE_SECONDS = 0.1
 _DEFAULT_NAMES = frozenset({"", "default"})
 #: Preferred for "default" on servers that list Qwen3-TTS's speakers.
 _DEFAULT_SPEAKERS = ("ryan", "aiden", "vivian", "serena")
-_PERMANENT = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
-_OVERLOADED = frozenset({429, 503})
-
-
-@dataclass(frozen=True, slots=True)
-class Served:
-    """What the fleet serves, as the first server to answer ``GET /models`` said."""
-
-    model: str  # the ``model`` field of every request
-    identity: str  # the model's identity in cache keys
-    voices: list[str] | None  # the voices the servers list; None when they do not say
-    clone: bool  # takes ref_audio/ref_text (a Base checkpoint, or voxd serve with one)
-    design: bool  # takes task_type VoiceDesign
-    seeds: bool  # takes a ``seed``
-    voxd: bool  # a ``voxd serve``: "default" and language tags mean what they mean in voxd
-    default_voice: str  # what "default" is sent as ("" to leave the field out)
 
 
 @dataclass(slots=True)
@@ -255,13 +252,13 @@ class RemoteEngine(Engine):
         found = []
         for ep in self.fleet.endpoints:
             try:
-                ids = _model_ids(self._get_json(ep.url, "/models"))
+                ids = model_ids(self._get_json(ep.url, "/models"))
             except (_Unreachable, RequestRejected) as exc:
-                found.append((_shown(ep.url), False, str(exc)))
+                found.append((shown(ep.url), False, str(exc)))
                 continue
             wanted = self._model or (ids[0] if ids else "")
             ok = bool(ids) and wanted in ids
-            found.append((_shown(ep.url), ok, f"serves {', '.join(ids) or 'no model'}"
+            found.append((shown(ep.url), ok, f"serves {', '.join(ids) or 'no model'}"
                           + ("" if ok else f"; [remote] model is {wanted!r}")))
         return found
 
@@ -286,9 +283,9 @@ class RemoteEngine(Engine):
             try:
                 models = self._get_json(ep.url, "/models")
             except _Unreachable as exc:
-                reasons.append(f"{_shown(ep.url)}: {exc}")
+                reasons.append(f"{shown(ep.url)}: {exc}")
                 continue
-            served = _served_from(models, self._model, ep.url)
+            served = served_from(models, self._model, ep.url)
             served = self._with_voices(ep.url, served)
             self._checked.add(ep.url)
             return served
@@ -319,7 +316,7 @@ class RemoteEngine(Engine):
         if ep.url in self._checked:
             return
         models = self._get_json(ep.url, "/models")
-        ids = _model_ids(models)
+        ids = model_ids(models)
         served = self.served()
         if served.model not in ids:
             raise _WrongModel(f"serves {', '.join(ids) or 'no model'}, not {served.model}")
@@ -347,12 +344,12 @@ class RemoteEngine(Engine):
                 self._verify(ep)
                 response = self._post(ep.url, body, read)
             except _WrongModel as exc:
-                log.warning("speech server %s is left out: it %s", _shown(ep.url), exc)
+                log.warning("speech server %s is left out: it %s", shown(ep.url), exc)
                 self.fleet.exclude(slot, f"left out: it {exc}")
                 continue
             except _Unreachable as exc:
                 self.fleet.failed(slot, str(exc), timed_out=exc.timed_out)
-                log.warning("speech server %s: %s; %s", _shown(ep.url), exc, "trying another" if
+                log.warning("speech server %s: %s; %s", shown(ep.url), exc, "trying another" if
                             len(self.fleet.endpoints) > 1 else "trying again after a pause")
                 unanswered_since = unanswered_since or time.monotonic()
                 if exc.timed_out:
@@ -367,7 +364,7 @@ class RemoteEngine(Engine):
             else:
                 status = response.status_code
                 # Busy answers are no audio either: a fleet that only ever says "busy" pauses the job too.
-                unanswered_since = (unanswered_since or time.monotonic()) if status in _OVERLOADED else None
+                unanswered_since = (unanswered_since or time.monotonic()) if status in OVERLOADED else None
                 if status == 200:
                     outcome = self._judge(slot, response)
                     if isinstance(outcome, tuple):
@@ -377,26 +374,26 @@ class RemoteEngine(Engine):
                         best = outcome
                     if self._served and self._served.seeds:  # ask for another take, not the same again
                         body["seed"] = (int(body.get("seed") or 0) * 31 + attempts) & 0x7FFFFFFF
-                elif status in _OVERLOADED and not _quota(response):
-                    self.fleet.overloaded(slot, _retry_after(response), f"busy ({status})")
-                    log.info("speech server %s is busy (%d); waiting %s", _shown(ep.url), status,
+                elif status in OVERLOADED and not quota(response):
+                    self.fleet.overloaded(slot, retry_after(response), f"busy ({status})")
+                    log.info("speech server %s is busy (%d); waiting %s", shown(ep.url), status,
                              response.headers.get("retry-after") or "a second")
                     assert unanswered_since is not None
                     self._give_up_if_long(unanswered_since)
                     continue
-                elif status in _PERMANENT and _about_voice(response):
+                elif status in PERMANENT and about_voice(response):
                     self.fleet.released(slot)
-                    raise VoiceError(f"speech server {_shown(ep.url)}: {_server_message(response)}")
-                elif status in _PERMANENT or _quota(response):
+                    raise VoiceError(f"speech server {shown(ep.url)}: {server_message(response)}")
+                elif status in PERMANENT or quota(response):
                     self.fleet.released(slot)
                     raise RequestRejected(
-                        f"speech server {_shown(ep.url)} refused the request ({status} {response.reason_phrase})"
-                        f": {_server_message(response)}" + _hint(status)
+                        f"speech server {shown(ep.url)} refused the request ({status} {response.reason_phrase})"
+                        f": {server_message(response)}" + hint(status)
                     )
                 else:
-                    reason = f"answered {status} {response.reason_phrase}: {_server_message(response)}"
+                    reason = f"answered {status} {response.reason_phrase}: {server_message(response)}"
                     self.fleet.failed(slot, reason)
-                    log.warning("speech server %s %s", _shown(ep.url), reason)
+                    log.warning("speech server %s %s", shown(ep.url), reason)
                     attempts, last = attempts + 1, reason
             if attempts >= MAX_ATTEMPTS:
                 if best is not None:
@@ -441,7 +438,7 @@ class RemoteEngine(Engine):
             self.fleet.released(slot)
             fixed = _resample(wav.samples, wav.sample_rate, rate)
             return _Try(fixed, rate,
-                        f"{_shown(slot.endpoint.url)} answered at {wav.sample_rate} Hz instead of {rate} Hz "
+                        f"{shown(slot.endpoint.url)} answered at {wav.sample_rate} Hz instead of {rate} Hz "
                         "(resampled)", 1e3)
         self.fleet.succeeded(slot, seconds)
         self._last_audio = time.monotonic()
@@ -519,7 +516,7 @@ class RemoteEngine(Engine):
             what = "did not connect" if connecting else f"gave no answer in {read_seconds:.0f} s"
             raise _Unreachable(what, timed_out=not connecting) from None
         except httpx.TransportError as exc:
-            raise _Unreachable(_transport(exc)) from None
+            raise _Unreachable(transport_error(exc)) from None
 
     def _get_json(self, url: str, path: str) -> Any:
         import httpx
@@ -529,13 +526,13 @@ class RemoteEngine(Engine):
         except httpx.TimeoutException:
             raise _Unreachable(f"did not answer GET {path} in 30 s") from None
         except httpx.TransportError as exc:
-            raise _Unreachable(_transport(exc)) from None
-        if response.status_code in _PERMANENT:
+            raise _Unreachable(transport_error(exc)) from None
+        if response.status_code in PERMANENT:
             error = RequestRejected(
-                f"speech server {_shown(url)} refused GET {path} ({response.status_code}): "
-                f"{_server_message(response)}" + _hint(response.status_code)
+                f"speech server {shown(url)} refused GET {path} ({response.status_code}): "
+                f"{server_message(response)}" + hint(response.status_code)
             )
-            error.server_message = _server_message(response)
+            error.server_message = server_message(response)
             raise error
         if response.status_code != 200:
             raise _Unreachable(f"answered GET {path} with {response.status_code}")
@@ -555,109 +552,6 @@ class _Unreachable(Exception):
 
 class _WrongModel(Exception):
     """The server answers, but serves another model than the fleet."""
-
-
-def _model_ids(models: Any) -> list[str]:
-    data = models.get("data") if isinstance(models, dict) else None
-    return [str(m.get("id")) for m in data or [] if isinstance(m, dict) and m.get("id")]
-
-
-def _served_from(models: Any, wanted: str, url: str) -> Served:
-    """The Served for ``wanted`` (or the first model listed) from a ``GET /models`` body."""
-    data = models.get("data") if isinstance(models, dict) else None
-    entries = [m for m in data or [] if isinstance(m, dict) and m.get("id")]
-    if not entries:
-        raise RequestRejected(f"speech server {_shown(url)} lists no models at GET /models")
-    if wanted:
-        entry = next((m for m in entries if m["id"] == wanted), None)
-        if entry is None:
-            listed = ", ".join(str(m["id"]) for m in entries)
-            raise RequestRejected(f"speech server {_shown(url)} does not serve {wanted!r} ([remote] model); "
-                                  f"it serves: {listed}")
-    else:
-        entry = entries[0]
-    model = str(entry["id"])
-    own = entry.get("voxd") if isinstance(entry.get("voxd"), dict) else None
-    if own is not None:  # voxd serve says what its engine can do
-        return Served(
-            model=model, identity=str(own.get("fingerprint") or model),
-            voices=[str(v) for v in own.get("voices") or []] or None,
-            clone=bool(own.get("clone")), design=bool(own.get("design")), seeds=bool(own.get("seeds")),
-            voxd=True, default_voice=str(own.get("default_voice") or "default"),
-        )
-    lower = model.lower()
-    qwen = "qwen3-tts" in lower or "qwen3tts" in lower
-    return Served(
-        model=model, identity=f"openai-speech:{model}", voices=None,
-        clone=qwen and lower.rstrip("/").endswith("base"), design=qwen and "voicedesign" in lower,
-        seeds=qwen, voxd=False, default_voice="",
-    )
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return min(300.0, max(0.0, float(value))) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _quota(response: httpx.Response) -> bool:
-    """OpenAI's "insufficient_quota" 429: waiting will not bring more credit."""
-    return response.status_code == 429 and "insufficient_quota" in response.text
-
-
-def _server_message(response: httpx.Response) -> str:
-    """The server's own words from either error shape: OpenAI's envelope or FastAPI's ``detail``."""
-    try:
-        body = response.json()
-    except ValueError:
-        return (response.text.strip() or "(no message)")[:300]
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:500]
-        if isinstance(error, str):
-            return error[:500]
-        detail = body.get("detail")
-        if detail:
-            return (detail if isinstance(detail, str) else str(detail))[:500]
-    return str(body)[:300]
-
-
-def _about_voice(response: httpx.Response) -> bool:
-    """A refusal of the voice itself (OpenAI's envelope names the parameter)."""
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        return False
-    return isinstance(error, dict) and error.get("param") == "voice"
-
-
-def _hint(status: int) -> str:
-    if status in (401, 403):
-        return " (check [remote] api_key)"
-    if status == 404:
-        return " (check [remote] urls, which end in /v1, and [remote] model)"
-    return ""
-
-
-def _transport(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    if "refused" in text.lower():
-        return "refused the connection"
-    return f"connection failed ({text})"
-
-
-def _shown(url: str) -> str:
-    """A URL fit for a log: any user:password in it left out."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, "", ""))
-    return url
 
 
 def _resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:

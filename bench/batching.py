@@ -279,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="batch sizes (default 1 2 4 ... 64 on a GPU, 1..16 on the CPU)")
     parser.add_argument("--chunks", type=int,
                         help="chunks to render at every size (default: the largest size, at least 16)")
+    parser.add_argument("--batches", type=int,
+                        help="instead of --chunks: each size renders this many full batches (size x N chunks), "
+                             "so small sizes do not take the whole run")
+    parser.add_argument("--decode-probe", action="store_true",
+                        help="also time the codec decoder alone on random codes, batch x frames, with its peak "
+                             "memory (the decoder sets the peak: see voxd/gpu.py)")
     parser.add_argument("--book", type=Path, help="take the chunks from this EPUB (default: the sample book)")
     parser.add_argument("--lengths", choices=("text", "natural"),
                         help="items stop where their text predicts (default; random weights) or by themselves "
@@ -351,7 +357,8 @@ def _run(args, report: dict, tmp: Path, cuda: bool, device: str, dtype) -> int:
     sizes = args.sizes or ([1, 2, 4, 8, 16, 32, 64] if cuda else [1, 2, 4, 8, 16])
     engine = QwenEngine(model_path, device=device)
     controller = TextLengths(engine, args.length_scale) if lengths == "text" else None
-    chunks = book_chunks(args.chunks or max(16, max(sizes)), engine.model_id, args.book)
+    pool = args.batches * max(sizes) if args.batches else (args.chunks or max(16, max(sizes)))
+    chunks = book_chunks(pool, engine.model_id, args.book)
     report.update(lengths=lengths, length_scale=args.length_scale if controller else None, chunks=len(chunks),
                   characters=sum(len(c.text) for c in chunks), results=[])
     print(f"{report['model']} on {report['device']}: {len(chunks)} chunks, "
@@ -361,12 +368,18 @@ def _run(args, report: dict, tmp: Path, cuda: bool, device: str, dtype) -> int:
     started = time.monotonic()
     engine.synthesize([Utterance(chunks[0].text, "default", "en")] * min(2, max(sizes)))  # load + warm up
     report["load_and_warmup_seconds"] = round(time.monotonic() - started, 2)
+    phases = Phases(engine, cuda)
+    if cuda:
+        report["weights_mib"] = round(torch.cuda.memory_allocated() / 2**20, 1)
 
     print(f"{'batch':>5} {'batches':>7} {'wall s':>8} {'audio s':>8} {'x real':>7} {'padding':>8} {'peak MiB':>9}")
     for size in sizes:
+        these = chunks[: size * args.batches] if args.batches else chunks
+        phases.batches, phases.peak = [], 0.0
         with tempfile.TemporaryDirectory(dir=tmp) as cache_dir, Peak(cuda) as peak:
+            phases.base = peak.base
             t0 = time.monotonic()
-            progress = render(chunks, engine, ChunkCache(Path(cache_dir)), batch_size=size, check=None)
+            progress = render(these, engine, ChunkCache(Path(cache_dir)), batch_size=size, check=None)
             wall = time.monotonic() - t0
         row = {
             "batch_size": size,
@@ -377,17 +390,108 @@ def _run(args, report: dict, tmp: Path, cuda: bool, device: str, dtype) -> int:
             "padding_waste": round(progress.padding_waste or 0.0, 4),
             "seconds_spoken": round(progress.seconds_spoken, 1),
             "seconds_padded": round(progress.seconds_padded, 1),
-            "peak_memory_mib": round(peak.above / 2**20, 1),
+            # the decode wrapper resets CUDA's peak between phases, so take the larger of both views
+            "peak_memory_mib": round(max(peak.above / 2**20, phases.peak), 1),
             "peak_memory_kind": peak.kind,
             "out_of_memory": progress.out_of_memory,
+            "chunks": len(these),
+            "phases": phases.batches,
         }
         report["results"].append(row)
         print(f"{size:>5} {row['batches']:>7} {wall:>8.2f} {row['audio_seconds']:>8.1f} "
               f"{row['x_real_time']:>6.2f}x {100 * row['padding_waste']:>7.1f}% {row['peak_memory_mib']:>9.1f}",
               flush=True)
+    if cuda and report["results"]:
+        report["memory_model"] = memory_model(report["results"])
+        print("memory per item per frame above the weights: " + json.dumps(report["memory_model"]))
+    if args.decode_probe:
+        phases.batches = []  # the probe's calls are not a size's batches
+        report["decode_probe"] = decode_probe(engine, cuda)
     engine.close()
     write(args.out, report)
     return 0
+
+
+class Phases:
+    """Split each batch's peak memory into generation and codec decoding, and time the
+    decode: qwen_tts generates every item's codes, then decodes the whole batch in one call."""
+
+    def __init__(self, engine, cuda: bool) -> None:
+        self.cuda, self.base, self.batches, self.peak = cuda, 0, [], 0.0
+        tokenizer = engine._model.model.speech_tokenizer
+        real = tokenizer.decode
+
+        def decode(encoded, *args, **kwargs):
+            import torch
+
+            frames = [int(item["audio_codes"].shape[0]) for item in encoded]
+            record = {"batch": len(frames), "frames_max": max(frames, default=0), "frames_sum": sum(frames)}
+            if self.cuda:
+                torch.cuda.synchronize()
+                record["generate_peak_mib"] = round((torch.cuda.max_memory_allocated() - self.base) / 2**20, 1)
+                torch.cuda.reset_peak_memory_stats()
+            t0 = time.monotonic()
+            out = real(encoded, *args, **kwargs)
+            if self.cuda:
+                torch.cuda.synchronize()
+                record["decode_peak_mib"] = round((torch.cuda.max_memory_allocated() - self.base) / 2**20, 1)
+                self.peak = max(self.peak, record["generate_peak_mib"], record["decode_peak_mib"])
+                torch.cuda.reset_peak_memory_stats()  # the next batch's generation starts from here
+            record["decode_seconds"] = round(time.monotonic() - t0, 3)
+            self.batches.append(record)
+            return out
+
+        tokenizer.decode = decode
+
+
+def memory_model(results: list[dict]) -> dict:
+    """MiB per item per (longest) frame, generation and decoding apart, read off the largest
+    batch measured: small batches are dominated by fixed costs."""
+    measured = [b for row in results for b in row["phases"] if "generate_peak_mib" in b]
+    if not measured:
+        return {}
+    largest = max(measured, key=lambda b: b["batch"] * b["frames_max"])
+    cells = largest["batch"] * max(1, largest["frames_max"])
+    return {
+        "batch": largest["batch"], "frames": largest["frames_max"],
+        "generate_mib_per_item_frame": round(largest["generate_peak_mib"] / cells, 4),
+        "decode_mib_per_item_frame": round(largest["decode_peak_mib"] / cells, 4),
+    }
+
+
+def decode_probe(engine, cuda: bool) -> list[dict]:
+    """The codec decoder alone on random codes: its time and peak memory by batch and frames."""
+    import torch
+
+    tokenizer = engine._model.model.speech_tokenizer
+    model = engine._model.model
+    device = next(model.parameters()).device
+    codebook = tokenizer.model.config.decoder_config.codebook_size if hasattr(tokenizer, "model") else 2048
+    rows = []
+    print(f"{'batch':>5} {'frames':>6} {'decode s':>9} {'peak MiB':>9} {'MiB/item/frame':>15}")
+    for frames in (100, 325):
+        for batch in (1, 8, 32, 64):
+            codes = [{"audio_codes": torch.randint(0, codebook, (frames, 16), device=device)} for _ in range(batch)]
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+                base = torch.cuda.memory_allocated()
+            t0 = time.monotonic()
+            try:
+                tokenizer.decode(codes)
+            except torch.OutOfMemoryError:
+                rows.append({"batch": batch, "frames": frames, "out_of_memory": True})
+                torch.cuda.empty_cache()
+                continue
+            if cuda:
+                torch.cuda.synchronize()
+            seconds = time.monotonic() - t0
+            peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if cuda else 0.0
+            rows.append({"batch": batch, "frames": frames, "seconds": round(seconds, 3), "peak_mib": round(peak, 1),
+                         "mib_per_item_frame": round(peak / (batch * frames), 4)})
+            print(f"{batch:>5} {frames:>6} {seconds:>9.3f} {peak:>9.1f} {peak / (batch * frames):>15.4f}", flush=True)
+            del codes
+    return rows
 
 
 if __name__ == "__main__":

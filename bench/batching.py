@@ -185,9 +185,15 @@ class TextLengths:
         self.targets = [self.frames(u.text.strip()) for u in batch if u.text.strip()]
         if not self.hooked:
             self.engine._load()
-            model = self.engine._model.model
-            self.eos = model.config.talker_config.codec_eos_token_id
-            model.talker.codec_head.register_forward_hook(self.hook)
+            frames = self.engine._frames
+            if frames is not None:
+                # voxd's loop takes per-item budgets: the same lengths, and no hook baked into a graph
+                plan = frames.plan
+                frames.plan = lambda **_: plan(max_frames=self.targets, min_frames=self.targets)
+            else:
+                model = self.engine._model.model
+                self.eos = model.config.talker_config.codec_eos_token_id
+                model.talker.codec_head.register_forward_hook(self.hook)
             self.hooked = True
         return self.real_synthesize(batch, **kwargs)
 
@@ -291,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(default with --model)")
     parser.add_argument("--length-scale", type=float, default=1.0, help="with --lengths text: frames x this")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--loop", choices=("voxd", "qwen_tts", "both"), default="both",
+                        help="the decode loop: voxd's (static cache, CUDA graphs), qwen_tts's own, or both in turn")
+    parser.add_argument("--no-graphs", action="store_true", help="voxd's loop without CUDA graphs")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -349,67 +358,91 @@ def _run(args, report: dict, tmp: Path, cuda: bool, device: str, dtype) -> int:
         print("--dry-run: nothing rendered")
         return 0
 
-    from voxd.cache import ChunkCache
-    from voxd.render import render
     from voxd.tts.qwen import QwenEngine
 
     lengths = args.lengths or ("natural" if args.model else "text")
     sizes = args.sizes or ([1, 2, 4, 8, 16, 32, 64] if cuda else [1, 2, 4, 8, 16])
-    engine = QwenEngine(model_path, device=device)
-    controller = TextLengths(engine, args.length_scale) if lengths == "text" else None
+    loops = ["voxd", "qwen_tts"] if args.loop == "both" else [args.loop]
     pool = args.batches * max(sizes) if args.batches else (args.chunks or max(16, max(sizes)))
-    chunks = book_chunks(pool, engine.model_id, args.book)
-    report.update(lengths=lengths, length_scale=args.length_scale if controller else None, chunks=len(chunks),
-                  characters=sum(len(c.text) for c in chunks), results=[])
-    print(f"{report['model']} on {report['device']}: {len(chunks)} chunks, "
-          f"{report['characters']} characters, lengths: {lengths}", flush=True)
+    report.update(lengths=lengths, length_scale=args.length_scale if lengths == "text" else None, results=[],
+                  load_and_warmup_seconds={})
     from voxd.tts.base import Utterance
 
-    started = time.monotonic()
-    engine.synthesize([Utterance(chunks[0].text, "default", "en")] * min(2, max(sizes)))  # load + warm up
-    report["load_and_warmup_seconds"] = round(time.monotonic() - started, 2)
-    phases = Phases(engine, cuda)
-    if cuda:
-        report["weights_mib"] = round(torch.cuda.memory_allocated() / 2**20, 1)
+    engine = None
+    for loop in loops:
+        if engine is not None:
+            engine.close()
+        engine = QwenEngine(model_path, device=device, decode_loop=loop, cuda_graphs=not args.no_graphs)
+        if lengths == "text":
+            TextLengths(engine, args.length_scale)
+        chunks = book_chunks(pool, engine.model_id, args.book)
+        report.update(chunks=len(chunks), characters=sum(len(c.text) for c in chunks))
+        print(f"{report['model']} on {report['device']}, {loop} loop: {len(chunks)} chunks, "
+              f"{report['characters']} characters, lengths: {lengths}", flush=True)
+        started = time.monotonic()
+        engine.synthesize([Utterance(chunks[0].text, "default", "en")] * min(2, max(sizes)))  # load + warm up
+        report["load_and_warmup_seconds"][loop] = round(time.monotonic() - started, 2)
+        phases = Phases(engine, cuda)
+        if cuda:
+            report["weights_mib"] = round(torch.cuda.memory_allocated() / 2**20, 1)
+        print(f"{'loop':>8} {'batch':>5} {'batches':>7} {'wall s':>8} {'audio s':>8} {'x real':>7} {'padding':>8} "
+              f"{'peak MiB':>9}")
+        for size in sizes:
+            try:
+                report["results"].append(measure(engine, chunks, size, args, tmp, cuda, phases, loop))
+            except Exception as exc:  # one loop failing must not cost the other's numbers
+                import traceback
 
-    print(f"{'batch':>5} {'batches':>7} {'wall s':>8} {'audio s':>8} {'x real':>7} {'padding':>8} {'peak MiB':>9}")
-    for size in sizes:
-        these = chunks[: size * args.batches] if args.batches else chunks
-        phases.batches, phases.peak = [], 0.0
-        with tempfile.TemporaryDirectory(dir=tmp) as cache_dir, Peak(cuda) as peak:
-            phases.base = peak.base
-            t0 = time.monotonic()
-            progress = render(these, engine, ChunkCache(Path(cache_dir)), batch_size=size, check=None)
-            wall = time.monotonic() - t0
-        row = {
-            "batch_size": size,
-            "batches": progress.batches,
-            "wall_seconds": round(wall, 3),
-            "audio_seconds": round(progress.rendered_audio_seconds, 2),
-            "x_real_time": round(progress.rendered_audio_seconds / wall, 3),
-            "padding_waste": round(progress.padding_waste or 0.0, 4),
-            "seconds_spoken": round(progress.seconds_spoken, 1),
-            "seconds_padded": round(progress.seconds_padded, 1),
-            # the decode wrapper resets CUDA's peak between phases, so take the larger of both views
-            "peak_memory_mib": round(max(peak.above / 2**20, phases.peak), 1),
-            "peak_memory_kind": peak.kind,
-            "out_of_memory": progress.out_of_memory,
-            "chunks": len(these),
-            "phases": phases.batches,
-        }
-        report["results"].append(row)
-        print(f"{size:>5} {row['batches']:>7} {wall:>8.2f} {row['audio_seconds']:>8.1f} "
-              f"{row['x_real_time']:>6.2f}x {100 * row['padding_waste']:>7.1f}% {row['peak_memory_mib']:>9.1f}",
-              flush=True)
+                traceback.print_exc()
+                report.setdefault("errors", []).append({"loop": loop, "batch_size": size, "error": repr(exc)})
+                break
+    assert engine is not None
     if cuda and report["results"]:
-        report["memory_model"] = memory_model(report["results"])
-        print("memory per item per frame above the weights: " + json.dumps(report["memory_model"]))
+        for loop in loops:
+            model = memory_model([r for r in report["results"] if r["loop"] == loop])
+            report.setdefault("memory_model", {})[loop] = model
+            print(f"{loop}: memory per item per frame above the weights: " + json.dumps(model))
     if args.decode_probe:
         phases.batches = []  # the probe's calls are not a size's batches
         report["decode_probe"] = decode_probe(engine, cuda)
     engine.close()
     write(args.out, report)
     return 0
+
+
+def measure(engine, chunks, size, args, tmp, cuda, phases, loop) -> dict:
+    """Render ``size`` x ``--batches`` chunks (or all) at batch ``size`` into a fresh cache."""
+    from voxd.cache import ChunkCache
+    from voxd.render import render
+
+    these = chunks[: size * args.batches] if args.batches else chunks
+    phases.batches, phases.peak = [], 0.0
+    with tempfile.TemporaryDirectory(dir=tmp) as cache_dir, Peak(cuda) as peak:
+        phases.base = peak.base
+        t0 = time.monotonic()
+        progress = render(these, engine, ChunkCache(Path(cache_dir)), batch_size=size, check=None)
+        wall = time.monotonic() - t0
+    row = {
+        "loop": loop,
+        "batch_size": size,
+        "batches": progress.batches,
+        "wall_seconds": round(wall, 3),
+        "audio_seconds": round(progress.rendered_audio_seconds, 2),
+        "x_real_time": round(progress.rendered_audio_seconds / wall, 3),
+        "padding_waste": round(progress.padding_waste or 0.0, 4),
+        "seconds_spoken": round(progress.seconds_spoken, 1),
+        "seconds_padded": round(progress.seconds_padded, 1),
+        # the decode wrapper resets CUDA's peak between phases, so take the larger of both views
+        "peak_memory_mib": round(max(peak.above / 2**20, phases.peak), 1),
+        "peak_memory_kind": peak.kind,
+        "out_of_memory": progress.out_of_memory,
+        "chunks": len(these),
+        "phases": phases.batches,
+    }
+    print(f"{loop:>8} {size:>5} {row['batches']:>7} {wall:>8.2f} {row['audio_seconds']:>8.1f} "
+          f"{row['x_real_time']:>6.2f}x {100 * row['padding_waste']:>7.1f}% {row['peak_memory_mib']:>9.1f}",
+          flush=True)
+    return row
 
 
 class Phases:
@@ -420,12 +453,17 @@ class Phases:
         self.cuda, self.base, self.batches, self.peak = cuda, 0, [], 0.0
         tokenizer = engine._model.model.speech_tokenizer
         real = tokenizer.decode
+        loop = engine._frames
 
         def decode(encoded, *args, **kwargs):
             import torch
 
             frames = [int(item["audio_codes"].shape[0]) for item in encoded]
             record = {"batch": len(frames), "frames_max": max(frames, default=0), "frames_sum": sum(frames)}
+            if loop is not None:  # voxd's loop: prefill, capture and frame times of this batch
+                record.update(loop.stats)
+                if loop.stats.get("frames"):
+                    record["ms_per_frame"] = round(1000 * loop.stats["frame_seconds"] / loop.stats["frames"], 3)
             if self.cuda:
                 torch.cuda.synchronize()
                 record["generate_peak_mib"] = round((torch.cuda.max_memory_allocated() - self.base) / 2**20, 1)

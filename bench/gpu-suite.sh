@@ -2,18 +2,22 @@
 # The GPU suite: what a CUDA machine can tell us that the CPU cannot.
 #   bench/gpu-suite.sh OUTDIR [python]
 # 1. the card, the driver and torch's CUDA build; 2. the tests marked gpu;
-# 3. bench/batching.py on the full-size random model (real 1.7B dimensions, fixed lengths):
-#    x real time, padding and peak memory by batch size, generation and decode apart,
-#    and the codec decoder alone by batch and frames.
+# 3. bench/decode_loop.py: voxd's decode loop (CUDA graphs included) against qwen_tts's,
+#    code for code, on the tiny checkpoint in float32 and bfloat16;
+# 4. bench/batching.py on the full-size random model (real 1.7B dimensions, fixed lengths),
+#    voxd's loop then qwen_tts's: x real time, padding and peak memory by batch size,
+#    generation and decode apart (and, with DECODE_PROBE=--decode-probe, the codec decoder alone).
 # Results land in OUTDIR as JSON; bench/results/gpu-<date>.json is assembled from them.
 set -u
 out=${1:?usage: bench/gpu-suite.sh OUTDIR [python]}
 py=${2:-python3}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
+quiet() { grep -v -e '^\s*$' -e 'SoX' -e 'sox' -e 'path variables' -e 'flash-attn' -e '\*\*\*\*' -e 'generation flags'; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv
 "$py" -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'capability', torch.cuda.get_device_capability(), 'transformers', transformers.__version__)"
 "$py" -m pytest -q -m gpu -p no:cacheprovider tests/test_gpu.py 2>&1 | tail -3
-"$py" bench/batching.py --full-size --sizes ${SIZES:-1 2 8 32 64 128} --batches 1 \
-    --length-scale "${LENGTH_SCALE:-0.25}" --decode-probe --out "$out/batching-eager.json" 2>&1 \
-    | grep -v -e '^\s*$' -e 'SoX' -e 'sox' -e 'path variables' -e 'flash-attn' -e '\*\*\*\*'
+timeout 120 "$py" bench/decode_loop.py --out "$out/decode-loop-float32.json" 2>&1 | quiet
+timeout 120 "$py" bench/decode_loop.py --dtype bfloat16 --out "$out/decode-loop-bfloat16.json" 2>&1 | quiet
+"$py" bench/batching.py --full-size --loop "${LOOP:-both}" --sizes ${SIZES:-1 8 32 64 128 256} --batches 1 \
+    --length-scale "${LENGTH_SCALE:-0.25}" ${DECODE_PROBE:-} --out "$out/batching.json" 2>&1 | quiet

@@ -234,8 +234,8 @@ def stored_hidden_state_bytes(eng: QwenEngine, batch: list[Utterance]) -> tuple[
 
 def test_trimming_hidden_states_keeps_the_audio_and_frees_the_memory(tiny_qwen_dir: Path) -> None:
     batch = [Utterance(text, "Ryan", "en") for text in TEXTS]
-    full = QwenEngine(str(tiny_qwen_dir), **GREEDY, trim_hidden_states=False)
-    trimmed = QwenEngine(str(tiny_qwen_dir), **GREEDY)
+    full = QwenEngine(str(tiny_qwen_dir), **GREEDY, trim_hidden_states=False, decode_loop="qwen_tts")
+    trimmed = QwenEngine(str(tiny_qwen_dir), **GREEDY, decode_loop="qwen_tts")
     assert trimmed.trim_hidden_states and full.model_id == trimmed.model_id
     full_bytes, full_steps, full_waves = stored_hidden_state_bytes(full, batch)
     trim_bytes, trim_steps, trim_waves = stored_hidden_state_bytes(trimmed, batch)
@@ -257,8 +257,8 @@ def test_trimming_hidden_states_keeps_the_audio_and_frees_the_memory(tiny_qwen_d
 
 def test_sampled_output_is_also_unchanged_by_trimming(tiny_qwen_dir: Path) -> None:
     batch = [Utterance(text, "Vivian", "en") for text in TEXTS[:2]]
-    full = QwenEngine(str(tiny_qwen_dir), trim_hidden_states=False)
-    trimmed = QwenEngine(str(tiny_qwen_dir))
+    full = QwenEngine(str(tiny_qwen_dir), trim_hidden_states=False, decode_loop="qwen_tts")
+    trimmed = QwenEngine(str(tiny_qwen_dir), decode_loop="qwen_tts")
     for a, b in zip(full.synthesize(batch).waveforms, trimmed.synthesize(batch).waveforms):
         np.testing.assert_array_equal(a, b)
     full.close()

@@ -49,6 +49,10 @@ class QwenSettings(_Section):
     device: str = "auto"
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
     batch_size: int | None = Field(None, ge=1, le=512)
+    # "voxd": voxd's decode loop (static cache, CUDA graphs, a frame budget per chunk);
+    # "qwen_tts": the library's own, the reference. Same tokens when greedy.
+    decode_loop: Literal["voxd", "qwen_tts"] = "voxd"
+    cuda_graphs: bool = True
     # Sampling. The defaults are those of the official checkpoints' generation_config.json.
     # The talker picks each frame's first codebook; the sub-talker fills in the other 15.
     do_sample: bool = True

@@ -119,13 +119,18 @@ class QwenOptions(TypedDict, total=False):
     subtalker_top_p: float
     seed: int | None
     trim_hidden_states: bool
+    decode_loop: str
+    cuda_graphs: bool
 
 
 class QwenEngine(Engine):
     """Qwen3-TTS CustomVoice; see the module docstring.
 
-    ``trim_hidden_states`` (on by default) frees each generation step's hidden
-    states but the one qwen_tts reads; off only to compare (the audio is the same).
+    ``decode_loop`` is "voxd" (:mod:`voxd.tts.qwen_loop`: a static cache, CUDA graphs
+    with ``cuda_graphs`` on a GPU, a frame budget per item) or "qwen_tts" (its own
+    transformers ``generate``, the reference). ``trim_hidden_states`` (on by default)
+    frees, in qwen_tts's loop, each step's hidden states but the one it reads; off only
+    to compare (the audio is the same).
     """
 
     #: The items of a batch run together until the longest is done.
@@ -153,6 +158,8 @@ class QwenEngine(Engine):
         subtalker_top_p: float = 1.0,
         seed: int | None = 0,
         trim_hidden_states: bool = True,
+        decode_loop: str = "voxd",
+        cuda_graphs: bool = True,
     ) -> None:
         if not model or not model.strip():
             raise ConfigError(f"{self.setting} is empty: give a Hugging Face model id or a directory")
@@ -167,6 +174,11 @@ class QwenEngine(Engine):
         self.dtype = dtype
         self.seed = seed
         self.trim_hidden_states = trim_hidden_states
+        if decode_loop not in ("voxd", "qwen_tts"):
+            raise ConfigError(f"qwen.decode_loop must be voxd or qwen_tts, not {decode_loop!r}")
+        self.decode_loop = decode_loop
+        self.cuda_graphs = cuda_graphs
+        self._frames: Any = None  # the voxd decode loop under the model, once loaded
         self.generation: dict[str, Any] = {
             "do_sample": bool(do_sample),
             "temperature": float(temperature),
@@ -410,7 +422,11 @@ class QwenEngine(Engine):
                     f"{self.expected_kind!r} one (e.g. {self.example})"
                 )
             _quiet_padding_warning(model)
-            if self.trim_hidden_states:
+            if self.decode_loop == "voxd":
+                from .qwen_loop import install
+
+                self._frames = install(model.model, graphs=self.cuda_graphs)
+            if self._frames is None and self.trim_hidden_states:
                 _keep_last_hidden_state(model)
             self._model = model
             speakers = sorted(str(s).lower() for s in (model.model.get_supported_speakers() or ()))
@@ -456,6 +472,13 @@ class QwenEngine(Engine):
         import torch
 
         max_new_tokens = estimate_max_new_tokens(texts)
+        # Each item's own budget (the voxd loop stops it there, the rest go on); qwen_tts's
+        # own loop runs every item to the batch's.
+        budgets = [estimate_max_new_tokens([t]) - 1 for t in texts]
+        if self._frames is not None:
+            self._frames.plan(max_frames=budgets)
+        else:
+            budgets = [max_new_tokens - 1] * len(texts)
         try:
             if seed is not None:
                 torch.manual_seed(seed)  # seeds every CUDA device too
@@ -477,9 +500,9 @@ class QwenEngine(Engine):
             raise EngineError(f"Qwen3-TTS returned {len(wavs)} waveforms for {len(texts)} texts")
         waves = [np.clip(np.asarray(w, dtype=np.float32).reshape(-1), -1.0, 1.0) for w in wavs]
         # A wave lasts exactly its frames (1920 samples each at 24 kHz). An item that never
-        # said EOS has max_new_tokens - 1 of them: qwen_tts reads a frame's codes from the
-        # step after it, and the last step has none after it.
-        capped = [round(len(w) * FRAMES_PER_SECOND / int(sample_rate)) >= max_new_tokens - 1 for w in waves]
+        # said EOS has its whole budget of them: max_new_tokens - 1 in qwen_tts's loop,
+        # which reads a frame's codes from the step after it, and the last step has none.
+        capped = [round(len(w) * FRAMES_PER_SECOND / int(sample_rate)) >= budget for w, budget in zip(waves, budgets)]
         return waves, int(sample_rate), capped
 
 

@@ -1,0 +1,112 @@
+"""Check voxd's decode loop against qwen_tts's on this machine's device: the same codes?
+
+    .venv/bin/python bench/decode_loop.py                  # tiny checkpoint, float32
+    .venv/bin/python bench/decode_loop.py --dtype bfloat16
+
+The tests prove token identity on the CPU; this is for a GPU, where the graph path runs
+(whole-buffer attention under a mask instead of the growing cache's shapes, so float
+rounding can differ). For each variant of voxd's loop it reports, against qwen_tts's
+greedy codes, the share of frames that match and the first frame that does not, plus
+wall time. Results go to bench/results/decode_loop.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from report import machine, write  # bench/report.py
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TEXTS = [
+    "Hello there, this is a short one.",
+    "A much longer sentence that goes on and on about many things, with commas; and then more words still.",
+    "Mid length text here, quite fine.",
+    "Another, for an even batch.",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "decode_loop.json")
+    args = parser.parse_args(argv)
+
+    import torch
+    from qwen_tts import Qwen3TTSModel
+
+    from voxd.tts import qwen_loop
+
+    cuda = args.device != "cpu" and torch.cuda.is_available()
+    device = "cuda:0" if cuda else "cpu"
+    if not cuda:
+        torch.set_num_threads(1)
+    spec = importlib.util.spec_from_file_location("tiny_qwen", ROOT / "tests" / "tiny_qwen.py")
+    tiny = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(tiny)
+    report: dict = {**machine(), "device": torch.cuda.get_device_name(0) if cuda else "cpu", "dtype": args.dtype,
+                    "variants": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = tiny.build_tiny_checkpoint(Path(tmp) / "tiny")
+        model = Qwen3TTSModel.from_pretrained(str(path), device_map=device, dtype=getattr(torch, args.dtype),
+                                              attn_implementation="sdpa")
+    talker = model.model.talker
+    talker.generation_config.pad_token_id = model.model.config.talker_config.codec_eos_token_id
+    seen: dict = {}
+    real = model.model.speech_tokenizer.decode
+
+    def decode(encoded, *a, **k):
+        seen["codes"] = [e["audio_codes"].cpu() for e in encoded]
+        return real(encoded, *a, **k)
+
+    model.model.speech_tokenizer.decode = decode
+
+    def run(sample: bool) -> tuple[list, float]:
+        torch.manual_seed(0)
+        t0 = time.monotonic()
+        model.generate_custom_voice(
+            text=TEXTS, speaker=["ryan"] * len(TEXTS), language=["english"] * len(TEXTS), non_streaming_mode=True,
+            max_new_tokens=200, do_sample=sample, subtalker_dosample=sample, temperature=0.9, top_k=50, top_p=1.0,
+            repetition_penalty=1.05, subtalker_temperature=0.9, subtalker_top_k=50, subtalker_top_p=1.0,
+        )
+        if cuda:
+            torch.cuda.synchronize()
+        return seen["codes"], time.monotonic() - t0
+
+    reference, seconds = run(False)
+    report["variants"]["qwen_tts"] = {"seconds": round(seconds, 3), "frames": [len(c) for c in reference]}
+    variants = {"voxd (exact shapes)": {"static": False, "graphs": False},
+                "voxd (static shapes)": {"static": True, "graphs": False}}
+    if cuda:
+        variants["voxd (CUDA graphs)"] = {"graphs": True}
+    for name, options in variants.items():
+        frames = qwen_loop.install(model.model, sampler="multinomial", **options)
+        assert frames is not None
+        run(False)  # a first call captures the graphs
+        codes, seconds = run(False)
+        del talker.__dict__["generate"]
+        same = sum(int((a == b).all(dim=1).sum()) for a, b in zip(reference, codes) if a.shape == b.shape)
+        total = sum(len(a) for a in reference)
+        first = [next((i for i in range(min(len(a), len(b))) if not bool((a[i] == b[i]).all())), None)
+                 for a, b in zip(reference, codes)]
+        report["variants"][name] = {
+            "seconds": round(seconds, 3), "frames": [len(c) for c in codes],
+            "identical": all(a.shape == b.shape and bool((a == b).all()) for a, b in zip(reference, codes)),
+            "frames_matching": f"{same}/{total}", "first_difference": first,
+        }
+        print(f"{name:>22}: identical={report['variants'][name]['identical']} "
+              f"matching {same}/{total} first differences {first} ({seconds:.2f} s)", flush=True)
+    write(args.out, report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,596 @@
+"""voxd's own decode loop for Qwen3-TTS: a static KV cache, one audio frame as one replayable step.
+
+Why: qwen_tts runs the talker through transformers' ``generate`` and, inside every talker
+step, a nested ``generate`` of the 15-code predictor with a fresh cache and fresh logits
+processors. Per audio frame that is thousands of kernel launches and dozens of host syncs,
+none of which grow with the batch, so the GPU waits on Python (0.47x real time at batch 1
+on an H200, bench/results/gpu-2026-11-26.json). This loop replaces ``talker.generate`` on a
+loaded model and keeps everything else of qwen_tts: the prompts (CustomVoice, VoiceDesign,
+cloning) are built upstream exactly as before, and the codes go back to qwen_tts's codec.
+
+What it does differently:
+
+* The talker's and the predictor's keys and values live in buffers allocated once per
+  batch shape (:class:`StaticCache`); positions, masks and the step counter are tensors,
+  so one frame (15 predictor steps, their sampling, one talker step, its sampling) is a
+  fixed sequence of kernels with no host sync (:meth:`Frames.frame`).
+* On CUDA that frame is captured once per batch shape as a CUDA graph and replayed; the
+  host looks at the batch only every few frames, to stop when every item is done.
+* Every item has its own frame budget: one that never says end-of-speech stops at its own
+  budget while the rest go on (and is reported as capped), instead of running the whole
+  batch to the longest text's cap.
+
+On the CPU (no graphs) the loop runs the same step eagerly with the cache sliced to the
+positions in use, so its shapes are the reference's and greedy decoding is token-for-token
+qwen_tts's; with ``sampler="multinomial"`` sampling draws from torch's generator in the
+reference's order and matches it token for token too. Graphs sample with the exponential
+race (``argmax(p / E)``, E ~ Exp(1)), which has the same distribution and needs no sync.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: The codec groups per frame: the talker picks the first, the predictor the other 15.
+PREDICTED = 15
+#: How often (in frames) the graph loop asks whether every item is done: each ask is a host sync.
+CHECK_EVERY = 8
+#: Cache lengths are rounded up to this, so batches of similar length share one graph.
+LENGTH_STEP = 256
+#: Batch sizes a graph is captured for; a batch runs in the smallest that holds it.
+BATCH_BUCKETS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """One head's sampling rules, as transformers' generate applies them."""
+
+    do_sample: bool = True
+    temperature: float = 0.9
+    top_k: int = 50
+    top_p: float = 1.0
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Everything qwen_tts asks of the talker's generate, read from its keyword arguments."""
+
+    talker: Sampling
+    predictor: Sampling
+    repetition_penalty: float
+    min_new_tokens: int
+    max_new_tokens: int
+    eos: int
+    pad: int
+    suppress: tuple[int, ...]
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any], pad: int | None) -> Rules:
+        eos = kwargs["eos_token_id"]
+        eos = int(eos[0] if isinstance(eos, list | tuple) else eos)
+        return cls(
+            talker=Sampling(bool(kwargs.get("do_sample", True)), float(kwargs.get("temperature", 1.0)),
+                            int(kwargs.get("top_k", 50) or 0), float(kwargs.get("top_p", 1.0))),
+            predictor=Sampling(bool(kwargs.get("subtalker_dosample", True)),
+                               float(kwargs.get("subtalker_temperature", 1.0)),
+                               int(kwargs.get("subtalker_top_k", 50) or 0), float(kwargs.get("subtalker_top_p", 1.0))),
+            repetition_penalty=float(kwargs.get("repetition_penalty", 1.0) or 1.0),
+            min_new_tokens=int(kwargs.get("min_new_tokens", 0) or 0),
+            max_new_tokens=int(kwargs["max_new_tokens"]),
+            eos=eos,
+            pad=eos if pad is None else int(pad),
+            suppress=tuple(int(t) for t in kwargs.get("suppress_tokens") or ()),
+        )
+
+
+class StaticCache:
+    """Keys and values of every layer in buffers allocated once; the layers call ``update``.
+
+    ``visible`` (eager mode) cuts what attention sees to the positions written so far, so
+    the shapes are exactly the growing cache's; None (graph mode) shows the whole buffer and
+    the mask hides the rest.
+    """
+
+    def __init__(self, layers: int, batch: int, heads: int, length: int, head_dim: int, dtype: Any,
+                 device: Any) -> None:
+        import torch
+
+        shape = (batch, heads, length, head_dim)
+        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
+        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
+        self.visible: int | None = None
+
+    def update(self, key: Any, value: Any, layer_idx: int, cache_kwargs: dict[str, Any] | None = None) -> Any:
+        position = (cache_kwargs or {})["cache_position"]
+        keys, values = self.keys[layer_idx], self.values[layer_idx]
+        rows = key.shape[0]
+        if rows == keys.shape[0]:
+            keys.index_copy_(2, position, key)
+            values.index_copy_(2, position, value)
+        else:  # a prefill of fewer items than the buffer holds
+            keys[:rows].index_copy_(2, position, key)
+            values[:rows].index_copy_(2, position, value)
+            keys, values = keys[:rows], values[:rows]
+        if self.visible is not None:
+            return keys[:, :, : self.visible], values[:, :, : self.visible]
+        return keys, values
+
+
+# -- choosing a token --------------------------------------------------------------------
+
+
+def penalise(scores: Any, seen: Any, penalty: float) -> Any:
+    """transformers' repetition penalty, over a mask of the tokens said so far."""
+    import torch
+
+    if penalty == 1.0:
+        return scores
+    return torch.where(seen, torch.where(scores < 0, scores * penalty, scores / penalty), scores)
+
+
+def pick(scores: Any, rule: Sampling, sampler: str) -> Any:
+    """The next token of each row from float32 scores: temperature, top-k, top-p, then
+    multinomial (the reference's draw) or the exponential race (graph-safe); argmax when
+    not sampling."""
+    import torch
+
+    if not rule.do_sample:
+        return scores.argmax(dim=-1)
+    if rule.temperature != 1.0:
+        scores = scores / rule.temperature
+    if rule.top_k:
+        k = min(rule.top_k, scores.shape[-1])
+        kth = torch.topk(scores, k).values[..., -1:]
+        scores = scores.masked_fill(scores < kth, -math.inf)
+    if rule.top_p < 1.0:
+        ordered, order = torch.sort(scores, descending=False)
+        tail = ordered.softmax(dim=-1).cumsum(dim=-1) <= 1 - rule.top_p
+        tail[..., -1:] = False
+        scores = scores.masked_fill(tail.scatter(1, order, tail), -math.inf)
+    probs = scores.softmax(dim=-1)
+    if sampler == "multinomial":
+        return torch.multinomial(probs, num_samples=1).squeeze(1)
+    return (probs / torch.empty_like(probs).exponential_()).argmax(dim=-1)
+
+
+# -- one batch ----------------------------------------------------------------------------
+
+
+@dataclass
+class State:
+    """The buffers one batch shape decodes in; a graph reads and writes only these."""
+
+    rows: int  # buffer rows (the bucket); the batch's items are the first ``items``
+    length: int  # talker cache positions
+    text_columns: int
+    talker_cache: StaticCache
+    predictor_cache: StaticCache
+    token: Any  # [rows, 1] the frame's first code (what the talker said last)
+    past_hidden: Any  # [rows, 1, H] the talker's last hidden state
+    step: Any  # [1] frames done
+    cache_position: Any  # [1] where this frame's talker key goes
+    positions: Any  # [rows] this frame's rotary position, per item
+    key_mask: Any  # [rows, length] which cache positions an item may attend to
+    text: Any  # [rows, text_columns, H] what is added to each frame's input (text, then pad)
+    text_last: Any  # [rows] last column to read (the pad column)
+    seen: Any  # [rows, vocab] tokens said (repetition penalty)
+    unfinished: Any  # [rows]
+    min_frames: Any  # [rows]
+    max_frames: Any  # [rows]
+    capped: Any  # [rows] stopped by its own budget
+    codes: Any  # [rows, steps, 16] each frame's codes
+    hidden: Any  # [rows, steps, H] each frame's talker hidden state
+    eos_mask: Any = None  # [vocab] the end-of-speech code
+    suppress: Any = None  # [vocab] codes the talker may never say
+    items: int = 0
+    graph: Any = None
+    rules: Rules | None = None  # what the graph was captured with
+    predictor_masks: list[Any] = field(default_factory=list)
+
+
+class Frames:
+    """The loop for one loaded ``Qwen3TTSForConditionalGeneration``; install() swaps it in."""
+
+    def __init__(self, model: Any, *, graphs: bool | None = None, static: bool | None = None,
+                 sampler: str | None = None) -> None:
+
+        self.model = model
+        self.talker = model.talker
+        self.predictor = model.talker.code_predictor
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        on_cuda = self.device.type == "cuda"
+        self.graphs = on_cuda if graphs is None else graphs and on_cuda
+        # Static shapes (whole buffers, masks, bucketed batch): what a graph runs. Without
+        # graphs they are only worth it to test that path on the CPU.
+        self.static = self.graphs or bool(static)
+        self.sampler = sampler or ("exponential" if self.graphs else "multinomial")
+        self.states: dict[tuple[int, int, int], State] = {}
+        self.budgets: tuple[list[int] | None, list[int] | None] = (None, None)
+        self.last_capped: list[bool] = []
+        #: The last call's timings (seconds) and frames, for benches and logs.
+        self.stats: dict[str, float] = {}
+        tc = self.talker.config
+        pc = self.predictor.config
+        self.talker_shape = (tc.num_hidden_layers, tc.num_key_value_heads, tc.head_dim)
+        self.predictor_shape = (pc.num_hidden_layers, pc.num_key_value_heads, pc.head_dim)
+        self.vocab = tc.vocab_size
+        if self.static and tc._attn_implementation == "sdpa":
+            _use_grouped_attention(tc)
+
+    # -- installing -------------------------------------------------------------------
+
+    def install(self) -> Frames:
+        """Make ``talker.generate`` this loop (qwen_tts calls it through the instance)."""
+        self.talker.generate = self.generate
+        return self
+
+    def plan(self, *, max_frames: list[int] | None = None, min_frames: list[int] | None = None) -> None:
+        """Per-item frame budgets for the next call: an item stops at its max (capped), and
+        cannot stop before its min."""
+        self.budgets = (max_frames, min_frames)
+
+    # -- the generate qwen_tts calls -------------------------------------------------
+
+    def generate(self, *, inputs_embeds: Any, attention_mask: Any, trailing_text_hidden: Any, tts_pad_embed: Any,
+                 **kwargs: Any) -> SimpleNamespace:
+        import torch
+
+        rules = Rules.from_kwargs(kwargs, self.talker.generation_config.pad_token_id)
+        max_frames, min_frames = self.budgets
+        self.budgets = (None, None)
+        with torch.no_grad():
+            return self._generate(rules, inputs_embeds, attention_mask, trailing_text_hidden, tts_pad_embed,
+                                  max_frames, min_frames)
+
+    def _generate(self, rules: Rules, embeds: Any, mask: Any, text: Any, pad_embed: Any,
+                  max_frames: list[int] | None, min_frames: list[int] | None) -> SimpleNamespace:
+
+        items, prompt = embeds.shape[0], embeds.shape[1]
+        steps = max(0, rules.max_new_tokens - 1)
+        t0 = time.monotonic()
+        state = self._state(items, prompt + steps + 1, text.shape[1] + 1, steps, rules)
+        self._rules_into(state, rules)
+        first = self._prefill(state, rules, embeds, mask, text, pad_embed, max_frames, min_frames)
+        t1 = time.monotonic()
+        self.stats = {"items": items, "rows": state.rows, "prompt": prompt, "capture_seconds": 0.0}
+        done = 0
+        if steps and bool(state.unfinished[:items].any()):
+            done = self._run(state, rules, steps)
+        t2 = time.monotonic()
+        self.stats.update(prefill_seconds=round(t1 - t0, 4), frames=done,
+                          frame_seconds=round(t2 - t1 - self.stats["capture_seconds"], 4))
+        self.last_capped = [bool(c) for c in state.capped[:items].tolist()]
+        hidden = [((first,), None)] + [
+            ((state.hidden[:items, s : s + 1],), state.codes[:items, s]) for s in range(done)
+        ]
+        return SimpleNamespace(hidden_states=tuple(hidden))
+
+    # -- buffers -----------------------------------------------------------------------
+
+    def _state(self, items: int, length: int, text_columns: int, steps: int, rules: Rules) -> State:
+        import torch
+
+        if self.static:
+            rows = next((b for b in BATCH_BUCKETS if b >= items), items)
+            length = -(-length // LENGTH_STEP) * LENGTH_STEP
+            text_columns = -(-text_columns // LENGTH_STEP) * LENGTH_STEP
+            key = (rows, length, text_columns)
+            if key in self.states and self.states[key].codes.shape[1] >= steps:
+                state = self.states[key]
+                state.items = items
+                return state
+            # One batch shape lives at a time: its cache and its graph's memory are the
+            # batch's to use, and a render's batches are nearly all one shape.
+            self.states.clear()
+        else:
+            rows = items
+        dev, dt = self.device, self.dtype
+        hidden_size = self.talker.config.hidden_size
+        talker_layers, talker_heads, talker_dim = self.talker_shape
+        predictor_layers, predictor_heads, predictor_dim = self.predictor_shape
+        long = dict(dtype=torch.long, device=dev)
+        state = State(
+            rows=rows, length=length, text_columns=text_columns,
+            talker_cache=StaticCache(talker_layers, rows, talker_heads, length, talker_dim, dt, dev),
+            predictor_cache=StaticCache(predictor_layers, rows, predictor_heads, PREDICTED + 1, predictor_dim, dt,
+                                        dev),
+            token=torch.zeros(rows, 1, **long),
+            past_hidden=torch.zeros(rows, 1, hidden_size, dtype=dt, device=dev),
+            step=torch.zeros(1, **long),
+            cache_position=torch.zeros(1, **long),
+            positions=torch.zeros(rows, **long),
+            key_mask=torch.zeros(rows, length, dtype=torch.bool, device=dev),
+            text=torch.zeros(rows, text_columns, hidden_size, dtype=dt, device=dev),
+            text_last=torch.zeros(rows, **long),
+            seen=torch.zeros(rows, self.vocab, dtype=torch.bool, device=dev),
+            unfinished=torch.zeros(rows, dtype=torch.bool, device=dev),
+            min_frames=torch.zeros(rows, **long),
+            max_frames=torch.zeros(rows, **long),
+            capped=torch.zeros(rows, dtype=torch.bool, device=dev),
+            codes=torch.zeros(rows, max(1, steps), PREDICTED + 1, **long),
+            hidden=torch.zeros(rows, max(1, steps), hidden_size, dtype=dt, device=dev),
+            items=items,
+        )
+        # The predictor's masks are the same every frame: prefill of 2, then one per step.
+        positions = torch.arange(PREDICTED + 1, device=dev)
+        state.predictor_masks = [(positions[None, :] <= positions[:2, None])[None, None]] + [
+            (positions <= 1 + j)[None, None, None, :] for j in range(1, PREDICTED)
+        ]
+        if self.static:
+            self.states[(rows, length, text_columns)] = state
+        return state
+
+    def _rules_into(self, state: State, rules: Rules) -> None:
+        """The rules as device masks; a graph captured under other rules is dropped."""
+        import torch
+
+        base = Rules(**{**rules.__dict__, "max_new_tokens": 0})
+        if state.rules == base:
+            return
+        state.rules, state.graph = base, None
+        state.eos_mask = torch.zeros(self.vocab, dtype=torch.bool, device=self.device)
+        state.eos_mask[rules.eos] = True
+        state.suppress = torch.zeros(self.vocab, dtype=torch.bool, device=self.device)
+        if rules.suppress:
+            state.suppress[list(rules.suppress)] = True
+
+    # -- the prompt ---------------------------------------------------------------------
+
+    def _prefill(self, state: State, rules: Rules, embeds: Any, mask: Any, text: Any, pad_embed: Any,
+                 max_frames: list[int] | None, min_frames: list[int] | None) -> Any:
+        """Run the prompt eagerly into the static cache; pick each item's first code."""
+        import torch
+
+        items, prompt = embeds.shape[0], embeds.shape[1]
+        dev = self.device
+        mask = mask.to(dev).bool()
+        positions3, _ = self.talker.get_rope_index(mask.long())
+        padded = bool((~mask).any())
+        keys = state.talker_cache
+        keys.visible = None if self.static else prompt
+        if self.static or padded:
+            k = torch.arange(state.length if self.static else prompt, device=dev)
+            q = torch.arange(prompt, device=dev)
+            allowed = (k[None, :] <= q[:, None])[None] & torch.nn.functional.pad(
+                mask, (0, k.numel() - prompt), value=False)[:, None, :]
+            allowed |= (k[None, :] == q[:, None])[None]  # a pad row sees itself, not nothing (no NaN)
+            attn = allowed[:, None]
+        else:
+            attn = None  # as the reference: plain causal attention
+        hidden = self._talker_layers(embeds, attn, positions3, torch.arange(prompt, device=dev), keys)
+        last = hidden[:, -1:]
+        scores = self.talker.codec_head(last)[:, -1].float()
+        # Fill the frame state for the first ``items`` rows; spare rows stay finished.
+        rows = state.rows
+        state.step.zero_()
+        state.cache_position.fill_(prompt)
+        state.positions[:items] = mask.sum(dim=1)
+        state.key_mask.zero_()
+        state.key_mask[:items, :prompt] = mask
+        state.seen.zero_()
+        state.capped.zero_()
+        state.unfinished.zero_()
+        state.unfinished[:items] = True
+        state.max_frames.fill_(rules.max_new_tokens)
+        state.min_frames.zero_()
+        if max_frames is not None:
+            state.max_frames[:items] = torch.tensor(max_frames, device=dev).clamp(min=1)
+        if min_frames is not None:
+            state.min_frames[:items] = torch.tensor(min_frames, device=dev)
+        columns = text.shape[1]
+        state.text[:items, :columns] = text
+        state.text[:items, columns:] = pad_embed.reshape(1, 1, -1)
+        state.text_last.fill_(columns)
+        if rows > items:
+            state.key_mask[items:, 0] = True
+        token = self._choose(state, rules, scores, generated=0, rows=items)
+        state.token[:items, 0] = token
+        state.token[items:, 0] = rules.pad
+        state.past_hidden[:items] = last
+        return last.clone()
+
+    def _choose(self, state: State, rules: Rules, scores: Any, *, generated: Any, rows: int) -> Any:
+        """The talker's next code for the first ``rows`` rows, with qwen_tts's rules and the
+        per-item budgets; finished rows get the pad code."""
+        import torch
+
+        scores = penalise(scores, state.seen[:rows], rules.repetition_penalty)
+        too_early = (state.min_frames[:rows] > generated) | (generated < rules.min_new_tokens)
+        scores = scores.masked_fill(state.eos_mask & too_early[:, None], -math.inf)
+        scores = scores.masked_fill(state.suppress, -math.inf)
+        token = pick(scores, rules.talker, self.sampler)
+        over = state.max_frames[:rows] <= generated
+        state.capped[:rows] |= over & state.unfinished[:rows] & (token != rules.eos)
+        token = torch.where(over, torch.full_like(token, rules.eos), token)
+        token = torch.where(state.unfinished[:rows], token, torch.full_like(token, rules.pad))
+        state.seen[:rows].scatter_(1, token[:, None], True)
+        state.unfinished[:rows] &= token != rules.eos
+        return token
+
+    # -- the frames ---------------------------------------------------------------------
+
+    def _run(self, state: State, rules: Rules, steps: int) -> int:
+        """Frames until every item is done or the cap; returns how many ran."""
+        if not self.static:
+            done = 0
+            while done < steps:
+                state.talker_cache.visible = int(state.cache_position) + 1
+                self.frame(state, rules)
+                done += 1
+                if not bool(state.unfinished[: state.items].any()):
+                    break
+            return done
+        if not self.graphs:  # the graph's frame, run eagerly
+            done = 0
+            while done < steps:
+                self.frame(state, rules)
+                done += 1
+                if done % CHECK_EVERY == 0 and not bool(state.unfinished[: state.items].any()):
+                    break
+            return done
+        import torch
+
+        if state.graph is None:
+            started = time.monotonic()
+            state.graph = self._capture(state, rules)
+            self.stats["capture_seconds"] = round(time.monotonic() - started, 4)
+        done = 0
+        while done < steps:
+            state.graph.replay()
+            done += 1
+            if done % CHECK_EVERY == 0 and not bool(state.unfinished[: state.items].any()):
+                break
+        torch.cuda.current_stream().synchronize()
+        return done
+
+    def _capture(self, state: State, rules: Rules) -> Any:
+        """One frame as a CUDA graph for this batch shape (warmed up first, as capture needs)."""
+        import torch
+
+        saved = [t.clone() for t in (state.token, state.past_hidden, state.step, state.cache_position,
+                                     state.positions, state.key_mask, state.seen, state.unfinished, state.capped)]
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                self.frame(state, rules)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        # A private memory pool: one graph lives at a time, and a pool shared with graphs
+        # already freed trips an internal assert in torch's allocator.
+        with torch.cuda.graph(graph):
+            self.frame(state, rules)
+        for target, value in zip((state.token, state.past_hidden, state.step, state.cache_position,
+                                  state.positions, state.key_mask, state.seen, state.unfinished, state.capped), saved):
+            target.copy_(value)
+        log.debug("captured a decode graph: batch %d, cache %d", state.rows, state.length)
+        return graph
+
+    def frame(self, state: State, rules: Rules) -> None:
+        """One audio frame for every row: the predictor's 15 codes for the last talker code,
+        then the talker's next code. Only tensor operations on ``state``: capturable."""
+        import torch
+
+        rows = state.rows if self.static else state.items
+        talker_embed = self.talker.get_input_embeddings()
+        predictor_embeds = self.predictor.model.get_input_embeddings()
+        token = state.token[:rows]
+        said = talker_embed(token)  # [rows, 1, H]
+        # The predictor: a prompt of two (talker hidden, code embedding), then 14 steps.
+        cache = state.predictor_cache
+        x = torch.cat((state.past_hidden[:rows], said), dim=1)
+        parts = [said]
+        codes = []
+        for j in range(PREDICTED):
+            if j == 0:
+                position = torch.arange(2, device=self.device)
+                if not self.static:
+                    cache.visible = 2
+            else:
+                x = parts[-1]
+                position = state.step.new_full((1,), 1 + j)
+                if not self.static:
+                    cache.visible = 2 + j
+            mask = state.predictor_masks[j] if self.static else None
+            h = self._predictor_layers(x, mask, position, cache)
+            scores = self.predictor.lm_head[j](h[:, -1]).float()
+            code = pick(scores, rules.predictor, self.sampler)
+            codes.append(code)
+            parts.append(predictor_embeds[j](code[:, None]))
+        frame_codes = torch.stack([token[:, 0], *codes], dim=1)
+        x = torch.cat(parts, dim=1).sum(1, keepdim=True)
+        column = torch.minimum(state.step.expand(rows), state.text_last[:rows])
+        x = x + state.text[:rows].gather(1, column[:, None, None].expand(-1, 1, x.shape[-1]))
+        # The talker: one position for every row.
+        state.key_mask[:rows].index_fill_(1, state.cache_position, True)
+        if self.static:
+            attn = state.key_mask[:rows, None, None, :]
+        elif bool((~state.key_mask[:rows, : int(state.cache_position) + 1]).any()):
+            attn = state.key_mask[:rows, None, None, : int(state.cache_position) + 1]
+        else:
+            attn = None
+        positions3 = state.positions[:rows].view(1, rows, 1).expand(3, rows, 1)
+        h = self._talker_layers(x, attn, positions3, state.cache_position, state.talker_cache)
+        scores = self.talker.codec_head(h)[:, -1].float()
+        generated = state.step + 1
+        token = self._choose(state, rules, scores, generated=generated, rows=rows)
+        # Book-keeping, all on the device.
+        state.codes[:rows].index_copy_(1, state.step, frame_codes[:, None])
+        state.hidden[:rows].index_copy_(1, state.step, h)
+        state.token[:rows, 0] = token
+        state.past_hidden[:rows] = h
+        state.step += 1
+        state.cache_position += 1
+        state.positions += 1
+
+    # -- the two transformers ------------------------------------------------------------
+
+    def _talker_layers(self, x: Any, attn: Any, positions3: Any, cache_position: Any, cache: StaticCache) -> Any:
+        model = self.talker.model
+        position_embeddings = model.rotary_emb(x, positions3)
+        for layer in model.layers:
+            x = layer(x, attention_mask=attn, past_key_values=cache, use_cache=True, cache_position=cache_position,
+                      position_embeddings=position_embeddings)[0]
+        return model.norm(x)
+
+    def _predictor_layers(self, x: Any, attn: Any, position: Any, cache: StaticCache) -> Any:
+        model = self.predictor.model
+        x = self.predictor.small_to_mtp_projection(x)
+        position_embeddings = model.rotary_emb(x, position[None, :])
+        for layer in model.layers[: model.config.num_hidden_layers]:
+            x = layer(x, attention_mask=attn, past_key_values=cache, use_cache=True, cache_position=position,
+                      position_embeddings=position_embeddings)[0]
+        return model.norm(x)
+
+
+def grouped_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, scaling: float | None = None,
+                      dropout: float = 0.0, **kwargs: Any) -> tuple[Any, None]:
+    """Attention of one new position over a whole static cache, each key/value head read
+    once for its group of query heads. transformers' SDPA path copies the cache once per
+    query head whenever a mask is given (``repeat_kv``): at batch 192 that is gigabytes per
+    frame. Longer queries (the prompt) go to transformers' SDPA."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if query.shape[2] != 1 or attention_mask is None or attention_mask.dtype != torch.bool:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
+                                      **kwargs)
+    rows, heads, _, dim = query.shape
+    groups = key.shape[1]
+    q = query.view(rows, groups, heads // groups, dim)
+    scores = torch.matmul(q, key.transpose(-1, -2)).float() * (dim**-0.5 if scaling is None else scaling)
+    scores = scores.masked_fill(~attention_mask[:, :, :, : key.shape[-2]], -math.inf)
+    out = torch.matmul(scores.softmax(dim=-1).to(value.dtype), value)  # [rows, groups, heads/groups, dim]
+    return out.reshape(rows, heads, 1, dim).transpose(1, 2), None
+
+
+def _use_grouped_attention(config: Any) -> None:
+    from transformers import AttentionInterface
+
+    AttentionInterface.register("voxd_grouped", grouped_attention)
+    config._attn_implementation = "voxd_grouped"
+
+
+def install(model: Any, *, graphs: bool | None = None, static: bool | None = None,
+            sampler: str | None = None) -> Frames | None:
+    """Put the loop under a loaded qwen_tts model (``Qwen3TTSModel.model``); None when the
+    model lacks what the loop reads (another qwen_tts version), which keeps qwen_tts's own."""
+    try:
+        talker = model.talker
+        predictor = talker.code_predictor
+        needed = (talker.model.layers, talker.model.rotary_emb, talker.codec_head, talker.get_rope_index,
+                  predictor.model.layers, predictor.lm_head, predictor.small_to_mtp_projection,
+                  talker.config.head_dim, predictor.config.head_dim)
+    except AttributeError as exc:
+        log.warning("Qwen3-TTS: this qwen_tts has no %s; decoding with its own generate", exc.name)
+        return None
+    del needed
+    return Frames(model, graphs=graphs, static=static, sampler=sampler).install()

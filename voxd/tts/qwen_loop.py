@@ -222,15 +222,22 @@ class Frames:
         self.talker_shape = (tc.num_hidden_layers, tc.num_key_value_heads, tc.head_dim)
         self.predictor_shape = (pc.num_hidden_layers, pc.num_key_value_heads, pc.head_dim)
         self.vocab = tc.vocab_size
-        if self.static and tc._attn_implementation == "sdpa":
-            _use_grouped_attention(tc)
+        self.attention = tc._attn_implementation
 
     # -- installing -------------------------------------------------------------------
 
     def install(self) -> Frames:
         """Make ``talker.generate`` this loop (qwen_tts calls it through the instance)."""
         self.talker.generate = self.generate
+        if self.static and self.attention == "sdpa":
+            _use_grouped_attention(self.talker.config)
         return self
+
+    def uninstall(self) -> None:
+        """Give the talker back its own generate and attention."""
+        self.talker.__dict__.pop("generate", None)
+        self.talker.config._attn_implementation = self.attention
+        self.states.clear()
 
     def plan(self, *, max_frames: list[int] | None = None, min_frames: list[int] | None = None) -> None:
         """Per-item frame budgets for the next call: an item stops at its max (capped), and

@@ -1,0 +1,203 @@
+"""voxd.tts.qwen_loop against qwen_tts's own generate, through the real qwen_tts package and
+the tiny random-weight checkpoints (tests/tiny_qwen.py): the same codes, frame for frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from voxd.errors import ConfigError
+from voxd.tts import qwen_loop
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
+
+# Different lengths, so the prompts are left-padded and the items end at different frames.
+TEXTS = [
+    "Hello there, this is a short one.",
+    "A much longer sentence that goes on and on about many things, with commas; and more words.",
+    "Mid length text here, fine.",
+]
+SAMPLING = dict(temperature=0.9, top_k=50, top_p=1.0, repetition_penalty=1.05, subtalker_temperature=0.9,
+                subtalker_top_k=50, subtalker_top_p=1.0)
+
+
+class Model:
+    """A loaded tiny checkpoint whose codec calls are recorded, with or without voxd's loop."""
+
+    def __init__(self, path: Path) -> None:
+        import torch
+        from qwen_tts import Qwen3TTSModel
+
+        self.qwen = Qwen3TTSModel.from_pretrained(str(path), device_map="cpu", dtype=torch.float32,
+                                                  attn_implementation="sdpa")
+        talker = self.qwen.model.talker
+        talker.generation_config.pad_token_id = self.qwen.model.config.talker_config.codec_eos_token_id
+        self.codes: list[Any] = []
+        self.frames: qwen_loop.Frames | None = None
+        real = self.qwen.model.speech_tokenizer.decode
+
+        def decode(encoded: Any, *args: Any, **kwargs: Any) -> Any:
+            self.codes = [item["audio_codes"].clone() for item in encoded]
+            return real(encoded, *args, **kwargs)
+
+        self.qwen.model.speech_tokenizer.decode = decode
+
+    def loop(self, **options: Any) -> qwen_loop.Frames:
+        self.reference()
+        frames = qwen_loop.install(self.qwen.model, **options)
+        assert frames is not None
+        self.frames = frames
+        return frames
+
+    def reference(self) -> None:
+        if self.frames is not None:
+            self.frames.uninstall()
+            self.frames = None
+        assert "generate" not in self.qwen.model.talker.__dict__
+
+    def speak(self, kind: str, sample: bool, seed: int = 0) -> list[Any]:
+        import torch
+
+        torch.manual_seed(seed)
+        common = dict(do_sample=sample, subtalker_dosample=sample, max_new_tokens=120, **SAMPLING)
+        n = len(TEXTS)
+        if kind == "custom":
+            self.qwen.generate_custom_voice(text=TEXTS, speaker=["ryan"] * n, language=["english"] * n,
+                                            non_streaming_mode=True, **common)
+        elif kind == "design":
+            self.qwen.generate_voice_design(text=TEXTS, instruct=["A calm, low voice."] * n,
+                                            language=["english"] * n, **common)
+        else:
+            t = np.arange(24000) / 24000
+            reference = (0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32)
+            self.qwen.generate_voice_clone(text=TEXTS, language=["english"] * n, ref_audio=(reference, 24000),
+                                           ref_text="Hello, this is me.", non_streaming_mode=True, **common)
+        return self.codes
+
+
+@pytest.fixture(scope="module")
+def models(tiny_qwen_checkpoints: dict[str, Path]) -> dict[str, Model]:
+    return {kind: Model(path) for kind, path in tiny_qwen_checkpoints.items()}
+
+
+def assert_same_codes(ours: list[Any], reference: list[Any]) -> None:
+    assert [len(c) for c in ours] == [len(c) for c in reference]
+    for a, b in zip(ours, reference):
+        assert bool((a == b).all())
+
+
+@pytest.mark.parametrize("kind", ["custom", "design", "base"])
+def test_greedy_codes_are_qwen_tts_codes(models: dict[str, Model], kind: str) -> None:
+    model = models[kind]
+    model.reference()
+    reference = model.speak(kind, sample=False)
+    model.loop()
+    assert_same_codes(model.speak(kind, sample=False), reference)
+
+
+def test_seeded_sampling_draws_what_qwen_tts_draws(models: dict[str, Model]) -> None:
+    model = models["custom"]
+    model.reference()
+    reference = model.speak("custom", sample=True, seed=3)
+    assert len({len(c) for c in reference}) > 1  # the items end at different frames
+    model.loop(sampler="multinomial")
+    assert_same_codes(model.speak("custom", sample=True, seed=3), reference)
+    other = model.speak("custom", sample=True, seed=4)  # and another seed is another take
+    assert any(a.shape != b.shape or not bool((a == b).all()) for a, b in zip(other, reference))
+
+
+def test_the_graph_path_without_capture_gives_the_same_greedy_codes(models: dict[str, Model]) -> None:
+    """Whole buffers under a mask, batch rounded up to a bucket (3 -> 4), tensor-only steps."""
+    model = models["custom"]
+    model.reference()
+    reference = model.speak("custom", sample=False)
+    frames = model.loop(static=True)
+    assert frames.static and not frames.graphs
+    assert_same_codes(model.speak("custom", sample=False), reference)
+    assert frames.stats["rows"] == 4 and frames.stats["items"] == 3
+
+
+def test_an_item_over_its_budget_stops_alone_and_is_capped(models: dict[str, Model]) -> None:
+    model = models["custom"]
+    model.reference()
+    reference = model.speak("custom", sample=False)
+    frames = model.loop()
+    frames.plan(max_frames=[4, 1000, 1000])
+    ours = model.speak("custom", sample=False)
+    eos = model.qwen.model.config.talker_config.codec_eos_token_id
+    assert len(ours[0]) == 4 and bool((ours[0] == reference[0][:4]).all())
+    assert_same_codes(ours[1:], reference[1:])  # the others went on to their own end
+    assert frames.last_capped == [True, False, False]
+    assert all(int(c[-1, 0]) != eos for c in ours)
+    # The budget is for one call.
+    assert_same_codes(model.speak("custom", sample=False), reference)
+    assert frames.last_capped == [False, False, False]
+
+
+def test_a_minimum_holds_end_of_speech_back(models: dict[str, Model]) -> None:
+    model = models["custom"]
+    model.reference()
+    natural = [len(c) for c in model.speak("custom", sample=False)]
+    frames = model.loop()
+    frames.plan(min_frames=[natural[0] + 5, 0, 0])
+    longer = [len(c) for c in model.speak("custom", sample=False)]
+    assert longer[0] >= natural[0] + 5 and longer[1:] == natural[1:]
+
+
+def test_the_exponential_race_draws_from_the_softmax() -> None:
+    import torch
+
+    torch.manual_seed(0)
+    scores = torch.tensor([[2.0, 1.0, 0.0, -1.0, 5.0, -3.0]]).repeat(40000, 1)
+    expected = torch.softmax(torch.tensor([2.0, 1.0, 0.0, -1.0, 5.0, -3.0]), dim=0)
+    rule = qwen_loop.Sampling(do_sample=True, temperature=1.0, top_k=0, top_p=1.0)
+    for sampler in ("exponential", "multinomial"):
+        drawn = torch.bincount(qwen_loop.pick(scores, rule, sampler), minlength=6).float() / len(scores)
+        assert torch.allclose(drawn, expected, atol=0.01), (sampler, drawn, expected)
+    top2 = qwen_loop.Sampling(do_sample=True, temperature=0.5, top_k=2, top_p=1.0)
+    drawn = torch.bincount(qwen_loop.pick(scores, top2, "exponential"), minlength=6)
+    assert set(drawn.nonzero().flatten().tolist()) == {0, 4}  # only the two best, ever
+    nucleus = qwen_loop.Sampling(do_sample=True, temperature=1.0, top_k=0, top_p=0.5)
+    assert set(qwen_loop.pick(scores[:500], nucleus, "exponential").tolist()) == {4}  # 5.0 alone holds 0.5
+    greedy = qwen_loop.Sampling(do_sample=False)
+    assert set(qwen_loop.pick(scores[:3], greedy, "exponential").tolist()) == {4}
+
+
+def test_the_repetition_penalty_is_transformers_one() -> None:
+    import torch
+    from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
+
+    scores = torch.tensor([[1.0, -2.0, 3.0, -0.5], [0.5, 0.5, -1.0, 2.0]])
+    said = torch.tensor([[0, 1, 1], [3, 2, 3]])
+    seen = torch.zeros(2, 4, dtype=torch.bool).scatter_(1, said, True)
+    expected = RepetitionPenaltyLogitsProcessor(1.3)(said, scores.clone())
+    assert torch.equal(qwen_loop.penalise(scores, seen, 1.3), expected)
+
+
+def test_a_model_without_what_the_loop_reads_keeps_its_own_generate(caplog: pytest.LogCaptureFixture) -> None:
+    class Odd:
+        talker = object()
+
+    assert qwen_loop.install(Odd()) is None
+    assert "decoding with its own generate" in caplog.text
+
+
+def test_the_engine_takes_the_loop_by_name(tiny_qwen_dir: Path) -> None:
+    from voxd.tts.base import Utterance
+    from voxd.tts.qwen import QwenEngine
+
+    with pytest.raises(ConfigError, match="decode_loop"):
+        QwenEngine(str(tiny_qwen_dir), decode_loop="fast")
+    greedy = dict(do_sample=False, subtalker_do_sample=False)
+    ours = QwenEngine(str(tiny_qwen_dir), **greedy)
+    theirs = QwenEngine(str(tiny_qwen_dir), decode_loop="qwen_tts", **greedy)
+    assert ours.model_id == theirs.model_id  # the same chunks: the cache stays valid across loops
+    batch = [Utterance(text, "Ryan", "en") for text in TEXTS]
+    for a, b in zip(ours.synthesize(batch).waveforms, theirs.synthesize(batch).waveforms):
+        np.testing.assert_array_equal(a, b)
+    assert ours._frames is not None and theirs._frames is None
+    ours.close()
+    theirs.close()

@@ -399,7 +399,7 @@ def test_an_assembly_error_stops_the_render_and_reaches_the_caller(tmp_path: Pat
     class Damaging(SlowEngine):
         def synthesize(self, utterances, **kwargs):
             if len(self.calls) == 1:  # the first batch's audio vanishes from the cache
-                for cached in settings.cache_path.rglob("*.pcm"):
+                for cached in settings.cache_path.rglob("*.vxa"):
                     cached.unlink()
             return super().synthesize(utterances, **kwargs)
 

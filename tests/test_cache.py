@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -16,21 +14,14 @@ from voxd.cache import LEGACY_SUFFIX, SUFFIX, ChunkCache, content_key, evict, us
 from voxd.tts.base import Utterance
 from voxd.tts.espeak import EspeakEngine
 
+from .support import legacy_entry
+
 HALF_STEP = 0.5 / 32767 + 1e-7  # the most 16-bit rounding may move a sample in [-1, 1]
 
 
 def speech(text: str = "A chunk cache that never fills the disk by surprise.") -> tuple[np.ndarray, int]:
     result = EspeakEngine().synthesize([Utterance(text=text, voice="en-us")])
     return result.waveforms[0], result.sample_rate
-
-
-def legacy_entry(cache: ChunkCache, key: str, audio: np.ndarray, rate: int) -> None:
-    """An entry as voxd wrote them before the compact format: header, then raw float32."""
-    payload = np.ascontiguousarray(audio, dtype="<f4").tobytes()
-    header = struct.pack("<4sHHIII", b"VXDA", 1, 0, rate, audio.size, zlib.crc32(payload))
-    path = cache.legacy_path(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(header + payload)
 
 
 def test_key_depends_on_every_part():

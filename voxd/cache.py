@@ -87,10 +87,11 @@ class ChunkCache:
             path.unlink(missing_ok=True)
             return None
         if path.suffix == LEGACY_SUFFIX:
-            # Converting is a saving, not a duty: with no room for the new file, the old stays.
-            with contextlib.suppress(OSError, VoxdError):
-                self.put(key, *decoded)
-            return decoded
+            try:
+                self.put(key, *decoded)  # the compact entry replaces the old one, and is recent
+                return decoded
+            except (OSError, VoxdError):
+                pass  # converting is a saving, not a duty: with no room for the new file, the old stays
         with contextlib.suppress(OSError):
             os.utime(path)  # recency for size-capped eviction
         return decoded

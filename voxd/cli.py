@@ -93,7 +93,11 @@ def _start(settings: Settings, bar: _ProgressBar, book, chunks) -> None:
     from .cache import ChunkCache
     from .disk import needs, shortfall
 
-    short = shortfall(settings, needs(chunks, ChunkCache(settings.cache_path), settings), book.metadata.title)
+    try:
+        short = shortfall(settings, needs(chunks, ChunkCache(settings.cache_path), settings), book.metadata.title)
+    except OSError as exc:  # a look at the disk is no reason to stop a render
+        short = None
+        print(f"voxd: warning: could not check the disk space: {exc}", file=sys.stderr)
     if short:
         print(f"voxd: warning: {short}: the render may fill the disk and stop there", file=sys.stderr)
     bar.start(f"{book.metadata.title[:40]}", len({c.key for c in chunks}))

@@ -123,9 +123,10 @@ def trim_cache(settings: Settings, store: Store, *, need: int = 0) -> tuple[int,
     unfinished = [j.started_at for j in store.jobs() if j.status.value in ("queued", "running") and j.started_at]
     removed, freed = evict(root, cap, free_bytes=wanted, protect_newer_than=min(unfinished) if unfinished else None)
     if removed:
-        log.info("cache: removed %d least recently used chunks of finished books (%s) to keep it under %s "
-                 "and %s free", removed, size(freed), f"{settings.cache_max_gb:g} GB" if cap else "no cap",
-                 f"{settings.cache_min_free_gb:g} GB")
+        why = [f"under cache_max_gb ({settings.cache_max_gb:g} GB)"] if cap is not None else []
+        why += [f"{settings.cache_min_free_gb:g} GB free on its volume"] if wanted else []
+        log.info("cache: removed %d least recently used chunks of finished books (%s) to keep it %s",
+                 removed, size(freed), " and ".join(why))
     if freed < wanted:
         log.warning("cache: the volume holding %s has %s free, less than cache_min_free_gb (%g GB)%s, and what "
                     "is left in the cache belongs to unfinished books", root, size(free + freed),

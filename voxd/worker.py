@@ -228,9 +228,13 @@ class Worker:
         """Before the render: finished books' chunks give way for this one's, and what the
         disk still lacks is said now, in the log and the job's history, not found out hours in.
         The render goes ahead either way; a disk that does fill pauses the job."""
-        needed = disk.needs(chunks, ChunkCache(self.settings.cache_path), self.settings)
-        disk.trim_cache(self.settings, self.store, need=disk.on_cache_volume(self.settings, needed))
-        short = disk.shortfall(self.settings, needed, book.metadata.title)
+        try:
+            needed = disk.needs(chunks, ChunkCache(self.settings.cache_path), self.settings)
+            disk.trim_cache(self.settings, self.store, need=disk.on_cache_volume(self.settings, needed))
+            short = disk.shortfall(self.settings, needed, book.metadata.title)
+        except OSError as exc:  # a look at the disk is no reason to fail a book
+            log.warning("job %d: could not check the disk space for %s: %s", job.id, book.metadata.title, exc)
+            return
         if short:
             said = f"{short}: the render may fill the disk, and if it does, the job pauses until space is freed"
             log.warning("job %d: %s", job.id, said)

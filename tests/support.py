@@ -272,6 +272,16 @@ def handmade_book(tmp: Path, levels: list[float], *, clicks: bool = False) -> tu
     return Book(metadata=meta, chapters=tuple(chapters)), chunks, cache
 
 
+def legacy_entry(cache: ChunkCache, key: str, audio: np.ndarray, rate: int) -> Path:
+    """A cache entry as voxd wrote them before the compact format: the header, then raw float32."""
+    payload = np.ascontiguousarray(audio, dtype="<f4").tobytes()
+    header = struct.pack("<4sHHIII", b"VXDA", 1, 0, rate, audio.size, zlib.crc32(payload))
+    path = cache.legacy_path(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(header + payload)
+    return path
+
+
 def assemblers() -> list:
     return [p for p in multiprocessing.active_children() if p.name == "voxd-assemble"]
 

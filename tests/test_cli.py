@@ -45,6 +45,8 @@ def test_every_command_is_in_the_readme():
 def test_jobs_empty_then_add(tmp_path):
     out = voxd(tmp_path, "jobs")
     assert "no jobs yet" in out.stdout
+    assert "\ncache  empty, cap 10 GB\n" in out.stdout
+    assert "\ndisk   state, cache, outbox: " in out.stdout and " free of " in out.stdout
     book = build_sample(tmp_path / "alice.epub")
     out = voxd(tmp_path, "add", str(book))
     assert "queued as job 1" in out.stdout
@@ -79,6 +81,8 @@ def test_render_writes_m4b(tmp_path):
     assert out.stdout.strip().endswith(str(tmp_path / "alice.m4b"))
     assert "3 chapters" in out.stdout
     assert (tmp_path / "alice.m4b").stat().st_size > 10_000
+    cached = [line for line in voxd(tmp_path, "jobs").stdout.splitlines() if line.startswith("cache ")]
+    assert len(cached) == 1 and " chunks, cap 10 GB" in cached[0] and "float32" not in cached[0]
 
 
 def test_render_bad_file_names_it(tmp_path):
@@ -108,8 +112,9 @@ def test_help_works(argv):
 
 def test_doctor_reports_each_part(tmp_path):
     out = voxd(tmp_path, "doctor")
-    for label in ("config", "inbox", "outbox", "state", "espeak", "notify"):
+    for label in ("config", "inbox", "outbox", "state", "cache", "disk", "espeak", "notify"):
         assert f" {label} " in out.stdout
+    assert "ok  cache    empty, cap 10 GB" in out.stdout
     assert out.stdout.strip().endswith("all good")
 
 

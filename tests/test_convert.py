@@ -28,7 +28,7 @@ from voxd.render import render, with_keys
 from voxd.samples import SAMPLE_CHAPTERS, build_epub
 from voxd.text import plan_chunks
 
-from .support import RATE, assemblers, chapters_of, decode, handmade_book, settings_for, tiny_png
+from .support import RATE, assemblers, chapters_of, decode, handmade_book, legacy_entry, settings_for, tiny_png
 
 VOICE = "default"
 
@@ -368,6 +368,28 @@ def test_assembly_overlaps_the_render(tmp_path: Path, small_windows) -> None:
     assert not assemblers()
 
 
+def test_a_cache_from_an_earlier_voxd_is_used_without_rendering_again(tmp_path: Path) -> None:
+    """Float32 entries (``*.pcm``) are read as they are: nothing is spoken again, the book comes
+    out the same, and each entry is rewritten in the compact format on the way."""
+    settings = settings_for(tmp_path, write_sidecars=False)
+    source = long_book(tmp_path)
+    first = convert(source, lambda book: tmp_path / "first.m4b", settings, SlowEngine(delay=0))
+    cache = ChunkCache(settings.cache_path)
+    entries = sorted(settings.cache_path.rglob("*.vxa"))
+    for entry in entries:  # the same audio, as an earlier voxd stored it
+        samples, rate = cache.get(entry.stem)
+        legacy_entry(cache, entry.stem, samples, rate)
+        entry.unlink()
+
+    engine = SlowEngine(delay=0)
+    second = convert(source, lambda book: tmp_path / "second.m4b", settings, engine)
+    assert engine.calls == []
+    assert second.progress.chunks_cached == second.progress.chunks_total == len(entries)
+    assert [m.title for m in second.chapters] == [m.title for m in first.chapters]
+    assert second.duration == pytest.approx(first.duration, abs=1e-6)
+    assert sorted(settings.cache_path.rglob("*.vxa")) == entries and not list(settings.cache_path.rglob("*.pcm"))
+
+
 def test_a_stop_while_rendering_abandons_the_assembly(tmp_path: Path, small_windows) -> None:
     class Stop(Exception):
         pass
@@ -399,7 +421,7 @@ def test_an_assembly_error_stops_the_render_and_reaches_the_caller(tmp_path: Pat
     class Damaging(SlowEngine):
         def synthesize(self, utterances, **kwargs):
             if len(self.calls) == 1:  # the first batch's audio vanishes from the cache
-                for cached in settings.cache_path.rglob("*.pcm"):
+                for cached in settings.cache_path.rglob("*.vxa"):
                     cached.unlink()
             return super().synthesize(utterances, **kwargs)
 

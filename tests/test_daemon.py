@@ -1,16 +1,12 @@
-"""Pieces of the daemon module that run without starting it: lock, digest, cache cap."""
+"""Pieces of the daemon module that run without starting it: lock, digest."""
 
 from __future__ import annotations
 
 import os
-import time
 
-import numpy as np
 import pytest
 
-from voxd.cache import ChunkCache
-from voxd.config import Settings
-from voxd.daemon import acquire_lock, digest_fields, evict_cache
+from voxd.daemon import acquire_lock, digest_fields
 from voxd.errors import ConfigError
 from voxd.notify import Notifier
 from voxd.store import Store
@@ -45,16 +41,3 @@ def test_digest_counts_the_last_day_and_is_delivered(tmp_path):
         assert notifier.event("digest", **fields)
         notifier.deliver_pending()
     assert sink.received[0]["title"] == "voxd: 2 done, 1 failed in the last 24 hours"
-
-
-def test_cache_cap_spares_unfinished_jobs(tmp_path):
-    settings = Settings(state_dir=tmp_path / "state", cache_max_gb=1e-9, engine="espeak")  # ~1 byte
-    store = Store(settings.db_path)
-    cache = ChunkCache(settings.cache_path)
-    old = cache.put("aa" * 32, np.zeros(100, np.float32), 24000)
-    os.utime(old, (time.time() - 3600, time.time() - 3600))
-    job, _ = store.put("b" * 64, "/in/b.epub")
-    store.claim(60)  # started now: chunks from now on belong to it
-    fresh = cache.put("bb" * 32, np.zeros(100, np.float32), 24000)
-    evict_cache(settings, store)
-    assert not old.exists() and fresh.exists()

@@ -156,7 +156,7 @@ def test_audio_gone_from_the_cache_before_assembly_is_retried_not_failed(env):
 
     def lose_the_first_batch(n):
         if n == 2:  # the first batch's audio is gone before the assembler wrote any of it
-            for cached in settings.cache_path.rglob("*.pcm"):
+            for cached in settings.cache_path.rglob("*.vxa"):
                 cached.unlink()
 
     worker, _ = make_worker(settings, store, Engine(before=lose_the_first_batch))

@@ -73,9 +73,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             lambda book: Path(args.output) if args.output else outbox_path(settings.outbox_dir, book.metadata),
             settings,
             engine,
-            on_book=lambda book, chunks: bar.start(
-                f"{book.metadata.title[:40]}", len({c.key for c in chunks})
-            ),
+            on_book=lambda book, chunks: _start(settings, bar, book, chunks),
             on_progress=bar.update,
         )
     finally:
@@ -88,6 +86,21 @@ def cmd_render(args: argparse.Namespace) -> int:
     )
     print(outcome.output)
     return 0
+
+
+def _start(settings: Settings, bar: _ProgressBar, book, chunks) -> None:
+    """Say now if the book may not fit on the disk (it is rendered anyway), then start the bar."""
+    from .cache import ChunkCache
+    from .disk import needs, shortfall
+
+    try:
+        short = shortfall(settings, needs(chunks, ChunkCache(settings.cache_path), settings), book.metadata.title)
+    except OSError as exc:  # a look at the disk is no reason to stop a render
+        short = None
+        print(f"voxd: warning: could not check the disk space: {exc}", file=sys.stderr)
+    if short:
+        print(f"voxd: warning: {short}: the render may fill the disk and stop there", file=sys.stderr)
+    bar.start(f"{book.metadata.title[:40]}", len({c.key for c in chunks}))
 
 
 class _ProgressBar:
@@ -198,8 +211,13 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         return 0
     if not jobs:
         print("no jobs yet: drop an EPUB into", settings.inbox_dir)
-        return 0
-    print(_jobs_table(jobs))
+    else:
+        print(_jobs_table(jobs))
+    from .disk import report
+
+    print()
+    for label, text, _ok in report(settings):
+        print(f"{label:<6} {text}")
     return 0
 
 
@@ -378,6 +396,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             creatable = parent is not None and os.access(parent, os.W_OK)
             line(label, f"{folder} (missing; {'created on first run' if creatable else 'cannot be created'})",
                  ok=creatable)
+    from .disk import report
+
+    for label, text, ok in report(settings):
+        line(label, text, ok=ok)
     try:
         from .tts.registry import load_engine
 

@@ -191,7 +191,10 @@ class Settings(BaseSettings):
 
     # scheduling
     render_window: str = ""
-    cache_max_gb: float = Field(0.0, ge=0)
+
+    # disk: finished books' chunks give way past either (see voxd.disk)
+    cache_max_gb: float = Field(10.0, ge=0)
+    cache_min_free_gb: float = Field(5.0, ge=0)
 
     # watching the inbox
     settle_seconds: float = Field(5.0, gt=0, le=3600)

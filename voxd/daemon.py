@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import TypedDict
 
-from .cache import evict
 from .config import Settings
+from .disk import trim_cache
 from .errors import ConfigError, VoxdError
 from .files import move_into, remove_stale_temps, write_text_atomic
 from .notify import Notifier, redact
@@ -89,17 +89,6 @@ def digest_fields(store: Store, hours: int = 24) -> Digest:
         lines.append(f"{len(queued)} waiting or rendering")
     return Digest(done=len(done), failed=len(failed), queued=len(queued), hours=hours,
                   lines="\n".join(lines) or "nothing happened")
-
-
-def evict_cache(settings: Settings, store: Store) -> None:
-    if settings.cache_max_gb <= 0:
-        return
-    unfinished = [j.started_at for j in store.jobs() if j.status.value in ("queued", "running") and j.started_at]
-    removed, freed = evict(settings.cache_path, int(settings.cache_max_gb * 1e9),
-                           protect_newer_than=min(unfinished) if unfinished else None)
-    if removed:
-        log.info("cache: removed %d least recently used chunks (%.1f MB) to stay under %.1f GB",
-                 removed, freed / 1e6, settings.cache_max_gb)
 
 
 def take_voice(voices: VoiceLibrary, path: Path, inbox: Path) -> None:
@@ -180,7 +169,8 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
         coalesce=True,
     )
 
-    scheduler.add_job(lambda: evict_cache(worker.settings, store), "interval", minutes=10, id="evict",
+    # The cache's cap and free-space floor (voxd.disk); each job's start trims it for its book too.
+    scheduler.add_job(lambda: trim_cache(worker.settings, store), "interval", minutes=10, id="trim-cache",
                       coalesce=True)
 
     def schedule_digest(current: Settings) -> None:

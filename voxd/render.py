@@ -221,14 +221,13 @@ def render(
     progress = Progress(chunks_total=len(unique), batch_size=batch_size)
     missing: list[Chunk] = []
     for key, c in unique.items():
-        hit = cache.get(key)
-        if hit is None:
+        seconds = cache.seconds(key)  # checked, not decoded: the assembler decodes what it needs
+        if seconds is None:
             missing.append(c)
         else:
-            samples, rate = hit
             progress.chunks_done += 1
             progress.chunks_cached += 1
-            progress.audio_seconds += len(samples) / rate
+            progress.audio_seconds += seconds
     if on_ready:
         missing_keys = {c.key for c in missing}
         on_ready([key for key in unique if key not in missing_keys])

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from . import disk
 from .book import Book, Chunk
+from .cache import ChunkCache
 from .config import Settings
 from .convert import Outcome, convert
 from .errors import (
@@ -193,6 +195,7 @@ class Worker:
                 "started", job.id, job=job.id, file=job.name, title=book.metadata.title, author=book.metadata.author,
                 chapters=len(book.chapters), attempt=job.attempts,
             )
+            self._make_room(job, book, chunks)
 
         last_log = [0.0]
 
@@ -220,6 +223,22 @@ class Worker:
             checkpoint=checkpoint,
             memory=self.store,
         )
+
+    def _make_room(self, job: Job, book: Book, chunks: list[Chunk]) -> None:
+        """Before the render: finished books' chunks give way for this one's, and what the
+        disk still lacks is said now, in the log and the job's history, not found out hours in.
+        The render goes ahead either way; a disk that does fill pauses the job."""
+        try:
+            needed = disk.needs(chunks, ChunkCache(self.settings.cache_path), self.settings)
+            disk.trim_cache(self.settings, self.store, need=disk.on_cache_volume(self.settings, needed))
+            short = disk.shortfall(self.settings, needed, book.metadata.title)
+        except OSError as exc:  # a look at the disk is no reason to fail a book
+            log.warning("job %d: could not check the disk space for %s: %s", job.id, book.metadata.title, exc)
+            return
+        if short:
+            said = f"{short}: the render may fill the disk, and if it does, the job pauses until space is freed"
+            log.warning("job %d: %s", job.id, said)
+            self.store.event(job.id, "disk", said)
 
     def _succeed(self, job: Job, outcome: Outcome, elapsed: float) -> None:
         # The store first: once the job is done (with its notification queued in the same

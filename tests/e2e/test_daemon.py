@@ -95,7 +95,7 @@ def test_kill_mid_render_resumes_without_rendering_again(daemon_factory, tmp_pat
     d.wait_for(some_progress, 120, "render under way")
     d.kill()
     cache = d.state / "cache"
-    before = {p: p.stat().st_ino for p in cache.rglob("*.pcm")}
+    before = {p: p.stat().st_ino for p in cache.rglob("*.vxa")}
     assert before, "nothing cached before the kill"
     [job] = d.store().jobs()
     assert job.status.value == "running"  # as the killed daemon left it
@@ -103,7 +103,7 @@ def test_kill_mid_render_resumes_without_rendering_again(daemon_factory, tmp_pat
     d.start()
     d.wait_for(d.outputs, 180, "the .m4b after restart")
     d.wait_for(lambda: d.store().jobs()[0].status.value == "done", 30, "the job marked done")
-    after = {p: p.stat().st_ino for p in cache.rglob("*.pcm")}
+    after = {p: p.stat().st_ino for p in cache.rglob("*.vxa")}
     assert all(after[p] == ino for p, ino in before.items()), "a chunk rendered before the kill was rendered again"
     assert len(after) > len(before)
     [job] = d.store().jobs()

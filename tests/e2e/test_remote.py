@@ -73,13 +73,13 @@ def test_a_server_killed_mid_book_costs_nothing_already_rendered(daemon_factory,
         d.wait_for(under_way, 120, "the render under way on both servers")
         assert a.answered() and b.answered()
         a.kill()
-        cached = {p: p.stat().st_ino for p in (d.state / "cache").rglob("*.pcm")}
+        cached = {p: p.stat().st_ino for p in (d.state / "cache").rglob("*.vxa")}
         d.wait_for(d.outputs, 180, "the .m4b")
         d.wait_for(lambda: d.store().jobs()[0].status.value == "done", 30, "the job marked done")
 
         [job] = d.store().jobs()
         assert job.attempts == 1  # the other server took over within the job: no retry was needed
-        after = {p: p.stat().st_ino for p in (d.state / "cache").rglob("*.pcm")}
+        after = {p: p.stat().st_ino for p in (d.state / "cache").rglob("*.vxa")}
         assert all(after[p] == ino for p, ino in cached.items()), "a chunk in the cache was rendered again"
         asked_b = b.requested()
         assert len(asked_b) == len(set(asked_b)), "the surviving server was asked for a text twice"

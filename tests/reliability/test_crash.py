@@ -100,7 +100,7 @@ def test_kill_at_crash_point_then_finish_exactly_once(crash_at, tmp_path, source
         assert d.proc.returncode == -signal.SIGKILL, d.log()[-3000:]
 
         cache = d.state / "cache"
-        before = {p: p.stat().st_ino for p in cache.rglob("*.pcm")}
+        before = {p: p.stat().st_ino for p in cache.rglob("*.vxa")}
 
         d.env.pop("VOXD_CRASH_AT")
         d.start()
@@ -120,7 +120,7 @@ def test_kill_at_crash_point_then_finish_exactly_once(crash_at, tmp_path, source
     assert [t for t, _ in chapters] == [t for t, _ in ref_chapters]
     assert [s for _, s in chapters] == pytest.approx([s for _, s in ref_chapters], abs=0.15)
     assert duration == pytest.approx(ref_duration, abs=0.15)
-    after = {p: p.stat().st_ino for p in cache.rglob("*.pcm")}
+    after = {p: p.stat().st_ino for p in cache.rglob("*.vxa")}
     rerendered = [p.name for p, ino in before.items() if after.get(p) != ino]
     assert rerendered == [], f"{len(rerendered)} chunks rendered again after the kill at {crash_at}"
     assert len(after) == BATCHES

@@ -1,7 +1,8 @@
 """Disk full while writing the cache or the audiobook, on real small tmpfs mounts.
 
-The job pauses with "no space left" (its attempts untouched), nothing half-written
-reaches the outbox, and it finishes by itself once space returns.
+The job is warned about before its render (its history says the disk may fill), pauses
+with "no space left" (its attempts untouched), nothing half-written reaches the outbox,
+and it finishes by itself once space returns.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ def test_full_disk_pauses_then_resumes_when_space_returns(where, small_fs, tmp_p
     [job] = d.store().jobs()
     assert job.status.value in ("queued", "running") and job.attempts <= 1  # max_attempts=1, never failed
     assert d.outputs() == []  # nothing half-written was published
+    warned = [e.message for e in d.store().events(job.id) if e.kind == "disk"]
+    assert warned and "the render may fill the disk" in warned[0]  # said before the render began
 
     filler.unlink()  # space returns
     [out] = d.wait_for(d.outputs, 60, "the book after space returned")

@@ -29,13 +29,17 @@ import json
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from .errors import StorageFull, VoxdError, translate
 from .files import atomic_write
+
+_T = TypeVar("_T")
 
 _MAGIC = b"VXDA"
 _PREFIX = struct.Struct("<4sH")  # magic, version: what every version starts with
@@ -78,14 +82,10 @@ class ChunkCache:
 
         An entry in the old float32 format is rewritten in the compact one on the way.
         """
-        found = self._read(key)
+        found = self._entry(key, _decode)
         if found is None:
             return None
-        path, blob = found
-        decoded = _decode(blob)
-        if decoded is None:
-            path.unlink(missing_ok=True)
-            return None
+        path, decoded = found
         if path.suffix == LEGACY_SUFFIX:
             try:
                 self.put(key, *decoded)  # the compact entry replaces the old one, and is recent
@@ -103,17 +103,12 @@ class ChunkCache:
         render loop's look-up for every chunk of a book, which needs only the length
         and would spend seconds decoding hours of audio.
         """
-        found = self._read(key)
+        found = self._entry(key, _check)
         if found is None:
             return None
-        path, blob = found
-        checked = _check(blob)
-        if checked is None:
-            path.unlink(missing_ok=True)
-            return None
+        path, (rate, n_samples) = found
         with contextlib.suppress(OSError):
             os.utime(path)
-        rate, n_samples = checked
         return n_samples / rate
 
     def put(self, key: str, audio: np.ndarray, sample_rate: int) -> Path:
@@ -131,15 +126,20 @@ class ChunkCache:
         self.legacy_path(key).unlink(missing_ok=True)
         return target
 
-    def _read(self, key: str) -> tuple[Path, bytes] | None:
-        """The entry's file and bytes, in either format. A reader converting the old
-        entry elsewhere may remove it between the two looks, so the new name is
-        looked at once more."""
+    def _entry(self, key: str, parse: Callable[[bytes], _T | None]) -> tuple[Path, _T] | None:
+        """The entry's file and what ``parse`` reads from its bytes, in either format; a
+        damaged entry (``parse`` gives None) is removed. A reader converting the old entry
+        elsewhere may remove it between the two looks, so the new name is looked at once more."""
         for path in (self.path(key), self.legacy_path(key), self.path(key)):
             try:
-                return path, path.read_bytes()
+                blob = path.read_bytes()
             except FileNotFoundError:
                 continue
+            parsed = parse(blob)
+            if parsed is None:
+                path.unlink(missing_ok=True)
+                return None
+            return path, parsed
         return None
 
 

@@ -13,12 +13,12 @@ wall time. Results go to bench/results/decode_loop.json.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from batching import tiny_qwen  # bench/batching.py
 from report import machine, write  # bench/report.py
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,10 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     device = "cuda:0" if cuda else "cpu"
     if not cuda:
         torch.set_num_threads(1)
-    spec = importlib.util.spec_from_file_location("tiny_qwen", ROOT / "tests" / "tiny_qwen.py")
-    tiny = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(tiny)
+    tiny = tiny_qwen()
     report: dict = {**machine(), "device": torch.cuda.get_device_name(0) if cuda else "cpu", "dtype": args.dtype,
                     "variants": {}}
     with tempfile.TemporaryDirectory() as tmp:

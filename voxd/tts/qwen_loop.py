@@ -425,45 +425,39 @@ class Frames:
     # -- the frames ---------------------------------------------------------------------
 
     def _run(self, state: State, rules: Rules, steps: int) -> int:
-        """Frames until every item is done or the cap; returns how many ran."""
-        if not self.static:
-            done = 0
-            while done < steps:
-                state.talker_cache.visible = int(state.cache_position) + 1
-                self.frame(state, rules)
-                done += 1
-                if not bool(state.unfinished[: state.items].any()):
-                    break
-            return done
-        if not self.graphs:  # the graph's frame, run eagerly
-            done = 0
-            while done < steps:
-                self.frame(state, rules)
-                done += 1
-                if done % CHECK_EVERY == 0 and not bool(state.unfinished[: state.items].any()):
-                    break
-            return done
+        """Frames until every item is done or the cap; returns how many ran. Exact shapes
+        look after every frame (as the reference stops); static ones, whose look is a host
+        sync, every CHECK_EVERY frames."""
         import torch
 
-        if state.graph is None:
+        if self.graphs and state.graph is None:
             started = time.monotonic()
             state.graph = self._capture(state, rules)
             self.stats["capture_seconds"] = round(time.monotonic() - started, 4)
+        every = CHECK_EVERY if self.static else 1
         done = 0
         while done < steps:
-            state.graph.replay()
+            if self.graphs:
+                state.graph.replay()
+            else:
+                if not self.static:
+                    state.talker_cache.visible = int(state.cache_position) + 1
+                self.frame(state, rules)
             done += 1
-            if done % CHECK_EVERY == 0 and not bool(state.unfinished[: state.items].any()):
+            if done % every == 0 and not bool(state.unfinished[: state.items].any()):
                 break
-        torch.cuda.current_stream().synchronize()
+        if self.graphs:
+            torch.cuda.current_stream().synchronize()
         return done
 
     def _capture(self, state: State, rules: Rules) -> Any:
         """One frame as a CUDA graph for this batch shape (warmed up first, as capture needs)."""
         import torch
 
-        saved = [t.clone() for t in (state.token, state.past_hidden, state.step, state.cache_position,
-                                     state.positions, state.key_mask, state.seen, state.unfinished, state.capped)]
+        # What a frame writes, put back after the warm-up frames (the batch's prefill is in it).
+        written = (state.token, state.past_hidden, state.step, state.cache_position, state.positions,
+                   state.key_mask, state.seen, state.unfinished, state.capped)
+        saved = [t.clone() for t in written]
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
@@ -475,8 +469,7 @@ class Frames:
         # already freed trips an internal assert in torch's allocator.
         with torch.cuda.graph(graph):
             self.frame(state, rules)
-        for target, value in zip((state.token, state.past_hidden, state.step, state.cache_position,
-                                  state.positions, state.key_mask, state.seen, state.unfinished, state.capped), saved):
+        for target, value in zip(written, saved):
             target.copy_(value)
         log.debug("captured a decode graph: batch %d, cache %d", state.rows, state.length)
         return graph

@@ -300,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop", choices=("voxd", "qwen_tts", "both"), default="both",
                         help="the decode loop: voxd's (static cache, CUDA graphs), qwen_tts's own, or both in turn")
     parser.add_argument("--no-graphs", action="store_true", help="voxd's loop without CUDA graphs")
+    parser.add_argument("--force-oom", type=int, metavar="SIZE",
+                        help="last: render SIZE x --batches chunks starting at batch SIZE, more than fits, "
+                             "and report how voxd's render recovers")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -402,6 +405,10 @@ def _run(args, report: dict, tmp: Path, cuda: bool, device: str, dtype) -> int:
             model = memory_model([r for r in report["results"] if r["loop"] == loop])
             report.setdefault("memory_model", {})[loop] = model
             print(f"{loop}: memory per item per frame above the weights: " + json.dumps(model))
+    if args.force_oom:
+        phases.batches = []
+        report["forced_oom"] = forced_oom(engine, args.force_oom, args, tmp, cuda)
+        write(args.out, report)  # what a later probe cannot take away
     if args.decode_probe:
         phases.batches = []  # the probe's calls are not a size's batches
         report["decode_probe"] = decode_probe(engine, cuda)
@@ -442,6 +449,50 @@ def measure(engine, chunks, size, args, tmp, cuda, phases, loop) -> dict:
     print(f"{loop:>8} {size:>5} {row['batches']:>7} {wall:>8.2f} {row['audio_seconds']:>8.1f} "
           f"{row['x_real_time']:>6.2f}x {100 * row['padding_waste']:>7.1f}% {row['peak_memory_mib']:>9.1f}",
           flush=True)
+    return row
+
+
+def forced_oom(engine, size: int, args, tmp: Path, cuda: bool) -> dict:
+    """A first batch far larger than memory: voxd's render must halve it until it fits,
+    render every chunk, hand the memory back, and leave the engine working."""
+    import torch
+
+    from voxd.cache import ChunkCache
+    from voxd.render import render
+    from voxd.tts.base import Utterance
+
+    chunks = book_chunks(size * max(1, args.batches or 1), engine.model_id, args.book)
+    settled: list[int] = []
+    row: dict = {"start_batch_size": size, "chunks": len(chunks)}
+    if cuda:
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+    print(f"forced out-of-memory: {len(chunks)} chunks starting at batch {size}...", flush=True)
+    with tempfile.TemporaryDirectory(dir=tmp) as cache_dir:
+        t0 = time.monotonic()
+        try:
+            progress = render(chunks, engine, ChunkCache(Path(cache_dir)), batch_size=size, check=None,
+                              on_oom=settled.append)
+        except Exception as exc:
+            import traceback
+
+            traceback.print_exc()
+            row["error"] = repr(exc)
+            return row
+        wall = time.monotonic() - t0
+    row.update(
+        out_of_memory=progress.out_of_memory, settled_batch_size=progress.batch_size, on_oom=settled,
+        chunks_rendered=progress.chunks_done, batches=progress.batches, wall_seconds=round(wall, 2),
+        x_real_time=round(progress.rendered_audio_seconds / wall, 3),
+        recovered=progress.out_of_memory > 0 and progress.chunks_done == len(chunks),
+    )
+    if cuda:
+        torch.cuda.synchronize()
+        row["allocated_after_mib"] = round((torch.cuda.memory_allocated() - before) / 2**20, 1)
+    t0 = time.monotonic()
+    after = engine.synthesize([Utterance(chunks[0].text, "default", "en")] * 2)
+    row["engine_after"] = {"items": len(after.waveforms), "seconds": round(time.monotonic() - t0, 2)}
+    print("forced out-of-memory: " + json.dumps(row), flush=True)
     return row
 
 

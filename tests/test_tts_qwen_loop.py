@@ -201,3 +201,17 @@ def test_the_engine_takes_the_loop_by_name(tiny_qwen_dir: Path) -> None:
     assert ours._frames is not None and theirs._frames is None
     ours.close()
     theirs.close()
+
+
+def test_a_failed_batch_leaves_no_buffers_behind(models: dict[str, Model]) -> None:
+    """A batch that fails (on a GPU: out of memory in its cache or its graph) gives its
+    buffers back, so the smaller retry has the memory, and the next batch is right."""
+    model = models["custom"]
+    model.reference()
+    reference = model.speak("custom", sample=False)
+    frames = model.loop(static=True)
+    frames.plan(max_frames=[4, 5])  # two budgets for three texts: fails once the buffers are made
+    with pytest.raises(RuntimeError):
+        model.speak("custom", sample=False)
+    assert frames.states == {}
+    assert_same_codes(model.speak("custom", sample=False), reference)

@@ -253,9 +253,15 @@ class Frames:
         rules = Rules.from_kwargs(kwargs, self.talker.generation_config.pad_token_id)
         max_frames, min_frames = self.budgets
         self.budgets = (None, None)
-        with torch.no_grad():
-            return self._generate(rules, inputs_embeds, attention_mask, trailing_text_hidden, tts_pad_embed,
-                                  max_frames, min_frames)
+        try:
+            with torch.no_grad():
+                return self._generate(rules, inputs_embeds, attention_mask, trailing_text_hidden, tts_pad_embed,
+                                      max_frames, min_frames)
+        except BaseException:
+            # A batch that failed (out of memory, most often, in the cache or the capture)
+            # leaves neither its buffers nor a half-made graph for the smaller retry to trip on.
+            self.states.clear()
+            raise
 
     def _generate(self, rules: Rules, embeds: Any, mask: Any, text: Any, pad_embed: Any,
                   max_frames: list[int] | None, min_frames: list[int] | None) -> SimpleNamespace:

@@ -9,7 +9,8 @@
 #    generation and decode apart (and, with DECODE_PROBE=--decode-probe, the codec decoder alone;
 #    with FORCE_OOM=SIZE, a first batch of SIZE that cannot fit, and how the render recovers);
 # 5. bench/pipeline.py --full-size: the pipeline ratio (PIPELINE= skips it).
-# Results land in OUTDIR as JSON; bench/results/gpu-<date>.json is assembled from them.
+# Results land in OUTDIR as JSON, gathered by bench/gpu_report.py into OUTDIR/gpu-report.json:
+# commit that as bench/results/gpu-<date>-<card>.json.
 set -u
 out=${1:?usage: bench/gpu-suite.sh OUTDIR [python]}
 py=${2:-python3}
@@ -28,3 +29,5 @@ timeout 120 "$py" bench/decode_loop.py --dtype bfloat16 --out "$out/decode-loop-
 #    the batch size voxd picks for this card: the pipeline ratio.
 [ -n "${PIPELINE-1}" ] && timeout "${PIPELINE_TIMEOUT:-300}" "$py" bench/pipeline.py --full-size \
     --out "$out/pipeline.json" 2>&1 | quiet
+# 6. one JSON with the summary first (device, batching, pipeline_ratio, forced_oom, identity)
+"$py" bench/gpu_report.py "$out" --out "$out/gpu-report.json" 2>&1 | tail -20

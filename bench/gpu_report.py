@@ -1,0 +1,76 @@
+"""One JSON for one GPU run: bench/gpu-suite.sh's result files, gathered and summarised.
+
+    python3 bench/gpu_report.py OUTDIR [MORE_DIRS...] --out bench/results/gpu-DATE-CARD.json
+
+OUTDIR holds what the suite wrote (batching*.json, decode-loop-*.json, pipeline.json,
+decode-probe.json); every file found is kept whole under ``runs``, and the summary
+a reader looks for first sits at the top: ``device`` (the CUDA device name),
+``batching`` (``{loop, batch_size, x_real_time, padding_waste, peak_vram_gb}`` per
+size), ``pipeline_ratio`` (the whole ``voxd render`` over the engine alone),
+``forced_oom`` (how a first batch too large to fit was recovered) and
+``decode_loop_identical`` (voxd's loop against qwen_tts's, code for code).
+Where files from more than one card are given, each row names its card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from report import machine, write  # bench/report.py
+
+
+def gather(dirs: list[Path]) -> dict:
+    runs: dict[str, dict] = {}
+    for folder in dirs:
+        for path in sorted(folder.glob("*.json")):
+            runs[f"{folder.name}/{path.name}" if len(dirs) > 1 else path.name] = json.loads(path.read_text())
+    summary: dict = {"device": None, "batching": [], "pipeline_ratio": None, "forced_oom": None,
+                     "decode_loop_identical": {}, "memory_model": {}, "decode_probe": None}
+    devices = []
+    for name, run in runs.items():
+        device = run.get("device")
+        if device and device not in devices and not str(device).startswith("cpu"):
+            devices.append(device)
+        for row in run.get("results", []):
+            if "x_real_time" in row and "batch_size" in row:
+                summary["batching"].append({
+                    "device": device, "loop": row.get("loop"), "batch_size": row["batch_size"],
+                    "x_real_time": row["x_real_time"], "padding_waste": row.get("padding_waste"),
+                    "peak_vram_gb": round(row.get("peak_memory_mib", 0.0) / 1024, 2),
+                    "ms_per_frame": [b["ms_per_frame"] for b in row.get("phases", []) if "ms_per_frame" in b],
+                })
+        if "best" in run and "ratio" in run["best"]:
+            summary["pipeline_ratio"] = run["best"]["ratio"]
+        if run.get("forced_oom"):
+            summary["forced_oom"] = {"device": device, **run["forced_oom"]}
+        for loop, model in run.get("memory_model", {}).items():
+            summary["memory_model"][f"{loop} on {device}"] = model
+        if run.get("decode_probe"):
+            summary["decode_probe"] = {"device": device, "rows": run["decode_probe"]}
+        if isinstance(run.get("variants"), dict):
+            summary["decode_loop_identical"][f"{run.get('dtype')} on {device}"] = {
+                variant: f"{'identical' if v['identical'] else 'differs'}, {v['frames_matching']} frames"
+                for variant, v in run["variants"].items() if "identical" in v
+            }
+    summary["device"] = devices[0] if len(devices) == 1 else devices
+    return {**machine(), **summary, "runs": runs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dirs", type=Path, nargs="+", help="folders bench/gpu-suite.sh wrote")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    report = gather(args.dirs)
+    write(args.out, report)
+    for row in report["batching"]:
+        print(f"{row['device']}  {row['loop']:>8} {row['batch_size']:>5} {row['x_real_time']:>8.2f}x "
+              f"{row['peak_vram_gb']:>7.2f} GB")
+    print(f"pipeline ratio: {report['pipeline_ratio']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

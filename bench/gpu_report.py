@@ -29,7 +29,7 @@ def gather(dirs: list[Path]) -> dict:
     summary: dict = {"device": None, "batching": [], "pipeline_ratio": None, "forced_oom": None,
                      "decode_loop_identical": {}, "memory_model": {}, "decode_probe": None}
     devices = []
-    for name, run in runs.items():
+    for run in runs.values():
         device = run.get("device")
         if device and device not in devices and not str(device).startswith("cpu"):
             devices.append(device)

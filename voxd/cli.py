@@ -536,9 +536,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .tts.quiet import cuda_allocator_defaults
-
-    cuda_allocator_defaults()  # before anything touches the GPU
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -400,8 +400,10 @@ class QwenEngine(Engine):
             if self._closed:
                 raise EngineError("the Qwen3-TTS engine was used after close()")
             try:
-                from .quiet import import_qwen_tts
+                from .quiet import cuda_allocator_defaults, import_qwen_tts
 
+                if self.decode_loop == "qwen_tts":
+                    cuda_allocator_defaults()
                 Qwen3TTSModel = import_qwen_tts().Qwen3TTSModel
                 import torch
             except ImportError as exc:

@@ -1,21 +1,13 @@
 """Text rules the EPUB and PDF readers share, kept in one place so they cannot drift apart.
 
-A book's contents page, its invisible characters and a parser's error message look the
-same whichever format they came in; the readers differ only in where they find them.
+A book's titles, its invisible characters and a parser's error message look the same
+whichever format they came in; the readers differ only in where they find them. Front and
+back matter has its own module, :mod:`voxd.ingest.matter`.
 """
 
 from __future__ import annotations
 
 import re
-
-#: Titles of front and back matter that an audiobook skips: contents, copyright,
-#: title pages, cover, dedication, index, lists of figures, "Also by ...".
-MATTER_TITLE = re.compile(
-    r"(?:the )?(?:table of )?contents|toc|copyright(?: page| notice)?|imprint|colophon|uncopyright|index"
-    r"|title ?page|half ?title(?: ?page)?|(?:front |back )?cover|dedication|landmarks|bibliography"
-    r"|list of (?:illustrations|figures|tables|maps|plates)|also by .+|other (?:books|works|titles) by .+",
-    re.IGNORECASE,
-)
 
 #: Never spoken and never a word break: zero-width spaces and joiners, direction marks,
 #: the word joiner and invisible operators, byte order marks, the Mongolian vowel
@@ -29,10 +21,6 @@ _INVISIBLE_TABLE = dict.fromkeys(map(ord, INVISIBLE), None)
 def norm(text: str) -> str:
     """``text`` for comparing titles: case-folded words, punctuation gone."""
     return " ".join(re.sub(r"[\W_]+", " ", text.casefold()).split())
-
-
-def is_matter_title(title: str) -> bool:
-    return bool(MATTER_TITLE.fullmatch(norm(title)))
 
 
 def strip_invisible(text: str) -> str:

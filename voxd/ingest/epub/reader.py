@@ -14,12 +14,13 @@ from lxml import etree
 
 from voxd.book import Book, Chapter
 from voxd.errors import BookError, VoxdError
-from voxd.ingest.common import check_toc_depth, describe, is_matter_title, norm
+from voxd.ingest.common import check_toc_depth, describe, norm
 from voxd.ingest.epub.metadata import read_cover, read_metadata
 from voxd.ingest.epub.navigation import Node, landmark_types, ncx_dirs, resolve, toc_nodes
 from voxd.ingest.epub.package import ZIP_ERRORS, Package, check_encryption
 from voxd.ingest.epub.safexml import parse_document
 from voxd.ingest.epub.text import MATTER_TYPES, Block, Doc, Extractor, context_types
+from voxd.ingest.matter import is_matter_title, text_kind
 from voxd.ingest.outline import chapter_spans, settle, walk
 from voxd.ingest.safezip import check_zip
 
@@ -194,9 +195,16 @@ class _Reader:
             blocks = self.blocks[start:end]
             title = node.title or next((b.text for b in blocks if b.heading), "") or f"Chapter {len(chapters) + 1}"
             paragraphs = _drop_title_headings(title, blocks)
-            if paragraphs:
+            if paragraphs and not self._matter_text(title, paragraphs):
                 chapters.append(Chapter(title=title, paragraphs=tuple(paragraphs)))
         return chapters
+
+    def _matter_text(self, title: str, paragraphs: list[str]) -> bool:
+        """A chapter whose text is an index, a contents page or an imprint, whatever its title says."""
+        kind = text_kind(paragraphs) if self.skip_matter else None
+        if kind:
+            log.info("%s: leaving out %r: it reads like front or back matter (%s)", self.name, title, kind)
+        return kind is not None
 
     def _spine_chapters(self) -> list[Chapter]:
         landmarks = landmark_types(self.ebook, self.package) if self.skip_matter else {}
@@ -212,7 +220,7 @@ class _Reader:
             ):
                 continue
             paragraphs = _drop_title_headings(title, doc.blocks)
-            if paragraphs:
+            if paragraphs and not self._matter_text(title, paragraphs):
                 chapters.append(Chapter(title=title, paragraphs=tuple(paragraphs)))
         return chapters
 

@@ -12,7 +12,8 @@ import re
 import pymupdf
 
 from voxd.book import Cover, Metadata
-from voxd.ingest.common import describe, is_matter_title
+from voxd.ingest.common import describe
+from voxd.ingest.matter import is_matter_title
 from voxd.ingest.pdf.document import MUPDF_ERRORS
 from voxd.ingest.pdf.layout import HEADING_MAX_CHARS, HEADING_RATIO
 from voxd.ingest.pdf.model import Page

@@ -630,3 +630,33 @@ def test_corpus_leaves_of_grass(corpus_dir: Path) -> None:
     assert {"Song of Myself", "Drum-Taps", "Sea-Drift"} <= set(names)
     assert not [t for t in names if _MATTER_TITLES.match(t)]
     assert book.metadata.authors == ("Walt Whitman",)
+
+
+# ----------------------------------------------------------------------------- section breaks
+
+
+def test_story_sections_become_breaks_not_words(tmp_path: Path) -> None:
+    from voxd.book import SECTION_BREAK, Pause
+    from voxd.text import plan_chunks
+
+    body = (
+        "<h1>The Empty House</h1>"
+        "<h2>I</h2><p>The house stood empty all winter.</p><p>Nobody came up the lane.</p>"
+        "<h2>II</h2><p>In spring a cart arrived.</p>"
+        '<p class="center">* * *</p><p>By summer the garden was full of beans.</p>'
+        "<hr/><p>In autumn they left again.</p><hr/>"
+    )
+    book = read_epub(build_epub(tmp_path / "story.epub", [("s.xhtml", "The Empty House", body)]))
+    assert book.chapters[0].paragraphs == (
+        "I", "The house stood empty all winter.", "Nobody came up the lane.",
+        "II", "In spring a cart arrived.", SECTION_BREAK,
+        "By summer the garden was full of beans.", SECTION_BREAK, "In autumn they left again.",
+    )  # fmt: skip
+    chunks = plan_chunks(book, voice="v", language="en")
+    assert [c.text for c in chunks] == [
+        "The Empty House", "The house stood empty all winter.", "Nobody came up the lane.",
+        "In spring a cart arrived.", "By summer the garden was full of beans.", "In autumn they left again.",
+    ]  # fmt: skip
+    assert [c.pause for c in chunks] == [
+        Pause.PARAGRAPH, Pause.PARAGRAPH, Pause.SECTION, Pause.SECTION, Pause.SECTION, Pause.CHAPTER
+    ]

@@ -405,3 +405,26 @@ def test_corpus_multicolumn_pdf_reads_column_by_column(corpus_dir: Path) -> None
     # The sentence cut by the column break is one paragraph; page numbers are gone.
     assert any("Donec nonummy pellentesque ante." in p for ch in book.chapters for p in ch.paragraphs)
     assert not any(p.strip() in {"1", "2", "3"} for ch in book.chapters for p in ch.paragraphs)
+
+
+# ----------------------------------------------------------------------------- section breaks
+
+
+def test_story_sections_become_breaks_not_words(tmp_path: Path) -> None:
+    """A big "I" above the text is a section number, not a drop cap; "* * *" is a break."""
+    from voxd.book import SECTION_BREAK
+
+    doc = pymupdf.open()
+    (page,) = new_pages(doc, 1)
+    y = draw_heading(page, "The Empty House", y=90)
+    page.insert_text((290, y + 10), "I", fontsize=24, fontname="helv")
+    y = draw_paragraphs(page, ["The house stood empty all winter. " + paragraph(0)], y=y + 50)
+    page.insert_text((295, y + 10), "II", fontsize=SIZE, fontname="helv")
+    y = draw_paragraphs(page, ["In spring a cart arrived. " + paragraph(1)], y=y + 40)
+    page.insert_text((280, y), "* * *", fontsize=SIZE, fontname="helv")
+    draw_paragraphs(page, ["By summer the garden was full of beans. " + paragraph(2)], y=y + 30)
+    book = read_pdf(save(doc, tmp_path / "story.pdf"))
+    paragraphs = [p for c in book.chapters for p in c.paragraphs]
+    assert [p[:20] for p in paragraphs][-6:] == [
+        "I", "The house stood empt", "II", "In spring a cart arr", SECTION_BREAK, "By summer the garden"
+    ]

@@ -12,7 +12,7 @@ from pathlib import Path
 from ebooklib import epub as ebl
 from lxml import etree
 
-from voxd.book import Book, Chapter
+from voxd.book import SECTION_BREAK, Book, Chapter
 from voxd.errors import BookError, VoxdError
 from voxd.ingest.common import check_toc_depth, describe, norm
 from voxd.ingest.epub.metadata import read_cover, read_metadata
@@ -225,6 +225,16 @@ class _Reader:
         return chapters
 
 
+def _trim_breaks(paragraphs: list[str]) -> list[str]:
+    """A section break only stands between paragraphs, never at a chapter's edge."""
+    start, end = 0, len(paragraphs)
+    while start < end and paragraphs[start] == SECTION_BREAK:
+        start += 1
+    while end > start and paragraphs[end - 1] == SECTION_BREAK:
+        end -= 1
+    return paragraphs[start:end]
+
+
 def _drop_title_headings(title: str, blocks: list[Block]) -> list[str]:
     """The title is spoken separately: drop leading headings that only repeat it
     (``I`` and ``A Letter with a Postscript`` under the title ``I: A Letter with a Postscript``)."""
@@ -236,4 +246,4 @@ def _drop_title_headings(title: str, blocks: list[Block]) -> list[str]:
             i += 1
         else:
             break
-    return [b.text for b in blocks[i:]]
+    return _trim_breaks([b.text for b in blocks[i:]])

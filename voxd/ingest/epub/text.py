@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import lxml.html
 from lxml import etree
 
+from voxd.book import SECTION_BREAK
 from voxd.ingest.common import SOFT_HYPHEN, strip_invisible
 from voxd.ingest.epub.safexml import html_parser, local, plain_text
 
@@ -57,6 +58,8 @@ _NOTE_MARKER = re.compile(r"[\[(]?(?:\d{1,4}|[*†‡§¶‖]{1,4})[\])]?")
 _NUMBER_CLASS = re.compile(r"(?:l|line|page|pg)[-_]?(?:num|number|no|nr)s?", re.IGNORECASE)
 _URL_TEXT = re.compile(r"(?:https?://|ftp://|mailto:|www\.)\S+", re.IGNORECASE)
 _LEFTOVER_ENTITY = re.compile(r"&[A-Za-z_][\w.-]*;")
+# A block with no letter or digit this short is an ornament between sections ("* * *").
+_ORNAMENT_MAX = 40
 
 
 def epub_types(el: etree._Element) -> frozenset[str]:
@@ -129,8 +132,14 @@ class Extractor:
             text = clean("".join(self._buf), strip_entities=self.lenient)
             if text and any(ch.isalnum() for ch in text):
                 self.blocks.append(Block(text, self._buf_heading and not self._buf_body))
+            elif text and len(text) <= _ORNAMENT_MAX:
+                self._section_break()  # "* * *", "⁂": an ornament between sections
         self._buf.clear()
         self._buf_heading = self._buf_body = False
+
+    def _section_break(self) -> None:
+        if self.blocks and self.blocks[-1].text != SECTION_BREAK:
+            self.blocks.append(Block(SECTION_BREAK, False))
 
     def _add(self, text: str | None) -> None:
         if not text:
@@ -211,6 +220,9 @@ class Extractor:
         self._mark(el, tag)
         if tag == "br":
             self._flush()
+            return
+        if tag == "hr":
+            self._section_break()
             return
         heading = tag in _HEADING_TAGS or bool(types & _HEADING_TYPES)
         first_heading = tag in _HEADING_TAGS and self.first_heading is None and not self._heading

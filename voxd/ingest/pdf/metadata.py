@@ -49,7 +49,7 @@ def read_metadata(doc: pymupdf.Document, pages: list[Page], body: float, fallbac
     return Metadata(
         title=title,
         authors=authors,
-        language=_language(doc),
+        language=document_language(doc),
         description=field_("subject"),
     )
 
@@ -68,7 +68,7 @@ def _first_page_title(pages: list[Page], body: float) -> str | None:
     return title if any(ch.isalpha() for ch in title) else None
 
 
-def _language(doc: pymupdf.Document) -> str | None:
+def document_language(doc: pymupdf.Document) -> str | None:
     try:
         kind, value = doc.xref_get_key(doc.pdf_catalog(), "Lang")
     except MUPDF_ERRORS:

@@ -15,7 +15,7 @@ import lxml.html
 from lxml import etree
 
 from voxd.book import SECTION_BREAK
-from voxd.ingest.common import SOFT_HYPHEN, strip_invisible
+from voxd.ingest.common import SOFT_HYPHEN, is_navigation, strip_invisible
 from voxd.ingest.epub.safexml import html_parser, local, plain_text
 
 _OPS = "http://www.idpf.org/2007/ops"
@@ -34,7 +34,7 @@ _HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "hgroup"})
 _SKIP_TAGS = frozenset(
     {
         "head", "title", "script", "style", "noscript", "template", "link", "meta", "base", "img",
-        "image", "svg", "math", "object", "embed", "video", "audio", "source", "track", "iframe",
+        "image", "svg", "object", "embed", "video", "audio", "source", "track", "iframe",
         "canvas", "map", "area", "input", "button", "select", "textarea", "rt", "rp", "aside", "nav",
     }
 )  # fmt: skip
@@ -56,6 +56,23 @@ MATTER_TYPES = frozenset(
 _NOTE_MARKER = re.compile(r"[\[(]?(?:\d{1,4}|[*†‡§¶‖]{1,4})[\])]?")
 # Classes that mark printed line and page numbers (IDPF samples, Project Gutenberg).
 _NUMBER_CLASS = re.compile(r"(?:l|line|page|pg)[-_]?(?:num|number|no|nr)s?", re.IGNORECASE)
+# Web navigation kept in EPUBs made from web pages: ARIA landmarks and the usual class names.
+_NAV_ROLES = frozenset({"navigation", "search", "banner", "contentinfo"})
+_NAV_CLASS = re.compile(
+    r"breadcrumbs?|related|relbar\d?|navbar|nav-?links|navigation|pager|pagination|sphinxsidebar|skip-?link"
+    r"|back-?to-?top|top-?link",
+    re.IGNORECASE,
+)
+#: Said for a MathML formula without alttext, by language; the formula itself is never read.
+FORMULA = {
+    "en": "formula", "de": "Formel", "fr": "formule", "es": "fórmula", "it": "formula", "pt": "fórmula",
+    "ru": "формула", "zh": "公式", "ja": "数式", "ko": "수식",
+}  # fmt: skip
+
+
+def formula_word(language: str | None) -> str:
+    primary = (language or "en").lower().replace("_", "-").split("-", 1)[0]
+    return FORMULA.get(primary, FORMULA["en"])
 _URL_TEXT = re.compile(r"(?:https?://|ftp://|mailto:|www\.)\S+", re.IGNORECASE)
 _LEFTOVER_ENTITY = re.compile(r"&[A-Za-z_][\w.-]*;")
 # A block with no letter or digit this short is an ornament between sections ("* * *").
@@ -99,10 +116,13 @@ class Doc:
 class Extractor:
     """Flatten one XHTML document into paragraphs, noting where TOC targets start."""
 
-    def __init__(self, targets: set[str], *, skip_matter: bool, lenient: bool) -> None:
+    def __init__(self, targets: set[str], *, skip_matter: bool, lenient: bool, formula: str = FORMULA["en"]) -> None:
         self.targets = targets
         self.skip_matter = skip_matter
         self.lenient = lenient
+        self.formula = formula
+        self._link = 0  # inside a link
+        self._link_chars = 0  # characters of the paragraph being gathered that are link text
         self.blocks: list[Block] = []
         self.anchors: dict[str, int] = {}
         self.anchor_types: dict[str, frozenset[str]] = {}
@@ -130,12 +150,15 @@ class Extractor:
     def _flush(self) -> None:
         if self._buf:
             text = clean("".join(self._buf), strip_entities=self.lenient)
+            links = self._link_chars / max(1, len(text.replace(" ", "")))
             if text and any(ch.isalnum() for ch in text):
-                self.blocks.append(Block(text, self._buf_heading and not self._buf_body))
+                if not is_navigation(text, links):
+                    self.blocks.append(Block(text, self._buf_heading and not self._buf_body))
             elif text and len(text) <= _ORNAMENT_MAX:
                 self._section_break()  # "* * *", "⁂": an ornament between sections
         self._buf.clear()
         self._buf_heading = self._buf_body = False
+        self._link_chars = 0
 
     def _section_break(self) -> None:
         if self.blocks and self.blocks[-1].text != SECTION_BREAK:
@@ -154,6 +177,8 @@ class Extractor:
 
     def _append(self, text: str) -> None:
         self._buf.append(text)
+        if self._link:
+            self._link_chars += len(text.replace(" ", "").strip())
         if text and not text.isspace():
             if self._heading:
                 self._buf_heading = True
@@ -181,6 +206,11 @@ class Extractor:
     def _skip(self, el: etree._Element, tag: str, types: frozenset[str]) -> bool:
         if tag in _SKIP_TAGS or el.get("hidden") is not None:
             return True
+        if tag in _SECTIONING or tag in ("ul", "ol", "p", "header", "footer"):
+            if (el.get("role") or "").lower() in _NAV_ROLES:
+                return True
+            if any(_NAV_CLASS.fullmatch(c) for c in (el.get("class") or "").split()):
+                return True
         if types & _NOTE_TYPES or "noteref" in types:
             return True
         if any(_NUMBER_CLASS.fullmatch(c) for c in (el.get("class") or "").split()):
@@ -218,6 +248,18 @@ class Extractor:
         if block:
             self._flush()
         self._mark(el, tag)
+        if tag == "math":
+            # A formula is said by its alttext where the book gives one, else named: its
+            # markup read as text is a soup of single letters and operators.
+            said = " ".join((el.get("alttext") or "").split()) or self.formula
+            if el.get("display") == "block":
+                self._flush()
+                self._add(said)
+                self._flush()
+            else:
+                self._add(f" {said} ")
+            self._mark_skipped(el)
+            return
         if tag == "br":
             self._flush()
             return
@@ -231,6 +273,9 @@ class Extractor:
             self._heading += 1
         if tag == "pre":
             self._pre += 1
+        link = tag == "a" and el.get("href") is not None
+        if link:
+            self._link += 1
 
         self._add(el.text)
         for child in el:
@@ -244,6 +289,8 @@ class Extractor:
                     self._add(chr(code))
             self._add(child.tail)
 
+        if link:
+            self._link -= 1
         if tag == "pre":
             self._pre -= 1
         if heading:

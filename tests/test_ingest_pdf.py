@@ -480,3 +480,13 @@ def test_figure_labels_are_left_out(tmp_path: Path) -> None:
     assert "f(x)" not in text
     mentioned = [p for c in read_pdf(path, figure_mention=True).chapters for p in c.paragraphs]
     assert mentioned.count("Figure.") == 2
+
+
+def test_short_lines_of_dialogue_are_no_figure(tmp_path: Path) -> None:
+    doc = pymupdf.open()
+    (page,) = new_pages(doc, 1)
+    y = draw_paragraphs(page, ["They stood at the gate. " + paragraph(0)], y=80)
+    y = draw_paragraphs(page, ['"Yes."', '"No."', '"Why not?"', "Ha!"], y=y)
+    draw_paragraphs(page, ["Then they went in. " + paragraph(1)], y=y)
+    paragraphs = [p for c in read_pdf(save(doc, tmp_path / "talk.pdf")).chapters for p in c.paragraphs]
+    assert paragraphs[1:5] == ['"Yes."', '"No."', '"Why not?"', "Ha!"]

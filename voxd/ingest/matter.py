@@ -120,7 +120,7 @@ _IMPRINT_MARKS = (
     ),
 )
 _IMPRINT_MAX_CHARS = 2500
-_LIST_MIN_LINES = 5
+_LIST_MIN_LINES = 3
 
 
 def title_kind(title: str) -> str | None:
@@ -151,13 +151,13 @@ def text_kind(lines: Sequence[str]) -> str | None:
     lines = [line.strip() for line in lines if line.strip()]
     if not lines:
         return None
-    if len(lines) >= _LIST_MIN_LINES:
-        numbered = sum(1 for line in lines if _PAGE_LINE.fullmatch(line))
-        if numbered * 10 >= len(lines) * 6 and statistics.median(len(line) for line in lines) <= 90:
-            return "pages"
     text = "\n".join(lines)
     if len(text) <= _IMPRINT_MAX_CHARS and sum(1 for mark in _IMPRINT_MARKS if mark.search(text)) >= 2:
         return "imprint"
+    if len(lines) >= _LIST_MIN_LINES:
+        numbered = sum(1 for line in lines if _PAGE_LINE.fullmatch(line))
+        if numbered * 2 >= len(lines) and statistics.median(len(line) for line in lines) <= 90:
+            return "pages"
     return None
 
 

@@ -38,6 +38,7 @@ _MIN_RUN = 3
 _FRAGMENT_MAX_CHARS = 30
 _WORD = re.compile(r"[^\W\d_]{4,}")
 _SENTENCE = re.compile(r"[.!?:;\u2026][\"'\u201d\u2019)\]]*$")
+_SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019\u00bb)\]]*$")
 
 #: "Figure." in the languages Qwen3-TTS speaks (English for the others).
 MENTIONS = {
@@ -101,8 +102,8 @@ def is_prose(text: str) -> bool:
 def is_fragment(text: str) -> bool:
     """A label, not a sentence: short, with no word of four letters or more, or mostly digits
     and symbols ("0.5", "x", "f(x)", "A B", "t [s]")."""
-    if len(text) > _FRAGMENT_MAX_CHARS:
-        return False
+    if len(text) > _FRAGMENT_MAX_CHARS or _SENTENCE_END.search(text):
+        return False  # "Yes." "No." "Why not?": short lines of dialogue are sentences
     letters = sum(ch.isalpha() for ch in text)
     return not _WORD.search(text) or letters * 2 < len(text.replace(" ", ""))
 

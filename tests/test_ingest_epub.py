@@ -690,7 +690,10 @@ def test_web_navigation_is_not_read(tmp_path: Path) -> None:
         '<div class="related" role="navigation"><ul><li><a href="a.xhtml">previous</a> |</li>'
         '<li><a href="b.xhtml">next</a></li></ul></div>'
         '<p><a href="index.xhtml">Home</a> » <a href="guide.xhtml">Guide</a> » Install</p>'
+        '<div class="header"><p>Next: <a href="b.xhtml">Configure</a>, Previous: <a href="a.xhtml">Overview</a>,'
+        ' Up: <a href="i.xhtml">Guide</a> [<a href="x.xhtml">Index</a>]</p></div>'
         "<h1>Install</h1><p>Unpack the archive and run the installer.</p>"
+        '<ul><li><a href="s1.xhtml">Unpacking</a></li><li><a href="s2.xhtml">Running it</a></li></ul>'
         '<p>Previous topic: <a href="a.xhtml">Overview</a></p>'
         '<p>Next topic: <a href="b.xhtml">Configure</a></p>'
         '<p><a href="#top">Back to top</a></p>'

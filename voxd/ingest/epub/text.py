@@ -59,8 +59,8 @@ _NUMBER_CLASS = re.compile(r"(?:l|line|page|pg)[-_]?(?:num|number|no|nr)s?", re.
 # Web navigation kept in EPUBs made from web pages: ARIA landmarks and the usual class names.
 _NAV_ROLES = frozenset({"navigation", "search", "banner", "contentinfo"})
 _NAV_CLASS = re.compile(
-    r"breadcrumbs?|related|relbar\d?|navbar|nav-?links|navigation|pager|pagination|sphinxsidebar|skip-?link"
-    r"|back-?to-?top|top-?link",
+    r"breadcrumbs?|related|relbar\d?|navbar|nav-?links|nav-?panel|navigation|pager|pagination|sphinxsidebar"
+    r"|skip-?link|back-?to-?top|top-?link|(?:section|local|mini|page)-?toc",
     re.IGNORECASE,
 )
 #: Said for a MathML formula without alttext, by language; the formula itself is never read.
@@ -211,6 +211,8 @@ class Extractor:
                 return True
             if any(_NAV_CLASS.fullmatch(c) for c in (el.get("class") or "").split()):
                 return True
+        if tag in ("ul", "ol") and _link_list(el):
+            return True  # a page's own table of contents: every item only a link
         if types & _NOTE_TYPES or "noteref" in types:
             return True
         if any(_NUMBER_CLASS.fullmatch(c) for c in (el.get("class") or "").split()):
@@ -301,6 +303,19 @@ class Extractor:
             parts = [b.text for b in self.blocks[start:]]
             if parts:
                 self.first_heading = ": ".join(parts)
+
+
+def _link_list(el: etree._Element) -> bool:
+    """A list of two or more items, each nothing but a link (a web page's local contents)."""
+    items = [c for c in el if isinstance(c.tag, str) and local(c.tag) == "li"]
+    if len(items) < 2:
+        return False
+    for item in items:
+        links = [a for a in item.iter() if isinstance(a.tag, str) and local(a.tag) == "a" and a.get("href")]
+        text = plain_text(item).strip()
+        if not links or not text or "".join(plain_text(a) for a in links).strip() != text:
+            return False
+    return True
 
 
 def context_types(el: etree._Element) -> frozenset[str]:

@@ -74,6 +74,13 @@ def test_bad_global_lexicon_names_the_file(tmp_path: Path, content: str, problem
     assert str(path) in str(info.value)
 
 
+def test_a_broken_lexicon_stops_voxd_at_start_up(tmp_path: Path) -> None:
+    (tmp_path / "voxd.toml").write_text('engine = "espeak"\n')
+    (tmp_path / "lexicon.toml").write_text("Hermione = [\n")
+    with pytest.raises(ConfigError, match=r"lexicon .*lexicon\.toml is not valid TOML"):
+        load_settings(tmp_path / "voxd.toml")
+
+
 def _manifest(path: Path, lexicon: object) -> Path:
     data = {
         "voxd_manifest": 1, "title": "Names", "language": "en", "lexicon": lexicon,

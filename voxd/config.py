@@ -370,9 +370,14 @@ def load_settings(config: Path | str | None = None, **overrides: Any) -> Setting
         if value is not None:
             values[key] = value
     try:
-        return Settings(**values)
+        settings = Settings(**values)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
+    if settings.lexicon_path is not None:
+        from .lexicon import load_lexicon_file
+
+        load_lexicon_file(settings.lexicon_path)  # a broken lexicon stops voxd now, naming the file
+    return settings
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -447,3 +447,24 @@ def test_an_assembly_error_stops_the_render_and_reaches_the_caller(tmp_path: Pat
     assert len(engine.calls) <= ended_after[0] + 1 < batches - 3
     assert not (tmp_path / "out").exists()
     assert not assemblers()
+
+
+def test_a_book_of_random_letters_fails_at_once(tmp_path: Path) -> None:
+    """A manifest of 192 KB of random letters once became 75 hours of spelt letters."""
+    import random
+
+    from voxd.errors import BookError
+    from voxd.tts.espeak import EspeakEngine
+
+    letters = "".join(random.Random(3).choice("abcdefghijklmnopqrstuvwxyz") for _ in range(192_000))
+    manifest = tmp_path / "noise.voxd.json"
+    spaced = " ".join(letters[i : i + 6] for i in range(0, 6000, 6))
+    chapters = [{"title": "One", "text": letters}, {"title": "Two", "text": spaced}]
+    manifest.write_text(json.dumps({"voxd_manifest": 1, "title": "Noise", "chapters": chapters}))
+    engine = EspeakEngine()
+    try:
+        with pytest.raises(BookError, match="nothing to read aloud but titles"):
+            convert(manifest, lambda book: tmp_path / "out.m4b", settings_for(tmp_path, engine="espeak"), engine)
+    finally:
+        engine.close()
+    assert not (tmp_path / "out.m4b").exists()

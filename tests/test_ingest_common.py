@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from voxd.ingest.common import SOFT_HYPHEN, check_toc_depth, describe, is_matter_title, norm, strip_invisible
+from voxd.ingest.common import SOFT_HYPHEN, check_toc_depth, describe, norm, strip_invisible
+from voxd.ingest.matter import is_matter_title
 
 
 def test_norm_folds_case_and_punctuation() -> None:

@@ -630,3 +630,78 @@ def test_corpus_leaves_of_grass(corpus_dir: Path) -> None:
     assert {"Song of Myself", "Drum-Taps", "Sea-Drift"} <= set(names)
     assert not [t for t in names if _MATTER_TITLES.match(t)]
     assert book.metadata.authors == ("Walt Whitman",)
+
+
+# ----------------------------------------------------------------------------- section breaks
+
+
+def test_story_sections_become_breaks_not_words(tmp_path: Path) -> None:
+    from voxd.book import SECTION_BREAK, Pause
+    from voxd.text import plan_chunks
+
+    body = (
+        "<h1>The Empty House</h1>"
+        "<h2>I</h2><p>The house stood empty all winter.</p><p>Nobody came up the lane.</p>"
+        "<h2>II</h2><p>In spring a cart arrived.</p>"
+        '<p class="center">* * *</p><p>By summer the garden was full of beans.</p>'
+        "<hr/><p>In autumn they left again.</p><hr/>"
+    )
+    book = read_epub(build_epub(tmp_path / "story.epub", [("s.xhtml", "The Empty House", body)]))
+    assert book.chapters[0].paragraphs == (
+        "I", "The house stood empty all winter.", "Nobody came up the lane.",
+        "II", "In spring a cart arrived.", SECTION_BREAK,
+        "By summer the garden was full of beans.", SECTION_BREAK, "In autumn they left again.",
+    )  # fmt: skip
+    chunks = plan_chunks(book, voice="v", language="en")
+    assert [c.text for c in chunks] == [
+        "The Empty House", "The house stood empty all winter.", "Nobody came up the lane.",
+        "In spring a cart arrived.", "By summer the garden was full of beans.", "In autumn they left again.",
+    ]  # fmt: skip
+    assert [c.pause for c in chunks] == [
+        Pause.PARAGRAPH, Pause.PARAGRAPH, Pause.SECTION, Pause.SECTION, Pause.SECTION, Pause.CHAPTER
+    ]
+
+
+# ----------------------------------------------------------------------------- math and navigation
+
+MATHML = "http://www.w3.org/1998/Math/MathML"
+
+
+def test_mathml_is_said_by_its_alttext_or_named(tmp_path: Path) -> None:
+    body = (
+        "<h1>Energy</h1>"
+        f'<p>The energy is <math xmlns="{MATHML}" alttext="E equals m c squared"><mi>E</mi><mo>=</mo><mi>m</mi>'
+        "<msup><mi>c</mi><mn>2</mn></msup></math> as everyone knows.</p>"
+        f'<p>A fraction: <math xmlns="{MATHML}"><mfrac><mi>a</mi><mi>b</mi></mfrac></math> is small.</p>'
+        f'<math xmlns="{MATHML}" display="block"><mi>x</mi><mo>+</mo><mi>y</mi></math>'
+    )
+    book = read_epub(build_epub(tmp_path / "math.epub", [("m.xhtml", "Energy", body)]))
+    assert book.chapters[0].paragraphs == (
+        "The energy is E equals m c squared as everyone knows.",
+        "A fraction: formula is small.",
+        "formula",
+    )
+    german = read_epub(build_epub(tmp_path / "formel.epub", [("m.xhtml", "Energy", body)], language="de"))
+    assert german.chapters[0].paragraphs[1] == "A fraction: Formel is small."
+
+
+def test_web_navigation_is_not_read(tmp_path: Path) -> None:
+    body = (
+        '<div class="related" role="navigation"><ul><li><a href="a.xhtml">previous</a> |</li>'
+        '<li><a href="b.xhtml">next</a></li></ul></div>'
+        '<p><a href="index.xhtml">Home</a> » <a href="guide.xhtml">Guide</a> » Install</p>'
+        '<div class="header"><p>Next: <a href="b.xhtml">Configure</a>, Previous: <a href="a.xhtml">Overview</a>,'
+        ' Up: <a href="i.xhtml">Guide</a> [<a href="x.xhtml">Index</a>]</p></div>'
+        "<h1>Install</h1><p>Unpack the archive and run the installer.</p>"
+        '<ul><li><a href="s1.xhtml">Unpacking</a></li><li><a href="s2.xhtml">Running it</a></li></ul>'
+        '<p>Previous topic: <a href="a.xhtml">Overview</a></p>'
+        '<p>Next topic: <a href="b.xhtml">Configure</a></p>'
+        '<p><a href="#top">Back to top</a></p>'
+        '<p>« <a href="a.xhtml">Previous</a> | <a href="b.xhtml">Next</a> »</p>'
+        '<p>Next, read the <a href="b.xhtml">configuration guide</a> before you start.</p>'
+    )
+    book = read_epub(build_epub(tmp_path / "web.epub", [("i.xhtml", "Install", body)]))
+    assert book.chapters[0].paragraphs == (
+        "Unpack the archive and run the installer.",
+        "Next, read the configuration guide before you start.",
+    )

@@ -405,3 +405,88 @@ def test_corpus_multicolumn_pdf_reads_column_by_column(corpus_dir: Path) -> None
     # The sentence cut by the column break is one paragraph; page numbers are gone.
     assert any("Donec nonummy pellentesque ante." in p for ch in book.chapters for p in ch.paragraphs)
     assert not any(p.strip() in {"1", "2", "3"} for ch in book.chapters for p in ch.paragraphs)
+
+
+# ----------------------------------------------------------------------------- section breaks
+
+
+def test_story_sections_become_breaks_not_words(tmp_path: Path) -> None:
+    """A big "I" above the text is a section number, not a drop cap; "* * *" is a break."""
+    from voxd.book import SECTION_BREAK
+
+    doc = pymupdf.open()
+    (page,) = new_pages(doc, 1)
+    y = draw_heading(page, "The Empty House", y=90)
+    page.insert_text((290, y + 10), "I", fontsize=24, fontname="helv")
+    y = draw_paragraphs(page, ["The house stood empty all winter. " + paragraph(0)], y=y + 50)
+    page.insert_text((295, y + 10), "II", fontsize=SIZE, fontname="helv")
+    y = draw_paragraphs(page, ["In spring a cart arrived. " + paragraph(1)], y=y + 40)
+    page.insert_text((280, y), "* * *", fontsize=SIZE, fontname="helv")
+    draw_paragraphs(page, ["By summer the garden was full of beans. " + paragraph(2)], y=y + 30)
+    book = read_pdf(save(doc, tmp_path / "story.pdf"))
+    paragraphs = [p for c in book.chapters for p in c.paragraphs]
+    assert [p[:20] for p in paragraphs][-6:] == [
+        "I", "The house stood empt", "II", "In spring a cart arr", SECTION_BREAK, "By summer the garden"
+    ]
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def figure_pdf(path: Path) -> Path:
+    """Prose, a vector plot with axis ticks and labels drawn with PyMuPDF's drawing API, a
+    boxed paragraph (prose inside a frame) and a diagram made of text labels only."""
+    doc = pymupdf.open()
+    (page,) = new_pages(doc, 1)
+    y = draw_paragraphs(page, ["The plot below shows the growth of the village. " + paragraph(0)], y=80)
+    top, left, size = y + 10, 120.0, 160.0
+    shape = page.new_shape()
+    shape.draw_line((left, top + size), (left + size, top + size))  # x axis
+    shape.draw_line((left, top), (left, top + size))  # y axis
+    for i in range(5):
+        x = left + i * size / 4
+        shape.draw_line((x, top + size), (x, top + size + 4))
+        page.insert_text((x - 3, top + size + 14), str(i * 5), fontsize=8, fontname="helv")
+        ty = top + size - i * size / 4
+        shape.draw_line((left - 4, ty), (left, ty))
+        page.insert_text((left - 18, ty + 3), str(i * 10), fontsize=8, fontname="helv")
+    shape.draw_bezier((left, top + size), (left + 60, top + size - 20), (left + 100, top + 40), (left + size, top))
+    shape.finish(color=(0, 0, 0), width=0.8)
+    shape.commit()
+    page.insert_text((left + size + 6, top + size + 3), "x", fontsize=9, fontname="helv")
+    page.insert_text((left - 4, top - 6), "f(x)", fontsize=9, fontname="helv")
+    page.insert_text((left + 80, top + 60), "A", fontsize=9, fontname="helv")
+    y = top + size + 40
+    y = draw_paragraphs(page, ["After the plot the story goes on. " + paragraph(1)], y=y)
+    box = page.new_shape()
+    box.draw_rect(pymupdf.Rect(66, y - 8, 530, y + 50))
+    box.finish(color=(0, 0, 0), width=0.5)
+    box.commit()
+    y = draw_paragraphs(page, ["A boxed note is prose and is read. " + paragraph(2, 1)], y=y + 6)
+    for label, dx, dy in [("A", 200, 20), ("B", 120, 45), ("C", 280, 45), ("1", 90, 70), ("2", 160, 70),
+                          ("3", 300, 70)]:  # a tree drawn with text alone
+        page.insert_text((dx, y + dy), label, fontsize=9, fontname="helv")
+    draw_paragraphs(page, ["The last paragraph ends the page. " + paragraph(3)], y=y + 100)
+    return save(doc, path)
+
+
+def test_figure_labels_are_left_out(tmp_path: Path) -> None:
+    path = figure_pdf(tmp_path / "figure.pdf")
+    paragraphs = [p for c in read_pdf(path).chapters for p in c.paragraphs]
+    text = "\n".join(paragraphs)
+    for kept in ("The plot below", "After the plot", "A boxed note is prose", "The last paragraph"):
+        assert kept in text
+    assert not [p for p in paragraphs if len(p) < 25], paragraphs  # no "0 5 10", "f(x)", "A B C"
+    assert "f(x)" not in text
+    mentioned = [p for c in read_pdf(path, figure_mention=True).chapters for p in c.paragraphs]
+    assert mentioned.count("Figure.") == 2
+
+
+def test_short_lines_of_dialogue_are_no_figure(tmp_path: Path) -> None:
+    doc = pymupdf.open()
+    (page,) = new_pages(doc, 1)
+    y = draw_paragraphs(page, ["They stood at the gate. " + paragraph(0)], y=80)
+    y = draw_paragraphs(page, ['"Yes."', '"No."', '"Why not?"', "Ha!"], y=y)
+    draw_paragraphs(page, ["Then they went in. " + paragraph(1)], y=y)
+    paragraphs = [p for c in read_pdf(save(doc, tmp_path / "talk.pdf")).chapters for p in c.paragraphs]
+    assert paragraphs[1:5] == ['"Yes."', '"No."', '"Why not?"', "Ha!"]

@@ -6,10 +6,12 @@ import random
 
 import pytest
 
-from voxd.book import Book, Chapter, Chunk, Metadata, Pause
+from voxd.book import SECTION_BREAK, Book, Chapter, Chunk, Metadata, Pause
 from voxd.text import (
+    Dropped,
     chunk_chapter,
     clean_for_speech,
+    is_section_break,
     number_to_words,
     plan_chunks,
     speakable_title,
@@ -295,10 +297,20 @@ def test_long_sentence_splits_at_dashes() -> None:
 
 
 def test_overlong_word_is_cut_as_last_resort() -> None:
+    word = "Pneumonoultramicroscopicsilicovolcanoconiosis"  # 45 letters: a word, if a long one
+    chunks = _chunks(_chapter(f"Say {word} now."), speak_title=False, target_chars=30, max_chars=40)
+    assert all(len(c.text) <= 40 for c in chunks)
+    assert "".join(c.text for c in chunks).replace(" ", "") == f"Say{word}now."
+    assert any(c.cut for c in chunks)
+
+
+def test_a_token_that_is_no_word_is_left_out_not_spelt() -> None:
     blob = "x" * 1200
-    chunks = _chunks(_chapter(f"Data {blob} end."), speak_title=False)
-    assert all(len(c.text) <= 500 for c in chunks)
-    assert "".join(c.text for c in chunks).replace(" ", "") == f"Data{blob}end."
+    dropped: list[str] = []
+    chunks = chunk_chapter(0, _chapter(f"Data {blob} end."), voice="v", language="en", speak_title=False,
+                           dropped=dropped)
+    assert [c.text for c in chunks] == ["Data end."]
+    assert dropped == [blob]
 
 
 def test_sentences_are_packed_up_to_target() -> None:
@@ -409,3 +421,83 @@ def test_plan_is_deterministic() -> None:
     second = plan_chunks(_book(), voice="ryan", language="en", target_chars=200, max_chars=350)
     assert first == second
     assert [c.text for c in first] == [c.text for c in second]
+
+
+# --------------------------------------------------------------------------- section breaks
+
+STORY = (
+    "I",
+    "The house stood empty all winter. Nobody came up the lane.",
+    "In spring the swallows returned to the barn.",
+    "II",
+    "Then one morning a cart arrived with a family and their dog.",
+    "* * *",
+    "By summer the garden was full of beans.",
+    "\u2042",
+    "In autumn they left again, as quietly as they had come.",
+    SECTION_BREAK,
+)
+
+
+@pytest.mark.parametrize(
+    "paragraph", ["I", "II.", "iv", "3", "12.", "- XIV -", "* * *", "***", "\u2042", "~", "\u2766", SECTION_BREAK]
+)
+def test_section_breaks(paragraph: str) -> None:
+    assert is_section_break(paragraph)
+
+
+@pytest.mark.parametrize("paragraph", ["I went home.", "Chapter II", "A", "MIX", "1984 was a year.", "I think so"])
+def test_not_section_breaks(paragraph: str) -> None:
+    assert not is_section_break(paragraph)
+
+
+def test_section_breaks_are_pauses_never_words() -> None:
+    chunks = _chunks(_chapter(*STORY, title="The Empty House"))
+    texts = [c.text for c in chunks]
+    assert not [t for t in texts if t in ("I", "I.", "II", "II.", "* * *", "\u2042")]
+    assert texts[0] == "The Empty House"
+    assert texts[1].startswith("The house stood empty")  # the "I" heading is not read before it
+    sections = [c.text for c in chunks if c.pause is Pause.SECTION]
+    assert sections == [
+        "In spring the swallows returned to the barn.",
+        "Then one morning a cart arrived with a family and their dog.",
+        "By summer the garden was full of beans.",
+    ]
+    assert chunks[-1].pause is Pause.CHAPTER  # a break at the end is no section
+
+
+def test_section_breaks_can_be_spoken() -> None:
+    chunks = _chunks(_chapter(*STORY, title="The Empty House"), section_breaks="spoken")
+    assert [c.text for c in chunks if c.text.startswith("Part")] == ["Part Two.", "Part Three.", "Part Four."]
+    german = chunk_chapter(0, _chapter(*STORY), voice="v", language="de", section_breaks="spoken")
+    assert [c.text for c in german if c.text.startswith("Teil")] == ["Teil 2.", "Teil 3.", "Teil 4."]
+
+
+# --------------------------------------------------------------------------- text that is not language
+
+
+def test_random_letters_are_left_out_not_spelt() -> None:
+    rng = random.Random(7)
+    letters = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(20_000))
+    spaced = " ".join(letters[i : i + rng.randint(2, 9)] for i in range(0, 3000, 6))
+    book = Book(
+        metadata=Metadata(title="Noise"),
+        chapters=(
+            _chapter(letters, title="One"),
+            _chapter("A real sentence comes first.", spaced, "And a real one after.", title="Two"),
+        ),
+    )
+    dropped: list[Dropped] = []
+    chunks = plan_chunks(book, voice="v", language="en", dropped=dropped)
+    assert [c.text for c in chunks] == ["One", "Two", "A real sentence comes first.", "And a real one after."]
+    assert {d.chapter for d in dropped} == {0, 1}
+    assert sum(len(d.text) for d in dropped) >= len(letters) + 2000
+
+
+def test_lexicon_is_applied_to_each_chunk_without_moving_boundaries() -> None:
+    paragraph = _generated_paragraph(3, sentences=40) + " Hermione smiled."
+    plain = _chunks(_chapter(paragraph), speak_title=False)
+    said = _chunks(_chapter(paragraph), speak_title=False, lexicon=lambda t: t.replace("Hermione", "Her-my-oh-nee"))
+    assert len(plain) == len(said)
+    changed = [(a.text, b.text) for a, b in zip(plain, said) if a.text != b.text]
+    assert changed == [(plain[-1].text, plain[-1].text.replace("Hermione", "Her-my-oh-nee"))]

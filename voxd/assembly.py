@@ -66,11 +66,7 @@ def assemble(
         raise AssemblyFailed("rendered audio vanished from the cache before assembly; trying again renders it anew")
     rate = first[1]
     del first
-    pauses = {
-        Pause.SENTENCE: np.zeros(int(settings.pause_sentence * rate), np.float32),
-        Pause.PARAGRAPH: np.zeros(int(settings.pause_paragraph * rate), np.float32),
-        Pause.CHAPTER: np.zeros(int(settings.pause_chapter * rate), np.float32),
-    }
+    pauses = {p: np.zeros(int(settings.pause_seconds(p) * rate), np.float32) for p in Pause}
     target = settings.loudness_lufs if settings.normalize_loudness else None
     part_samples = round(settings.max_chapter_minutes * 60 * rate)
     writer = M4bWriter(

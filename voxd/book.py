@@ -27,6 +27,13 @@ class Metadata:
         return ", ".join(self.authors) if self.authors else "Unknown Author"
 
 
+#: A paragraph that is only this marks a section break inside a chapter. Readers write it
+#: where a book has a rule (``<hr/>``) or an ornament; the chunker also takes any paragraph
+#: that is only an ornament (``* * *``, ``⁂``) or a section number (``II``, ``3``) for one.
+#: It is never spoken: it becomes a longer pause (or a spoken "Part Two").
+SECTION_BREAK = "* * *"
+
+
 @dataclass(frozen=True, slots=True)
 class Chapter:
     """A titled piece of the book; paragraphs are already cleaned for speech."""
@@ -58,6 +65,9 @@ class Book:
     metadata: Metadata
     chapters: tuple[Chapter, ...]
     cover: Cover | None = None
+    #: How to say words: (written, spoken) pairs from the manifest or the EPUB's PLS
+    #: lexicons, applied on top of the global lexicon (see :mod:`voxd.lexicon`).
+    lexicon: tuple[tuple[str, str], ...] = ()
 
 
 class Pause(str, Enum):
@@ -65,6 +75,7 @@ class Pause(str, Enum):
 
     SENTENCE = "sentence"
     PARAGRAPH = "paragraph"
+    SECTION = "section"  # a section break inside a chapter
     CHAPTER = "chapter"
 
 
@@ -80,3 +91,6 @@ class Chunk:
     language: str | None = None
     style: str | None = None
     key: str = field(default="", compare=False)
+    #: A piece of a sentence longer than the chunk limit, cut at a clause or between
+    #: words: the listener hears a pause the author did not write.
+    cut: bool = field(default=False, compare=False)

@@ -132,6 +132,23 @@ class _ProgressBar:
             self._bar.close()
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Show what a book will sound like and how long it will take, without loading a model."""
+    from .plan import describe, read_plan
+
+    settings = _settings(args)
+    source = Path(args.input)
+    if not source.is_file():
+        raise VoxdError(f"{source}: no such file")
+    plan = read_plan(source, settings)
+    if args.json:
+        json.dump(plan.as_json(), sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        print(describe(plan, flagged_only=args.flagged))
+    return 0
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
     """Write what voxd read from a book as an editable manifest (and its cover beside it)."""
     from .ingest import read_book
@@ -480,6 +497,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="where to write the .m4b (default: the outbox layout)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("plan", parents=[common],
+                       help="show the chunks a book will be read as, its length and render time, and what to check")
+    p.add_argument("input", help="EPUB, PDF or voxd manifest (.voxd.json)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--flagged", action="store_true", help="list only the chunks worth a look")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("extract", parents=[common],
                        help="write the chapters and text voxd reads from a book as an editable manifest")

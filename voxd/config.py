@@ -22,7 +22,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from .errors import ConfigError
 
 SEARCH_PATH = (Path("~/.config/voxd/voxd.toml"), Path("/etc/voxd/voxd.toml"))
-PATH_KEYS = ("inbox", "outbox", "state_dir", "cache_dir")
+PATH_KEYS = ("inbox", "outbox", "state_dir", "cache_dir", "lexicon_file")
+#: The global lexicon read when ``lexicon_file`` is not set: this name beside the config file.
+LEXICON_NAME = "lexicon.toml"
 
 
 def _default_state_dir() -> Path:
@@ -222,7 +224,15 @@ class Settings(BaseSettings):
     speak_chapter_titles: bool = True
     pause_sentence: float = Field(0.35, ge=0, le=10)
     pause_paragraph: float = Field(0.8, ge=0, le=10)
+    pause_section: float = Field(1.6, ge=0, le=30)
     pause_chapter: float = Field(2.0, ge=0, le=30)
+    # a section break inside a chapter: the pause alone, or "Part Two" spoken after it
+    section_breaks: Literal["pause", "spoken"] = "pause"
+    # what a PDF figure whose labels were left out is called ("Figure."), or nothing
+    figure_mention: bool = False
+    # how to say words (voxd.lexicon): a TOML file of word = "what to say", or a PLS file;
+    # unset: lexicon.toml beside the config file, if there is one
+    lexicon_file: Path | None = None
 
     # output
     bitrate: int = Field(64000, ge=16000, le=320000)
@@ -315,6 +325,19 @@ class Settings(BaseSettings):
     def db_path(self) -> Path:
         return self.state_path / "voxd.sqlite3"
 
+    @property
+    def lexicon_path(self) -> Path | None:
+        return _absolute(self.lexicon_file) if self.lexicon_file is not None else None
+
+    def pause_seconds(self, pause: str) -> float:
+        """The silence after a chunk whose pause is ``pause`` (a :class:`voxd.book.Pause`)."""
+        return {
+            "sentence": self.pause_sentence,
+            "paragraph": self.pause_paragraph,
+            "section": self.pause_section,
+            "chapter": self.pause_chapter,
+        }[str(getattr(pause, "value", pause))]
+
 
 def _absolute(path: Path) -> Path:
     return path.expanduser().absolute()
@@ -344,13 +367,20 @@ def load_settings(config: Path | str | None = None, **overrides: Any) -> Setting
     """Read and validate the settings; every problem becomes one ConfigError naming the keys."""
     path = find_config(config)
     values: dict[str, Any] = _read_toml(path) if path else {}
+    if path and "lexicon_file" not in values and (path.parent / LEXICON_NAME).is_file():
+        values["lexicon_file"] = str(path.parent.absolute() / LEXICON_NAME)
     for key, value in overrides.items():
         if value is not None:
             values[key] = value
     try:
-        return Settings(**values)
+        settings = Settings(**values)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
+    if settings.lexicon_path is not None:
+        from .lexicon import load_lexicon_file
+
+        load_lexicon_file(settings.lexicon_path)  # a broken lexicon stops voxd now, naming the file
+    return settings
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

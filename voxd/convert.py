@@ -20,8 +20,8 @@ from .faults import crash_point
 from .gpu import BatchMemory, batch_size_for
 from .ingest.isolated import read_book_isolated
 from .m4b import ChapterMark
+from .plan import check_languages, speech_chunks
 from .render import Check, Progress, render, with_keys
-from .text import plan_chunks
 from .tts.base import Engine
 
 log = logging.getLogger(__name__)
@@ -59,19 +59,22 @@ def convert(
         memory_mb=settings.ingest_memory_mb,
         toc_depth=settings.toc_depth,
         skip_front_back_matter=settings.skip_front_back_matter,
+        figure_mention=settings.figure_mention,
     )
     crash_point("ingest")
     voice = settings.voice or "default"
-    chunks = plan_chunks(
-        book,
-        voice=voice,
-        language=settings.language or book.metadata.language,
-        target_chars=settings.chunk_target_chars,
-        max_chars=settings.chunk_max_chars,
-        speak_titles=settings.speak_chapter_titles,
-    )
-    if not chunks:
-        raise BookError(f"{source.name}: nothing to read aloud")
+    speech = speech_chunks(book, settings)
+    chunks = speech.chunks
+    if speech.dropped:
+        chars = sum(len(d.text) for d in speech.dropped)
+        log.warning(
+            "%s: left out %d pieces (%d characters) that are not language, e.g. %r; `voxd plan` lists them",
+            source.name, len(speech.dropped), chars, speech.dropped[0].text[:60],
+        )
+    if not speech.body:
+        why = " but titles: the rest is not language" if speech.dropped else ""
+        raise BookError(f"{source.name}: nothing to read aloud{why}")
+    check_languages(chunks, settings.engine, source.name)  # an unspoken language fails now, not hours in
     engine.check_voices(sorted({c.voice for c in chunks}))  # a wrong voice fails now, not hours in
     chunks = with_keys(chunks, engine.model_id, engine.voice_identity)
     if on_book:

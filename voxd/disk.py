@@ -72,8 +72,7 @@ def needs(chunks: Iterable[Chunk], cache: ChunkCache, settings: Settings) -> Nee
     """The room for ``chunks``: speech length from their text (:func:`speech_seconds`),
     as chunk audio (:data:`CACHE_BYTES_PER_SECOND`) for those not in the cache yet and as
     AAC at ``bitrate`` for the whole book, pauses included."""
-    pause = {Pause.SENTENCE: settings.pause_sentence, Pause.PARAGRAPH: settings.pause_paragraph,
-             Pause.CHAPTER: settings.pause_chapter}
+    pause = {p: settings.pause_seconds(p) for p in Pause}
     spoken: dict[str, float] = {}
     book_seconds = 0.0
     for c in chunks:

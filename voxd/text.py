@@ -13,6 +13,16 @@ follows it (sentence, paragraph or chapter) and the assembler turns that into
 silence from the settings, so pacing stays consistent whatever the engine does
 at the edges of an utterance.
 
+A paragraph that is only an ornament (``* * *``, ``⁂``), a rule the reader marked, or a
+bare section number (``II``, ``3``) is a section break: never a word, it turns the pause
+before it into a section pause (or, with ``section_breaks="spoken"``, is said as "Part
+Two"). Text that is not language (random letters, one endless token) is left out and
+reported (:func:`voxd.prose.split_nonsense`), never spelt out letter by letter.
+
+A lexicon (how to say a word) is applied to each chunk after the chunks are cut, so a
+change to one entry changes only the chunks holding that word: the others keep their
+text, their key and their cached audio.
+
 Everything here is pure (no I/O, no randomness): the same book always gives the
 same plan, which is what lets the cache reuse audio across runs.
 """
@@ -21,12 +31,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from voxd.book import Book, Chapter, Chunk, Pause
+from voxd.prose import split_nonsense
 
 __all__ = [
+    "Dropped",
     "chunk_chapter",
     "clean_for_speech",
+    "is_section_break",
     "number_to_words",
     "plan_chunks",
     "speakable_title",
@@ -361,31 +376,63 @@ def _split_long(text: str, max_chars: int, level: int = 0) -> list[str]:
     return pieces
 
 
-def _pack(pieces: list[str], target_chars: int) -> list[str]:
+Piece = tuple[str, bool]  # a chunk's text, and whether it holds part of a sentence that was cut
+
+
+def _pack(pieces: list[Piece], target_chars: int) -> list[Piece]:
     """Greedily join consecutive pieces while the result stays within target_chars."""
-    packed: list[str] = []
-    current = ""
-    for piece in pieces:
+    packed: list[Piece] = []
+    current, cut = "", False
+    for piece, piece_cut in pieces:
         if current and _joined_length(current, piece) <= target_chars:
-            current = _join(current, piece)
+            current, cut = _join(current, piece), cut or piece_cut
         else:
             if current:
-                packed.append(current)
-            current = piece
+                packed.append((current, cut))
+            current, cut = piece, piece_cut
     if current:
-        packed.append(current)
+        packed.append((current, cut))
     return packed
 
 
-def _paragraph_texts(paragraph: str, target_chars: int, max_chars: int) -> list[str]:
-    """The chunk texts of one paragraph, in order."""
+Lexicon = Callable[[str], str]
+
+
+def _paragraph_texts(
+    paragraph: str,
+    target_chars: int,
+    max_chars: int,
+    *,
+    lexicon: Lexicon | None = None,
+    dropped: list[str] | None = None,
+) -> list[Piece]:
+    """The chunk texts of one paragraph, in order; what is not language goes to ``dropped``.
+
+    The lexicon is applied to each packed chunk, so chunk boundaries never depend on it;
+    a chunk it makes longer than ``max_chars`` is cut again on its own.
+    """
     cleaned = clean_for_speech(paragraph)
     if not cleaned:
         return []
-    pieces: list[str] = []
+    pieces: list[Piece] = []
     for sentence in split_sentences(cleaned):
-        pieces.extend(_split_long(sentence, max_chars))
-    return _pack(pieces, target_chars)
+        kept, nonsense = split_nonsense(sentence)
+        if dropped is not None:
+            dropped.extend(nonsense)
+        if kept:
+            split = _split_long(kept, max_chars)
+            pieces.extend((piece, len(split) > 1) for piece in split)
+    packed = _pack(pieces, target_chars)
+    if lexicon is None:
+        return packed
+    out: list[Piece] = []
+    for text, cut in packed:
+        said = lexicon(text)
+        if len(said) <= max_chars:
+            out.append((said, cut))
+        else:
+            out.extend((piece, True) for piece in _split_long(said, max_chars))
+    return out
 
 
 def _speaks_english(language: str | None) -> bool:
@@ -399,6 +446,47 @@ def _check_sizes(target_chars: int, max_chars: int) -> int:
     return min(target_chars, max_chars)
 
 
+# Ornaments that mark a section break on their own: asterisks, asterisms, fleurons, dashes.
+_ORNAMENT_MAX = 40
+_SECTION_NUMERAL = re.compile(r"(?:\d{1,3}|[IVXLC]+|[ivxlc]+)")
+_NUMERAL_TRIM = " .:()[]*\u2013\u2014-~\u00b7\u2022\u00a7"
+_PART_WORD = {"de": "Teil", "fr": "Partie", "es": "Parte", "it": "Parte", "pt": "Parte", "ru": "Часть",
+              "nl": "Deel", "sv": "Del", "da": "Del", "no": "Del", "pl": "Część"}
+_PART_CJK = {"zh": "第{n}部分", "ja": "第{n}部", "ko": "제{n}부"}
+
+
+def _section_number(text: str) -> int | None:
+    """The number of a section heading that is only a number ("II", "3.", "- iv -"), else None."""
+    core = text.strip(_NUMERAL_TRIM)
+    if not core or not _SECTION_NUMERAL.fullmatch(core):
+        return None
+    if core.isdigit():
+        return int(core)
+    value = _roman_value(core)
+    return value if value is not None and value < 400 else None
+
+
+def is_section_break(paragraph: str) -> bool:
+    """Whether a paragraph marks a section break: only an ornament (no letter or digit:
+    ``* * *``, ``⁂``, ``~``) or only a section number (``I``, ``II.``, ``3``)."""
+    text = _WHITESPACE.sub(" ", paragraph).strip()
+    if not text or len(text) > _ORNAMENT_MAX:
+        return False
+    if not any(ch.isalnum() for ch in text):
+        return True
+    return _section_number(text) is not None
+
+
+def _spoken_section(number: int, language: str | None) -> str:
+    """How a section break is said with ``section_breaks="spoken"``: "Part Two." in English."""
+    primary = (language or "en").lower().replace("_", "-").split("-")[0]
+    if _speaks_english(language):
+        return f"Part {number_to_words(number)}." if number < 1_000_000 else f"Part {number}."
+    if primary in _PART_CJK:
+        return _PART_CJK[primary].format(n=number) + "\u3002"
+    return f"{_PART_WORD.get(primary, 'Part')} {number}."
+
+
 def chunk_chapter(
     chapter_index: int,
     chapter: Chapter,
@@ -408,32 +496,61 @@ def chunk_chapter(
     target_chars: int = 300,
     max_chars: int = 500,
     speak_title: bool = True,
+    section_breaks: str = "pause",
+    lexicon: Lexicon | None = None,
+    dropped: list[str] | None = None,
 ) -> list[Chunk]:
     """The chunks of one chapter, title first (when ``speak_title``).
 
     Each paragraph is cleaned, split into sentences and packed into chunks of
     up to ``target_chars``; no chunk exceeds ``max_chars``. The last chunk of a
-    paragraph (and the title) is followed by a paragraph pause, the chapter's
-    last chunk by a chapter pause, every other chunk by a sentence pause.
+    paragraph (and the title) is followed by a paragraph pause, the last chunk
+    before a section break (:func:`is_section_break`) by a section pause, the
+    chapter's last chunk by a chapter pause, every other chunk by a sentence pause.
+    With ``section_breaks="spoken"`` a break is also said ("Part Two."). Breaks
+    before the first paragraph or after the last are dropped.
     The chapter's voice and language override the given ones. The title's roman
     numerals become English words only when the language is English or unknown.
+    ``lexicon`` says words as the book wants them said; sentences that are not
+    language are left out and appended to ``dropped``.
     """
     target_chars = _check_sizes(target_chars, max_chars)
     voice = chapter.voice or voice
     language = chapter.language or language
 
-    groups: list[list[str]] = []  # one list of chunk texts per spoken block
+    texts: list[tuple[str, Pause, bool]] = []
+
+    def add(group: list[Piece]) -> None:
+        for i, (text, cut) in enumerate(group):
+            texts.append((text, Pause.PARAGRAPH if i == len(group) - 1 else Pause.SENTENCE, cut))
+
     if speak_title:
         title = speakable_title(clean_for_speech(chapter.title), roman=_speaks_english(language))
-        groups.append(_paragraph_texts(title, target_chars, max_chars))
-    groups.extend(_paragraph_texts(p, target_chars, max_chars) for p in chapter.paragraphs)
-
-    texts: list[tuple[str, Pause]] = []
-    for group in groups:
-        for i, text in enumerate(group):
-            texts.append((text, Pause.PARAGRAPH if i == len(group) - 1 else Pause.SENTENCE))
+        add(_paragraph_texts(title, target_chars, max_chars, lexicon=lexicon))
+    body_start = len(texts)
+    section = 1
+    pending: int | None = None  # a break waits for the next paragraph with something to say
+    for paragraph in chapter.paragraphs:
+        if is_section_break(paragraph):
+            number = _section_number(paragraph)
+            pending = number if number is not None else (pending or section + 1)
+            if len(texts) == body_start:  # a number heading the first section: nothing to end yet
+                section = number if number is not None else section
+                pending = None
+            continue
+        group = _paragraph_texts(paragraph, target_chars, max_chars, lexicon=lexicon, dropped=dropped)
+        if not group:
+            continue
+        if pending is not None:
+            section = pending if pending > section else section + 1
+            text, _, cut = texts[-1]
+            texts[-1] = (text, Pause.SECTION, cut)
+            if section_breaks == "spoken":
+                texts.append((_spoken_section(section, language), Pause.PARAGRAPH, False))
+            pending = None
+        add(group)
     if texts:
-        texts[-1] = (texts[-1][0], Pause.CHAPTER)
+        texts[-1] = (texts[-1][0], Pause.CHAPTER, texts[-1][2])
 
     return [
         Chunk(
@@ -444,9 +561,18 @@ def chunk_chapter(
             voice=voice,
             language=language,
             style=chapter.style,
+            cut=cut,
         )
-        for index, (text, pause) in enumerate(texts)
+        for index, (text, pause, cut) in enumerate(texts)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """Text left out because it is not language, and the chapter it was in."""
+
+    chapter: int
+    text: str
 
 
 def plan_chunks(
@@ -457,18 +583,29 @@ def plan_chunks(
     target_chars: int = 300,
     max_chars: int = 500,
     speak_titles: bool = True,
+    section_breaks: str = "pause",
+    lexicon: Lexicon | None = None,
+    dropped: list[Dropped] | None = None,
 ) -> list[Chunk]:
-    """Every chunk of the book, chapter by chapter (chapters numbered from 0)."""
-    return [
-        chunk
-        for index, chapter in enumerate(book.chapters)
-        for chunk in chunk_chapter(
-            index,
-            chapter,
-            voice=voice,
-            language=language,
-            target_chars=target_chars,
-            max_chars=max_chars,
-            speak_title=speak_titles,
+    """Every chunk of the book, chapter by chapter (chapters numbered from 0); text that
+    is not language is left out and, when ``dropped`` is given, listed there."""
+    chunks: list[Chunk] = []
+    for index, chapter in enumerate(book.chapters):
+        left_out: list[str] = []
+        chunks.extend(
+            chunk_chapter(
+                index,
+                chapter,
+                voice=voice,
+                language=language,
+                target_chars=target_chars,
+                max_chars=max_chars,
+                speak_title=speak_titles,
+                section_breaks=section_breaks,
+                lexicon=lexicon,
+                dropped=left_out,
+            )
         )
-    ]
+        if dropped is not None:
+            dropped.extend(Dropped(index, text) for text in left_out)
+    return chunks

@@ -21,7 +21,10 @@ are errors (a misspelt ``"voise"`` must not be ignored silently). ``description`
 chapter gives its text either as ``text`` (paragraphs separated by blank lines) or
 as a list of ``paragraphs``, and may set its own ``voice``, ``style`` and
 ``language``; the book-level ``voice`` and ``style`` apply to chapters that set none.
-``cover`` is a JPEG or PNG file in the manifest's folder (or below it).
+``cover`` is a JPEG or PNG file in the manifest's folder (or below it). ``lexicon`` says
+how to say words in this book, ``{"Hermione": "Her-my-oh-nee"}`` (see :mod:`voxd.lexicon`);
+a chapter's ``language`` is the way to read a chapter (or, set on every chapter, a book)
+whose declared language the engine does not speak.
 
 :func:`read_manifest` turns a manifest into a :class:`~voxd.book.Book`;
 :func:`book_to_manifest` and :func:`write_manifest` go the other way, so any book
@@ -44,6 +47,7 @@ from pydantic_core import ErrorDetails
 from voxd.book import Book, Chapter, Cover, Metadata, image_mime
 from voxd.errors import BookError
 from voxd.files import write_bytes_atomic, write_text_atomic
+from voxd.lexicon import check_entries
 
 __all__ = [
     "MANIFEST_VERSION",
@@ -130,7 +134,17 @@ class ManifestSpec(BaseModel):
     cover: _Optional = None
     voice: _Optional = None
     style: _Optional = None
+    lexicon: dict[str, str] | None = None
     chapters: list[ManifestChapter] = Field(min_length=1)
+
+    @field_validator("lexicon")
+    @classmethod
+    def _lexicon(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value:
+            _, problems = check_entries(value)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return value
 
     @field_validator("cover")
     @classmethod
@@ -147,10 +161,12 @@ class ManifestSpec(BaseModel):
 # ------------------------------------------------------------------------ reading
 
 
-def read_manifest(path: Path, *, toc_depth: int | None = None, skip_front_back_matter: bool = True) -> Book:
+def read_manifest(
+    path: Path, *, toc_depth: int | None = None, skip_front_back_matter: bool = True, figure_mention: bool = False
+) -> Book:
     """Read the voxd manifest at ``path`` into a :class:`Book`.
 
-    ``toc_depth`` and ``skip_front_back_matter`` are accepted so that
+    ``toc_depth``, ``skip_front_back_matter`` and ``figure_mention`` are accepted so that
     :func:`~voxd.ingest.read_book` can pass the EPUB and PDF readers' options to
     any reader; a manifest's chapters are given as they are, so they change nothing.
 
@@ -184,7 +200,8 @@ def read_manifest(path: Path, *, toc_depth: int | None = None, skip_front_back_m
         )
         for ch in spec.chapters
     )
-    return Book(metadata=metadata, chapters=chapters, cover=cover)
+    lexicon, _ = check_entries(spec.lexicon or {})
+    return Book(metadata=metadata, chapters=chapters, cover=cover, lexicon=lexicon)
 
 
 class _DuplicateKey(ValueError):
@@ -379,6 +396,8 @@ def book_to_manifest(book: Book, *, cover_name: str = "cover.jpg") -> dict[str, 
             data[key] = value
     if book.cover is not None:
         data["cover"] = _cover_file_name(cover_name, book.cover.mime)
+    if book.lexicon:
+        data["lexicon"] = dict(book.lexicon)
     chapters = []
     for chapter in book.chapters:
         entry: dict[str, Any] = {"title": chapter.title, "paragraphs": list(chapter.paragraphs)}

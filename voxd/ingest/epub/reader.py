@@ -12,16 +12,18 @@ from pathlib import Path
 from ebooklib import epub as ebl
 from lxml import etree
 
-from voxd.book import Book, Chapter
+from voxd.book import SECTION_BREAK, Book, Chapter
 from voxd.errors import BookError, VoxdError
-from voxd.ingest.common import check_toc_depth, describe, is_matter_title, norm
+from voxd.ingest.common import check_toc_depth, describe, norm
 from voxd.ingest.epub.metadata import read_cover, read_metadata
 from voxd.ingest.epub.navigation import Node, landmark_types, ncx_dirs, resolve, toc_nodes
 from voxd.ingest.epub.package import ZIP_ERRORS, Package, check_encryption
 from voxd.ingest.epub.safexml import parse_document
-from voxd.ingest.epub.text import MATTER_TYPES, Block, Doc, Extractor, context_types
+from voxd.ingest.epub.text import MATTER_TYPES, Block, Doc, Extractor, context_types, formula_word
+from voxd.ingest.matter import is_matter_title, text_kind
 from voxd.ingest.outline import chapter_spans, settle, walk
 from voxd.ingest.safezip import check_zip
+from voxd.lexicon import MAX_LEXICON_BYTES, parse_pls
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +32,16 @@ __all__ = ["read_epub"]
 _DOC_TYPES = frozenset({"application/xhtml+xml", "text/html", "application/html"})
 
 
-def read_epub(path: Path, *, toc_depth: int | None = None, skip_front_back_matter: bool = True) -> Book:
+def read_epub(
+    path: Path, *, toc_depth: int | None = None, skip_front_back_matter: bool = True, figure_mention: bool = False
+) -> Book:
     """Read the EPUB at ``path`` into a :class:`Book` whose chapters are ready to speak.
 
     ``toc_depth``: which level of a nested table of contents makes the chapters (1 is
     the top level); ``None`` picks the level that gives chapter-sized pieces.
     ``skip_front_back_matter``: leave out cover, title page, copyright, contents,
     dedication, index, colophon and the like.
+    ``figure_mention`` is for the PDF reader's figures; an EPUB's images are never read.
 
     Raises :class:`BookError` when the file is not a readable, DRM-free EPUB with text.
     """
@@ -68,16 +73,49 @@ def read_epub(path: Path, *, toc_depth: int | None = None, skip_front_back_matte
     except (KeyError, etree.LxmlError, *ZIP_ERRORS) as exc:
         raise BookError(f"{name}: not a readable EPUB ({describe(exc)})") from None
 
-    reader = _Reader(name, ebook, package, skip_matter=skip_front_back_matter)
+    reader = _Reader(name, ebook, package, skip_matter=skip_front_back_matter, language=metadata.language)
     chapters = reader.chapters(toc_depth)
     if not chapters:
         raise BookError(f"{name}: has no readable text")
-    return Book(metadata=metadata, chapters=tuple(chapters), cover=cover)
+    return Book(metadata=metadata, chapters=tuple(chapters), cover=cover, lexicon=_lexicon(path, package))
+
+
+def _lexicon(path: Path, package: Package) -> tuple[tuple[str, str], ...]:
+    """The ``<alias>`` entries of the book's PLS pronunciation lexicons. A content document
+    links them with ``<link rel="pronunciation">``, and every such file is a manifest item
+    (a core media type), so the manifest lists them all. A broken one is left out, with a
+    warning: it is the publisher's mistake, and the book reads well enough without it."""
+    pairs: list[tuple[str, str]] = []
+    hrefs = [
+        item["href"]
+        for item in package.manifest.values()
+        if item["media-type"] == "application/pls+xml" or item["href"].lower().endswith(".pls")
+    ]
+    if not hrefs:
+        return ()
+    with zipfile.ZipFile(path) as zf:
+        for href in hrefs:
+            where = package.zip_path(href)
+            try:
+                info = zf.getinfo(where)
+                if info.file_size > MAX_LEXICON_BYTES:
+                    raise ValueError(f"larger than {MAX_LEXICON_BYTES // 2**20} MiB")
+                found, phonemes = parse_pls(zf.read(info))
+            except (KeyError, ValueError, *ZIP_ERRORS) as exc:
+                log.warning("%s: left out the pronunciation lexicon %s: %s", path.name, href, describe(exc))
+                continue
+            if phonemes:
+                log.info("%s: %s: %d entries give only phonemes, which are not used", path.name, href, phonemes)
+            pairs.extend(found)
+    return tuple(pairs)
 
 
 class _Reader:
-    def __init__(self, name: str, ebook: ebl.EpubBook, package: Package, *, skip_matter: bool) -> None:
+    def __init__(
+        self, name: str, ebook: ebl.EpubBook, package: Package, *, skip_matter: bool, language: str | None = None
+    ) -> None:
         self.name = name
+        self.formula = formula_word(language)
         self.ebook = ebook
         self.package = package
         self.skip_matter = skip_matter
@@ -120,7 +158,7 @@ class _Reader:
 
     def _read_doc(self, href: str, data: bytes, targets: set[str]) -> Doc:
         root, lenient = parse_document(data)
-        ex = Extractor(targets, skip_matter=self.skip_matter, lenient=lenient)
+        ex = Extractor(targets, skip_matter=self.skip_matter, lenient=lenient, formula=self.formula)
         start_types: frozenset[str] = frozenset()
         if root is not None:
             ex.run(root)
@@ -194,9 +232,16 @@ class _Reader:
             blocks = self.blocks[start:end]
             title = node.title or next((b.text for b in blocks if b.heading), "") or f"Chapter {len(chapters) + 1}"
             paragraphs = _drop_title_headings(title, blocks)
-            if paragraphs:
+            if paragraphs and not self._matter_text(title, paragraphs):
                 chapters.append(Chapter(title=title, paragraphs=tuple(paragraphs)))
         return chapters
+
+    def _matter_text(self, title: str, paragraphs: list[str]) -> bool:
+        """A chapter whose text is an index, a contents page or an imprint, whatever its title says."""
+        kind = text_kind(paragraphs) if self.skip_matter else None
+        if kind:
+            log.info("%s: leaving out %r: it reads like front or back matter (%s)", self.name, title, kind)
+        return kind is not None
 
     def _spine_chapters(self) -> list[Chapter]:
         landmarks = landmark_types(self.ebook, self.package) if self.skip_matter else {}
@@ -212,9 +257,19 @@ class _Reader:
             ):
                 continue
             paragraphs = _drop_title_headings(title, doc.blocks)
-            if paragraphs:
+            if paragraphs and not self._matter_text(title, paragraphs):
                 chapters.append(Chapter(title=title, paragraphs=tuple(paragraphs)))
         return chapters
+
+
+def _trim_breaks(paragraphs: list[str]) -> list[str]:
+    """A section break only stands between paragraphs, never at a chapter's edge."""
+    start, end = 0, len(paragraphs)
+    while start < end and paragraphs[start] == SECTION_BREAK:
+        start += 1
+    while end > start and paragraphs[end - 1] == SECTION_BREAK:
+        end -= 1
+    return paragraphs[start:end]
 
 
 def _drop_title_headings(title: str, blocks: list[Block]) -> list[str]:
@@ -228,4 +283,4 @@ def _drop_title_headings(title: str, blocks: list[Block]) -> list[str]:
             i += 1
         else:
             break
-    return [b.text for b in blocks[i:]]
+    return _trim_breaks([b.text for b in blocks[i:]])

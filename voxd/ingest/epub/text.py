@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import lxml.html
 from lxml import etree
 
-from voxd.ingest.common import SOFT_HYPHEN, strip_invisible
+from voxd.book import SECTION_BREAK
+from voxd.ingest.common import SOFT_HYPHEN, is_navigation, strip_invisible
 from voxd.ingest.epub.safexml import html_parser, local, plain_text
 
 _OPS = "http://www.idpf.org/2007/ops"
@@ -33,7 +34,7 @@ _HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "hgroup"})
 _SKIP_TAGS = frozenset(
     {
         "head", "title", "script", "style", "noscript", "template", "link", "meta", "base", "img",
-        "image", "svg", "math", "object", "embed", "video", "audio", "source", "track", "iframe",
+        "image", "svg", "object", "embed", "video", "audio", "source", "track", "iframe",
         "canvas", "map", "area", "input", "button", "select", "textarea", "rt", "rp", "aside", "nav",
     }
 )  # fmt: skip
@@ -55,8 +56,27 @@ MATTER_TYPES = frozenset(
 _NOTE_MARKER = re.compile(r"[\[(]?(?:\d{1,4}|[*†‡§¶‖]{1,4})[\])]?")
 # Classes that mark printed line and page numbers (IDPF samples, Project Gutenberg).
 _NUMBER_CLASS = re.compile(r"(?:l|line|page|pg)[-_]?(?:num|number|no|nr)s?", re.IGNORECASE)
+# Web navigation kept in EPUBs made from web pages: ARIA landmarks and the usual class names.
+_NAV_ROLES = frozenset({"navigation", "search", "banner", "contentinfo"})
+_NAV_CLASS = re.compile(
+    r"breadcrumbs?|related|relbar\d?|navbar|nav-?links|nav-?panel|navigation|pager|pagination|sphinxsidebar"
+    r"|skip-?link|back-?to-?top|top-?link|(?:section|local|mini|page)-?toc",
+    re.IGNORECASE,
+)
+#: Said for a MathML formula without alttext, by language; the formula itself is never read.
+FORMULA = {
+    "en": "formula", "de": "Formel", "fr": "formule", "es": "fórmula", "it": "formula", "pt": "fórmula",
+    "ru": "формула", "zh": "公式", "ja": "数式", "ko": "수식",
+}  # fmt: skip
+
+
+def formula_word(language: str | None) -> str:
+    primary = (language or "en").lower().replace("_", "-").split("-", 1)[0]
+    return FORMULA.get(primary, FORMULA["en"])
 _URL_TEXT = re.compile(r"(?:https?://|ftp://|mailto:|www\.)\S+", re.IGNORECASE)
 _LEFTOVER_ENTITY = re.compile(r"&[A-Za-z_][\w.-]*;")
+# A block with no letter or digit this short is an ornament between sections ("* * *").
+_ORNAMENT_MAX = 40
 
 
 def epub_types(el: etree._Element) -> frozenset[str]:
@@ -96,10 +116,13 @@ class Doc:
 class Extractor:
     """Flatten one XHTML document into paragraphs, noting where TOC targets start."""
 
-    def __init__(self, targets: set[str], *, skip_matter: bool, lenient: bool) -> None:
+    def __init__(self, targets: set[str], *, skip_matter: bool, lenient: bool, formula: str = FORMULA["en"]) -> None:
         self.targets = targets
         self.skip_matter = skip_matter
         self.lenient = lenient
+        self.formula = formula
+        self._link = 0  # inside a link
+        self._link_chars = 0  # characters of the paragraph being gathered that are link text
         self.blocks: list[Block] = []
         self.anchors: dict[str, int] = {}
         self.anchor_types: dict[str, frozenset[str]] = {}
@@ -127,10 +150,19 @@ class Extractor:
     def _flush(self) -> None:
         if self._buf:
             text = clean("".join(self._buf), strip_entities=self.lenient)
+            links = self._link_chars / max(1, len(text.replace(" ", "")))
             if text and any(ch.isalnum() for ch in text):
-                self.blocks.append(Block(text, self._buf_heading and not self._buf_body))
+                if not is_navigation(text, links):
+                    self.blocks.append(Block(text, self._buf_heading and not self._buf_body))
+            elif text and len(text) <= _ORNAMENT_MAX:
+                self._section_break()  # "* * *", "⁂": an ornament between sections
         self._buf.clear()
         self._buf_heading = self._buf_body = False
+        self._link_chars = 0
+
+    def _section_break(self) -> None:
+        if self.blocks and self.blocks[-1].text != SECTION_BREAK:
+            self.blocks.append(Block(SECTION_BREAK, False))
 
     def _add(self, text: str | None) -> None:
         if not text:
@@ -145,6 +177,8 @@ class Extractor:
 
     def _append(self, text: str) -> None:
         self._buf.append(text)
+        if self._link:
+            self._link_chars += len(text.replace(" ", "").strip())
         if text and not text.isspace():
             if self._heading:
                 self._buf_heading = True
@@ -172,6 +206,13 @@ class Extractor:
     def _skip(self, el: etree._Element, tag: str, types: frozenset[str]) -> bool:
         if tag in _SKIP_TAGS or el.get("hidden") is not None:
             return True
+        if tag in _SECTIONING or tag in ("ul", "ol", "p", "header", "footer"):
+            if (el.get("role") or "").lower() in _NAV_ROLES:
+                return True
+            if any(_NAV_CLASS.fullmatch(c) for c in (el.get("class") or "").split()):
+                return True
+        if tag in ("ul", "ol") and _link_list(el):
+            return True  # a page's own table of contents: every item only a link
         if types & _NOTE_TYPES or "noteref" in types:
             return True
         if any(_NUMBER_CLASS.fullmatch(c) for c in (el.get("class") or "").split()):
@@ -209,8 +250,23 @@ class Extractor:
         if block:
             self._flush()
         self._mark(el, tag)
+        if tag == "math":
+            # A formula is said by its alttext where the book gives one, else named: its
+            # markup read as text is a soup of single letters and operators.
+            said = " ".join((el.get("alttext") or "").split()) or self.formula
+            if el.get("display") == "block":
+                self._flush()
+                self._add(said)
+                self._flush()
+            else:
+                self._add(f" {said} ")
+            self._mark_skipped(el)
+            return
         if tag == "br":
             self._flush()
+            return
+        if tag == "hr":
+            self._section_break()
             return
         heading = tag in _HEADING_TAGS or bool(types & _HEADING_TYPES)
         first_heading = tag in _HEADING_TAGS and self.first_heading is None and not self._heading
@@ -219,6 +275,9 @@ class Extractor:
             self._heading += 1
         if tag == "pre":
             self._pre += 1
+        link = tag == "a" and el.get("href") is not None
+        if link:
+            self._link += 1
 
         self._add(el.text)
         for child in el:
@@ -232,6 +291,8 @@ class Extractor:
                     self._add(chr(code))
             self._add(child.tail)
 
+        if link:
+            self._link -= 1
         if tag == "pre":
             self._pre -= 1
         if heading:
@@ -242,6 +303,19 @@ class Extractor:
             parts = [b.text for b in self.blocks[start:]]
             if parts:
                 self.first_heading = ": ".join(parts)
+
+
+def _link_list(el: etree._Element) -> bool:
+    """A list of two or more items, each nothing but a link (a web page's local contents)."""
+    items = [c for c in el if isinstance(c.tag, str) and local(c.tag) == "li"]
+    if len(items) < 2:
+        return False
+    for item in items:
+        links = [a for a in item.iter() if isinstance(a.tag, str) and local(a.tag) == "a" and a.get("href")]
+        text = plain_text(item).strip()
+        if not links or not text or "".join(plain_text(a) for a in links).strip() != text:
+            return False
+    return True
 
 
 def context_types(el: etree._Element) -> frozenset[str]:

@@ -11,7 +11,8 @@ import re
 from collections import defaultdict
 
 from voxd.book import Chapter
-from voxd.ingest.common import is_matter_title, norm
+from voxd.ingest.common import norm
+from voxd.ingest.matter import is_matter_title, text_kind
 from voxd.ingest.outline import chapter_spans, settle, walk
 from voxd.ingest.pdf.bookmarks import Node
 from voxd.ingest.pdf.layout import HEADING_MAX_CHARS, HEADING_MAX_ROWS
@@ -30,7 +31,6 @@ _LABEL = re.compile(
     r"(?:\d+(?:\.\d+)*|[ivxlcdm]+|[a-z])\.?\s+",
     re.IGNORECASE,
 )
-_CONTENTS_ROW = re.compile(r".*\D[\s.\u2026·]*\d{1,4}")
 
 
 def _drop_title_rows(title: str, rows: list[Row]) -> list[Row]:
@@ -53,14 +53,6 @@ def _drop_title_rows(title: str, rows: list[Row]) -> list[Row]:
         else:
             break
     return rows[i:]
-
-
-def _contents_like(rows: list[Row]) -> bool:
-    """A table of contents: most rows end in a page number."""
-    if len(rows) < 3:
-        return False
-    numbered = sum(1 for r in rows if _CONTENTS_ROW.fullmatch(r.text))
-    return numbered * 2 >= len(rows)
 
 
 class Stream:
@@ -92,7 +84,11 @@ class Stream:
         return self.sizes[end] - self.sizes[start]
 
     def chapter(self, title: str, start: int, end: int) -> Chapter | None:
+        """The rows as a chapter; None when nothing is left to read, or (when matter is
+        skipped) when they read like an index, a contents page or an imprint."""
         rows = _drop_title_rows(title, self.rows[start:end])
+        if self.skip_matter and text_kind([r.text for r in rows]):
+            return None
         paragraphs = split_paragraphs(rows)
         return Chapter(title=title, paragraphs=tuple(paragraphs)) if paragraphs else None
 
@@ -101,7 +97,7 @@ class Stream:
         rows = self.rows[:end]
         if not rows:
             return []
-        if self.skip_matter and (_contents_like(rows) or is_matter_title(rows[0].text)):
+        if self.skip_matter and is_matter_title(rows[0].text):
             return []
         first = next((i for i, r in enumerate(rows) if r.heading), None)
         title = ""

@@ -162,7 +162,12 @@ def _continues(prev: Row | None, row: Row, *, prev_full: bool) -> bool:
     if prev is None or prev.heading or row.heading:
         return False
     if prev.glue:
-        return True
+        # A drop cap stands beside the lines it begins; a big letter above the text is a
+        # heading of its own (a section numbered "I"), not the first letter of the next word.
+        if row.y0 < prev.y1:
+            return True
+        prev.glue = False
+        return False
     if abs(prev.size - row.size) > 0.15 * max(prev.size, row.size):
         return False
     if _SENTENCE_END.search(prev.text):

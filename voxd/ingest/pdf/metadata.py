@@ -12,7 +12,8 @@ import re
 import pymupdf
 
 from voxd.book import Cover, Metadata
-from voxd.ingest.common import describe, is_matter_title
+from voxd.ingest.common import describe
+from voxd.ingest.matter import is_matter_title
 from voxd.ingest.pdf.document import MUPDF_ERRORS
 from voxd.ingest.pdf.layout import HEADING_MAX_CHARS, HEADING_RATIO
 from voxd.ingest.pdf.model import Page
@@ -48,7 +49,7 @@ def read_metadata(doc: pymupdf.Document, pages: list[Page], body: float, fallbac
     return Metadata(
         title=title,
         authors=authors,
-        language=_language(doc),
+        language=document_language(doc),
         description=field_("subject"),
     )
 
@@ -67,7 +68,7 @@ def _first_page_title(pages: list[Page], body: float) -> str | None:
     return title if any(ch.isalpha() for ch in title) else None
 
 
-def _language(doc: pymupdf.Document) -> str | None:
+def document_language(doc: pymupdf.Document) -> str | None:
     try:
         kind, value = doc.xref_get_key(doc.pdf_catalog(), "Lang")
     except MUPDF_ERRORS:

@@ -9,11 +9,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from voxd.book import SECTION_BREAK
 from voxd.ingest.common import SOFT_HYPHEN, strip_invisible
 
 _HYPHENS = "-\u2010"
 # Control codes other than tab and newline are never text: removed like the invisible ones.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+# A line with no letter or digit this short is an ornament between sections ("* * *").
+_ORNAMENT_MAX = 40
 
 
 @dataclass(slots=True)
@@ -135,9 +138,13 @@ def split_paragraphs(rows: list[Row]) -> list[str]:
         current = join(current, row.text, glue=glue)
         glue = row.glue
     paragraphs.append(current)
-    out = []
+    out: list[str] = []
     for text in paragraphs:
         text = finish(text)
         if any(ch.isalnum() for ch in text):
             out.append(text)
+        elif text and len(text) <= _ORNAMENT_MAX and out and out[-1] != SECTION_BREAK:
+            out.append(SECTION_BREAK)  # "* * *" on a line of its own: a section break
+    while out and out[-1] == SECTION_BREAK:
+        out.pop()
     return out

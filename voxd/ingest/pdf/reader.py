@@ -13,9 +13,10 @@ from voxd.ingest.pdf.bookmarks import read_outline
 from voxd.ingest.pdf.chapters import Stream
 from voxd.ingest.pdf.document import MAX_PAGES, MUPDF_ERRORS, open_pdf
 from voxd.ingest.pdf.extract import page_content
+from voxd.ingest.pdf.figures import drop_figure_text, drop_fragment_runs, figure_regions, mention
 from voxd.ingest.pdf.furniture import strip_furniture
 from voxd.ingest.pdf.layout import mark_headings, mark_paragraphs, reading_order
-from voxd.ingest.pdf.metadata import read_metadata, render_cover
+from voxd.ingest.pdf.metadata import document_language, read_metadata, render_cover
 from voxd.ingest.pdf.model import Page, weighted_mode
 
 __all__ = ["MAX_PAGES", "PART_CHARS", "read_pdf"]
@@ -37,6 +38,7 @@ def read_pdf(
     toc_depth: int | None = None,
     skip_front_back_matter: bool = True,
     part_chars: int = PART_CHARS,
+    figure_mention: bool = False,
 ) -> Book:
     """Read the PDF at ``path`` into a :class:`Book` whose chapters are ready to speak.
 
@@ -46,6 +48,7 @@ def read_pdf(
     contents, index or copyright page, and a contents page before the first chapter.
     ``part_chars``: size of the "Part N" pieces used when the PDF has neither an outline
     nor headings.
+    ``figure_mention``: say "Figure." where the labels of a figure were left out.
 
     Raises :class:`BookError` when the file is not a readable PDF, is encrypted, is a
     scan without a text layer, has too many pages or has no text.
@@ -57,7 +60,10 @@ def read_pdf(
     name = path.name
     doc = open_pdf(path)
     try:
-        return _read(doc, path, toc_depth=toc_depth, skip_matter=skip_front_back_matter, part_chars=part_chars)
+        return _read(
+            doc, path, toc_depth=toc_depth, skip_matter=skip_front_back_matter, part_chars=part_chars,
+            figure_mention=figure_mention,
+        )
     except VoxdError:
         raise
     except MUPDF_ERRORS as exc:
@@ -77,11 +83,15 @@ def _count_letters(page: Page, enough: int) -> int:
     return count
 
 
-def _read(doc: pymupdf.Document, path: Path, *, toc_depth: int | None, skip_matter: bool, part_chars: int) -> Book:
+def _read(
+    doc: pymupdf.Document, path: Path, *, toc_depth: int | None, skip_matter: bool, part_chars: int,
+    figure_mention: bool,
+) -> Book:
     name = path.name
     pages: list[Page] = []
     heights: dict[int, float] = {}
     unmapped = visible = 0
+    say = mention(document_language(doc)) if figure_mention else None
     for pno in range(doc.page_count):
         pdf_page = doc[pno]
         heights[pno] = pdf_page.rect.height
@@ -89,6 +99,8 @@ def _read(doc: pymupdf.Document, path: Path, *, toc_depth: int | None, skip_matt
         content.letters = _count_letters(content, _MIN_PAGE_CHARS)
         if content.letters < _MIN_PAGE_CHARS and pdf_page.get_images(full=False):
             content.letters = -1  # an image and (almost) no text: a scanned page
+        else:
+            drop_figure_text(content, figure_regions(pdf_page), say=say)
         pages.append(content)
         unmapped += bad
         visible += seen
@@ -109,6 +121,7 @@ def _read(doc: pymupdf.Document, path: Path, *, toc_depth: int | None, skip_matt
     for page in pages:
         mark_headings(page, body)
         reading_order(page)
+        drop_fragment_runs(page, say=say)
     mark_paragraphs([b for p in pages for b in p.blocks])
 
     metadata = read_metadata(doc, pages, body, fallback=path.stem)

@@ -401,3 +401,29 @@ def test_render_speaks_a_spoiled_take_again_with_the_real_engine(engine: QwenEng
     kept = cache.get(victim.key)[0]
     assert len(kept) == len(retake)
     np.testing.assert_allclose(kept, retake, rtol=0, atol=1 / 32767)  # the cache keeps 16-bit samples
+
+
+def test_the_small_model_says_once_that_it_ignores_styles(
+    tiny_qwen_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """qwen_tts drops ``instruct`` for the 0.6B CustomVoice checkpoint; voxd says so, once."""
+    import json
+    import shutil
+
+    small = tmp_path / "Qwen3-TTS-tiny-small"
+    shutil.copytree(tiny_qwen_dir, small)
+    config = json.loads((small / "config.json").read_text())
+    config["tts_model_size"] = "0b6"
+    (small / "config.json").write_text(json.dumps(config))
+    styled = [Utterance("Hello there.", "Ryan", "en", style="Whisper, slowly.")]
+    said = {}
+    for path in (small, tiny_qwen_dir):
+        caplog.clear()
+        engine = QwenEngine(str(path), do_sample=False, subtalker_do_sample=False)
+        engine.synthesize(styled)
+        engine.synthesize(styled)
+        engine.synthesize([Utterance("No style here.", "Ryan", "en")])
+        said[path] = [r.getMessage() for r in caplog.records if "ignores style instructions" in r.getMessage()]
+        engine.close()
+    assert len(said[small]) == 1 and "'Whisper, slowly.'" in said[small][0]
+    assert said[tiny_qwen_dir] == []  # the 1.7B model follows them

@@ -166,6 +166,43 @@ def test_the_exponential_race_draws_from_the_softmax() -> None:
     assert set(qwen_loop.pick(scores[:3], greedy, "exponential").tolist()) == {4}
 
 
+def test_keyed_draws_follow_the_softmax_and_each_row_its_own_seed() -> None:
+    import torch
+
+    logits = torch.tensor([2.0, 1.0, 0.0, -1.0, 5.0, -3.0])
+    scores = logits.repeat(40000, 1)
+    rule = qwen_loop.Sampling(do_sample=True, temperature=1.0, top_k=0, top_p=1.0)
+    seeds = torch.arange(40000) * 7919
+    drawn = qwen_loop.pick(scores, rule, "exponential", (seeds, torch.tensor([3])))
+    share = torch.bincount(drawn, minlength=6).float() / len(scores)
+    assert torch.allclose(share, torch.softmax(logits, dim=0), atol=0.01), share
+    # A row's draws depend on its seed and the draw's number, not on the rows beside it,
+    # nor on torch's generator.
+    u = qwen_loop.keyed_uniform(seeds[:50], torch.tensor([9]), 6)
+    torch.manual_seed(123)
+    alone = qwen_loop.keyed_uniform(seeds[17:18], torch.tensor([9]), 6)
+    assert torch.equal(u[17:18], alone) and bool(((u > 0) & (u < 1)).all())
+    assert not torch.equal(u, qwen_loop.keyed_uniform(seeds[:50], torch.tensor([10]), 6))  # another draw
+    assert len({tuple(row.tolist()) for row in u}) == 50  # another seed, another row
+
+
+def test_a_seeded_utterance_is_the_same_take_in_any_batch(tiny_qwen_dir: Path) -> None:
+    """Per-item seeds: a chunk's take does not depend on the batch it lands in."""
+    from voxd.tts.base import Utterance
+    from voxd.tts.qwen import QwenEngine
+
+    engine = QwenEngine(str(tiny_qwen_dir))  # sampling, as in production
+    mine = Utterance(TEXTS[1], "Ryan", "en", seed=42)
+    alone = engine.synthesize([mine]).waveforms[0]
+    others = [Utterance(TEXTS[0], "Ryan", "en", seed=7), Utterance(TEXTS[2], "Ryan", "en", seed=8)]
+    batched = engine.synthesize([others[0], mine, others[1]]).waveforms[1]
+    assert len(alone) == len(batched)
+    np.testing.assert_allclose(alone, batched, rtol=0, atol=2.0**-15)
+    other_seed = engine.synthesize([Utterance(TEXTS[1], "Ryan", "en", seed=43)]).waveforms[0]
+    assert len(other_seed) != len(alone) or not np.allclose(other_seed, alone, atol=2.0**-15)
+    engine.close()
+
+
 def test_the_repetition_penalty_is_transformers_one() -> None:
     import torch
     from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor

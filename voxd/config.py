@@ -69,7 +69,7 @@ class QwenSettings(_Section):
     subtalker_temperature: float = Field(0.9, gt=0, le=10)
     subtalker_top_k: int = Field(50, ge=0)
     subtalker_top_p: float = Field(1.0, gt=0, le=1)
-    seed: int = Field(0, ge=0, description="random seed, set before every batch")
+    seed: int = Field(0, ge=0, description="random seed: with voxd's loop each chunk's own is derived from it")
     # Speak a chunk again (alone, another seed) when its audio is far longer or shorter
     # than its text predicts; a chunk that ran into the length cap always is.
     check_durations: bool = True

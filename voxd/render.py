@@ -419,8 +419,11 @@ def _render_requests(
         on_progress(progress)
 
 
-def _speak(engine: Engine, batch: Sequence[Chunk], seed: int | None = None) -> Synthesis:
-    utterances = [Utterance(text=c.text, voice=c.voice, language=c.language, style=c.style) for c in batch]
+def _speak(engine: Engine, batch: Sequence[Chunk], seed: int | None = None, attempt: int = 0) -> Synthesis:
+    """Each utterance carries its chunk's own seed for this attempt: a take that does not
+    depend on the batch, for engines that can draw per item."""
+    utterances = [Utterance(text=c.text, voice=c.voice, language=c.language, style=c.style,
+                            seed=retry_seed(c.key, attempt)) for c in batch]
     result = engine.synthesize(utterances, seed=seed)
     if len(result.waveforms) != len(batch):
         raise EngineError(f"engine returned {len(result.waveforms)} waveforms for {len(batch)} texts")
@@ -519,7 +522,7 @@ def _settle(engine: Engine, c: Chunk, result: Synthesis, i: int, check: Check | 
         log.info("chunk %d of chapter %d %s; speaking it again", c.index + 1, c.chapter + 1, problem)
         retried += 1
         try:
-            again = _speak(engine, [c], seed=retry_seed(c.key, attempt))
+            again = _speak(engine, [c], seed=retry_seed(c.key, attempt), attempt=attempt)
         except OutOfMemory as exc:  # one chunk alone did not fit: keep what we have
             log.warning("could not speak chunk %d of chapter %d again: %s", c.index + 1, c.chapter + 1, exc)
             break
@@ -559,7 +562,8 @@ def _settle_batch(engine: Engine, batch: Sequence[Chunk], result: Synthesis, che
             log.info("chunk %d of chapter %d %s; speaking it again", c.index + 1, c.chapter + 1, takes[i][-1][3])
         again_chunks = [batch[i] for i in suspects]
         try:
-            again = _speak(engine, again_chunks, seed=retry_seed("".join(c.key for c in again_chunks), attempt))
+            again = _speak(engine, again_chunks, seed=retry_seed("".join(c.key for c in again_chunks), attempt),
+                           attempt=attempt)
         except OutOfMemory as exc:  # the retakes did not fit beside what is loaded: keep what we have
             log.warning("could not speak %d suspect chunks again: %s", len(suspects), exc)
             break

@@ -21,6 +21,9 @@ class Utterance:
     voice: str
     language: str | None = None
     style: str | None = None
+    #: This text's own seed (the renderer derives it from the chunk's key), so that its
+    #: take does not depend on the batch it lands in; engines that draw per batch ignore it.
+    seed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -256,6 +256,7 @@ class QwenEngine(Engine):
                     languages=[plan[i][1] for i in spoken],
                     instructs=[plan[i][2] for i in spoken],
                     seed=self.seed if seed is None else seed,
+                    item_seeds=_item_seeds([batch[i] for i in spoken]),
                 )
                 for i, wave, cut in zip(spoken, generated, capped):
                     waves[i] = wave
@@ -498,6 +499,7 @@ class QwenEngine(Engine):
         languages: list[str],
         instructs: list[str | None],
         seed: int | None,
+        item_seeds: list[int] | None = None,
     ) -> tuple[list[np.ndarray], int, list[bool]]:
         """(waveforms, sample rate, which ones ran into the frame cap)."""
         import torch
@@ -507,7 +509,7 @@ class QwenEngine(Engine):
         # own loop runs every item to the batch's.
         budgets = [estimate_max_new_tokens([t]) - 1 for t in texts]
         if self._frames is not None:
-            self._frames.plan(max_frames=budgets)
+            self._frames.plan(max_frames=budgets, seeds=item_seeds)
         else:
             budgets = [max_new_tokens - 1] * len(texts)
         try:
@@ -581,6 +583,12 @@ def _keep_last_hidden_state(model: Any) -> None:
         return output
 
     talker._voxd_trim_hook = talker.register_forward_hook(trim)
+
+
+def _item_seeds(batch: Sequence[Utterance]) -> list[int] | None:
+    """Every utterance's own seed, or None unless all have one (then the batch's seed rules)."""
+    seeds = [u.seed for u in batch]
+    return None if any(s is None for s in seeds) else [int(s) for s in seeds if s is not None]
 
 
 def _free_cuda(torch: Any) -> None:

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: The codec groups per frame: the talker picks the first, the predictor the other 15.
 PREDICTED = 15
+#: Draws per frame in keyed sampling: the talker's first code and the predictor's 15.
+DRAWS = PREDICTED + 1
 #: How often (in frames) the graph loop asks whether every item is done: each ask is a host sync.
 CHECK_EVERY = 8
 #: Cache lengths are rounded up to this, so batches of similar length share one graph.
@@ -135,10 +137,33 @@ def penalise(scores: Any, seen: Any, penalty: float) -> Any:
     return torch.where(seen, torch.where(scores < 0, scores * penalty, scores / penalty), scores)
 
 
-def pick(scores: Any, rule: Sampling, sampler: str) -> Any:
+_MASK31 = 0x7FFFFFFF
+_MIX = 0x45D9F3B
+
+
+def _mix(x: Any) -> Any:
+    """A 31-bit integer hash in int64 arithmetic that never overflows (31 bits times 27)."""
+    x = ((x >> 16) ^ x) * _MIX & _MASK31
+    x = ((x >> 16) ^ x) * _MIX & _MASK31
+    return (x >> 16) ^ x
+
+
+def keyed_uniform(seeds: Any, draw: Any, size: int) -> Any:
+    """Uniforms in (0, 1), [rows, size], from each row's seed, the draw's number and the
+    token: the same for a row whatever rows stand beside it, with no generator state, so
+    a graph can replay it and a chunk's take does not depend on its batch."""
+    import torch
+
+    token = _mix(torch.arange(1, size + 1, device=seeds.device))
+    h = _mix(_mix(token ^ (draw & _MASK31))[None, :] ^ (seeds[:, None] & _MASK31))
+    return ((h >> 7).float() + 0.5) / float(1 << 24)
+
+
+def pick(scores: Any, rule: Sampling, sampler: str, keys: tuple[Any, Any] | None = None) -> Any:
     """The next token of each row from float32 scores: temperature, top-k, top-p, then
-    multinomial (the reference's draw) or the exponential race (graph-safe); argmax when
-    not sampling."""
+    multinomial (the reference's draw) or the exponential race (graph-safe) on torch's
+    generator, or with ``keys`` (each row's seed, the draw's number) the race on
+    :func:`keyed_uniform`; argmax when not sampling."""
     import torch
 
     if not rule.do_sample:
@@ -155,6 +180,9 @@ def pick(scores: Any, rule: Sampling, sampler: str) -> Any:
         tail[..., -1:] = False
         scores = scores.masked_fill(tail.scatter(1, order, tail), -math.inf)
     probs = scores.softmax(dim=-1)
+    if keys is not None:
+        seeds, draw = keys
+        return (probs / -keyed_uniform(seeds, draw, probs.shape[-1]).log()).argmax(dim=-1)
     if sampler == "multinomial":
         return torch.multinomial(probs, num_samples=1).squeeze(1)
     return (probs / torch.empty_like(probs).exponential_()).argmax(dim=-1)
@@ -185,11 +213,13 @@ class State:
     min_frames: Any  # [rows]
     max_frames: Any  # [rows]
     capped: Any  # [rows] stopped by its own budget
+    seeds: Any  # [rows] each item's own seed (keyed draws)
     codes: Any  # [rows, steps, 16] each frame's codes
     hidden: Any  # [rows, steps, H] each frame's talker hidden state
     eos_mask: Any = None  # [vocab] the end-of-speech code
     suppress: Any = None  # [vocab] codes the talker may never say
     items: int = 0
+    keyed: bool = False  # draws from the items' seeds (what the graph was captured with)
     graph: Any = None
     rules: Rules | None = None  # what the graph was captured with
     predictor_masks: list[Any] = field(default_factory=list)
@@ -214,6 +244,7 @@ class Frames:
         self.sampler = sampler or ("exponential" if self.graphs else "multinomial")
         self.states: dict[tuple[int, int, int], State] = {}
         self.budgets: tuple[list[int] | None, list[int] | None] = (None, None)
+        self.seeds: list[int] | None = None
         self.last_capped: list[bool] = []
         #: The last call's timings (seconds) and frames, for benches and logs.
         self.stats: dict[str, float] = {}
@@ -239,10 +270,13 @@ class Frames:
         self.talker.config._attn_implementation = self.attention
         self.states.clear()
 
-    def plan(self, *, max_frames: list[int] | None = None, min_frames: list[int] | None = None) -> None:
+    def plan(self, *, max_frames: list[int] | None = None, min_frames: list[int] | None = None,
+             seeds: list[int] | None = None) -> None:
         """Per-item frame budgets for the next call: an item stops at its max (capped), and
-        cannot stop before its min."""
+        cannot stop before its min. With ``seeds``, each item draws from its own seed
+        (:func:`keyed_uniform`) instead of torch's generator."""
         self.budgets = (max_frames, min_frames)
+        self.seeds = seeds
 
     # -- the generate qwen_tts calls -------------------------------------------------
 
@@ -252,11 +286,12 @@ class Frames:
 
         rules = Rules.from_kwargs(kwargs, self.talker.generation_config.pad_token_id)
         max_frames, min_frames = self.budgets
+        seeds, self.seeds = self.seeds, None
         self.budgets = (None, None)
         try:
             with torch.no_grad():
                 return self._generate(rules, inputs_embeds, attention_mask, trailing_text_hidden, tts_pad_embed,
-                                      max_frames, min_frames)
+                                      max_frames, min_frames, seeds)
         except BaseException:
             # A batch that failed (out of memory, most often, in the cache or the capture)
             # leaves neither its buffers nor a half-made graph for the smaller retry to trip on.
@@ -264,13 +299,22 @@ class Frames:
             raise
 
     def _generate(self, rules: Rules, embeds: Any, mask: Any, text: Any, pad_embed: Any,
-                  max_frames: list[int] | None, min_frames: list[int] | None) -> SimpleNamespace:
+                  max_frames: list[int] | None, min_frames: list[int] | None,
+                  seeds: list[int] | None = None) -> SimpleNamespace:
+        import torch
 
         items, prompt = embeds.shape[0], embeds.shape[1]
         steps = max(0, rules.max_new_tokens - 1)
         t0 = time.monotonic()
         state = self._state(items, prompt + steps + 1, text.shape[1] + 1, steps, rules)
         self._rules_into(state, rules)
+        if state.keyed != (seeds is not None):
+            state.keyed, state.graph = seeds is not None, None
+        if seeds is not None and len(seeds) != items:
+            raise ValueError(f"{len(seeds)} seeds for {items} items")
+        state.seeds.zero_()
+        if seeds is not None:
+            state.seeds[:items] = torch.tensor([s & _MASK31 for s in seeds], device=self.device)
         first = self._prefill(state, rules, embeds, mask, text, pad_embed, max_frames, min_frames)
         t1 = time.monotonic()
         self.stats = {"items": items, "rows": state.rows, "prompt": prompt, "capture_seconds": 0.0}
@@ -328,6 +372,7 @@ class Frames:
             min_frames=torch.zeros(rows, **long),
             max_frames=torch.zeros(rows, **long),
             capped=torch.zeros(rows, dtype=torch.bool, device=dev),
+            seeds=torch.zeros(rows, **long),
             codes=torch.zeros(rows, max(1, steps), PREDICTED + 1, **long),
             hidden=torch.zeros(rows, max(1, steps), hidden_size, dtype=dt, device=dev),
             items=items,
@@ -404,13 +449,13 @@ class Frames:
         state.text_last.fill_(columns)
         if rows > items:
             state.key_mask[items:, 0] = True
-        token = self._choose(state, rules, scores, generated=0, rows=items)
+        token = self._choose(state, rules, scores, generated=0, rows=items, draw=state.step * DRAWS)
         state.token[:items, 0] = token
         state.token[items:, 0] = rules.pad
         state.past_hidden[:items] = last
         return last.clone()
 
-    def _choose(self, state: State, rules: Rules, scores: Any, *, generated: Any, rows: int) -> Any:
+    def _choose(self, state: State, rules: Rules, scores: Any, *, generated: Any, rows: int, draw: Any) -> Any:
         """The talker's next code for the first ``rows`` rows, with qwen_tts's rules and the
         per-item budgets; finished rows get the pad code."""
         import torch
@@ -419,7 +464,7 @@ class Frames:
         too_early = (state.min_frames[:rows] > generated) | (generated < rules.min_new_tokens)
         scores = scores.masked_fill(state.eos_mask & too_early[:, None], -math.inf)
         scores = scores.masked_fill(state.suppress, -math.inf)
-        token = pick(scores, rules.talker, self.sampler)
+        token = pick(scores, rules.talker, self.sampler, (state.seeds[:rows], draw) if state.keyed else None)
         over = state.max_frames[:rows] <= generated
         state.capped[:rows] |= over & state.unfinished[:rows] & (token != rules.eos)
         token = torch.where(over, torch.full_like(token, rules.eos), token)
@@ -508,7 +553,8 @@ class Frames:
             mask = state.predictor_masks[j] if self.static else None
             h = self._predictor_layers(x, mask, position, cache)
             scores = self.predictor.lm_head[j](h[:, -1]).float()
-            code = pick(scores, rules.predictor, self.sampler)
+            keys = (state.seeds[:rows], state.step * DRAWS + 1 + j) if state.keyed else None
+            code = pick(scores, rules.predictor, self.sampler, keys)
             codes.append(code)
             parts.append(predictor_embeds[j](code[:, None]))
         frame_codes = torch.stack([token[:, 0], *codes], dim=1)
@@ -527,7 +573,8 @@ class Frames:
         h = self._talker_layers(x, attn, positions3, state.cache_position, state.talker_cache)
         scores = self.talker.codec_head(h)[:, -1].float()
         generated = state.step + 1
-        token = self._choose(state, rules, scores, generated=generated, rows=rows)
+        token = self._choose(state, rules, scores, generated=generated, rows=rows,
+                             draw=generated * DRAWS)
         # Book-keeping, all on the device.
         state.codes[:rows].index_copy_(1, state.step, frame_codes[:, None])
         state.hidden[:rows].index_copy_(1, state.step, h)

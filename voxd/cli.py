@@ -229,7 +229,9 @@ def _jobs_table(jobs) -> str:
     for job in jobs:
         chunks = f"{job.chunks_done}/{job.chunks_total}" if job.chunks_total else "-"
         speed = f"{job.speed:.1f}x" if job.speed else "-"
-        if job.status.value == "running" and job.eta_seconds is not None:
+        if job.status.value == "running" and job.phase:
+            note = job.phase
+        elif job.status.value == "running" and job.eta_seconds is not None:
             note = format_duration(job.eta_seconds)
         elif job.status.value == "failed":
             note = (job.error or "")[:60]

@@ -149,3 +149,25 @@ def test_describe_speaks_in_the_totals_unit():
     assert FetchProgress("t/x", 12_300_000, 23_500_000).describe() == "downloading t/x: 12.3 of 23.5 MB (52%)"
     assert FetchProgress("t/x", 23_500_000, 23_500_000, finished=True).describe() == "downloaded t/x (23.5 MB)"
     assert hub.size_text(None) == "0.0 MB"
+
+
+def test_the_qwen_engine_fetches_only_the_checkpoints_its_voices_need(hub_at, tmp_path):
+    from voxd.tts.qwen import QwenEngine
+    from voxd.tts.qwen_voices import QwenVoices
+    from voxd.voices import VoiceLibrary
+
+    custom, design = "test-org/tiny-CustomVoice", "test-org/tiny-VoiceDesign"
+    with FakeHub({custom: checkpoint_files(1), design: checkpoint_files(1)}) as server:
+        hub_at(server.url)
+        library = VoiceLibrary(tmp_path / "voices")
+        library.add_design("Warm", "a warm, low, unhurried voice")
+        engine = QwenVoices(QwenEngine(custom), library, base_model="test-org/not-needed-Base",
+                            design_model=design, options={"device": "cpu"})
+        reports: list[FetchProgress] = []
+        engine.prepare(["Warm"], reports.append)
+        assert on_disk(design, complete_checkpoint).complete
+        assert not on_disk(custom, complete_checkpoint).size  # no preset voice: not fetched
+        assert reports[-1].finished and reports[-1].model == design
+        engine.prepare(["Ryan", "Warm"], reports.append)
+        assert on_disk(custom, complete_checkpoint).complete
+        assert not [path for _, path, _ in server.requests if "not-needed" in path]

@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import re
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -125,6 +126,24 @@ def _digests(log: str, marker: str) -> list[str]:
 
 
 # -- a real daemon in a subprocess (tests/e2e, tests/reliability) -------------------------------
+
+class NotifySocket:
+    """The service manager's end of sd_notify: a unix datagram socket the daemon writes to."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.setblocking(False)
+        self.messages: list[str] = []
+
+    def drain(self) -> list[str]:
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except BlockingIOError:
+                return self.messages
+
 
 class Daemon:
     """A real ``voxd run`` (eSpeak NG) in a subprocess, on folders under ``root``, its log in a file."""
@@ -309,3 +328,33 @@ class Spy:
 
     def close(self):
         pass
+
+
+# -- an NVIDIA machine, as nvidia-smi describes it (test_cuda_check, test_cli, e2e) -------------
+
+NVIDIA = Path(__file__).resolve().parent / "nvidia"
+
+
+def fake_nvidia_smi(folder: Path, machine: str | None, *, no_compute_cap: bool = False,
+                    fails_with: str | None = None) -> Path:
+    """An executable ``nvidia-smi`` in ``folder`` (put it first on PATH) that prints
+    tests/nvidia/``machine``-smi.txt, and for a ``--query-gpu`` its -query.csv, as the
+    real one does; ``no_compute_cap``: an nvidia-smi from before that field (it says
+    what nvidia-smi says of an unknown field, and fails); ``fails_with``: a file of
+    tests/nvidia whose text it prints as it fails (a driver that is not loaded)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    exe = folder / "nvidia-smi"
+    if fails_with:
+        body = f'cat "{NVIDIA / fails_with}"\nexit 9\n'
+    else:
+        query = NVIDIA / (f"{machine}-query-nocap.csv" if no_compute_cap else f"{machine}-query.csv")
+        body = (
+            'case "$*" in\n'
+            + (f'  *compute_cap*) cat "{NVIDIA / "bad-field.txt"}" | head -1; exit 2;;\n' if no_compute_cap else "")
+            + f'  *--query-gpu*) cat "{query}";;\n'
+            f'  *) cat "{NVIDIA / f"{machine}-smi.txt"}";;\n'
+            "esac\n"
+        )
+    exe.write_text("#!/bin/sh\n" + body)
+    exe.chmod(0o755)
+    return exe

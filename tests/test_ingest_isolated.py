@@ -54,3 +54,23 @@ def test_what_counts_as_running_out_of_memory():
     assert _out_of_memory(MemoryError(), 0)
     assert _out_of_memory(OSError(errno.ENOMEM, "Cannot allocate memory"), 2**50)
     assert not _out_of_memory(OSError(errno.EIO, "I/O error"), 2**50)
+
+
+def test_the_checkpoint_runs_while_the_child_reads_and_may_stop_it(tmp_path, monkeypatch):
+    import multiprocessing
+
+    from voxd.errors import Stopping
+    from voxd.ingest import isolated
+
+    monkeypatch.setattr(isolated, "_CHECK_SECONDS", 0.02)  # a spawned reader takes far longer to start
+    book = build_sample(tmp_path / "alice.epub")
+    calls = []
+    assert read_book_isolated(book, timeout=60, memory_mb=2048, checkpoint=lambda: calls.append(1)) == read_book(book)
+    assert calls  # the watchdog is pinged (and a stop heard) while a book is read
+
+    def stop() -> None:
+        raise Stopping()
+
+    with pytest.raises(Stopping):
+        read_book_isolated(book, timeout=60, memory_mb=2048, checkpoint=stop)
+    assert not [p for p in multiprocessing.active_children() if p.name == "voxd-reader"]

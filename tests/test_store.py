@@ -247,3 +247,32 @@ def test_version_1_database_is_migrated_in_place(tmp_path):
     assert store.schema_version == SCHEMA_VERSION
     assert [j.name for j in store.jobs()] == ["a"]
     assert store.notifications() == []
+
+
+def test_phase_says_what_a_running_job_does_and_a_new_claim_clears_it(store):
+    job, _ = store.put("a" * 64, "/in/a.epub")
+    store.claim(60)
+    store.progress(job.id, phase="downloading Qwen/X: 1.23 of 4.52 GB (27%)")
+    assert store.require(job.id).phase == "downloading Qwen/X: 1.23 of 4.52 GB (27%)"
+    store.requeue(job.id, "voxd is stopping", count_attempt=False)
+    store.claim(60)
+    assert store.require(job.id).phase is None
+
+
+def test_version_3_database_gains_the_phase_column(tmp_path):
+    from voxd.store import _MIGRATIONS
+
+    path = tmp_path / "v3.sqlite3"
+    conn = sqlite3.connect(path)
+    for version in (1, 2, 3):
+        for statement in _MIGRATIONS[version].split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    conn.execute("PRAGMA user_version = 3")
+    conn.execute("INSERT INTO jobs (sha256, source, name, created_at, updated_at) VALUES ('x', '/a', 'a', 1, 1)")
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    assert store.schema_version == SCHEMA_VERSION == 4
+    [job] = store.jobs()
+    assert job.name == "a" and job.phase is None

@@ -190,3 +190,31 @@ def test_closed_window_requeues_without_counting(env, tmp_path):
 def test_format_duration():
     assert format_duration(59.6) == "1m00s"
     assert format_duration(3725) == "1h02m05s"
+
+
+def test_a_models_download_is_a_phase_that_pings_and_a_stop_ends_it(env):
+    """The engine's fetch reports progress; the worker makes each report a ping with the status, shows
+    it as the job's phase in voxd jobs, and a stop during the download requeues the job at once."""
+    from voxd.tts.hub import FetchProgress
+
+    settings, store = env
+    src = build_sample(settings.inbox_dir / "alice.epub")
+    said: list[str | None] = []
+    phases: list[str | None] = []
+
+    class Fetching(Engine):
+        def prepare(self, voices, report=None):
+            report(FetchProgress("Qwen/X", 1_000_000, 4_000_000))
+            phases.append(store.require(job.id).phase)
+            worker.stop.set()  # SIGTERM while the model downloads
+            report(FetchProgress("Qwen/X", 2_000_000, 4_000_000))
+
+    engine = Fetching()
+    worker = Worker(settings, store, lambda: engine, Notifier(store, []), stop=threading.Event(), alive=said.append)
+    job = queue(settings, store, src)
+    worker.process(job)
+    assert f"job {job.id}: downloading Qwen/X: 1.0 of 4.0 MB (25%)" in said
+    assert phases == ["downloading Qwen/X: 1.0 of 4.0 MB (25%)"]
+    after = store.require(job.id)
+    assert after.status is Status.QUEUED and after.attempts == 0 and engine.calls == 0
+    assert "stopping" in store.events(job.id)[-1].message

@@ -246,7 +246,9 @@ def _jobs_table(jobs) -> str:
     for job in jobs:
         chunks = f"{job.chunks_done}/{job.chunks_total}" if job.chunks_total else "-"
         speed = f"{job.speed:.1f}x" if job.speed else "-"
-        if job.status.value == "running" and job.eta_seconds is not None:
+        if job.status.value == "running" and job.phase:
+            note = job.phase
+        elif job.status.value == "running" and job.eta_seconds is not None:
             note = format_duration(job.eta_seconds)
         elif job.status.value == "failed":
             note = (job.error or "")[:60]
@@ -390,10 +392,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     problems = 0
 
-    def line(label: str, value: str, ok: bool = True) -> None:
+    def line(label: str, value: str, ok: bool | None = True) -> None:
         nonlocal problems
-        problems += 0 if ok else 1
-        print(f"{'ok ' if ok else 'NO '} {label:<8} {value}")
+        problems += 1 if ok is False else 0
+        print(f"{'   ' if ok is None else 'ok ' if ok else 'NO '} {label:<8} {value}", flush=True)
 
     print(f"voxd {__version__}, Python {sys.version.split()[0]}")
     try:
@@ -429,7 +431,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     # the count before the call and write it back over what the call added.
     if settings.engine == "remote" or settings.remote.urls:
         _doctor_remote(settings, line)
-    _doctor_gpu(settings, line)
+    _doctor_gpu(settings, line, fetch=args.fetch)
     urls = [redact(u.get_secret_value()) for u in settings.notify_urls]
     line("notify", ", ".join(urls) if urls else "no notify_urls configured")
     print("all good" if not problems else f"{problems} problem(s) found")
@@ -451,26 +453,19 @@ def _doctor_remote(settings: Settings, line) -> None:
         engine.close()
 
 
-def _doctor_gpu(settings: Settings, line) -> None:
-    try:
-        import torch
-    except ImportError:
-        line("torch", "not installed (needed for engine = \"qwen\")", ok=settings.engine != "qwen")
-        return
-    if not torch.cuda.is_available():
-        line("gpu", f"none visible to torch {torch.__version__} (engine qwen would run on the CPU, very slowly)",
-             ok=settings.engine != "qwen")
-        return
-    free, total = torch.cuda.mem_get_info()
-    name = torch.cuda.get_device_name(0)
-    line("gpu", f"{name}, {free / 2**30:.1f} of {total / 2**30:.1f} GiB free, torch {torch.__version__}")
-    try:
-        from .gpu import recommended_batch_size
+def _doctor_gpu(settings: Settings, line, *, fetch: bool = False) -> None:
+    """torch, the driver, the cards, the configured device's memory; the models on disk, and
+    with ``fetch`` the ones that are not, fetched now (voxd.doctor)."""
+    from . import doctor
 
-        for model in (settings.qwen.custom_voice_model, settings.qwen.base_model):
-            line("batch", f"{model}: {recommended_batch_size(model, free)} chunks per batch")
-    except ImportError:
-        pass
+    for label, text, ok in doctor.gpu_lines(settings):
+        line(label, text, ok)
+    if fetch:
+        for label, text, ok in doctor.fetch_models(settings):
+            line(label, text, ok)
+    if fetch or settings.engine == "qwen":
+        for label, text, ok in doctor.model_lines(settings):
+            line(label, text, ok)
 
 
 # -- parser ----------------------------------------------------------------------
@@ -554,7 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="qwen: the GPU to use, e.g. cuda:1 (default: [qwen] device)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("doctor", parents=[common], help="check folders, engines, GPU and notifications")
+    p = sub.add_parser("doctor", parents=[common], help="check folders, engines, GPU, models and notifications")
+    p.add_argument("--fetch", action="store_true",
+                   help="download the configured Qwen3-TTS models now (resuming an earlier try), not at first use")
     p.set_defaults(func=cmd_doctor)
     return parser
 

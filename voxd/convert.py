@@ -23,6 +23,7 @@ from .m4b import ChapterMark
 from .plan import check_languages, speech_chunks
 from .render import Check, Progress, render, with_keys
 from .tts.base import Engine
+from .tts.hub import FetchProgress
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,15 @@ def convert(
     on_progress: Callable[[Progress], None] | None = None,
     checkpoint: Callable[[], None] | None = None,
     memory: BatchMemory | None = None,
+    on_fetch: Callable[[FetchProgress], None] | None = None,
 ) -> Outcome:
     """Read ``source``, speak it with ``engine`` and write the audiobook to ``destination(book)``.
 
     ``on_book`` hears the book and its chunks once it is read (and may refuse it by
     raising); ``checkpoint`` may raise to stop between batches (a stop, a cancel);
-    ``memory`` keeps a batch size an out-of-memory taught, for the next book.
+    ``memory`` keeps a batch size an out-of-memory taught, for the next book;
+    ``on_fetch`` hears the progress of fetching a model the render needs (first use),
+    which happens before the render, as a phase of its own, and may raise to stop it.
     """
     book = read_book_isolated(
         source,
@@ -60,6 +64,7 @@ def convert(
         toc_depth=settings.toc_depth,
         skip_front_back_matter=settings.skip_front_back_matter,
         figure_mention=settings.figure_mention,
+        checkpoint=checkpoint,
     )
     crash_point("ingest")
     voice = settings.voice or "default"
@@ -75,11 +80,20 @@ def convert(
         why = " but titles: the rest is not language" if speech.dropped else ""
         raise BookError(f"{source.name}: nothing to read aloud{why}")
     check_languages(chunks, settings.engine, source.name)  # an unspoken language fails now, not hours in
-    engine.check_voices(sorted({c.voice for c in chunks}))  # a wrong voice fails now, not hours in
-    chunks = with_keys(chunks, engine.model_id, engine.voice_identity)
+    cache = ChunkCache(settings.cache_path)
+    planned = chunks
+    chunks = with_keys(planned, engine.model_id, engine.voice_identity)
+    to_render = sorted({c.voice for c in chunks if not cache.has(c.key)})
+    if to_render:
+        # The device is checked and the models fetched first, as a phase with its own progress:
+        # a first download takes minutes. Then the voices, which may need the model's own
+        # list (a wrong one fails now, not hours in); loading may settle the engine's default
+        # voice, so the keys are made again.
+        engine.prepare(to_render, on_fetch)
+        engine.check_voices(to_render)
+        chunks = with_keys(planned, engine.model_id, engine.voice_identity)
     if on_book:
         on_book(book, chunks)
-    cache = ChunkCache(settings.cache_path)
     plan = batch_size_for(settings, memory, model=engine.model_for(voice) or None)
     batch_size = plan.size
     output = destination(book)

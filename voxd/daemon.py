@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from .config import Settings
+from .cuda_check import log_startup
 from .disk import trim_cache
 from .errors import ConfigError, VoxdError
 from .files import move_into, remove_stale_temps, write_text_atomic
@@ -230,6 +231,9 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
         )
         notify("READY=1")
         notify("STATUS=idle: waiting for books in the inbox")
+        if engine_name == "qwen":  # what it will run on, and why not the GPU (imports torch: not before READY)
+            threading.Thread(target=log_startup, args=(settings.qwen.device, log), name="voxd-gpu-check",
+                             daemon=True).start()
         worker.run()
     finally:
         notify("STOPPING=1")

@@ -16,7 +16,8 @@ The split that matters is whether trying again can help::
     │   ├── AssemblyFailed        a chunk's audio left the cache or the assembler died: render again
     │   └── Unavailable           something the job needs is away: wait, using up no attempt
     │       ├── StorageFull           no space left for cache or output
-    │       └── ServersUnavailable    no speech server answers
+    │       ├── ServersUnavailable    no speech server answers
+    │       └── GpuUnusable           an NVIDIA GPU is here but torch cannot use it (driver, card, build)
     ├── Stopping              the daemon is shutting down; the job goes back to the queue
     │   └── OutsideWindow         the render window closed; the job waits in the queue for it to open
     └── Cancelled             someone cancelled the job while it ran; it stays cancelled
@@ -96,6 +97,13 @@ class AssemblyFailed(RetryableError):
 
 class ServersUnavailable(Unavailable):
     """No speech server of a remote engine answers; the job resumes when one does."""
+
+
+class GpuUnusable(Unavailable):
+    """An NVIDIA GPU is on this machine but torch cannot use it (a driver older than torch's
+    CUDA build, a card this build has no kernels for), and the settings do not ask for the
+    CPU: the job waits, using up no attempt, rather than running for days on the CPU. The
+    message says why and what to install, or to set ``[qwen] device = "cpu"``."""
 
 
 class Stopping(VoxdError):

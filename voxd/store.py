@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 from enum import Enum
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -93,6 +93,11 @@ _MIGRATIONS: dict[int, str] = {
         updated_at REAL NOT NULL
     );
     """,
+    # What a running job does besides rendering, in words (fetching a model: "downloading
+    # Qwen/...: 1.23 of 4.52 GB (27%)"); cleared when the job is claimed again.
+    4: """
+    ALTER TABLE jobs ADD COLUMN phase TEXT;
+    """,
 }
 
 
@@ -137,6 +142,7 @@ class Job:
     started_at: float | None
     finished_at: float | None
     updated_at: float
+    phase: str | None = None  # what the running job does besides rendering (fetching a model)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -334,7 +340,7 @@ class Store:
         with self.transaction() as conn:
             row = conn.execute(
                 "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until = ?,"
-                " started_at = COALESCE(started_at, ?), updated_at = ?, error = NULL"
+                " started_at = COALESCE(started_at, ?), updated_at = ?, error = NULL, phase = NULL"
                 " WHERE id = (SELECT id FROM jobs WHERE status = 'queued'"
                 "             AND (not_before IS NULL OR not_before <= ?) ORDER BY id LIMIT 1)"
                 " RETURNING *",
@@ -357,7 +363,8 @@ class Store:
 
     def progress(self, job_id: int, **values: object) -> None:
         """Record how far a running job is (chunks, audio seconds, title...)."""
-        allowed = {"title", "author", "chapters", "chunks_total", "chunks_done", "audio_seconds", "render_seconds"}
+        allowed = {"title", "author", "chapters", "chunks_total", "chunks_done", "audio_seconds", "render_seconds",
+                   "phase"}
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"not progress fields: {sorted(unknown)}")

@@ -40,6 +40,7 @@ from .render import Progress
 from .schedule import describe, in_window, next_opening
 from .store import Job, Store
 from .tts.base import Engine
+from .tts.hub import FetchProgress
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,16 @@ class Worker:
             )
             self._make_room(job, book, chunks)
 
+        def on_fetch(p: FetchProgress) -> None:
+            # A model's first download, before the render: a stop or a cancel ends the wait
+            # (the download resumes next time); each report is a watchdog ping and the status.
+            if cancelled.is_set() or self.store.require(job.id).status.value == "cancelled":
+                raise Cancelled(job.name)
+            if self.stop.is_set():
+                raise Stopping()
+            self.alive(f"job {job.id}: {p.describe()}")
+            self.store.progress(job.id, phase=None if p.finished else p.describe())
+
         last_log = [0.0]
 
         def on_progress(p: Progress) -> None:
@@ -222,6 +233,7 @@ class Worker:
             on_progress=on_progress,
             checkpoint=checkpoint,
             memory=self.store,
+            on_fetch=on_fetch,
         )
 
     def _make_room(self, job: Job, book: Book, chunks: list[Chunk]) -> None:

@@ -4,36 +4,19 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.support import long_book
+from tests.support import NotifySocket, long_book
 from voxd.samples import build_sample
 
 from ..servers import HttpSink
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
-
-
-class NotifySocket:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.setblocking(False)
-        self.messages: list[str] = []
-
-    def drain(self) -> list[str]:
-        while True:
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except BlockingIOError:
-                return self.messages
 
 
 def test_sd_notify_ready_status_watchdog_stopping(daemon_factory, tmp_path):

@@ -12,11 +12,16 @@ from __future__ import annotations
 import errno
 import multiprocessing
 import resource
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..book import Book
 from ..errors import BookError, VoxdError
+
+#: While a book is read, the caller's checkpoint runs this often.
+_CHECK_SECONDS = 5.0
 
 
 def _child(conn, path: str, options: dict[str, Any], memory_bytes: int) -> None:
@@ -71,8 +76,13 @@ def _vm_peak() -> int | None:
     return None
 
 
-def read_book_isolated(path: Path, *, timeout: float, memory_mb: int, **options: Any) -> Book:
-    """read_book(path, **options) in a child process; limits become clear BookErrors."""
+def read_book_isolated(path: Path, *, timeout: float, memory_mb: int,
+                       checkpoint: Callable[[], None] | None = None, **options: Any) -> Book:
+    """read_book(path, **options) in a child process; limits become clear BookErrors.
+
+    ``checkpoint`` runs every few seconds while the child reads (a watchdog ping, a stop
+    or a cancel; raising kills the child): ``ingest_timeout_seconds`` may be set longer
+    than the service's watchdog allows a silent worker."""
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(
@@ -81,7 +91,12 @@ def read_book_isolated(path: Path, *, timeout: float, memory_mb: int, **options:
     proc.start()
     send.close()
     try:
-        if not receive.poll(timeout):
+        deadline = time.monotonic() + timeout
+        while not receive.poll(max(0.0, min(_CHECK_SECONDS, deadline - time.monotonic()))):
+            if time.monotonic() < deadline:
+                if checkpoint:
+                    checkpoint()
+                continue
             raise BookError(f"{path.name}: reading it took longer than {timeout:g} s (ingest_timeout_seconds); "
                             "the file may be malformed or hostile")
         try:

@@ -8,11 +8,14 @@ in lockstep on the GPU; eSpeak simply loops), so the renderer can stay the same.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .hub import FetchProgress
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,12 @@ class Engine(Protocol):
         """The checkpoint that speaks ``voice``, for engines that batch on a GPU (a
         batch size that fits is learned per model); empty where that means nothing."""
         return ""
+
+    def prepare(self, voices: Collection[str], report: Callable[[FetchProgress], None] | None = None) -> None:
+        """Before a render: get what speaking ``voices`` needs and may take long to get (model
+        weights, fetched with progress through ``report``, which may raise to stop), so that it
+        is a phase of its own and not hidden in the first batch. The default needs nothing."""
+        return None
 
     def window(self) -> int:
         """For a :attr:`concurrent` engine: how many calls are worth having in flight now."""

@@ -472,11 +472,9 @@ class QwenEngine(Engine):
             return model
 
     def _resolve_device(self, torch: Any) -> str:
-        if self.device == "auto":
-            return "cuda:0" if torch.cuda.is_available() else "cpu"
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise EngineError(f"qwen.device is {self.device!r} but torch sees no CUDA device")
-        return "cuda:0" if self.device == "cuda" else self.device
+        from voxd.cuda_check import resolve_device  # "auto" never falls back to the CPU silently
+
+        return resolve_device(torch, self.device)
 
     def _resolve_dtype(self, torch: Any, device: str) -> Any:
         if self.dtype == "auto":

@@ -1,7 +1,7 @@
 """Qwen3-TTS checkpoints on this machine: where a model id's files are, and what they say.
 
 A Hugging Face id is resolved to its snapshot in the local cache before loading
-(and downloaded, with progress in the log, the first time), so the model loads
+(and fetched the first time, :mod:`voxd.tts.hub`), so the model loads
 with no network once it is on the machine: given an id, qwen_tts and
 transformers would ask the hub about it on every load. A checkpoint's
 config.json alone tells its kind, speakers and languages, so a configuration
@@ -11,93 +11,28 @@ mistake is reported before anything heavy is imported.
 from __future__ import annotations
 
 import json
-import logging
-import threading
 from pathlib import Path
 from typing import Any
 
-from voxd.errors import ConfigError, EngineError
+from voxd.errors import ConfigError
+from voxd.tts.hub import Report, fetch
 
-log = logging.getLogger("voxd.tts.qwen")
 
-
-def local_snapshot(repo_id: str) -> str:
+def local_snapshot(repo_id: str, report: Report | None = None, *, setting: str = "qwen.custom_voice_model") -> str:
     """The local directory of Hugging Face model ``repo_id``: its snapshot in the hub
-    cache, downloaded first (progress in the log) if the cache lacks it."""
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError as exc:
-        raise EngineError(f"loading {repo_id} from the Hugging Face hub needs huggingface_hub ({exc})") from exc
-    try:
-        path = snapshot_download(repo_id, local_files_only=True)
-        if _complete_checkpoint(Path(path)):
-            return path
-    except Exception:  # not cached (or not a repo id): download below, which says which
-        pass
-    log.info("downloading %s from the Hugging Face hub (first use; a few GB); progress follows", repo_id)
-    stop = threading.Event()
-    watcher = threading.Thread(target=_report_download, args=(repo_id, stop), name="voxd-download", daemon=True)
-    watcher.start()
-    try:
-        path = snapshot_download(repo_id)
-    except Exception as exc:
-        name = type(exc).__name__
-        if name in ("RepositoryNotFoundError", "GatedRepoError", "RevisionNotFoundError"):
-            raise ConfigError(
-                f"qwen.custom_voice_model: the Hugging Face hub has no model {repo_id!r} that this machine "
-                f"may download ({name}); give a model id such as Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice or a local "
-                "directory"
-            ) from exc
-        raise EngineError(
-            f"{repo_id} is not in the local Hugging Face cache and could not be downloaded ({name}: {exc}); "
-            "connect this machine to the internet once, or point qwen.custom_voice_model at a local copy"
-        ) from exc
-    finally:
-        stop.set()
-        watcher.join()
-    if not _complete_checkpoint(Path(path)):  # offline, huggingface_hub returns what it has
-        raise EngineError(
-            f"{repo_id} is not in the local Hugging Face cache (only part of it, in {path}) and could not be "
-            "downloaded; connect this machine to the internet once, or point qwen.custom_voice_model at a local copy"
-        )
-    log.info("downloaded %s to %s (%.2f GB)", repo_id, path, _tree_bytes(Path(path), follow=True) / 1e9)
-    return path
+    cache, fetched first (:func:`voxd.tts.hub.fetch`: progress in the log and to
+    ``report``, resuming an earlier try) if the cache lacks it or holds only part."""
+    return fetch(repo_id, complete=complete_checkpoint, report=report, setting=setting)
 
 
-def _complete_checkpoint(path: Path) -> bool:
-    """Whether a cached snapshot has what loading needs (an interrupted download may not)."""
+def complete_checkpoint(path: Path) -> bool:
+    """Whether a snapshot has what loading needs (an interrupted download may not)."""
     return (
         (path / "config.json").is_file()
         and any(path.glob("*.safetensors"))
         and (path / "speech_tokenizer" / "config.json").is_file()
         and any((path / "speech_tokenizer").glob("*.safetensors"))
     )
-
-
-def _report_download(repo_id: str, stop: threading.Event, every: float = 15.0) -> None:
-    """Log how much of ``repo_id`` is in the hub cache every ``every`` seconds until ``stop``."""
-    try:
-        from huggingface_hub import constants
-
-        folder = Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
-    except Exception:
-        return
-    while not stop.wait(every):
-        log.info("downloading %s: %.2f GB so far", repo_id, _tree_bytes(folder) / 1e9)
-
-
-def _tree_bytes(folder: Path, follow: bool = False) -> int:
-    total = 0
-    try:
-        for item in folder.rglob("*"):
-            try:
-                if item.is_file() and (follow or not item.is_symlink()):
-                    total += item.stat().st_size
-            except OSError:
-                pass
-    except OSError:
-        pass
-    return total
 
 
 def looks_like_path(model: str) -> bool:

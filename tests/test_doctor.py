@@ -1,0 +1,116 @@
+"""``voxd doctor`` as a person runs it: the CUDA facts of a machine (nvidia-smi first on PATH printing
+what a real one prints), the configured card's free memory, the models on disk; and ``voxd doctor
+--fetch`` fetching them from a hub on 127.0.0.1, killed half-way and run again (it resumes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fakehub import FakeHub
+from tests.support import fake_nvidia_smi
+
+CUSTOM = "test-org/Qwen3-TTS-tiny-CustomVoice"
+BASE = "test-org/Qwen3-TTS-tiny-Base"
+WEIGHTS = "model.safetensors"
+
+
+def checkpoint(weights: int, kind: str) -> dict[str, bytes]:
+    """A checkpoint in the Qwen3-TTS layout, its weights random bytes (fetched, never loaded)."""
+    return {
+        "config.json": f'{{"tts_model_type": "{kind}"}}'.encode(),
+        "model.safetensors": os.urandom(weights),
+        "speech_tokenizer/config.json": b'{"model_type": "qwen3_tts_tokenizer_12hz"}',
+        "speech_tokenizer/model.safetensors": os.urandom(1 << 20),
+    }
+
+
+def write_local(folder: Path, kind: str) -> Path:
+    for name, data in checkpoint(1024, kind).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def doctor(tmp_path: Path, *args: str, env: dict[str, str], background: bool = False):
+    argv = [sys.executable, "-m", "voxd", "doctor", "--config", str(tmp_path / "voxd.toml"), *args]
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+    if background:
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
+                                cwd=tmp_path)
+    return subprocess.run(argv, capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=300)
+
+
+def test_doctor_says_the_cuda_facts_and_the_configured_cards_free_memory(tmp_path):
+    fake_nvidia_smi(tmp_path / "bin", "two-cards")
+    (tmp_path / "voxd.toml").write_text('engine = "qwen"\nstate_dir = "state"\n[qwen]\ndevice = "cuda:1"\n')
+    env = {"PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}", "HF_HOME": str(tmp_path / "hf"),
+           "HF_HUB_OFFLINE": "1"}
+    out = doctor(tmp_path, env=env).stdout
+    lines = {line[4:13].strip(): line[13:] for line in out.splitlines() if len(line) > 13}
+    assert lines["torch"].startswith("2.11.0") and "built for CUDA 13.0, kernels for sm_75 to sm_120" in lines["torch"]
+    assert lines["driver"] == "NVIDIA 580.95.05, supports CUDA up to 13.0"
+    assert lines["gpu 0"] == "NVIDIA GeForce RTX 4090, compute capability 8.9: supported by this torch build"
+    assert lines["gpu 1"] == "NVIDIA RTX A6000, compute capability 8.6: supported by this torch build"
+    # The card [qwen] device names, not the first one.
+    assert lines["vram"].startswith("cuda:1 (NVIDIA RTX A6000): 47.5 of 48.0 GiB free")
+    models = [text for line in out.splitlines() if line[4:13].strip() == "model" for text in [line[13:]]]
+    assert len(models) == 3 and all("not on this machine yet (about 4.50 GB)" in m for m in models)
+    assert "voxd doctor --fetch" in models[0]
+    assert str(tmp_path / "hf" / "hub") in lines["models"] and "GB free" in lines["models"]
+
+
+def test_doctor_fetch_gets_the_models_and_resumes_an_interrupted_fetch(tmp_path):
+    design = write_local(tmp_path / "design", "voice_design")
+    (tmp_path / "voxd.toml").write_text(
+        f'engine = "qwen"\nstate_dir = "state"\n[qwen]\ncustom_voice_model = "{CUSTOM}"\n'
+        f'base_model = "{BASE}"\nvoice_design_model = "{design}"\n'
+    )
+    repos = {CUSTOM: checkpoint(12 << 20, "custom_voice"), BASE: checkpoint(2 << 20, "base")}
+    with FakeHub(repos, bytes_per_second=2e6) as hub:
+        env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+        first = doctor(tmp_path, "--fetch", env=env, background=True)
+        deadline = time.monotonic() + 120
+        while hub.file_bytes(CUSTOM, WEIGHTS) < 11 << 20:  # a 10 MB piece of the weights is on disk
+            assert first.poll() is None, first.stdout.read()
+            assert time.monotonic() < deadline, "the fetch did not get under way"
+            time.sleep(0.02)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        first.stdout.close()
+        sent = hub.file_bytes(CUSTOM, WEIGHTS)
+        assert sent < 12 << 20
+
+        again = doctor(tmp_path, "--fetch", env=env)
+        ranges = [rng for name, rng in hub.ranges()
+                  if name.startswith(f"/{CUSTOM}/resolve/") and name.endswith(f"/{WEIGHTS}") and "speech" not in name]
+    out = again.stdout
+    assert again.returncode == 0, out + again.stderr
+    assert f"downloading {CUSTOM}: " in out and "MB (" in out  # progress with a total and a percentage
+    assert f"ok  fetch    {CUSTOM}: on this machine" in out and f"ok  fetch    {BASE}: on this machine" in out
+    assert f"ok  model    {CUSTOM}: on this machine" in out
+    assert f"ok  model    {design} (qwen.voice_design_model): local directory" in out
+    [asked] = ranges
+    start = int(asked.removeprefix("bytes=").rstrip("-"))
+    assert start >= 10 << 20 and hub.file_bytes(CUSTOM, WEIGHTS) - sent == (12 << 20) - start
+
+
+def test_doctor_without_fetch_downloads_nothing(tmp_path):
+    (tmp_path / "voxd.toml").write_text(
+        f'engine = "qwen"\nstate_dir = "state"\n[qwen]\ncustom_voice_model = "{CUSTOM}"\n')
+    with FakeHub({CUSTOM: checkpoint(1 << 20, "custom_voice")}) as hub:
+        out = doctor(tmp_path, env={"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf")})
+        assert not [r for r in hub.requests if "/resolve/" in r[1]]
+    assert f"{CUSTOM}: not on this machine yet" in out.stdout
+
+
+@pytest.fixture(autouse=True)
+def _every_card_visible(monkeypatch):
+    """torch's device numbers are nvidia-smi's only when CUDA_VISIBLE_DEVICES is unset."""
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)

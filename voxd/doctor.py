@@ -1,0 +1,152 @@
+"""What ``voxd doctor`` says about the GPU and the models, and ``voxd doctor --fetch``.
+
+Each function returns (label, text, ok) lines for the command line to print: ok True
+or False is a verdict (False counts as a problem), None a plain fact. The GPU lines
+come from :mod:`voxd.cuda_check`; this module adds the configured device's free
+memory (the card ``[qwen] device`` names, not always the first), the batch size it
+gives, and the models: whether each one configured is on this machine, and whether
+the disk has room for those that are not.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from .config import Settings
+from .errors import VoxdError
+
+Line = tuple[str, str, bool | None]
+GiB = 2**30
+
+#: About how much one checkpoint takes on disk (weights and speech tokenizer), by size.
+MODEL_BYTES = {"1.7B": 4_500_000_000, "0.6B": 2_500_000_000}
+
+
+def models(settings: Settings) -> list[tuple[str, str]]:
+    """(setting, model) of every Qwen3-TTS checkpoint the configuration names."""
+    q = settings.qwen
+    return [("qwen.custom_voice_model", q.custom_voice_model), ("qwen.base_model", q.base_model),
+            ("qwen.voice_design_model", q.voice_design_model)]
+
+
+def gpu_lines(settings: Settings) -> list[Line]:
+    """torch, the driver, each card and whether this torch supports it, the configured
+    device's verdict and free memory, and the batch size that memory gives."""
+    from . import cuda_check
+
+    device = settings.qwen.device
+    engine_is_qwen = settings.engine == "qwen"
+    torch = _torch()
+    smi = cuda_check.gather_smi()
+    proc_present, proc_driver = cuda_check.gather_proc()
+    facts = cuda_check.gather_torch(torch) if torch is not None else None
+    found = cuda_check.diagnose(smi, proc_present=proc_present, proc_driver=proc_driver, torch=facts,
+                                device=device, visible=os.environ.get("CUDA_VISIBLE_DEVICES"))
+    lines: list[Line] = []
+    for label, text, ok in cuda_check.report_lines(found, smi, facts, proc_driver=proc_driver, device=device):
+        lines.append((label, text, ok if (ok is not False or engine_is_qwen) else None))
+    free = _free_memory(torch, found)
+    if free is not None:
+        where, free_bytes, total_bytes, source = free
+        lines.append(("vram", f"{where}: {free_bytes / GiB:.1f} of {total_bytes / GiB:.1f} GiB free{source}", None))
+        try:
+            from .gpu import recommended_batch_size
+
+            for _, model in models(settings)[:2]:
+                lines.append(("batch", f"{model}: {recommended_batch_size(model, free_bytes)} chunks per batch", None))
+        except ImportError:
+            pass
+    return lines
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _free_memory(torch: Any, found: Any) -> tuple[str, int, int, str] | None:
+    """(device and card, free bytes, total bytes, where the figure comes from) of the configured card."""
+    if found.usable and torch is not None:
+        index = int(found.device.split(":", 1)[1])
+        try:
+            free, total = torch.cuda.mem_get_info(index)
+            return f"{found.device} ({torch.cuda.get_device_name(index)})", int(free), int(total), ""
+        except Exception:
+            pass
+    card = found.card
+    if card is not None and card.memory_free_mib is not None and card.memory_total_mib is not None:
+        return (f"{found.device} ({card.name})", card.memory_free_mib * 2**20, card.memory_total_mib * 2**20,
+                " (as nvidia-smi counts it)")
+    return None
+
+
+def model_lines(settings: Settings) -> list[Line]:
+    """Whether each configured model is on this machine, and room on disk for the rest."""
+    from .gpu import model_size
+    from .tts.hub import cache_root, on_disk, size_text
+    from .tts.qwen_checkpoint import complete_checkpoint, looks_like_path
+
+    lines: list[Line] = []
+    missing = 0
+    for setting, model in models(settings):
+        label = "model"
+        if looks_like_path(model) or Path(model).expanduser().is_dir():
+            local = Path(model).expanduser()
+            ok = local.is_dir() and complete_checkpoint(local)
+            lines.append((label, f"{model} ({setting}): local directory" + ("" if ok else ", incomplete or missing"),
+                          ok))
+            continue
+        state = on_disk(model, complete_checkpoint)
+        if state.complete:
+            lines.append((label, f"{model}: on this machine ({size_text(state.size)}, {state.path})", True))
+            continue
+        expected = MODEL_BYTES.get(model_size(model), MODEL_BYTES["1.7B"])
+        missing += max(0, expected - state.size)
+        said = (f"partly here ({size_text(state.size)} of about {size_text(expected)}); "
+                if state.size else f"not on this machine yet (about {size_text(expected)}); ")
+        lines.append((label, f"{model}: {said}fetched at first use, or now with voxd doctor --fetch", None))
+    try:
+        root = cache_root()
+        probe = next((p for p in (root, *root.parents) if p.exists()), None)
+        free = shutil.disk_usage(probe).free if probe is not None else None
+    except Exception:
+        root, free = None, None
+    if root is not None and free is not None:
+        need = f"; the models not here yet need about {size_text(missing)}" if missing else ""
+        lines.append(("models", f"{root}: {size_text(free)} free{need}", free >= missing))
+    return lines
+
+
+def fetch_models(settings: Settings, out: TextIO = sys.stdout, every: float = 5.0) -> list[Line]:
+    """``voxd doctor --fetch``: every configured hub model not on this machine, fetched now
+    with its progress printed (resuming an earlier try); a line per model."""
+    from .tts.hub import FetchProgress
+    from .tts.qwen_checkpoint import local_snapshot, looks_like_path
+
+    lines: list[Line] = []
+    for setting, model in models(settings):
+        if looks_like_path(model) or Path(model).expanduser().is_dir():
+            continue
+        last = [0.0]
+
+        def show(progress: FetchProgress, last: list[float] = last) -> None:
+            now = time.monotonic()
+            if progress.finished or now - last[0] >= every:
+                last[0] = now
+                print(f"    {progress.describe()}", file=out, flush=True)
+
+        try:
+            path = local_snapshot(model, show, setting=setting)
+        except VoxdError as exc:
+            lines.append(("fetch", f"{model}: {exc}", False))
+            continue
+        lines.append(("fetch", f"{model}: on this machine ({path})", True))
+    return lines

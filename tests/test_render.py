@@ -300,7 +300,9 @@ def test_suspect_chunks_are_spoken_again_together(tmp_path, engine):
         return None
 
     wrapped = Wrapped(engine, seedable=True, spoil=once)
-    p = render(cs, wrapped, cache, batch_size=4)
+    ticks: list[int] = []  # engine calls made when the checkpoint (the watchdog's ping) ran
+    p = render(cs, wrapped, cache, batch_size=4, checkpoint=lambda: ticks.append(len(wrapped.calls)))
+    assert ticks == [0, 1]  # before the batch, and before its retakes
     first = [c.text for c in sorted(cs, key=lambda c: (-len(c.text), c.key))]
     again = [t for t in first if t in victims]
     assert wrapped.calls == [first, again]

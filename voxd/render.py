@@ -314,7 +314,7 @@ def _render_batches(
             rate = result.sample_rate
             spoken, run = padding([len(w) / rate for w in result.waveforms])
             retry_started = time.monotonic()
-            takes = _settle_batch(engine, batch, result, check)
+            takes = _settle_batch(engine, batch, result, check, checkpoint)
             retry_seconds = time.monotonic() - retry_started
             batch_audio = 0.0
             for c, take in zip(batch, takes):
@@ -536,11 +536,14 @@ def _settle(engine: Engine, c: Chunk, result: Synthesis, i: int, check: Check | 
     return _best(c, takes, rate, retried)
 
 
-def _settle_batch(engine: Engine, batch: Sequence[Chunk], result: Synthesis, check: Check | None) -> list[_Take]:
+def _settle_batch(engine: Engine, batch: Sequence[Chunk], result: Synthesis, check: Check | None,
+                  checkpoint: Callable[[], None] | None = None) -> list[_Take]:
     """:func:`_settle` for a whole batch: the suspect chunks are spoken again together,
     one batch per attempt, since a batch of them costs about what one does (the steps
     of a lockstep batch take as long at 1 item as at 32). A retake's seed comes from
-    the keys of the chunks retaken with it and the attempt, so reruns agree."""
+    the keys of the chunks retaken with it and the attempt, so reruns agree. ``checkpoint``
+    runs before each retake batch, as before any batch: the daemon's watchdog hears of it,
+    and a stop may end the render there."""
     rate = result.sample_rate
     firsts = [_item(result, i) for i in range(len(batch))]
     if check is None:
@@ -561,6 +564,8 @@ def _settle_batch(engine: Engine, batch: Sequence[Chunk], result: Synthesis, che
             c = batch[i]
             log.info("chunk %d of chapter %d %s; speaking it again", c.index + 1, c.chapter + 1, takes[i][-1][3])
         again_chunks = [batch[i] for i in suspects]
+        if checkpoint:
+            checkpoint()
         try:
             again = _speak(engine, again_chunks, seed=retry_seed("".join(c.key for c in again_chunks), attempt),
                            attempt=attempt)

@@ -54,3 +54,26 @@ def test_what_counts_as_running_out_of_memory():
     assert _out_of_memory(MemoryError(), 0)
     assert _out_of_memory(OSError(errno.ENOMEM, "Cannot allocate memory"), 2**50)
     assert not _out_of_memory(OSError(errno.EIO, "I/O error"), 2**50)
+
+
+def test_a_stop_is_heard_while_a_book_is_read(tmp_path):
+    """A reader stuck on its file (here a FIFO nobody writes) must not hold a stop or a cancel
+    until ingest_timeout_seconds: the checkpoint is asked while it reads, and the child dies."""
+    import multiprocessing
+    import os
+
+    from voxd.errors import Stopping
+
+    stuck = tmp_path / "stuck.voxd.json"
+    os.mkfifo(stuck)
+    asked: list[int] = []
+
+    def stopping() -> None:
+        asked.append(1)
+        if len(asked) == 3:
+            raise Stopping()
+
+    with pytest.raises(Stopping):
+        read_book_isolated(stuck, timeout=600, memory_mb=2048, checkpoint=stopping)
+    assert len(asked) == 3
+    assert not [p for p in multiprocessing.active_children() if p.name == "voxd-reader"]

@@ -50,13 +50,15 @@ def convert(
     """Read ``source``, speak it with ``engine`` and write the audiobook to ``destination(book)``.
 
     ``on_book`` hears the book and its chunks once it is read (and may refuse it by
-    raising); ``checkpoint`` may raise to stop between batches (a stop, a cancel);
+    raising); ``checkpoint`` may raise to stop (a stop, a cancel): it is asked while the
+    book is read, between batches, and every fraction of a second while it is assembled;
     ``memory`` keeps a batch size an out-of-memory taught, for the next book.
     """
     book = read_book_isolated(
         source,
         timeout=settings.ingest_timeout_seconds,
         memory_mb=settings.ingest_memory_mb,
+        checkpoint=checkpoint,
         toc_depth=settings.toc_depth,
         skip_front_back_matter=settings.skip_front_back_matter,
     )
@@ -80,9 +82,10 @@ def convert(
     batch_size, remember = batch_size_for(settings, memory)
     output = destination(book)
     made = _missing_parents(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    assembler = Assembler(book, chunks, cache.root, output, settings, narrator=engine.narrator(voice))
+    assembler: Assembler | None = None
     try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        assembler = Assembler(book, chunks, cache.root, output, settings, narrator=engine.narrator(voice))
         progress = render(
             chunks,
             engine,
@@ -99,11 +102,14 @@ def convert(
             checkpoint()
         marks, duration = assembler.finish(checkpoint)
     except BaseException:
-        assembler.abandon()
+        if assembler is not None:
+            assembler.abandon()
         for folder in made:  # leave no empty outbox folders behind a stopped or failed book
             try:
                 folder.rmdir()
-            except OSError:
+            except FileNotFoundError:  # never made: the failure came first
+                continue
+            except OSError:  # not empty: something else lives there now
                 break
         raise
     return Outcome(book=book, output=output, duration=duration, chapters=marks, progress=progress)

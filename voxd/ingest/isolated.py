@@ -12,6 +12,8 @@ from __future__ import annotations
 import errno
 import multiprocessing
 import resource
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +73,18 @@ def _vm_peak() -> int | None:
     return None
 
 
-def read_book_isolated(path: Path, *, timeout: float, memory_mb: int, **options: Any) -> Book:
-    """read_book(path, **options) in a child process; limits become clear BookErrors."""
+#: While a book is read, the caller's checkpoint runs this often: a stop or a cancel
+#: does not wait for a slow parser.
+CHECK_SECONDS = 0.5
+
+
+def read_book_isolated(path: Path, *, timeout: float, memory_mb: int,
+                       checkpoint: Callable[[], None] | None = None, **options: Any) -> Book:
+    """read_book(path, **options) in a child process; limits become clear BookErrors.
+
+    ``checkpoint`` is called every :data:`CHECK_SECONDS` while the child reads; whatever it
+    raises (a stop, a cancel) ends the read, and the child is killed.
+    """
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(
@@ -81,9 +93,13 @@ def read_book_isolated(path: Path, *, timeout: float, memory_mb: int, **options:
     proc.start()
     send.close()
     try:
-        if not receive.poll(timeout):
-            raise BookError(f"{path.name}: reading it took longer than {timeout:g} s (ingest_timeout_seconds); "
-                            "the file may be malformed or hostile")
+        deadline = time.monotonic() + timeout
+        while not receive.poll(max(0.0, min(CHECK_SECONDS, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                raise BookError(f"{path.name}: reading it took longer than {timeout:g} s (ingest_timeout_seconds); "
+                                "the file may be malformed or hostile")
+            if checkpoint:
+                checkpoint()
         try:
             kind, value = receive.recv()
         except EOFError:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import length
 from .assembler import Assembler
 from .book import Book, Chunk
 from .cache import ChunkCache
@@ -53,6 +54,9 @@ def convert(
     raising); ``checkpoint`` may raise to stop (a stop, a cancel): it is asked while the
     book is read, between batches, and every fraction of a second while it is assembled;
     ``memory`` keeps a batch size an out-of-memory taught, for the next book.
+
+    A book whose text would play longer than ``max_book_hours`` is refused
+    (:class:`~voxd.errors.TooLong`) before ``on_book`` hears of it.
     """
     book = read_book_isolated(
         source,
@@ -74,6 +78,7 @@ def convert(
     )
     if not chunks:
         raise BookError(f"{source.name}: nothing to read aloud")
+    length.check(source.name, length.expected_seconds(chunks, settings), settings)
     engine.check_voices(sorted({c.voice for c in chunks}))  # a wrong voice fails now, not hours in
     chunks = with_keys(chunks, engine.model_id, engine.voice_identity)
     if on_book:

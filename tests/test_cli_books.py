@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,19 @@ def voxd(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout:
         cfg.write_text('inbox = "inbox"\noutbox = "outbox"\nstate_dir = "state"\nengine = "espeak"\n')
     return subprocess.run([sys.executable, "-m", "voxd", *args, "--config", str(cfg)], capture_output=True,
                           text=True, timeout=timeout, cwd=tmp_path, env={**os.environ, **(env or {})})
+
+
+def test_extract_reads_under_the_daemons_limits(tmp_path: Path) -> None:
+    """The reader runs in a child process under ingest_memory_mb and ingest_timeout_seconds,
+    as in the daemon: here limits no reader can keep, so that the refusal shows they apply."""
+    book = build_sample(tmp_path / "alice.epub")
+    out = voxd(tmp_path, "extract", str(book), env={"VOXD_INGEST_MEMORY_MB": "1"})
+    assert out.returncode == 1
+    assert re.search(r"alice.epub: (reading it needed more than 1 MB|the .epub reader crashed)", out.stderr)
+    out = voxd(tmp_path, "extract", str(book), env={"VOXD_INGEST_TIMEOUT_SECONDS": "0.01"})
+    assert out.returncode == 1 and "alice.epub: reading it took longer than 0.01 s" in out.stderr
+    assert not (tmp_path / "alice.voxd.json").exists()
+    assert voxd(tmp_path, "extract", str(book)).returncode == 0 and (tmp_path / "alice.voxd.json").is_file()
 
 
 def test_render_refuses_a_book_past_max_book_hours_before_rendering_it(tmp_path: Path) -> None:

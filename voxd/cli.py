@@ -144,15 +144,20 @@ class _ProgressBar:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     """Write what voxd read from a book as an editable manifest (and its cover beside it)."""
-    from .ingest import read_book
+    from .ingest.isolated import read_book_isolated
     from .ingest.manifest import write_manifest
+    from .publish import fitting_name
 
+    settings = _settings(args)
     source = Path(args.input)
     if not source.is_file():
         raise VoxdError(f"{source}: no such file")
-    book = read_book(source)
+    book = read_book_isolated(  # the daemon's limits: a hostile book costs this command, not the machine
+        source, timeout=settings.ingest_timeout_seconds, memory_mb=settings.ingest_memory_mb,
+        toc_depth=settings.toc_depth, skip_front_back_matter=settings.skip_front_back_matter,
+    )
     stem = source.name.split(".")[0] or "book"
-    out = Path(args.output) if args.output else source.with_name(f"{stem}.voxd.json")
+    out = Path(args.output) if args.output else source.with_name(fitting_name(f"{stem}.voxd.json"))
     write_manifest(book, out, cover_name=f"{out.name.split('.')[0]}.cover.jpg")
     words = sum(len(p.split()) for c in book.chapters for p in c.paragraphs)
     print(f"{book.metadata.title} by {book.metadata.author}: {len(book.chapters)} chapters, {words} words")

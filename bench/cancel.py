@@ -10,12 +10,13 @@ pace) to the hours asked for, and a small second book queued behind it. eSpeak
 speaks several hundred times faster than real time, so the whole chapter is
 really rendered into the chunk cache; then the assembler levels and encodes it.
 
-1. ``--into`` seconds after the render finished (the assembler is encoding the
-   chapter), ``voxd cancel 1`` runs. Measured: from just before the command to the
-   second book's claim (its ``started_at`` in the store, written by the daemon).
+1. Once the render has finished and the assembler is encoding the chapter (its
+   temp .m4b has begun to grow; the loudness pass before it is done), ``--into``
+   seconds later, ``voxd cancel 1`` runs. Measured: from just before the command to
+   the second book's claim (its ``started_at`` in the store, written by the daemon).
 2. The long book is queued again (``voxd retry 1``): every chunk is in the cache, so
-   the assembler starts on it at once. ``--into`` seconds later the daemon gets
-   SIGTERM. Measured: from the signal to the daemon's exit.
+   the assembler starts on it at once. ``--into`` seconds into its encoding, the
+   daemon gets SIGTERM. Measured: from the signal to the daemon's exit.
 
 After each, the outbox must hold only the second book: no audiobook of the long one,
 no temp file, no empty folder. Results go to bench/results/cancel.json (``--out``).
@@ -176,6 +177,7 @@ def run(root: Path, hours: float, into: float) -> dict:
         result["audio_hours_rendered"] = round(long_job["audio_seconds"] / 3600, 2)
         (stage / "next.voxd.json").rename(root / "inbox" / "next.voxd.json")
         d.wait(lambda: d.job(2), 60, "the second book to be queued")
+        d.wait(lambda: temp_size(outbox) > 0, 3600, "the encoding to begin")
         time.sleep(into)
         job = d.job(1)
         assert job is not None and job["status"] == "running", job
@@ -190,6 +192,7 @@ def run(root: Path, hours: float, into: float) -> dict:
 
         d.cli("retry", "1")
         d.wait(lambda: rendered(d, 1), 3600, "the long chapter's second run to find its chunks")
+        d.wait(lambda: temp_size(outbox) > 0, 3600, "the encoding to begin")
         time.sleep(into)
         result["sigterm_temp_mb"] = round(temp_size(outbox) / 2**20, 1)
         assert d.proc is not None

@@ -300,12 +300,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop", choices=("voxd", "qwen_tts", "both"), default="both",
                         help="the decode loop: voxd's (static cache, CUDA graphs), qwen_tts's own, or both in turn")
     parser.add_argument("--no-graphs", action="store_true", help="voxd's loop without CUDA graphs")
+    parser.add_argument("--memory", action="store_true",
+                        help="print the batch sizes voxd picks by free GPU memory (its memory model) and exit")
     parser.add_argument("--force-oom", type=int, metavar="SIZE",
                         help="last: render SIZE x --batches chunks starting at batch SIZE, more than fits, "
                              "and report how voxd's render recovers")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.memory:
+        return print_memory_model()
 
     import logging
 
@@ -417,6 +421,21 @@ def _run(args, report: dict, tmp: Path, cuda: bool, device: str, dtype) -> int:
     return 0
 
 
+def print_memory_model() -> int:
+    """The sizes voxd.gpu picks, and the model behind them (no torch, no GPU needed)."""
+    from voxd import gpu
+
+    print(f"weights {gpu.WEIGHTS_GIB} GiB; per item {gpu.ITEM_GIB * 1024:.0f} MiB; per batch "
+          f"{gpu.GENERATION_FIXED_GIB} GiB; decoder reserve {gpu.DECODE_RESERVE_GIB} GiB; "
+          f"{gpu.HEADROOM:.0%} of free memory planned; at most {gpu.MAX_BATCH}")
+    print(f"{'GiB free':>8} {'1.7B':>6} {'0.6B':>6}")
+    for gib in (6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 80, 141):
+        big = gpu.recommended_batch_size("Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice", gib * gpu.GiB)
+        small = gpu.recommended_batch_size("Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice", gib * gpu.GiB)
+        print(f"{gib:>8} {big:>6} {small:>6}")
+    return 0
+
+
 def measure(engine, chunks, size, args, tmp, cuda, phases, loop) -> dict:
     """Render ``size`` x ``--batches`` chunks (or all) at batch ``size`` into a fresh cache."""
     from voxd.cache import ChunkCache
@@ -472,7 +491,7 @@ def forced_oom(engine, size: int, args, tmp: Path, cuda: bool) -> dict:
         t0 = time.monotonic()
         try:
             progress = render(chunks, engine, ChunkCache(Path(cache_dir)), batch_size=size, check=None,
-                              on_oom=settled.append)
+                              on_resize=settled.append)
         except Exception as exc:
             import traceback
 
@@ -481,7 +500,7 @@ def forced_oom(engine, size: int, args, tmp: Path, cuda: bool) -> dict:
             return row
         wall = time.monotonic() - t0
     row.update(
-        out_of_memory=progress.out_of_memory, settled_batch_size=progress.batch_size, on_oom=settled,
+        out_of_memory=progress.out_of_memory, settled_batch_size=progress.batch_size, resized_to=settled,
         chunks_rendered=progress.chunks_done, batches=progress.batches, wall_seconds=round(wall, 2),
         x_real_time=round(progress.rendered_audio_seconds / wall, 3),
         recovered=progress.out_of_memory > 0 and progress.chunks_done == len(chunks),

@@ -278,7 +278,7 @@ def _run(args, tmp: Path) -> int:
     started = time.perf_counter()
     engine.synthesize([Utterance("A few words to warm up.", "default", "en")])  # load the model
     load_seconds = time.perf_counter() - started
-    batch_size, _ = batch_size_for(settings)
+    batch_size = batch_size_for(settings).size
     check = Check(durations=settings.qwen.check_durations) if settings.engine == "qwen" else Check()
 
     parsed = read_book(book)

@@ -176,7 +176,7 @@ def test_out_of_memory_halves_the_batch_and_retries_the_same_chunks(tmp_path, en
     cs = chunks(SENTENCES[:8])
     wrapped = Wrapped(engine, fits=2)
     learned = []
-    p = render(cs, wrapped, cache, batch_size=8, on_oom=learned.append)
+    p = render(cs, wrapped, cache, batch_size=8, on_resize=learned.append)
     sizes = [len(call) for call in wrapped.calls]
     assert sizes == [8, 4, 2, 2, 2, 2]
     first = wrapped.calls[0]
@@ -184,6 +184,25 @@ def test_out_of_memory_halves_the_batch_and_retries_the_same_chunks(tmp_path, en
     assert learned == [2]  # once, after a batch of 2 worked
     assert p.batch_size == 2 and p.out_of_memory == 2 and p.batches == 4
     assert p.chunks_done == 8 and all(c.key in cache for c in cs)
+
+
+def test_after_enough_good_batches_the_render_grows_back(tmp_path, engine, monkeypatch):
+    """A size learned when memory was short (another program's, for a while) is not for
+    ever: after GROW_AFTER good batches the render tries a quarter more, up to the
+    ceiling, and hears of each size that worked; an out-of-memory sets it back."""
+    from voxd import render as render_module
+
+    monkeypatch.setattr(render_module, "GROW_AFTER", 2)
+    cs = chunks([f"Sentence number {n}, of about the same length as the others." for n in range(60)])
+    wrapped = Wrapped(engine, fits=7)
+    learned: list[int] = []
+    p = render(cs, wrapped, ChunkCache(tmp_path), batch_size=4, max_batch_size=8, on_resize=learned.append)
+    sizes = [len(call) for call in wrapped.calls]
+    assert sizes[:6] == [4, 4, 5, 5, 6, 6]  # two good batches at each size, then a quarter more
+    assert 8 in sizes and max(sizes) == 8  # tried, never past the ceiling
+    assert sizes[sizes.index(8) + 1] == 4  # the batch of 8 did not fit: halved
+    assert learned[:3] == [5, 6, 7] and 8 not in learned
+    assert p.out_of_memory >= 1 and p.chunks_done == 60
 
 
 def test_out_of_memory_for_one_chunk_is_an_engine_error(tmp_path, engine):
@@ -264,6 +283,31 @@ def test_a_too_short_take_is_spoken_again_alone_with_another_seed(tmp_path, engi
     samples, rate = cache.get(victim.key)
     assert len(samples) / rate > 2.0  # the retake, not the spoiled 0.1 s
     assert p.retried == 1 and p.flagged == [] and p.chunks_done == 3
+
+
+def test_suspect_chunks_are_spoken_again_together(tmp_path, engine):
+    """One retake batch per attempt, not one call per suspect chunk: a lockstep batch
+    of two costs about what one chunk does."""
+    cache = ChunkCache(tmp_path)
+    cs = chunks(SENTENCES[:4])
+    victims = {cs[0].text, cs[2].text}
+    spoiled: set[str] = set()
+
+    def once(text, seed):
+        if text in victims and text not in spoiled:
+            spoiled.add(text)
+            return short(text, seed)
+        return None
+
+    wrapped = Wrapped(engine, seedable=True, spoil=once)
+    p = render(cs, wrapped, cache, batch_size=4)
+    first = [c.text for c in sorted(cs, key=lambda c: (-len(c.text), c.key))]
+    again = [t for t in first if t in victims]
+    assert wrapped.calls == [first, again]
+    keys = "".join(c.key for c in sorted(cs, key=lambda c: (-len(c.text), c.key)) if c.text in victims)
+    assert wrapped.seeds == [None, retry_seed(keys, 1)]
+    assert p.retried == 2 and p.flagged == [] and p.chunks_done == 4
+    assert all(len(cache.get(c.key)[0]) > 2400 for c in cs)  # every take kept is a good one
 
 
 def test_a_chunk_that_stays_wrong_is_kept_and_flagged(tmp_path, engine):

@@ -53,6 +53,9 @@ class QwenSettings(_Section):
     # "qwen_tts": the library's own, the reference. Same tokens when greedy.
     decode_loop: Literal["voxd", "qwen_tts"] = "voxd"
     cuda_graphs: bool = True
+    # Items per codec decoder call: 0 = as many as the free GPU memory holds (the decoder,
+    # not generation, sets a batch's peak memory). The audio is the same either way.
+    decode_batch: int = Field(0, ge=0, le=1024)
     # Sampling. The defaults are those of the official checkpoints' generation_config.json.
     # The talker picks each frame's first codebook; the sub-talker fills in the other 15.
     do_sample: bool = True

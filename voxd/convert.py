@@ -84,7 +84,8 @@ def convert(
     if on_book:
         on_book(book, chunks)
     cache = ChunkCache(settings.cache_path)
-    batch_size, remember = batch_size_for(settings, memory)
+    plan = batch_size_for(settings, memory, model=engine.model_for(voice) or None)
+    batch_size = plan.size
     output = destination(book)
     made = _missing_parents(output)
     assembler: Assembler | None = None
@@ -98,7 +99,8 @@ def convert(
             batch_size=batch_size,
             on_progress=on_progress,
             checkpoint=assembler.guard(checkpoint),
-            on_oom=remember,
+            on_resize=plan.remember,
+            max_batch_size=plan.ceiling,
             check=Check(durations=settings.qwen.check_durations) if settings.engine == "qwen" else Check(),
             window=render_window(batch_size),
             on_ready=assembler.ready,

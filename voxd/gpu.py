@@ -5,16 +5,29 @@ it import it when called, and the ones that only report (``vram_line``,
 ``release_cached_memory``) do nothing unless something else already did (a
 process that never loaded torch has no GPU memory to speak of).
 
-Batch size. Qwen3-TTS runs a batch in lockstep, so memory grows with the batch
-(key/value cache, activations, the vocoder's decode) on top of the weights. The
-table below is for the 1.7B model in bfloat16, keyed on the memory *free* before
-the model loads; between its rows the size is interpolated, above 24 GiB it
-keeps the same slope (an 80 GB card holds far more than a 24 GB one) up to
-:data:`MAX_BATCH`, below 8 GiB it shrinks to 1. The 0.6B model needs about 2 GiB
-less for its weights and less per item (a narrower talker), so it gets the
-1.7B size for 2 GiB more memory, times 1.3. These are starting points: a batch
-that still runs out of memory is halved and retried by the renderer, and the
-size that worked is remembered for that GPU and model.
+Batch size. Qwen3-TTS runs a batch in lockstep, so memory grows with the batch on
+top of the weights. The size comes from a memory model measured on an H100 and an
+H200 with full-size random weights in bfloat16 (``bench/results/gpu-2026-11-26*.json``;
+``bench/batching.py --memory`` prints the sizes it gives):
+
+* weights: 4.1 GiB for the 1.7B model with its codec (measured 4156 MiB allocated),
+  plus the decode loop's fixed buffers; the 0.6B model about 2 GiB less;
+* generation: voxd's loop holds a static cache per item for the whole frame budget
+  (the prompt plus 2.5x the text's expected frames, rounded up to 256 positions),
+  measured 105-128 MiB per item at 1024 positions, about 0.125 MiB per position;
+  the library's own loop grows a cache of about 0.23 MiB per item per position as it
+  goes. :data:`ITEM_GIB` takes 1280 positions at 0.125 MiB (a long chunk's budget),
+  for either loop, on top of :data:`GENERATION_FIXED_GIB` per batch;
+* decoding: 2.2-2.4 MiB per item per frame, 700 MiB for a 26-second chunk. The codec
+  decoder runs in sub-batches sized for the memory left (:mod:`voxd.tts.qwen_decode`),
+  so it needs only :data:`DECODE_RESERVE_GIB` set aside, room for one long chunk.
+
+So a batch is what fits in 90 % of the free memory after the weights and that
+reserve, at :data:`ITEM_GIB` an item: about 95 items on an idle 24 GB card, 28 at
+12 GB, 5 at 8 GB, and :data:`MAX_BATCH` on an 80 GB one. These are starting
+points: a batch that still runs out of memory is halved and retried by the
+renderer, and the size that worked is remembered for that GPU, model and loop
+(unless another program took the memory: see :func:`others_grew`).
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -34,16 +47,25 @@ log = logging.getLogger(__name__)
 
 GiB = 2**30
 
-#: (GiB free before the model loads, chunks per batch) for Qwen3-TTS 1.7B in bfloat16.
-TABLE_1_7B: tuple[tuple[float, int], ...] = ((8.0, 6), (12.0, 12), (16.0, 20), (24.0, 32))
-#: No batch larger than this, whatever the card: past it lockstep padding and the
-#: vocoder's peak grow faster than throughput.
-MAX_BATCH = 128
+#: GiB of weights (talker, code predictor, codec) by model size, in bfloat16.
+WEIGHTS_GIB = {"1.7B": 4.4, "0.6B": 2.4}
+#: GiB per item in a batch while it generates (see the module docstring).
+ITEM_GIB = 1280 * 0.125 / 1024
+#: GiB a batch's generation takes whatever its size (prefill activations, buffers):
+#: measured up to 0.9 GiB, at small batches.
+GENERATION_FIXED_GIB = 1.0
+#: GiB kept for the codec decoder, which takes what is left in sub-batches: one long chunk.
+DECODE_RESERVE_GIB = 1.0
+#: The share of the free memory a batch is planned to fill.
+HEADROOM = 0.9
+#: No batch larger than this: measured up to 384 (154x real time on an H100, +19 %
+#: over 256); past it padding and the wait for a window's first chapter grow.
+MAX_BATCH = 384
 #: Chunks per batch when the model runs on the CPU (no CUDA).
 CPU_BATCH_SIZE = 4
-#: The 0.6B model: weights this much smaller, and this many more items in the same memory.
-_SMALL_WEIGHTS_GIB = 2.0
-_SMALL_ITEMS_FACTOR = 1.3
+#: Another program taking this much more of the card than when a render began makes
+#: its out-of-memory not worth remembering.
+OTHERS_GREW_GIB = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,33 +111,28 @@ def _local_config(model: str) -> dict[str, Any] | None:
     return read_checkpoint_config(model)
 
 
-def _table(free_gib: float) -> float:
-    """The 1.7B table, interpolated, extended on both sides with its end slopes."""
-    points = TABLE_1_7B
-    if free_gib <= points[0][0]:
-        (x0, y0), (x1, y1) = points[0], points[1]
-    elif free_gib >= points[-1][0]:
-        (x0, y0), (x1, y1) = points[-2], points[-1]
-    else:
-        i = next(i for i in range(1, len(points)) if free_gib <= points[i][0])
-        (x0, y0), (x1, y1) = points[i - 1], points[i]
-    return y0 + (free_gib - x0) * (y1 - y0) / (x1 - x0)
-
-
 def recommended_batch_size(model_id_or_dir: str, free_bytes: int) -> int:
     """Chunks per batch for Qwen3-TTS ``model_id_or_dir`` on a card with ``free_bytes``
     free before the model is loaded; between 1 and :data:`MAX_BATCH`."""
     free_gib = max(0.0, free_bytes / GiB)
-    if model_size(model_id_or_dir) == "0.6B":
-        size = _table(free_gib + _SMALL_WEIGHTS_GIB) * _SMALL_ITEMS_FACTOR
-    else:
-        size = _table(free_gib)
-    return int(max(1, min(MAX_BATCH, size)))
+    weights = WEIGHTS_GIB[model_size(model_id_or_dir)]
+    room = free_gib * HEADROOM - weights - GENERATION_FIXED_GIB - DECODE_RESERVE_GIB
+    return int(max(1, min(MAX_BATCH, room // ITEM_GIB)))
 
 
-def memory_key(gpu_name: str, model: str) -> str:
-    """The store key under which the batch size that fits ``model`` on ``gpu_name`` is kept."""
-    return f"batch_size:{gpu_name}:{model}"
+def others_grew(before: Card, after: Card) -> bool:
+    """Whether other programs hold markedly more of the card than they did: an
+    out-of-memory then says nothing about what this process's batches need."""
+    others_before = before.total - before.free - before.held
+    others_after = after.total - after.free - after.held
+    return others_after - others_before > OTHERS_GREW_GIB * GiB
+
+
+def memory_key(gpu_name: str, model: str, loop: str = "voxd") -> str:
+    """The store key under which the batch size that fits ``model`` on ``gpu_name`` with
+    decode loop ``loop`` is kept. "v2": sizes learned before the codec decoder ran in
+    sub-batches were bound by its peak, and are forgotten."""
+    return f"batch_size:v2:{gpu_name}:{model}:{loop}"
 
 
 def _device_index(device: str) -> int | None:
@@ -203,34 +220,57 @@ class BatchMemory(Protocol):
     def set_value(self, key: str, value: str) -> None: ...
 
 
-def batch_size_for(
-    settings: Settings, memory: BatchMemory | None = None
-) -> tuple[int, Callable[[int], None] | None]:
-    """Chunks per batch, and how to remember a smaller size that an out-of-memory taught.
+class BatchPlan(NamedTuple):
+    """The batch size a render starts with, how to remember a size that worked after it
+    changed, and the most the render may grow back to (what the card should hold)."""
+
+    size: int
+    remember: Callable[[int], None] | None = None
+    ceiling: int | None = None
+
+
+def batch_size_for(settings: Settings, memory: BatchMemory | None = None, model: str | None = None) -> BatchPlan:
+    """Chunks per batch for ``model`` (default: the CustomVoice one; a cloned voice's
+    book passes the Base model), and how to remember the size that worked.
 
     eSpeak: ``espeak.batch_size``. Qwen3-TTS: ``qwen.batch_size`` if set; on the CPU
     a small default; on a GPU the size recommended for its free memory, or the size
-    remembered in ``memory`` for this GPU and model after an out-of-memory if smaller.
-    The remote engine has no batches (its servers batch): 1.
+    remembered in ``memory`` for this GPU, model and decode loop if smaller. A size
+    learned while other programs took more of the card is not remembered
+    (:func:`others_grew`). The remote engine has no batches (its servers batch): 1.
     """
     if settings.engine == "espeak":
-        return settings.espeak.batch_size, None
+        return BatchPlan(settings.espeak.batch_size)
     if settings.engine != "qwen":
-        return 1, None
+        return BatchPlan(1)
     q = settings.qwen
+    model = model or q.custom_voice_model
     card = probe(q.device)
     if card is None:
-        return q.batch_size or CPU_BATCH_SIZE, None
-    key = memory_key(card.name, q.custom_voice_model)
-    remember = (lambda size: memory.set_value(key, str(size))) if memory is not None else None
+        return BatchPlan(q.batch_size or CPU_BATCH_SIZE)
+    key = memory_key(card.name, model, q.decode_loop)
+    remember = _rememberer(memory, key, card, q.device) if memory is not None else None
     if q.batch_size:
-        return q.batch_size, remember
-    size = recommended_batch_size(q.custom_voice_model, card.available)
+        return BatchPlan(q.batch_size, remember, q.batch_size)
+    size = recommended_batch_size(model, card.available)
     saved = memory.get_value(key) if memory is not None else None
     learned = int(saved) if saved and saved.isdigit() and int(saved) > 0 else None
     if learned is not None and learned < size:
-        log.info("%s: %d chunks per batch (learned after running out of memory; %d would be the estimate)",
+        log.info("%s: %d chunks per batch (learned after running out of memory; up to %d as batches keep fitting)",
                  card.name, learned, size)
-        return learned, remember
+        return BatchPlan(learned, remember, size)
     log.info("%s, %.1f GiB free: %d chunks per batch", card.name, card.available / GiB, size)
-    return size, remember
+    return BatchPlan(size, remember, size)
+
+
+def _rememberer(memory: BatchMemory, key: str, before: Card, device: str) -> Callable[[int], None]:
+    def remember(size: int) -> None:
+        after = probe(device)
+        if after is not None and others_grew(before, after):
+            taken = (after.total - after.free - after.held) - (before.total - before.free - before.held)
+            log.warning("%s: other programs took %.1f GiB more of it during this render; "
+                        "%d chunks per batch is not remembered for the next book", after.name, taken / GiB, size)
+            return
+        memory.set_value(key, str(size))
+
+    return remember

@@ -19,10 +19,13 @@ that, because every finished chunk is in the cache before the next one starts.
 
 A batch that does not fit in GPU memory (:class:`OutOfMemory`) is retried, the
 same chunks, half as many at a time, down to one; the smaller size then holds
-for the rest of the render, and ``on_oom`` hears it once it has worked, so the
-caller can remember it for the next book.
+until :data:`GROW_AFTER` batches in a row have worked, when the render tries a
+quarter more, up to ``max_batch_size`` (what the card should hold: another
+program may have held memory for a while). ``on_resize`` hears each new size once
+a batch of it has worked, so the caller can remember it for the next book.
 
-A chunk whose audio looks wrong is spoken again, alone, with another seed: one
+A chunk whose audio looks wrong is spoken again, with another seed, together
+with the batch's other suspect chunks: one
 that ran into the engine's length cap (a runaway), one the engine itself found
 fault with (a server's reply cut short), or, with a
 :class:`Check` that looks at durations, one far longer or shorter than its text
@@ -53,6 +56,10 @@ from .faults import crash_point
 from .tts.base import Engine, Synthesis, Utterance, speech_seconds
 
 log = logging.getLogger(__name__)
+
+#: Batches in a row that must work at a size smaller than the card should hold before
+#: the render tries a larger one (an out-of-memory costs one batch's start, no more).
+GROW_AFTER = 16
 
 #: For lockstep engines: a batch's longest text at most this many times its shortest.
 MAX_LENGTH_RATIO = 2.0
@@ -190,7 +197,8 @@ def render(
     batch_size: int,
     on_progress: Callable[[Progress], None] | None = None,
     checkpoint: Callable[[], None] | None = None,
-    on_oom: Callable[[int], None] | None = None,
+    on_resize: Callable[[int], None] | None = None,
+    max_batch_size: int | None = None,
     check: Check | None = Check(),
     max_length_ratio: float = MAX_LENGTH_RATIO,
     window: int | None = None,
@@ -200,8 +208,10 @@ def render(
 
     ``checkpoint`` runs before each batch and may raise (Stopping, a cancel) to end
     the render between batches; ``on_progress`` runs after each batch. After a
-    batch ran out of GPU memory, ``on_oom(size)`` is called with the smaller batch
-    size once a batch of that size has worked. ``check`` says which chunks are
+    batch ran out of GPU memory, ``on_resize(size)`` is called with the smaller batch
+    size once a batch of that size has worked, and again with a larger one once the
+    render has grown back towards ``max_batch_size`` (default: ``batch_size``) and a
+    batch of it has worked. ``check`` says which chunks are
     spoken again (None: none). ``max_length_ratio`` applies to engines that run
     batches in lockstep (``engine.lockstep``).
 
@@ -239,7 +249,8 @@ def render(
                          on_progress=on_progress, on_ready=on_ready)
     else:
         _render_batches(missing, engine, cache, progress, batch_size=batch_size, check=check,
-                        checkpoint=checkpoint, on_progress=on_progress, on_oom=on_oom, on_ready=on_ready,
+                        checkpoint=checkpoint, on_progress=on_progress, on_resize=on_resize, on_ready=on_ready,
+                        max_batch_size=max(batch_size, max_batch_size or batch_size),
                         max_ratio=max_length_ratio if engine.lockstep else None, window=window)
     gpu.release_cached_memory()  # once per book, not per batch: the allocator's cache is fast
     return progress
@@ -255,14 +266,16 @@ def _render_batches(
     check: Check | None,
     checkpoint: Callable[[], None] | None,
     on_progress: Callable[[Progress], None] | None,
-    on_oom: Callable[[int], None] | None,
+    on_resize: Callable[[int], None] | None,
+    max_batch_size: int,
     on_ready: Callable[[list[str]], None] | None,
     max_ratio: float | None,
     window: int | None,
 ) -> None:
     """One batch at a time, each grouped and sorted within its window of the book."""
     size = batch_size
-    shrunk = False  # a batch ran out of memory and no smaller one has worked yet
+    resized = False  # the size changed and no full batch of the new size has worked yet
+    good = 0  # batches in a row that worked at this size
     step = window if window and window > 0 else max(len(missing), 1)
     groups = [g for start in range(0, len(missing), step) for g in _groups(missing[start : start + step])]
     for group in groups:
@@ -278,7 +291,7 @@ def _render_batches(
                 if len(batch) == 1:
                     raise EngineError(f"out of GPU memory even for one chunk: {exc}") from exc
                 size = max(1, len(batch) // 2)
-                shrunk = True
+                resized, good = True, 0
                 progress.out_of_memory += 1
                 progress.batch_size = size
                 pending.extendleft(reversed(batch))
@@ -288,15 +301,20 @@ def _render_batches(
                 )
                 continue
             elapsed = time.monotonic() - started
-            if shrunk:
-                shrunk = False
+            if resized and len(batch) == size:
+                resized = False
                 log.info("A batch of %d chunks fits; keeping that size", size)
-                if on_oom:
-                    on_oom(size)
+                if on_resize:
+                    on_resize(size)
+            good += 1
+            if size < max_batch_size and good >= GROW_AFTER and not resized:
+                size, resized, good = min(max_batch_size, size + max(1, size // 4)), True, 0
+                progress.batch_size = size
+                log.info("%d batches in a row fitted; trying %d chunks per batch", GROW_AFTER, size)
             rate = result.sample_rate
             spoken, run = padding([len(w) / rate for w in result.waveforms])
             retry_started = time.monotonic()
-            takes = [_settle(engine, c, result, i, check) for i, c in enumerate(batch)]
+            takes = _settle_batch(engine, batch, result, check)
             retry_seconds = time.monotonic() - retry_started
             batch_audio = 0.0
             for c, take in zip(batch, takes):
@@ -512,6 +530,59 @@ def _settle(engine: Engine, c: Chunk, result: Synthesis, i: int, check: Check | 
         if problem is None:
             return _Take(wave, rate, retried)
         takes.append((wave, truncated, engine_problem, problem))
+    return _best(c, takes, rate, retried)
+
+
+def _settle_batch(engine: Engine, batch: Sequence[Chunk], result: Synthesis, check: Check | None) -> list[_Take]:
+    """:func:`_settle` for a whole batch: the suspect chunks are spoken again together,
+    one batch per attempt, since a batch of them costs about what one does (the steps
+    of a lockstep batch take as long at 1 item as at 32). A retake's seed comes from
+    the keys of the chunks retaken with it and the attempt, so reruns agree."""
+    rate = result.sample_rate
+    firsts = [_item(result, i) for i in range(len(batch))]
+    if check is None:
+        return [_Take(wave, rate) for wave, _, _ in firsts]
+    kept: list[_Take | None] = [None] * len(batch)
+    takes: dict[int, list[tuple[np.ndarray, bool, str | None, str]]] = {}
+    for i, (c, (wave, truncated, engine_problem)) in enumerate(zip(batch, firsts)):
+        problem = _problem(c, wave, rate, truncated, check, engine_problem)
+        if problem is None:
+            kept[i] = _Take(wave, rate)
+        else:
+            takes[i] = [(wave, truncated, engine_problem, problem)]
+    suspects = sorted(takes)
+    for attempt in range(1, (check.retries if engine.accepts_seed else 0) + 1):
+        if not suspects:
+            break
+        for i in suspects:
+            c = batch[i]
+            log.info("chunk %d of chapter %d %s; speaking it again", c.index + 1, c.chapter + 1, takes[i][-1][3])
+        again_chunks = [batch[i] for i in suspects]
+        try:
+            again = _speak(engine, again_chunks, seed=retry_seed("".join(c.key for c in again_chunks), attempt))
+        except OutOfMemory as exc:  # the retakes did not fit beside what is loaded: keep what we have
+            log.warning("could not speak %d suspect chunks again: %s", len(suspects), exc)
+            break
+        if again.sample_rate != rate:
+            raise EngineError(f"engine changed its sample rate from {rate} to {again.sample_rate} Hz")
+        still = []
+        for n, i in enumerate(suspects):
+            wave, truncated, engine_problem = _item(again, n)
+            problem = _problem(batch[i], wave, rate, truncated, check, engine_problem)
+            if problem is None:
+                kept[i] = _Take(wave, rate, attempt)
+            else:
+                takes[i].append((wave, truncated, engine_problem, problem))
+                still.append(i)
+        suspects = still
+    for i, options in takes.items():
+        if kept[i] is None:
+            kept[i] = _best(batch[i], options, rate, len(options) - 1)
+    return [take for take in kept if take is not None]
+
+
+def _best(c: Chunk, takes: list[tuple[np.ndarray, bool, str | None, str]], rate: int, retried: int) -> _Take:
+    """The least wrong of a chunk's takes, none of which looked right, kept and flagged."""
     best, _, _, best_problem = min(takes, key=lambda t: _distance(c, t[0], rate, t[1], t[2]))
     preview = c.text.strip()
     preview = preview if len(preview) <= 60 else preview[:57] + "..."

@@ -286,7 +286,7 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
     check_exposure(host, key)
     settings = settings.model_copy(update={"engine": engine_name})
     engine = load_engine(settings, engine_name)
-    batch_size, _ = batch_size_for(settings)
+    batch_size = batch_size_for(settings).size
     batcher = Batcher(engine, batch_size=batch_size, max_wait=s.batch_wait_ms / 1000.0, max_queue=s.max_queue,
                       max_ratio=MAX_LENGTH_RATIO)
     options = ServeOptions(

@@ -56,6 +56,9 @@ def test_render_with_qwen_makes_a_chaptered_m4b(tmp_path: Path, tiny_qwen_dir: P
     assert "Batch (" in done.stderr and "real time" in done.stderr and "padding" in done.stderr
     assert "VRAM:" not in done.stderr
     assert "loading Qwen3-TTS from" in done.stderr and "on cpu" in done.stderr
+    # Nothing from what importing qwen_tts prints: neither SoX nor flash-attn is used.
+    for noise in ("SoX", "sox: not found", "flash-attn", "********"):
+        assert noise not in done.stdout and noise not in done.stderr, noise
 
     # The cache is keyed by the engine's model id: a second run renders nothing and is the same book.
     again = tmp_path / "out" / "again.m4b"

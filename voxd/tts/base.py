@@ -97,6 +97,11 @@ class Engine(Protocol):
         reuses the old voice's audio. Empty for voices a name fully defines."""
         return ""
 
+    def model_for(self, voice: str) -> str:
+        """The checkpoint that speaks ``voice``, for engines that batch on a GPU (a
+        batch size that fits is learned per model); empty where that means nothing."""
+        return ""
+
     def window(self) -> int:
         """For a :attr:`concurrent` engine: how many calls are worth having in flight now."""
         return 1

@@ -121,6 +121,7 @@ class QwenOptions(TypedDict, total=False):
     trim_hidden_states: bool
     decode_loop: str
     cuda_graphs: bool
+    decode_batch: int
 
 
 class QwenEngine(Engine):
@@ -130,7 +131,8 @@ class QwenEngine(Engine):
     with ``cuda_graphs`` on a GPU, a frame budget per item) or "qwen_tts" (its own
     transformers ``generate``, the reference). ``trim_hidden_states`` (on by default)
     frees, in qwen_tts's loop, each step's hidden states but the one it reads; off only
-    to compare (the audio is the same).
+    to compare (the audio is the same). ``decode_batch`` caps the items per codec
+    decoder call (0: as many as the free GPU memory holds, see :mod:`voxd.tts.qwen_decode`).
     """
 
     #: The items of a batch run together until the longest is done.
@@ -160,6 +162,7 @@ class QwenEngine(Engine):
         trim_hidden_states: bool = True,
         decode_loop: str = "voxd",
         cuda_graphs: bool = True,
+        decode_batch: int = 0,
     ) -> None:
         if not model or not model.strip():
             raise ConfigError(f"{self.setting} is empty: give a Hugging Face model id or a directory")
@@ -178,6 +181,11 @@ class QwenEngine(Engine):
             raise ConfigError(f"qwen.decode_loop must be voxd or qwen_tts, not {decode_loop!r}")
         self.decode_loop = decode_loop
         self.cuda_graphs = cuda_graphs
+        if decode_batch < 0:
+            raise ConfigError(f"qwen.decode_batch must be 0 (as memory allows) or a number of items, "
+                              f"not {decode_batch}")
+        self.decode_batch = decode_batch
+        self._decoder: Any = None  # the codec decoder in sub-batches, once loaded
         self._frames: Any = None  # the voxd decode loop under the model, once loaded
         self.generation: dict[str, Any] = {
             "do_sample": bool(do_sample),
@@ -253,6 +261,9 @@ class QwenEngine(Engine):
                 truncated=truncated,
             )
 
+    def model_for(self, voice: str) -> str:
+        return self.model_path
+
     def check_voices(self, voices: Collection[str]) -> None:
         """Speakers are checked against the checkpoint's config.json, without loading the model."""
         speakers, _ = self._speakers_and_languages()
@@ -284,6 +295,7 @@ class QwenEngine(Engine):
         """Free the model and its GPU memory; the next synthesize loads it again."""
         with self._lock:
             model, self._model = self._model, None
+            self._decoder = None
             if model is None:
                 return
             on_cuda = "cuda" in str(getattr(model, "device", ""))
@@ -388,8 +400,12 @@ class QwenEngine(Engine):
             if self._closed:
                 raise EngineError("the Qwen3-TTS engine was used after close()")
             try:
+                from .quiet import cuda_allocator_defaults, import_qwen_tts
+
+                if self.decode_loop == "qwen_tts":
+                    cuda_allocator_defaults()
+                Qwen3TTSModel = import_qwen_tts().Qwen3TTSModel
                 import torch
-                from qwen_tts import Qwen3TTSModel
             except ImportError as exc:
                 raise EngineError(
                     f"the Qwen3-TTS engine needs the Python packages torch and qwen-tts ({exc})"
@@ -428,6 +444,9 @@ class QwenEngine(Engine):
                 self._frames = install(model.model, graphs=self.cuda_graphs)
             if self._frames is None and self.trim_hidden_states:
                 _keep_last_hidden_state(model)
+            from .qwen_decode import Decoder
+
+            self._decoder = Decoder(model.model.speech_tokenizer, max_items=self.decode_batch).install()
             self._model = model
             speakers = sorted(str(s).lower() for s in (model.model.get_supported_speakers() or ()))
             languages = [str(lang).lower() for lang in (model.model.get_supported_languages() or ())]

@@ -156,6 +156,10 @@ class QwenVoices(Engine):
         engine = self._engine_for(info)
         return f"{info.kind}:{info.created_at!r}:{engine.model_id}"
 
+    def model_for(self, voice: str) -> str:
+        info = self.library.get(voice.strip()) if voice.strip() else None
+        return self.presets.model_path if info is None else self._engine_for(info).model_path
+
     def check_voices(self, voices: Collection[str]) -> None:
         """Library voices need their checkpoint's settings to be right; the rest are presets."""
         presets = []

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from voxd.assembler import Assembler, _portable
-from voxd.errors import AssemblyFailed, BookError, PermanentError, RetryableError, StorageFull
+from voxd.book import Book, Chapter, Chunk, Metadata, Pause
+from voxd.cache import ChunkCache
+from voxd.errors import AssemblyFailed, BookError, Cancelled, PermanentError, RetryableError, StorageFull
 
-from .support import RATE, assemblers, chapters_of, decode, handmade_book, settings_for
+from .support import RATE, assemblers, chapters_of, decode, handmade_book, settings_for, tone_chunk
 
 
 def test_a_book_assembled_in_the_child_with_its_log_lines_here(tmp_path: Path, caplog) -> None:
@@ -24,7 +26,7 @@ def test_a_book_assembled_in_the_child_with_its_log_lines_here(tmp_path: Path, c
     assembler.ready([c.key for c in chunks])
     chapters: list[int] = []
     marks, duration = assembler.finish(lambda: chapters.append(1))
-    assert len(chapters) == 2  # the checkpoint ran here after each chapter
+    assert len(chapters) >= 2  # the checkpoint ran here, after each chapter (and every half second)
     assert [m.title for m in marks] == ["Part 1", "Part 2"]
     assert duration == pytest.approx(decode(output)[0].size / RATE, abs=0.1)
     assert [t for t, _, _ in chapters_of(output)] == ["Part 1", "Part 2"]
@@ -55,6 +57,32 @@ def test_abandoned_while_waiting_it_leaves_nothing(tmp_path: Path) -> None:
     assembler.abandon()
     assert not assemblers()
     assert not output.exists() and not list(tmp_path.glob(".left.m4b.*.tmp"))
+
+
+def test_a_cancel_is_heard_while_one_long_chapter_is_encoded(tmp_path: Path) -> None:
+    """Forty minutes in one chapter: the checkpoint must not wait for the chapter's end,
+    and the child stops at its next chunk, leaving neither the book nor its temp file."""
+    cache = ChunkCache(tmp_path / "cache")
+    keys = [f"{n:02d}".ljust(64, "c") for n in range(4)]
+    for n, key in enumerate(keys):
+        cache.put(key, tone_chunk(10.0, 0.1, 200.0 + 40 * n), RATE)
+    chunks = [Chunk(chapter=0, index=i, text="...", pause=Pause.SENTENCE, voice="v", key=keys[i % 4])
+              for i in range(240)]
+    book = Book(metadata=Metadata(title="Long"), chapters=(Chapter(title="The only one", paragraphs=("...",)),))
+    output = tmp_path / "long.m4b"
+    assembler = Assembler(book, chunks, cache.root, output, settings_for(tmp_path), narrator=None)
+    assembler.ready(keys)
+    asked: list[int] = []
+
+    def cancelled() -> None:
+        asked.append(1)
+        raise Cancelled("long.m4b")
+
+    with pytest.raises(Cancelled):
+        assembler.finish(cancelled)
+    assembler.abandon()
+    assert asked == [1] and not assemblers()
+    assert not output.exists() and not list(tmp_path.glob(".long.m4b.*.tmp"))
 
 
 def test_exceptions_that_do_not_pickle_become_book_errors() -> None:

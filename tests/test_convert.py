@@ -147,8 +147,9 @@ def test_every_chapter_is_levelled(rendered: Rendered, assembled) -> None:
 def test_sidecars_describe_the_book(rendered: Rendered, assembled) -> None:
     output, marks, _ = assembled
     folder = output.parent
-    assert sorted(p.name for p in folder.iterdir()) == ["Down the Rabbit-Hole.m4b", "cover.png", "metadata.json"]
-    assert (folder / "cover.png").read_bytes() == tiny_png()
+    assert sorted(p.name for p in folder.iterdir()) == ["Down the Rabbit-Hole.m4b", "cover.jpg", "metadata.json"]
+    assert (folder / "cover.jpg").read_bytes() == rendered.book.cover.data  # the PNG, decoded and made a JPEG
+    assert rendered.book.cover.mime == "image/jpeg" and rendered.book.cover.data.startswith(b"\xff\xd8")
     meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
     assert meta["title"] == "Down the Rabbit-Hole"
     assert meta["authors"] == ["Lewis Carroll"]

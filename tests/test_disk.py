@@ -157,3 +157,17 @@ def test_report_flags_a_volume_under_the_floor_and_splits_volumes(tmp_path):
     [(_, state, state_ok), (_, out, out_ok)] = lines[1:]
     assert state.startswith("state, cache: ") and out.startswith("outbox: ")
     assert not state_ok and not out_ok and "under cache_min_free_gb, 1e+06 GB" in state
+
+
+def test_a_cancelled_books_chunks_are_within_the_caps_reach(tmp_path):
+    """Cancelled, a book no longer protects its chunks: the cap takes them like a finished
+    book's (`voxd cancel --purge` removes them at once)."""
+    settings = Settings(state_dir=tmp_path / "state", cache_max_gb=1e-9, cache_min_free_gb=0)
+    store = Store(settings.db_path)
+    cache = ChunkCache(settings.cache_path)
+    job, _ = store.put("c" * 64, "/in/c.epub")
+    store.claim(60)
+    rendered = cache.put("cc" * 32, np.zeros(100, np.float32), 24000)
+    assert trim_cache(settings, store) == (0, 0) and rendered.exists()  # running: kept
+    store.cancel(job.id)
+    assert trim_cache(settings, store)[0] == 1 and not rendered.exists()

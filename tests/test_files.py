@@ -87,3 +87,45 @@ def test_a_temp_picked_up_by_name_later_and_the_leftovers_of_a_killed_writer(tmp
     other = new_temp(tmp_path / "Other.m4b")
     assert remove_temps_of(target) == [left]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["elsewhere.m4b", other.name])
+
+
+# -- names as file systems count them: bytes -----------------------------------------------------
+
+NAME_MAX = 255
+
+
+def test_a_name_that_fits_gets_a_temp_name_that_fits_whatever_its_script(tmp_path):
+    """File systems allow 255 bytes; '.<name>.<random>.tmp' adds 14. A name of 85 Japanese
+    characters (255 bytes) or 127 accented letters (254) must still be writable atomically."""
+    for name in ("\u672c" * 80 + ".m4b", "\u00e9" * 125 + ".m4b", "a" * 251 + ".m4b"):
+        target = tmp_path / name
+        assert len(os.fsencode(name)) <= NAME_MAX
+        write_bytes_atomic(target, b"whole")
+        assert target.read_bytes() == b"whole"
+        left = new_temp(target)
+        assert len(os.fsencode(left.name)) <= NAME_MAX
+        assert remove_temps_of(target) == [left]
+        assert [p.name for p in tmp_path.iterdir()] == [name]
+        target.unlink()
+
+
+def test_fit_bytes_cuts_between_whole_characters():
+    from voxd.files import fit_bytes
+
+    assert fit_bytes("short", 200) == "short"
+    cut = fit_bytes("\u672c" * 100, 200)
+    assert cut == "\u672c" * 66 and len(cut.encode()) == 198
+    # "é" written as e + U+0301: the letter goes with its accent, never without it
+    assert fit_bytes("ab" + "e\u0301" * 3, 5) == "abe\u0301"
+    assert fit_bytes("ab" + "e\u0301" * 3, 4) == "ab"
+    # a family emoji (joined by U+200D) is not left ending in a joiner
+    assert not fit_bytes("x" + "\U0001f468\u200d\U0001f469\u200d\U0001f467", 12).endswith("\u200d")
+
+
+def test_unique_name_for_a_long_name_still_fits(tmp_path):
+    name = "\u00e9" * 125 + ".epub"  # 255 bytes
+    (tmp_path / name).write_bytes(b"first")
+    second = unique_path(tmp_path, name)
+    assert second.name.endswith(" (2).epub") and len(os.fsencode(second.name)) <= NAME_MAX
+    second.write_bytes(b"second")
+    assert unique_path(tmp_path, name).name.endswith(" (3).epub")

@@ -13,7 +13,7 @@ from voxd import gpu
 from voxd.config import Settings
 from voxd.gpu import MAX_BATCH, GiB, format_vram, model_size, recommended_batch_size
 from voxd.gpu import batch_size_for as _batch_size
-from voxd.store import Store
+from voxd.store import SCHEMA_VERSION, Store
 
 BIG = "Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice"
 SMALL = "Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice"
@@ -207,4 +207,4 @@ def test_store_remembers_values_across_restarts(tmp_path):
     store.set_value("k", "2")
     store.close()
     again = Store(tmp_path / "s.db")
-    assert again.get_value("k") == "2" and again.schema_version >= 3
+    assert again.get_value("k") == "2" and again.schema_version == SCHEMA_VERSION

@@ -56,21 +56,24 @@ def test_what_counts_as_running_out_of_memory():
     assert not _out_of_memory(OSError(errno.EIO, "I/O error"), 2**50)
 
 
-def test_the_checkpoint_runs_while_the_child_reads_and_may_stop_it(tmp_path, monkeypatch):
+def test_a_stop_is_heard_while_a_book_is_read(tmp_path):
+    """A reader stuck on its file (here a FIFO nobody writes) must not hold a stop or a cancel
+    until ingest_timeout_seconds: the checkpoint is asked while it reads, and the child dies."""
     import multiprocessing
+    import os
 
     from voxd.errors import Stopping
-    from voxd.ingest import isolated
 
-    monkeypatch.setattr(isolated, "_CHECK_SECONDS", 0.02)  # a spawned reader takes far longer to start
-    book = build_sample(tmp_path / "alice.epub")
-    calls = []
-    assert read_book_isolated(book, timeout=60, memory_mb=2048, checkpoint=lambda: calls.append(1)) == read_book(book)
-    assert calls  # the watchdog is pinged (and a stop heard) while a book is read
+    stuck = tmp_path / "stuck.voxd.json"
+    os.mkfifo(stuck)
+    asked: list[int] = []
 
-    def stop() -> None:
-        raise Stopping()
+    def stopping() -> None:
+        asked.append(1)
+        if len(asked) == 3:
+            raise Stopping()
 
     with pytest.raises(Stopping):
-        read_book_isolated(book, timeout=60, memory_mb=2048, checkpoint=stop)
+        read_book_isolated(stuck, timeout=600, memory_mb=2048, checkpoint=stopping)
+    assert len(asked) == 3
     assert not [p for p in multiprocessing.active_children() if p.name == "voxd-reader"]

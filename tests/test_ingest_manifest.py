@@ -78,7 +78,8 @@ def test_valid_manifest(tmp_path: Path) -> None:
         series="Hand-written Books",
         series_index="2",
     )
-    assert book.cover == Cover(data=png, mime="image/png")
+    assert read_manifest(path).cover == Cover(data=png, mime="image/png")  # as the manifest has it...
+    assert book.cover is not None and book.cover.mime == "image/jpeg"  # ...and decoded, made a JPEG, by read_book
     one, two = book.chapters
     assert one == Chapter(
         title="One",
@@ -239,10 +240,11 @@ def test_round_trip_of_an_epub_book(tmp_path: Path) -> None:
     out = tmp_path / "out" / "alice.voxd.json"
     assert write_manifest(book, out) == out
 
-    # The PNG cover is written as cover.png, beside the manifest; nothing else is left there.
-    assert sorted(p.name for p in out.parent.iterdir()) == ["alice.voxd.json", "cover.png"]
+    # The cover (a PNG in the EPUB, a JPEG once read) is written as cover.jpg, beside the
+    # manifest; nothing else is left there. Read again, it is kept as it is.
+    assert sorted(p.name for p in out.parent.iterdir()) == ["alice.voxd.json", "cover.jpg"]
     data = json.loads(out.read_text(encoding="utf-8"))
-    assert data["voxd_manifest"] == 1 and data["cover"] == "cover.png"
+    assert data["voxd_manifest"] == 1 and data["cover"] == "cover.jpg"
     assert data == book_to_manifest(book)
 
     again = read_book(out)

@@ -137,3 +137,15 @@ def test_unsupported_language_fails_at_once_and_shows_in_the_plan(settings) -> N
 def test_flags_of_a_clean_chunk_are_empty() -> None:
     (chunk,) = chunk_chapter(0, Chapter("t", ("A plain sentence.",)), voice="v", language="en", speak_title=False)
     assert chunk_flags(chunk, "qwen") == []
+
+
+def test_a_book_over_max_book_hours_is_said_to_be_too_long(tmp_path: Path) -> None:
+    """The plan agrees with the daemon: the length voxd.length holds to max_book_hours."""
+    from voxd import length
+
+    book = read_book(story(tmp_path / "walk.epub"))
+    for hours, too_long in ((0.01, True), (24.0, False), (0.0, False)):
+        settings = load_settings(None, engine="qwen", state_dir=str(tmp_path / "state"), max_book_hours=hours)
+        plan = plan_book(book, settings, source="walk.epub")
+        assert plan.too_long is too_long and plan.as_json()["too_long"] is too_long
+        assert plan.seconds == pytest.approx(length.expected_seconds(speech_chunks(book, settings).chunks, settings))

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 #: How long an abandoned child gets to drop its temp file before it is killed.
 ABANDON_SECONDS = 30.0
+#: While the book is finishing, the caller's checkpoint runs at least this often: a cancel
+#: or a stop must not wait for a long chapter to end.
+CHECK_SECONDS = 0.5
 
 
 class _Abandoned(Exception):
@@ -90,9 +93,18 @@ class Assembler:
         return guarded
 
     def finish(self, checkpoint: Callable[[], None] | None) -> tuple[list[ChapterMark], float]:
-        """Wait for the book, running ``checkpoint`` after each chapter; its marks and duration."""
+        """Wait for the book, running ``checkpoint`` after each chapter and every
+        :data:`CHECK_SECONDS` in between; its marks and duration.
+
+        A chapter of ten hours takes minutes to encode: the checkpoint (a cancel, a stop)
+        is asked meanwhile too; when it raises, the caller's :meth:`abandon` makes the
+        child stop at its next chunk.
+        """
+        asked = time.monotonic()
         while not self._ended:
-            if self._handle(self._receive()) == "chapter" and checkpoint:
+            kind = self._handle(self._receive()) if self._events.poll(CHECK_SECONDS) else None
+            if checkpoint and (kind == "chapter" or time.monotonic() - asked >= CHECK_SECONDS):
+                asked = time.monotonic()
                 checkpoint()
         self._process.join(ABANDON_SECONDS)
         self._close()

@@ -126,6 +126,18 @@ class ChunkCache:
         self.legacy_path(key).unlink(missing_ok=True)
         return target
 
+    def remove(self, key: str) -> int | None:
+        """Delete the entry (either format); the bytes it held, or None when there was none."""
+        freed = None
+        for path in (self.path(key), self.legacy_path(key)):
+            try:
+                held = path.stat().st_size
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            freed = (freed or 0) + held
+        return freed
+
     def _entry(self, key: str, parse: Callable[[bytes], _T | None]) -> tuple[Path, _T] | None:
         """The entry's file and what ``parse`` reads from its bytes, in either format; a
         damaged entry (``parse`` gives None) is removed. A reader converting the old entry

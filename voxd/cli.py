@@ -55,12 +55,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from .convert import convert
+    from .errors import TooLong
+    from .length import enough_hours
     from .publish import outbox_path
     from .tts.registry import load_engine
 
     settings = _settings(args)
     if args.output:  # one file where the person asked for it: no cover.jpg/metadata.json beside it
         settings = settings.model_copy(update={"write_sidecars": False})
+    if args.max_hours is not None:
+        settings = settings.model_copy(update={"max_book_hours": args.max_hours})
     _setup_logging("DEBUG" if args.verbose else "WARNING")
     source = Path(args.input)
     if not source.is_file():
@@ -76,6 +80,9 @@ def cmd_render(args: argparse.Namespace) -> int:
             on_book=lambda book, chunks: _start(settings, bar, book, chunks),
             on_progress=bar.update,
         )
+    except TooLong as exc:
+        raise TooLong(f"{exc}; or run again with --max-hours {enough_hours(exc.seconds)}",
+                      seconds=exc.seconds, limit_hours=exc.limit_hours) from None
     finally:
         bar.close()
         engine.close()
@@ -92,6 +99,7 @@ def _start(settings: Settings, bar: _ProgressBar, book, chunks) -> None:
     """Say now if the book may not fit on the disk (it is rendered anyway), then start the bar."""
     from .cache import ChunkCache
     from .disk import needs, shortfall
+    from .length import expected_seconds, hours
 
     try:
         short = shortfall(settings, needs(chunks, ChunkCache(settings.cache_path), settings), book.metadata.title)
@@ -100,6 +108,8 @@ def _start(settings: Settings, bar: _ProgressBar, book, chunks) -> None:
         print(f"voxd: warning: could not check the disk space: {exc}", file=sys.stderr)
     if short:
         print(f"voxd: warning: {short}: the render may fill the disk and stop there", file=sys.stderr)
+    if bar.enabled:
+        print(f"{book.metadata.title}: about {hours(expected_seconds(chunks, settings))} of audio", file=sys.stderr)
     bar.start(f"{book.metadata.title[:40]}", len({c.key for c in chunks}))
 
 
@@ -151,15 +161,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     """Write what voxd read from a book as an editable manifest (and its cover beside it)."""
-    from .ingest import read_book
+    from .ingest.isolated import read_book_isolated
     from .ingest.manifest import write_manifest
+    from .publish import fitting_name
 
+    settings = _settings(args)
     source = Path(args.input)
     if not source.is_file():
         raise VoxdError(f"{source}: no such file")
-    book = read_book(source)
+    book = read_book_isolated(  # the daemon's limits: a hostile book costs this command, not the machine
+        source, timeout=settings.ingest_timeout_seconds, memory_mb=settings.ingest_memory_mb,
+        toc_depth=settings.toc_depth, skip_front_back_matter=settings.skip_front_back_matter,
+    )
     stem = source.name.split(".")[0] or "book"
-    out = Path(args.output) if args.output else source.with_name(f"{stem}.voxd.json")
+    out = Path(args.output) if args.output else source.with_name(fitting_name(f"{stem}.voxd.json"))
     write_manifest(book, out, cover_name=f"{out.name.split('.')[0]}.cover.jpg")
     words = sum(len(p.split()) for c in book.chapters for p in c.paragraphs)
     print(f"{book.metadata.title} by {book.metadata.author}: {len(book.chapters)} chapters, {words} words")
@@ -229,42 +244,15 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if not jobs:
         print("no jobs yet: drop an EPUB into", settings.inbox_dir)
     else:
-        print(_jobs_table(jobs))
+        from .joblist import table
+
+        print(table(jobs))
     from .disk import report
 
     print()
     for label, text, _ok in report(settings):
         print(f"{label:<6} {text}")
     return 0
-
-
-def _jobs_table(jobs) -> str:
-    from .worker import format_duration
-
-    header = ("ID", "STATUS", "BOOK", "CH", "CHUNKS", "AUDIO", "SPEED", "ETA / NOTE")
-    rows = [header]
-    for job in jobs:
-        chunks = f"{job.chunks_done}/{job.chunks_total}" if job.chunks_total else "-"
-        speed = f"{job.speed:.1f}x" if job.speed else "-"
-        if job.status.value == "running" and job.phase:
-            note = job.phase
-        elif job.status.value == "running" and job.eta_seconds is not None:
-            note = format_duration(job.eta_seconds)
-        elif job.status.value == "failed":
-            note = (job.error or "")[:60]
-        elif job.status.value == "done":
-            note = job.output or ""
-        else:
-            note = ""
-        book = job.title or job.name
-        rows.append((
-            str(job.id), job.status.value, book[:40], str(job.chapters or "-"), chunks,
-            format_duration(job.audio_seconds) if job.audio_seconds else "-", speed, note,
-        ))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows
-    )
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -274,22 +262,31 @@ def cmd_retry(args: argparse.Namespace) -> int:
     job = store.get(args.id)
     if job is None:
         raise VoxdError(f"no job {args.id}")
-    if not store.retry(args.id):
+    if not store.retry(args.id, max_hours=args.max_hours):
         raise VoxdError(f"job {args.id} is {job.status.value}; only done, failed or cancelled jobs can be retried")
-    print(f"job {args.id} queued again")
+    print(f"job {args.id} queued again" + ("" if args.max_hours is None else f", up to {args.max_hours:g} hours"))
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     from .store import Store
 
-    store = Store(_settings(args).db_path)
+    settings = _settings(args)
+    store = Store(settings.db_path)
     job = store.get(args.id)
     if job is None:
         raise VoxdError(f"no job {args.id}")
-    if not store.cancel(args.id):
-        raise VoxdError(f"job {args.id} is {job.status.value}; only queued or running jobs can be cancelled")
-    print(f"job {args.id} cancelled")
+    if store.cancel(args.id, purge=args.purge):
+        print(f"job {args.id} cancelled")
+    elif not (args.purge and job.status.value in ("cancelled", "failed")):
+        raise VoxdError(f"job {args.id} is {job.status.value}; only queued or running jobs can be cancelled"
+                        + (", and only cancelled or failed ones purged" if args.purge else ""))
+    if args.purge:
+        from .disk import purge_job, size
+
+        removed, freed = purge_job(settings, store, args.id)
+        print(f"removed {removed} of its chunks ({size(freed)}) from the cache"
+              + ("; the daemon removes any it renders before it stops" if job.status.value == "running" else ""))
     return 0
 
 
@@ -491,6 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="EPUB, PDF or voxd manifest (.voxd.json)")
     p.add_argument("-o", "--output", help="where to write the .m4b (default: the outbox layout)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--max-hours", type=float, metavar="H",
+                   help="refuse a book longer than this many hours of audio (overrides max_book_hours; 0: no limit)")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("plan", parents=[common],
@@ -516,10 +515,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("retry", parents=[common], help="queue a done, failed or cancelled job again")
     p.add_argument("id", type=int)
+    p.add_argument("--max-hours", type=float, metavar="H",
+                   help="this book's own max_book_hours: let a long book through (0: no limit)")
     p.set_defaults(func=cmd_retry)
 
     p = sub.add_parser("cancel", parents=[common], help="cancel a queued or running job")
     p.add_argument("id", type=int)
+    p.add_argument("--purge", action="store_true",
+                   help="also remove its chunks from the cache (not those other books use); "
+                        "works on cancelled and failed jobs too")
     p.set_defaults(func=cmd_cancel)
 
     p = sub.add_parser("voices", parents=[common], help="list, add, design, preview or remove voices")

@@ -217,6 +217,8 @@ class Settings(BaseSettings):
     skip_front_back_matter: bool = True
     ingest_timeout_seconds: float = Field(300.0, gt=0)
     ingest_memory_mb: int = Field(2048, ge=0)
+    # a book whose text would play longer than this fails before its render (0: no ceiling)
+    max_book_hours: float = Field(24.0, ge=0)
 
     # text and pacing
     chunk_target_chars: int = Field(300, ge=20, le=2000)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import length
 from .assembler import Assembler
 from .book import Book, Chunk
 from .cache import ChunkCache
@@ -52,19 +53,23 @@ def convert(
     """Read ``source``, speak it with ``engine`` and write the audiobook to ``destination(book)``.
 
     ``on_book`` hears the book and its chunks once it is read (and may refuse it by
-    raising); ``checkpoint`` may raise to stop between batches (a stop, a cancel);
+    raising); ``checkpoint`` may raise to stop (a stop, a cancel): it is asked while the
+    book is read, between batches, and every fraction of a second while it is assembled;
     ``memory`` keeps a batch size an out-of-memory taught, for the next book;
     ``on_fetch`` hears the progress of fetching a model the render needs (first use),
     which happens before the render, as a phase of its own, and may raise to stop it.
+
+    A book whose text would play longer than ``max_book_hours`` is refused
+    (:class:`~voxd.errors.TooLong`) before ``on_book`` hears of it.
     """
     book = read_book_isolated(
         source,
         timeout=settings.ingest_timeout_seconds,
         memory_mb=settings.ingest_memory_mb,
+        checkpoint=checkpoint,
         toc_depth=settings.toc_depth,
         skip_front_back_matter=settings.skip_front_back_matter,
         figure_mention=settings.figure_mention,
-        checkpoint=checkpoint,
     )
     crash_point("ingest")
     voice = settings.voice or "default"
@@ -80,6 +85,7 @@ def convert(
         why = " but titles: the rest is not language" if speech.dropped else ""
         raise BookError(f"{source.name}: nothing to read aloud{why}")
     check_languages(chunks, settings.engine, source.name)  # an unspoken language fails now, not hours in
+    length.check(source.name, length.expected_seconds(chunks, settings), settings)
     cache = ChunkCache(settings.cache_path)
     planned = chunks
     chunks = with_keys(planned, engine.model_id, engine.voice_identity)
@@ -98,9 +104,10 @@ def convert(
     batch_size = plan.size
     output = destination(book)
     made = _missing_parents(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    assembler = Assembler(book, chunks, cache.root, output, settings, narrator=engine.narrator(voice))
+    assembler: Assembler | None = None
     try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        assembler = Assembler(book, chunks, cache.root, output, settings, narrator=engine.narrator(voice))
         progress = render(
             chunks,
             engine,
@@ -118,11 +125,14 @@ def convert(
             checkpoint()
         marks, duration = assembler.finish(checkpoint)
     except BaseException:
-        assembler.abandon()
+        if assembler is not None:
+            assembler.abandon()
         for folder in made:  # leave no empty outbox folders behind a stopped or failed book
             try:
                 folder.rmdir()
-            except OSError:
+            except FileNotFoundError:  # never made: the failure came first
+                continue
+            except OSError:  # not empty: something else lives there now
                 break
         raise
     return Outcome(book=book, output=output, duration=duration, chapters=marks, progress=progress)

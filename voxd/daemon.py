@@ -22,6 +22,7 @@ from .disk import trim_cache
 from .errors import ConfigError, VoxdError
 from .files import move_into, remove_stale_temps, write_text_atomic
 from .notify import Notifier, redact
+from .publish import fitting_name
 from .sdnotify import notify, watchdog_interval
 from .store import Store
 from .tts.registry import ENGINES, load_engine
@@ -101,7 +102,7 @@ def take_voice(voices: VoiceLibrary, path: Path, inbox: Path) -> None:
         info = import_recording(voices, path)
     except VoxdError as exc:
         log.error("voice from %s failed: %s", path.name, exc)
-        moved = move_into(path, inbox / "failed")
+        moved = move_into(path, inbox / "failed", fitting_name(path.name))  # room for ".error.txt"
         write_text_atomic(moved.with_name(moved.name + ".error.txt"),
                           f"voxd could not make a voice from {path.name}.\n\nReason: {exc}\n")
         return

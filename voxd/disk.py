@@ -23,9 +23,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .book import Chunk, Pause
+from .book import Chunk
 from .cache import ChunkCache, evict, usage
 from .config import Settings
+from .length import pause_seconds
 from .store import Store
 from .tts.base import speech_seconds
 
@@ -72,7 +73,7 @@ def needs(chunks: Iterable[Chunk], cache: ChunkCache, settings: Settings) -> Nee
     """The room for ``chunks``: speech length from their text (:func:`speech_seconds`),
     as chunk audio (:data:`CACHE_BYTES_PER_SECOND`) for those not in the cache yet and as
     AAC at ``bitrate`` for the whole book, pauses included."""
-    pause = {p: settings.pause_seconds(p) for p in Pause}
+    pause = pause_seconds(settings)
     spoken: dict[str, float] = {}
     book_seconds = 0.0
     for c in chunks:
@@ -130,6 +131,21 @@ def trim_cache(settings: Settings, store: Store, *, need: int = 0) -> tuple[int,
         log.warning("cache: the volume holding %s has %s free, less than cache_min_free_gb (%g GB)%s, and what "
                     "is left in the cache belongs to unfinished books", root, size(free + freed),
                     settings.cache_min_free_gb, f" with {size(need)} to be written" if need else "")
+    return removed, freed
+
+
+def purge_job(settings: Settings, store: Store, job_id: int) -> tuple[int, int]:
+    """Remove a cancelled or failed job's chunks from the cache, except those another job
+    that is queued, running or done also uses. Returns (entries removed, bytes freed)."""
+    cache = ChunkCache(settings.cache_path)
+    removed = freed = 0
+    for key in store.purgeable_keys(job_id):
+        entry = cache.remove(key)
+        if entry is not None:
+            removed += 1
+            freed += entry
+    if removed:
+        log.info("cache: removed %d chunks (%s) of job %d", removed, size(freed), job_id)
     return removed, freed
 
 

@@ -7,6 +7,7 @@ The split that matters is whether trying again can help::
     ├── PermanentError        the input is wrong: fail the job, never retry
     │   ├── UnsupportedFormat     not an EPUB, PDF or voxd manifest
     │   ├── BookError             the file is corrupt, hostile, encrypted or empty
+    │   │   └── TooLong               its text would play longer than max_book_hours
     │   ├── VoiceError            the voice, speaker or language cannot be used
     │   ├── SourceChanged         the inbox file now holds another version: fail this job, keep the file
     │   └── RequestRejected       a speech server refused the request (400, 401, 404, 422)
@@ -53,6 +54,22 @@ class UnsupportedFormat(PermanentError):
 
 class BookError(PermanentError):
     """The book file is corrupt, hostile, encrypted or has nothing to read aloud."""
+
+
+class TooLong(BookError):
+    """The book's text would play longer than ``max_book_hours``: refused before any of it is rendered."""
+
+    def __init__(self, message: str, *, seconds: float, limit_hours: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+        self.limit_hours = limit_hours
+
+    def __reduce__(self):  # it crosses process boundaries pickled, keyword fields and all
+        return _too_long, (str(self), self.seconds, self.limit_hours)
+
+
+def _too_long(message: str, seconds: float, limit_hours: float) -> TooLong:
+    return TooLong(message, seconds=seconds, limit_hours=limit_hours)
 
 
 class VoiceError(PermanentError):

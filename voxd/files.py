@@ -18,7 +18,9 @@ module holds the one way voxd does that:
 
 Temp names are ``.<name>.<random>.tmp``: unique (``mkstemp``), hidden from the
 inbox watcher and media scanners, and found again at start-up by
-:func:`remove_stale_temps`.
+:func:`remove_stale_temps`. File systems count a name's bytes, not its characters
+(255 on ext4, btrfs, XFS, ZFS): a name that fits may not fit with that dressing, so
+the ``<name>`` in a temp name is cut to :data:`TEMP_STEM_BYTES` (:func:`fit_bytes`).
 """
 
 from __future__ import annotations
@@ -28,10 +30,50 @@ import hashlib
 import os
 import shutil
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+#: The most bytes one file name may hold (NAME_MAX on Linux's file systems).
+NAME_MAX = 255
+#: The most bytes of the target's name a temp name carries: '.', this, '.', mkstemp's
+#: eight random characters and '.tmp' stay well inside NAME_MAX.
+TEMP_STEM_BYTES = 200
+
+# Characters that belong to the one before them: a cut never separates them from it.
+_JOINING_CATEGORIES = ("Mn", "Mc", "Me")
+_ZWJ = "\u200d"
+
+
+def fit_bytes(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` bytes of UTF-8, between whole characters.
+
+    Never inside a character's bytes, and never between a letter and the accents or
+    joiners that go with it (a cut "é" written as e + U+0301 would become "e").
+    Undecodable bytes kept in a name (surrogate escapes) count as one byte each.
+    """
+    size = 0
+    cut = len(text)
+    for i, ch in enumerate(text):
+        size += len(ch.encode("utf-8", "surrogateescape"))
+        if size > limit:
+            cut = i
+            break
+    else:
+        return text
+    while cut > 0 and (_joins(text[cut]) or text[cut - 1] == _ZWJ):
+        cut -= 1
+    return text[:cut]
+
+
+def _joins(ch: str) -> bool:
+    return unicodedata.category(ch) in _JOINING_CATEGORIES or ch == _ZWJ or "\ufe00" <= ch <= "\ufe0f"
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{fit_bytes(path.name, TEMP_STEM_BYTES)}."
 
 
 def new_temp(path: Path, *, mode: int | None = None) -> Path:
@@ -42,7 +84,7 @@ def new_temp(path: Path, *, mode: int | None = None) -> Path:
     file other users must read (an audiobook for a media server) passes
     :func:`new_file_mode`.
     """
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
     tmp = Path(name)
     try:
         if mode is not None:
@@ -128,13 +170,15 @@ def new_file_mode() -> int:
 
 
 def unique_path(folder: Path, name: str) -> Path:
-    """folder/name, or folder/'stem (2).ext' and so on when that name is taken."""
+    """folder/name, or folder/'stem (2).ext' and so on when that name is taken (the stem
+    cut, if need be, so that the longer name still fits in :data:`NAME_MAX` bytes)."""
     candidate = folder / name
     if not candidate.exists():
         return candidate
     stem, dot, ext = name.partition(".")
     for n in range(2, 10_000):
-        candidate = folder / f"{stem} ({n}){dot}{ext}"
+        tail = f" ({n}){dot}{ext}"
+        candidate = folder / f"{fit_bytes(stem, NAME_MAX - len(tail.encode('utf-8', 'surrogateescape')))}{tail}"
         if not candidate.exists():
             return candidate
     raise FileExistsError(f"no free name for {name} in {folder}")
@@ -176,7 +220,7 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
 def remove_temps_of(path: Path) -> list[Path]:
     """Delete the temp files (:func:`new_temp`) for ``path`` that a killed writer left."""
     removed = []
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+    for tmp in path.parent.glob(f"{glob.escape(_temp_prefix(path))}*.tmp"):
         remove_temp(tmp)
         removed.append(tmp)
     return removed

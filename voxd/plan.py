@@ -200,6 +200,11 @@ class Plan:
     skipped: list[Skipped]
     lexicon_entries: int
     speed: Speed | None
+    max_book_hours: float = 0.0  # the ceiling the daemon holds the book to (0: none)
+
+    @property
+    def too_long(self) -> bool:
+        return self.max_book_hours > 0 and self.seconds > self.max_book_hours * 3600
 
     @property
     def render_seconds(self) -> float | None:
@@ -235,6 +240,8 @@ class Plan:
             "flags": dict(self.flagged),
             "left_out": self.left_out,
             "lexicon_entries": self.lexicon_entries,
+            "max_book_hours": self.max_book_hours,
+            "too_long": self.too_long,
             "skipped": [{"title": s.title, "reason": s.reason} for s in self.skipped],
             "chapters": [
                 {
@@ -282,6 +289,7 @@ def plan_book(book: Book, settings: Settings, *, source: str, unskipped: Book | 
         skipped=skipped_sections(book, unskipped) if unskipped is not None else [],
         lexicon_entries=len(speech.lexicon),
         speed=past_speed(settings),
+        max_book_hours=settings.max_book_hours,
     )
 
 
@@ -354,6 +362,11 @@ def describe(plan: Plan, *, flagged_only: bool = False) -> str:
         else "render time unknown until a job has finished"
     )
     lines.append(f"{len(plan.chapters)} chapters, {chunks} chunks, about {duration(plan.seconds)} of audio; {estimate}")
+    if plan.too_long:
+        lines.append(
+            f"TOO LONG: more than max_book_hours ({plan.max_book_hours:g}); the daemon refuses it unless "
+            "the setting is raised or the job retried with --max-hours"
+        )
     if plan.lexicon_entries:
         lines.append(f"lexicon: {plan.lexicon_entries} entries")
     if plan.skipped:

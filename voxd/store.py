@@ -19,13 +19,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from enum import Enum
 from pathlib import Path
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -93,9 +93,23 @@ _MIGRATIONS: dict[int, str] = {
         updated_at REAL NOT NULL
     );
     """,
+    # A book's expected length (stated before its render), a ceiling set for one job
+    # (`voxd retry --max-hours`), and each job's chunk keys, so that a cancelled book's
+    # chunks can be removed (`voxd cancel --purge`) without those other books share.
+    4: """
+    ALTER TABLE jobs ADD COLUMN expected_seconds REAL;
+    ALTER TABLE jobs ADD COLUMN max_hours REAL;
+    ALTER TABLE jobs ADD COLUMN purge INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE job_chunks (
+        job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        key    TEXT NOT NULL,
+        PRIMARY KEY (job_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX job_chunks_key ON job_chunks (key, job_id);
+    """,
     # What a running job does besides rendering, in words (fetching a model: "downloading
     # Qwen/...: 1.23 of 4.52 GB (27%)"); cleared when the job is claimed again.
-    4: """
+    5: """
     ALTER TABLE jobs ADD COLUMN phase TEXT;
     """,
 }
@@ -142,12 +156,16 @@ class Job:
     started_at: float | None
     finished_at: float | None
     updated_at: float
+    expected_seconds: float | None  # the audio its text predicts, known once it is read
+    max_hours: float | None  # this job's max_book_hours, when set apart from the config's
+    purge: bool  # cancelled with --purge: its chunks go when the worker lets go of it
     phase: str | None = None  # what the running job does besides rendering (fetching a model)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
         values = {f.name: row[f.name] for f in fields(cls)}
         values["status"] = Status(values["status"])
+        values["purge"] = bool(values["purge"])
         return cls(**values)
 
     @property
@@ -364,7 +382,7 @@ class Store:
     def progress(self, job_id: int, **values: object) -> None:
         """Record how far a running job is (chunks, audio seconds, title...)."""
         allowed = {"title", "author", "chapters", "chunks_total", "chunks_done", "audio_seconds", "render_seconds",
-                   "phase"}
+                   "expected_seconds", "phase"}
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"not progress fields: {sorted(unknown)}")
@@ -481,32 +499,60 @@ class Store:
             conn.execute("UPDATE jobs SET source = ?, updated_at = ? WHERE id = ?",
                          (str(source), self._clock(), job_id))
 
-    def cancel(self, job_id: int) -> bool:
-        """Cancel a queued or running job; a running one stops at its next batch."""
+    def cancel(self, job_id: int, *, purge: bool = False) -> bool:
+        """Cancel a queued or running job; a running one stops within a second or so.
+
+        ``purge``: its chunks are to be removed from the cache (:meth:`purgeable_keys`),
+        which the worker does again once it has let go of a running job.
+        """
         now = self._clock()
         with self.transaction() as conn:
             cur = conn.execute(
-                "UPDATE jobs SET status = 'cancelled', lease_until = NULL, finished_at = ?, updated_at = ?"
-                " WHERE id = ? AND status IN ('queued', 'running')",
-                (now, now, job_id),
+                "UPDATE jobs SET status = 'cancelled', lease_until = NULL, finished_at = ?, updated_at = ?,"
+                " purge = ? WHERE id = ? AND status IN ('queued', 'running')",
+                (now, now, int(purge), job_id),
             )
             if cur.rowcount:
-                self._event(conn, job_id, "cancelled", "cancelled by request")
+                self._event(conn, job_id, "cancelled",
+                            "cancelled by request" + ("; its chunks are removed from the cache" if purge else ""))
             return cur.rowcount == 1
 
-    def retry(self, job_id: int) -> bool:
-        """Queue a finished, failed or cancelled job again, with a fresh attempt count."""
+    def retry(self, job_id: int, *, max_hours: float | None = None) -> bool:
+        """Queue a finished, failed or cancelled job again, with a fresh attempt count;
+        ``max_hours`` sets its own ceiling on the book's length (see ``max_book_hours``)."""
         now = self._clock()
         with self.transaction() as conn:
             cur = conn.execute(
                 "UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, not_before = NULL,"
-                " lease_until = NULL, chunks_done = 0, finished_at = NULL, updated_at = ?"
+                " lease_until = NULL, chunks_done = 0, finished_at = NULL, updated_at = ?, purge = 0,"
+                " max_hours = COALESCE(?, max_hours)"
                 " WHERE id = ? AND status IN ('done', 'failed', 'cancelled')",
-                (now, job_id),
+                (now, max_hours, job_id),
             )
             if cur.rowcount:
-                self._event(conn, job_id, "queued", "queued again by request")
+                said = "" if max_hours is None else f", with max_book_hours {max_hours:g} for this book"
+                self._event(conn, job_id, "queued", f"queued again by request{said}")
             return cur.rowcount == 1
+
+    # -- each job's chunks ----------------------------------------------------
+
+    def set_chunks(self, job_id: int, keys: Iterable[str]) -> None:
+        """Record the cache keys of the job's book (all of them, replacing what was there)."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM job_chunks WHERE job_id = ?", (job_id,))
+            conn.executemany("INSERT OR IGNORE INTO job_chunks (job_id, key) VALUES (?, ?)",
+                             ((job_id, key) for key in keys))
+
+    def purgeable_keys(self, job_id: int) -> list[str]:
+        """The job's chunk keys that no other queued, running or finished job uses: what
+        removing its chunks may remove without costing another book anything."""
+        rows = self._connect().execute(
+            "SELECT key FROM job_chunks WHERE job_id = ? AND key NOT IN ("
+            " SELECT c.key FROM job_chunks c JOIN jobs j ON j.id = c.job_id"
+            " WHERE c.job_id != ? AND j.status IN ('queued', 'running', 'done'))",
+            (job_id, job_id),
+        ).fetchall()
+        return [row["key"] for row in rows]
 
     def recover(self, max_attempts: int, *, all_running: bool = False) -> list[Job]:
         """Return running jobs whose lease ran out to the queue, or fail them after max_attempts.

@@ -284,9 +284,11 @@ def _utf8_name(path: Path) -> Path:
         return path
     except UnicodeEncodeError:
         pass
-    from .files import unique_path
+    from .files import NAME_MAX, unique_path
+    from .publish import fitting_name
 
-    target = unique_path(path.parent, os.fsencode(path.name).decode("utf-8", "replace"))
+    # Each undecodable byte becomes three (U+FFFD): the new name may need cutting to fit.
+    target = unique_path(path.parent, fitting_name(os.fsencode(path.name).decode("utf-8", "replace"), NAME_MAX))
     os.rename(path, target)
     log.warning("renamed %s to %s: its name was not valid UTF-8", ascii(path.name), target.name)
     return target

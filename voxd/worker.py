@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from . import disk
+from . import disk, length
 from .book import Book, Chunk
 from .cache import ChunkCache
 from .config import Settings
@@ -29,6 +29,7 @@ from .errors import (
     SourceChanged,
     Stopping,
     StorageFull,
+    TooLong,
     Unavailable,
     translate,
 )
@@ -124,6 +125,11 @@ class Worker:
             log.info("job %d: stopped between batches; it resumes at the next start", job.id)
         except Cancelled:
             log.info("job %d: cancelled", job.id)
+            self._purge_if_asked(job)
+        except TooLong as exc:
+            self.store.progress(job.id, expected_seconds=exc.seconds)
+            self._fail(job, f"{exc}; or let this book alone through: voxd retry {job.id} --max-hours "
+                            f"{length.enough_hours(exc.seconds)}", exc)
         except Unavailable as exc:
             self._pause(job, str(exc))
         except RetryableError as exc:
@@ -161,6 +167,9 @@ class Worker:
                 "the new version is queued as its own job"
             )
 
+        settings = self.settings
+        if job.max_hours is not None:  # set for this book alone (voxd retry --max-hours)
+            settings = settings.model_copy(update={"max_book_hours": job.max_hours})
         rendered = [False]
 
         def checkpoint() -> None:
@@ -181,16 +190,20 @@ class Worker:
                     f"{job.name} was replaced by a different version while it was being read; "
                     "the new version is queued as its own job"
                 )
+            expected = length.expected_seconds(chunks, settings)
             self.store.progress(
                 job.id,
                 title=book.metadata.title,
                 author=book.metadata.author,
                 chapters=len(book.chapters),
                 chunks_total=len({c.key for c in chunks}),
+                expected_seconds=expected,
             )
+            self.store.set_chunks(job.id, {c.key for c in chunks})
             log.info(
-                "job %d: %s by %s, %d chapters, %d chunks",
+                "job %d: %s by %s, %d chapters, %d chunks, about %s of audio",
                 job.id, book.metadata.title, book.metadata.author, len(book.chapters), len(chunks),
+                format_duration(expected),
             )
             self.notifier.event(
                 "started", job.id, job=job.id, file=job.name, title=book.metadata.title, author=book.metadata.author,
@@ -224,17 +237,36 @@ class Worker:
                 speed = f", {p.speed:.1f}x real time" if p.speed else ""
                 log.info("%s, %s of audio%s", status, format_duration(p.audio_seconds), speed)
 
-        return convert(
-            source,
-            lambda book: self._destination(job, book),
-            self.settings,
-            self.engine,
-            on_book=on_book,
-            on_progress=on_progress,
-            checkpoint=checkpoint,
-            memory=self.store,
-            on_fetch=on_fetch,
-        )
+        try:
+            return convert(
+                source,
+                lambda book: self._destination(job, book),
+                settings,
+                self.engine,
+                on_book=on_book,
+                on_progress=on_progress,
+                checkpoint=checkpoint,
+                memory=self.store,
+                on_fetch=on_fetch,
+            )
+        except (Cancelled, Stopping):
+            raise
+        except Exception as exc:
+            # Cancelled meanwhile (with --purge, its chunks may have left the cache under
+            # the assembler): what failed no longer matters.
+            if self.store.require(job.id).status.value == "cancelled":
+                raise Cancelled(job.name) from exc
+            raise
+
+    def _purge_if_asked(self, job: Job) -> None:
+        """A job cancelled with --purge: its chunks go, now that nothing of it writes to the
+        cache any more (``voxd cancel`` removed those there were; the batch in flight came since)."""
+        if not self.store.require(job.id).purge:
+            return
+        try:
+            disk.purge_job(self.settings, self.store, job.id)
+        except OSError as exc:
+            log.warning("job %d: could not remove its chunks from the cache: %s", job.id, exc)
 
     def _make_room(self, job: Job, book: Book, chunks: list[Chunk]) -> None:
         """Before the render: finished books' chunks give way for this one's, and what the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,9 @@ def read_book(path: Path, **options: Any) -> Book:
 
     Raises :class:`UnsupportedFormat` for a file type voxd does not read and
     :class:`~voxd.errors.BookError` for a file that is corrupt, hostile or empty
-    (an ``.epub`` that is not a zip, for instance).
+    (an ``.epub`` that is not a zip, for instance). The cover is decoded here, under a
+    pixel limit, and comes back as a JPEG of sane size, or not at all
+    (:func:`voxd.cover.sane_cover`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -55,4 +58,9 @@ def read_book(path: Path, **options: Any) -> Book:
     if reader is None:
         kind = f"file type '{suffix}'" if suffix else "file with no extension"
         raise UnsupportedFormat(f"{path.name}: unsupported {kind} (voxd reads .epub, .pdf and .voxd.json)")
-    return reader(path, **options)
+    book = reader(path, **options)
+    if book.cover is not None:
+        from voxd.cover import sane_cover
+
+        book = replace(book, cover=sane_cover(book.cover, path.name))
+    return book

@@ -20,9 +20,6 @@ from typing import Any
 from ..book import Book
 from ..errors import BookError, VoxdError
 
-#: While a book is read, the caller's checkpoint runs this often.
-_CHECK_SECONDS = 5.0
-
 
 def _child(conn, path: str, options: dict[str, Any], memory_bytes: int) -> None:
     if memory_bytes > 0:
@@ -76,13 +73,18 @@ def _vm_peak() -> int | None:
     return None
 
 
+#: While a book is read, the caller's checkpoint runs this often: a stop or a cancel
+#: does not wait for a slow parser.
+CHECK_SECONDS = 0.5
+
+
 def read_book_isolated(path: Path, *, timeout: float, memory_mb: int,
                        checkpoint: Callable[[], None] | None = None, **options: Any) -> Book:
     """read_book(path, **options) in a child process; limits become clear BookErrors.
 
-    ``checkpoint`` runs every few seconds while the child reads (a watchdog ping, a stop
-    or a cancel; raising kills the child): ``ingest_timeout_seconds`` may be set longer
-    than the service's watchdog allows a silent worker."""
+    ``checkpoint`` is called every :data:`CHECK_SECONDS` while the child reads; whatever it
+    raises (a stop, a cancel) ends the read, and the child is killed.
+    """
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(
@@ -92,13 +94,12 @@ def read_book_isolated(path: Path, *, timeout: float, memory_mb: int,
     send.close()
     try:
         deadline = time.monotonic() + timeout
-        while not receive.poll(max(0.0, min(_CHECK_SECONDS, deadline - time.monotonic()))):
-            if time.monotonic() < deadline:
-                if checkpoint:
-                    checkpoint()
-                continue
-            raise BookError(f"{path.name}: reading it took longer than {timeout:g} s (ingest_timeout_seconds); "
-                            "the file may be malformed or hostile")
+        while not receive.poll(max(0.0, min(CHECK_SECONDS, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                raise BookError(f"{path.name}: reading it took longer than {timeout:g} s (ingest_timeout_seconds); "
+                                "the file may be malformed or hostile")
+            if checkpoint:
+                checkpoint()
         try:
             kind, value = receive.recv()
         except EOFError:

@@ -55,6 +55,20 @@ def _drop_title_rows(title: str, rows: list[Row]) -> list[Row]:
     return rows[i:]
 
 
+def _first_of_crowds(toc: list[Node]) -> None:
+    """Entries of one level that point at one place (forty sections all sent to the top of
+    page 3) start one chapter, named by the first of them: the others, if they hold no
+    entries of their own, are left unplaced. (Otherwise the last would take the text, each
+    earlier one an empty span.)"""
+    for siblings in (toc, *(node.children for node in walk(toc))):
+        first: Node | None = None
+        for node in siblings:
+            if first is not None and node.pos == first.pos and node.page == first.page and not node.children:
+                node.pos = None
+            else:
+                first = node
+
+
 class Stream:
     """Chapters from the stream of rows: by outline, by headings or in parts."""
 
@@ -131,6 +145,7 @@ class Stream:
             node.pos = self.locate(node, heights)
             # An entry with no target starts where its first child does.
             settle(node, matter=self.skip_matter and is_matter_title(node.title))
+        _first_of_crowds(toc)
         entries = chapter_spans(toc, toc_depth, len(self.rows), self.chars, max_chars=_MAX_CHAPTER_CHARS)
         if not entries:
             return []

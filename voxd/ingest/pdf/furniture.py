@@ -93,6 +93,10 @@ def strip_furniture(pages: list[Page], body: float) -> None:
             gap = row.y0 - max(above) if above else math.inf
         if gap >= _FURNITURE_GAP * body:
             doomed.add(id(row))
+    if not _text_left(pages, doomed):
+        # Every line repeats page after page (a one-line text printed on each page): that
+        # line is the document, not its running head. Only the page numbers go.
+        doomed = {key for key in doomed if _PAGE_NUMBER.fullmatch(found[key][2].text)}
     for page in pages:
         kept = []
         for block in page.blocks:
@@ -104,3 +108,9 @@ def strip_furniture(pages: list[Page], body: float) -> None:
             if block.rows:
                 kept.append(block)
         page.blocks = kept
+
+
+def _text_left(pages: list[Page], doomed: set[int]) -> bool:
+    """Whether a row with a letter in it survives the removal of ``doomed``."""
+    return any(id(r) not in doomed and any(ch.isalpha() for ch in r.text)
+               for p in pages for b in p.blocks for r in b.rows)

@@ -1,0 +1,90 @@
+"""What ``voxd jobs`` prints: one line per job, the columns lined up, whatever the names hold.
+
+Titles, file names and error messages come from strangers' files: a newline or a
+tab in one must not start a new row, a control character must not move the
+terminal's cursor, and a Chinese or Japanese title takes two columns per
+character on screen, not one.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+
+from .store import Job
+from .worker import format_duration
+
+HEADER = ("ID", "STATUS", "BOOK", "CH", "CHUNKS", "AUDIO", "SPEED", "ETA / NOTE")
+BOOK_WIDTH = 40
+NOTE_WIDTH = 60
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: line breaks, tabs and other control or invisible format
+    characters become single spaces (or go)."""
+    out = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Zl", "Zp") or ch.isspace():
+            out.append(" ")
+        elif category not in ("Cf", "Cs", "Co", "Cn"):
+            out.append(ch)
+    return " ".join("".join(out).split())
+
+
+def width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: wide (CJK) characters two, combining marks none."""
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+               for ch in text)
+
+
+def clip(text: str, columns: int) -> str:
+    """``text`` cut to at most ``columns`` terminal columns, "…" marking a cut."""
+    if width(text) <= columns:
+        return text
+    out, used = [], 0
+    for ch in text:
+        w = width(ch)
+        if used + w > columns - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
+
+
+def pad(text: str, columns: int) -> str:
+    return text + " " * max(0, columns - width(text))
+
+
+def audio(job: Job) -> str:
+    """Rendered audio, and what the whole book will be once its text is known."""
+    done = format_duration(job.audio_seconds) if job.audio_seconds else ""
+    if job.expected_seconds and job.status.value in ("queued", "running", "failed", "cancelled"):
+        expected = "~" + format_duration(job.expected_seconds)
+        return f"{done} of {expected}" if done else expected
+    return done or "-"
+
+
+def table(jobs: Sequence[Job]) -> str:
+    rows = [HEADER]
+    for job in jobs:
+        chunks = f"{job.chunks_done}/{job.chunks_total}" if job.chunks_total else "-"
+        speed = f"{job.speed:.1f}x" if job.speed else "-"
+        if job.status.value == "running" and job.phase:
+            note = clip(one_line(job.phase), NOTE_WIDTH)
+        elif job.status.value == "running" and job.eta_seconds is not None:
+            note = format_duration(job.eta_seconds)
+        elif job.status.value == "failed":
+            note = clip(one_line(job.error or ""), NOTE_WIDTH)
+        elif job.status.value == "done":
+            note = one_line(job.output or "")
+        else:
+            note = ""
+        rows.append((
+            str(job.id), job.status.value, clip(one_line(job.title or job.name), BOOK_WIDTH),
+            str(job.chapters or "-"), chunks, audio(job), speed, note,
+        ))
+    widths = [max(width(r[i]) for r in rows) for i in range(len(HEADER) - 1)]
+    return "\n".join(
+        ("  ".join(pad(cell, w) for cell, w in zip(r[:-1], widths)) + "  " + r[-1]).rstrip() for r in rows
+    )

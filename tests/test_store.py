@@ -259,7 +259,7 @@ def test_phase_says_what_a_running_job_does_and_a_new_claim_clears_it(store):
     assert store.require(job.id).phase is None
 
 
-def test_version_3_database_gains_the_phase_column(tmp_path):
+def test_version_3_database_gains_the_newer_columns(tmp_path):
     from voxd.store import _MIGRATIONS
 
     path = tmp_path / "v3.sqlite3"
@@ -273,6 +273,7 @@ def test_version_3_database_gains_the_phase_column(tmp_path):
     conn.commit()
     conn.close()
     store = Store(path)
-    assert store.schema_version == SCHEMA_VERSION == 4
+    assert store.schema_version == SCHEMA_VERSION == 5
     [job] = store.jobs()
-    assert job.name == "a" and job.phase is None
+    assert job.name == "a" and job.phase is None  # 5: the fetch phase
+    assert job.expected_seconds is None and job.max_hours is None and not job.purge  # 4: lengths, purges

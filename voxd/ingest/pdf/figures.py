@@ -156,16 +156,7 @@ def drop_fragment_runs(page: Page, *, say: str | None) -> int:
         i = max(j, i + 1)
     if not doomed:
         return 0
-    kept = []
-    for block in page.blocks:
-        left = [row for row in block.rows if id(row) not in doomed]
-        if len(left) != len(block.rows):
-            block.rows = left
-            if left:
-                block.refresh()
-        if block.rows:
-            kept.append(block)
-    page.blocks = kept
+    page.drop_rows(doomed)
     return len(doomed)
 
 

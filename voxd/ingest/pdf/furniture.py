@@ -98,16 +98,7 @@ def strip_furniture(pages: list[Page], body: float) -> None:
         # line is the document, not its running head. Only the page numbers go.
         doomed = {key for key in doomed if _PAGE_NUMBER.fullmatch(found[key][2].text)}
     for page in pages:
-        kept = []
-        for block in page.blocks:
-            rows = [r for r in block.rows if id(r) not in doomed]
-            if len(rows) != len(block.rows):
-                block.rows = rows
-                if rows:
-                    block.refresh()
-            if block.rows:
-                kept.append(block)
-        page.blocks = kept
+        page.drop_rows(doomed)
 
 
 def _text_left(pages: list[Page], doomed: set[int]) -> bool:

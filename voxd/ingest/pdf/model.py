@@ -82,6 +82,19 @@ class Page:
     columns: bool = False  # read column by column
     letters: int = 0  # letters and digits (up to a few), -1 for a scanned page
 
+    def drop_rows(self, doomed: set[int]) -> None:
+        """Remove the rows whose ``id`` is in ``doomed``; a block left empty goes too."""
+        kept = []
+        for block in self.blocks:
+            left = [row for row in block.rows if id(row) not in doomed]
+            if len(left) != len(block.rows):
+                block.rows = left
+                if left:
+                    block.refresh()
+            if block.rows:
+                kept.append(block)
+        self.blocks = kept
+
 
 def tier(size: float) -> float:
     return round(size * 2) / 2

@@ -59,6 +59,7 @@ from mutagen.mp4 import MP4, Atoms, MP4Cover
 from voxd.book import Cover, Metadata
 from voxd.errors import BookError
 from voxd.files import new_file_mode, new_temp, remove_temp, rename_into_place, write_bytes_atomic
+from voxd.tts.languages import primary_subtag
 
 if TYPE_CHECKING:
     from av.container.core import Chapter as AvChapter  # a TypedDict of the stubs only
@@ -333,7 +334,7 @@ def _iso639_2(language: str | None) -> str | None:
     """'en', 'en-US' or 'eng' -> 'eng'; None where we do not know the code."""
     if not language:
         return None
-    primary = language.replace("_", "-").split("-")[0].lower()
+    primary = primary_subtag(language)
     if len(primary) == 3 and primary.isalpha():
         return primary
     return _LANG3.get(primary)

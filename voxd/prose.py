@@ -15,6 +15,8 @@ from __future__ import annotations
 import unicodedata
 from functools import lru_cache
 
+from voxd.tts.languages import primary_subtag
+
 #: A token this long (no spaces) is no word in any language voxd reads: a hash, base64,
 #: a run of letters. Germany's longest dictionary words stay below it.
 LONG_TOKEN = 50
@@ -69,7 +71,7 @@ def script(ch: str) -> str | None:
 
 def language_scripts(language: str | None) -> frozenset[str] | None:
     """The scripts a language tag is written in, or None when voxd cannot tell."""
-    primary = (language or "").strip().lower().replace("_", "-").split("-", 1)[0]
+    primary = primary_subtag(language)
     primary = _THREE_LETTER.get(primary, primary)
     if primary in _LANGUAGE_SCRIPTS:
         return _LANGUAGE_SCRIPTS[primary]

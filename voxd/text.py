@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from voxd.book import Book, Chapter, Chunk, Pause
 from voxd.prose import split_nonsense
 from voxd.titles import _roman_value, number_to_words, speakable_title
+from voxd.tts.languages import primary_subtag
 
 __all__ = [
     "Dropped",
@@ -330,7 +331,7 @@ def _paragraph_texts(
 
 
 def _speaks_english(language: str | None) -> bool:
-    return language is None or language.lower().replace("_", "-").split("-")[0] in ("en", "eng")
+    return language is None or primary_subtag(language) in ("en", "eng")
 
 
 def _check_sizes(target_chars: int, max_chars: int) -> int:
@@ -373,7 +374,7 @@ def is_section_break(paragraph: str) -> bool:
 
 def _spoken_section(number: int, language: str | None) -> str:
     """How a section break is said with ``section_breaks="spoken"``: "Part Two." in English."""
-    primary = (language or "en").lower().replace("_", "-").split("-")[0]
+    primary = primary_subtag(language, "en")
     if _speaks_english(language):
         return f"Part {number_to_words(number)}." if number < 1_000_000 else f"Part {number}."
     if primary in _PART_CJK:

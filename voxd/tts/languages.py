@@ -23,12 +23,18 @@ ISO_LANGUAGES = {
 }
 
 
+def primary_subtag(tag: str | None, default: str = "") -> str:
+    """The language a tag's variants share: "de-AT", "de_AT" and "DE" are "de"; ``default``
+    for no tag."""
+    return (tag or default).strip().lower().replace("_", "-").split("-", 1)[0]
+
+
 def language_name(tag: str | None) -> str | None:
     """Qwen3-TTS's name for a tag ("en-US" -> "English"), "Auto" for none, None if unknown."""
     tag = (tag or "").strip().lower().replace("_", "-")
     if tag in AUTO_LANGUAGES:
         return "Auto"
-    name = ISO_LANGUAGES.get(tag) or ISO_LANGUAGES.get(tag.split("-", 1)[0])
+    name = ISO_LANGUAGES.get(tag) or ISO_LANGUAGES.get(primary_subtag(tag))
     if name is None and tag in ISO_LANGUAGES.values():
         name = tag
     return name.capitalize() if name else None

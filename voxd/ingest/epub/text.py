@@ -17,6 +17,7 @@ from lxml import etree
 from voxd.book import SECTION_BREAK
 from voxd.ingest.common import SOFT_HYPHEN, is_navigation, strip_invisible
 from voxd.ingest.epub.safexml import html_parser, local, plain_text
+from voxd.tts.languages import primary_subtag
 
 _OPS = "http://www.idpf.org/2007/ops"
 
@@ -71,8 +72,7 @@ FORMULA = {
 
 
 def formula_word(language: str | None) -> str:
-    primary = (language or "en").lower().replace("_", "-").split("-", 1)[0]
-    return FORMULA.get(primary, FORMULA["en"])
+    return FORMULA.get(primary_subtag(language, "en"), FORMULA["en"])
 _URL_TEXT = re.compile(r"(?:https?://|ftp://|mailto:|www\.)\S+", re.IGNORECASE)
 _LEFTOVER_ENTITY = re.compile(r"&[A-Za-z_][\w.-]*;")
 # A block with no letter or digit this short is an ornament between sections ("* * *").

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pymupdf
 
 from voxd.ingest.pdf.model import Block, Page, Row
+from voxd.tts.languages import primary_subtag
 
 # Drawing items closer than this (points) belong to one figure.
 _MARGIN = 6.0
@@ -48,8 +49,7 @@ MENTIONS = {
 
 
 def mention(language: str | None) -> str:
-    primary = (language or "en").lower().replace("_", "-").split("-", 1)[0]
-    return MENTIONS.get(primary, MENTIONS["en"])
+    return MENTIONS.get(primary_subtag(language, "en"), MENTIONS["en"])
 
 
 @dataclass(slots=True)

@@ -43,7 +43,8 @@ def test_running_heads_still_go_when_there_is_text_beside_them(tmp_path: Path) -
     assert "A Book of Rivers" not in text and "on page 8, line 6." in text
 
 
-def test_outline_entries_crowding_one_page_name_it_by_the_first(tmp_path: Path) -> None:
+def six_pages() -> pymupdf.Document:
+    """Six pages of eight numbered lines each ("Page 3, line 1: ..."), for outlines to point into."""
     doc = pymupdf.open()
     for n in range(6):
         page = doc.new_page(width=595, height=842)
@@ -51,6 +52,11 @@ def test_outline_entries_crowding_one_page_name_it_by_the_first(tmp_path: Path) 
         for k in range(8):
             page.insert_text((72, y), f"Page {n + 1}, line {k + 1}: {SENTENCE}", fontsize=11, fontname="helv")
             y += 14
+    return doc
+
+
+def test_outline_entries_crowding_one_page_name_it_by_the_first(tmp_path: Path) -> None:
+    doc = six_pages()
     toc = [[1, "Chapter One", 1], [1, "Chapter Two", 3]]
     toc += [[1, f"Crowded entry {k}", 3] for k in range(40)]
     toc += [[1, "Chapter Three", 5]]
@@ -63,13 +69,7 @@ def test_outline_entries_crowding_one_page_name_it_by_the_first(tmp_path: Path) 
 
 
 def test_a_part_and_its_first_chapter_on_one_page_keep_the_chapter(tmp_path: Path) -> None:
-    doc = pymupdf.open()
-    for n in range(6):
-        page = doc.new_page(width=595, height=842)
-        y = 100.0
-        for k in range(8):
-            page.insert_text((72, y), f"Page {n + 1}, line {k + 1}: {SENTENCE}", fontsize=11, fontname="helv")
-            y += 14
+    doc = six_pages()
     doc.set_toc([[1, "Part One", 1], [2, "Chapter 1", 1], [2, "Chapter 2", 3], [1, "Part Two", 5],
                  [2, "Chapter 3", 5]])
     path = tmp_path / "parts.pdf"

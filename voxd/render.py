@@ -359,7 +359,7 @@ def _render_requests(
     def request(c: Chunk) -> None:
         try:
             result = _speak(engine, [c])
-            results.put((c, _settle(engine, c, result, 0, check), None))
+            results.put((c, _settle_batch(engine, [c], result, check)[0], None))
         except BaseException as exc:  # noqa: BLE001 - handed to the loop, which raises it
             results.put((c, None, exc))
 
@@ -505,42 +505,14 @@ def _item(result: Synthesis, i: int) -> tuple[np.ndarray, bool, str | None]:
     return result.waveforms[i], truncated, problem
 
 
-def _settle(engine: Engine, c: Chunk, result: Synthesis, i: int, check: Check | None) -> _Take:
-    """The take of chunk ``c`` (item ``i`` of ``result``) to keep: that one if it looks right,
-    else the best of it and up to ``check.retries`` retakes, alone and each with its own
-    seed; flagged if none is right. With no ``check`` the first take is kept as it is."""
-    rate = result.sample_rate
-    wave, truncated, engine_problem = _item(result, i)
-    if check is None:
-        return _Take(wave, rate)
-    problem = _problem(c, wave, rate, truncated, check, engine_problem)
-    if problem is None:
-        return _Take(wave, rate)
-    takes = [(wave, truncated, engine_problem, problem)]
-    retried = 0
-    for attempt in range(1, (check.retries if engine.accepts_seed else 0) + 1):
-        log.info("chunk %d of chapter %d %s; speaking it again", c.index + 1, c.chapter + 1, problem)
-        retried += 1
-        try:
-            again = _speak(engine, [c], seed=retry_seed(c.key, attempt), attempt=attempt)
-        except OutOfMemory as exc:  # one chunk alone did not fit: keep what we have
-            log.warning("could not speak chunk %d of chapter %d again: %s", c.index + 1, c.chapter + 1, exc)
-            break
-        if again.sample_rate != rate:
-            raise EngineError(f"engine changed its sample rate from {rate} to {again.sample_rate} Hz")
-        wave, truncated, engine_problem = _item(again, 0)
-        problem = _problem(c, wave, rate, truncated, check, engine_problem)
-        if problem is None:
-            return _Take(wave, rate, retried)
-        takes.append((wave, truncated, engine_problem, problem))
-    return _best(c, takes, rate, retried)
-
-
 def _settle_batch(engine: Engine, batch: Sequence[Chunk], result: Synthesis, check: Check | None,
                   checkpoint: Callable[[], None] | None = None) -> list[_Take]:
-    """:func:`_settle` for a whole batch: the suspect chunks are spoken again together,
-    one batch per attempt, since a batch of them costs about what one does (the steps
-    of a lockstep batch take as long at 1 item as at 32). A retake's seed comes from
+    """The take of each chunk of ``batch`` (``result`` holds its first takes) to keep: that
+    one if it looks right, else the best of it and up to ``check.retries`` retakes, each
+    with another seed; flagged if none is right. With no ``check`` the first takes are
+    kept as they are. The suspect chunks are spoken again together, one batch per
+    attempt, since a batch of them costs about what one does (the steps of a lockstep
+    batch take as long at 1 item as at 32). A retake's seed comes from
     the keys of the chunks retaken with it and the attempt, so reruns agree. ``checkpoint``
     runs before each retake batch, as before any batch: the daemon's watchdog hears of it,
     and a stop may end the render there."""
@@ -557,12 +529,14 @@ def _settle_batch(engine: Engine, batch: Sequence[Chunk], result: Synthesis, che
         else:
             takes[i] = [(wave, truncated, engine_problem, problem)]
     suspects = sorted(takes)
+    asked = dict.fromkeys(suspects, 0)  # retakes asked for, each chunk
     for attempt in range(1, (check.retries if engine.accepts_seed else 0) + 1):
         if not suspects:
             break
         for i in suspects:
             c = batch[i]
             log.info("chunk %d of chapter %d %s; speaking it again", c.index + 1, c.chapter + 1, takes[i][-1][3])
+            asked[i] += 1
         again_chunks = [batch[i] for i in suspects]
         if checkpoint:
             checkpoint()
@@ -579,14 +553,14 @@ def _settle_batch(engine: Engine, batch: Sequence[Chunk], result: Synthesis, che
             wave, truncated, engine_problem = _item(again, n)
             problem = _problem(batch[i], wave, rate, truncated, check, engine_problem)
             if problem is None:
-                kept[i] = _Take(wave, rate, attempt)
+                kept[i] = _Take(wave, rate, asked[i])
             else:
                 takes[i].append((wave, truncated, engine_problem, problem))
                 still.append(i)
         suspects = still
     for i, options in takes.items():
         if kept[i] is None:
-            kept[i] = _best(batch[i], options, rate, len(options) - 1)
+            kept[i] = _best(batch[i], options, rate, asked[i])
     return [take for take in kept if take is not None]
 
 

@@ -186,7 +186,7 @@ class QwenEngine(Engine):
                               f"not {decode_batch}")
         self.decode_batch = decode_batch
         self._decoder: Any = None  # the codec decoder in sub-batches, once loaded
-        self._instruct_warned = False  # the 0.6B model's silence about styles is told once
+        self._instruct_checked = False  # the 0.6B model's silence about styles is told once
         self._frames: Any = None  # the voxd decode loop under the model, once loaded
         self.generation: dict[str, Any] = {
             "do_sample": bool(do_sample),
@@ -239,10 +239,11 @@ class QwenEngine(Engine):
             ]
             model = self._load()
             styles = [style for _, _, style in plan if style]
-            if styles and not self._instruct_warned and self._ignores_instruct():
-                self._instruct_warned = True
-                log.warning("Qwen3-TTS: %s is a 0.6B CustomVoice model, which ignores style instructions "
-                            "(%r is not followed); the 1.7B model follows them", self.model_path, styles[0])
+            if styles and not self._instruct_checked:
+                self._instruct_checked = True  # one look at the checkpoint's size, one warning
+                if self._ignores_instruct():
+                        log.warning("Qwen3-TTS: %s is a 0.6B CustomVoice model, which ignores style instructions "
+                                "(%r is not followed); the 1.7B model follows them", self.model_path, styles[0])
             spoken = [i for i, u in enumerate(batch) if u.text.strip()]
             waves: list[np.ndarray | None] = [None] * len(batch)
             truncated = [False] * len(batch)

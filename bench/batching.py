@@ -576,7 +576,10 @@ def decode_probe(engine, cuda: bool) -> list[dict]:
     model = engine._model.model
     device = next(model.parameters()).device
     codebook = tokenizer.model.config.decoder_config.codebook_size if hasattr(tokenizer, "model") else 2048
-    decode = getattr(tokenizer.decode, "__wrapped__", tokenizer.decode)  # not Phases' wrapper, which resets peaks
+    # The decoder itself: not Phases' wrapper (which resets peaks), nor the engine's
+    # sub-batching (which would keep the peak under whatever memory is free).
+    decoder = getattr(engine, "_decoder", None)
+    decode = decoder.real if decoder is not None else getattr(tokenizer.decode, "__wrapped__", tokenizer.decode)
     rows = []
     print(f"{'batch':>5} {'frames':>6} {'decode s':>9} {'peak MiB':>9} {'MiB/item/frame':>15}")
     for frames in (100, 325):

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from .qwen_sampling import _MASK31, Sampling, penalise, pick
+from .qwen_sampling import SEED_MASK, Sampling, penalise, pick
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ class Frames:
             raise ValueError(f"{len(seeds)} seeds for {items} items")
         state.seeds.zero_()
         if seeds is not None:
-            state.seeds[:items] = torch.tensor([s & _MASK31 for s in seeds], device=self.device)
+            state.seeds[:items] = torch.tensor([s & SEED_MASK for s in seeds], device=self.device)
         first = self._prefill(state, rules, embeds, mask, text, pad_embed, max_frames, min_frames)
         t1 = time.monotonic()
         self.stats = {"items": items, "rows": state.rows, "prompt": prompt, "capture_seconds": 0.0}

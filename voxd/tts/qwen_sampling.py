@@ -35,14 +35,15 @@ def penalise(scores: Any, seen: Any, penalty: float) -> Any:
     return torch.where(seen, torch.where(scores < 0, scores * penalty, scores / penalty), scores)
 
 
-_MASK31 = 0x7FFFFFFF
+#: Seeds and hashes are 31 bits: products with the mixing constant stay inside int64.
+SEED_MASK = 0x7FFFFFFF
 _MIX = 0x45D9F3B
 
 
 def _mix(x: Any) -> Any:
     """A 31-bit integer hash in int64 arithmetic that never overflows (31 bits times 27)."""
-    x = ((x >> 16) ^ x) * _MIX & _MASK31
-    x = ((x >> 16) ^ x) * _MIX & _MASK31
+    x = ((x >> 16) ^ x) * _MIX & SEED_MASK
+    x = ((x >> 16) ^ x) * _MIX & SEED_MASK
     return (x >> 16) ^ x
 
 
@@ -53,7 +54,7 @@ def keyed_uniform(seeds: Any, draw: Any, size: int) -> Any:
     import torch
 
     token = _mix(torch.arange(1, size + 1, device=seeds.device))
-    h = _mix(_mix(token ^ (draw & _MASK31))[None, :] ^ (seeds[:, None] & _MASK31))
+    h = _mix(_mix(token ^ (draw & SEED_MASK))[None, :] ^ (seeds[:, None] & SEED_MASK))
     return ((h >> 7).float() + 0.5) / float(1 << 24)
 
 

@@ -100,8 +100,8 @@ def convert(
         chunks = with_keys(planned, engine.model_id, engine.voice_identity)
     if on_book:
         on_book(book, chunks)
-    plan = batch_size_for(settings, memory, model=engine.model_for(voice) or None)
-    batch_size = plan.size
+    batches = batch_size_for(settings, memory, model=engine.model_for(voice) or None)
+    batch_size = batches.size
     output = destination(book)
     made = _missing_parents(output)
     assembler: Assembler | None = None
@@ -115,8 +115,8 @@ def convert(
             batch_size=batch_size,
             on_progress=on_progress,
             checkpoint=assembler.guard(checkpoint),
-            on_resize=plan.remember,
-            max_batch_size=plan.ceiling,
+            on_resize=batches.remember,
+            max_batch_size=batches.ceiling,
             check=Check(durations=settings.qwen.check_durations) if settings.engine == "qwen" else Check(),
             window=render_window(batch_size),
             on_ready=assembler.ready,

@@ -12,7 +12,10 @@ What ``snapshot_download`` asks, in order (huggingface_hub/_snapshot_download.py
   (answered 206 with ``Content-Range``).
 
 An unknown repository is a 404 with ``X-Error-Code: RepoNotFound``, as the hub says it.
-Every request is recorded, and the bytes of each file sent so far are counted as they go.
+Every request is recorded, and the bytes of each file sent so far are counted as they go, in all
+and per response. A client killed mid-body can leave a response still writing its next piece into
+the socket buffer, so "what did the resumed request send" is asked of that response (``bodies``),
+not read off the total at the moment of the kill.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class FakeHub:
         self.stall_after = stall_after
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
         self.sent: dict[str, int] = {}  # "repo/path" -> body bytes sent so far, all requests together
+        self.responses: list[list] = []  # [["repo/path", Range header or None, body bytes sent], ...]
         self.lock = threading.Lock()
         self.release = threading.Event()  # set to let stalled bodies end
         hub = self
@@ -92,6 +96,11 @@ class FakeHub:
         """Bytes of one file sent so far, all requests together."""
         with self.lock:
             return self.sent.get(f"{repo_id}/{name}", 0)
+
+    def bodies(self, repo_id: str, name: str) -> list[tuple[str | None, int]]:
+        """(Range header, body bytes sent) of every GET of one file, in the order they came."""
+        with self.lock:
+            return [(rng, n) for key, rng, n in self.responses if key == f"{repo_id}/{name}"]
 
     def ranges(self) -> list[tuple[str, str]]:
         """(path, Range header) of every GET that asked for part of a file."""
@@ -152,6 +161,9 @@ class FakeHub:
             handler.send_header(key, value)
         handler.end_headers()
         key = f"{repo_id}/{name}"
+        response = [key, wanted, 0]
+        with self.lock:
+            self.responses.append(response)
         step = 64 * 1024
         sent = 0
         try:
@@ -165,6 +177,7 @@ class FakeHub:
                 sent += len(piece)
                 with self.lock:
                     self.sent[key] = self.sent.get(key, 0) + len(piece)
+                    response[2] += len(piece)
                 if self.bytes_per_second:
                     time.sleep(len(piece) / self.bytes_per_second)
         except (BrokenPipeError, ConnectionResetError):

@@ -2,7 +2,10 @@
 
 import os
 import socket
+import threading
+from pathlib import Path
 
+from voxd import sdnotify
 from voxd.sdnotify import notify, watchdog_interval
 
 
@@ -24,6 +27,26 @@ def test_abstract_socket(monkeypatch):
         monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
         assert notify("WATCHDOG=1")
         assert sock.recv(100) == b"WATCHDOG=1"
+
+
+def test_a_socket_nobody_reads_drops_messages_instead_of_blocking(tmp_path, monkeypatch):
+    # A unix datagram socket queues a few messages (net.unix.max_dgram_qlen, 10 by default);
+    # past that a blocking send waits for the reader, here forever.
+    monkeypatch.setattr(sdnotify, "SEND_TIMEOUT", 0.05)
+    qlen = Path("/proc/sys/net/unix/max_dgram_qlen")
+    count = (int(qlen.read_text()) if qlen.exists() else 10) + 5
+    path = tmp_path / "n.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        sent: list[bool] = []
+        sender = threading.Thread(target=lambda: sent.extend(notify(f"STATUS={i}") for i in range(count)), daemon=True)
+        sender.start()
+        sender.join(60)
+        assert not sender.is_alive(), "notify blocked on a full socket"
+        assert sent[0] and not sent[-1]  # the first went through, the ones past the full queue were dropped
+        assert sock.recv(100) == b"STATUS=0"
+        assert notify("READY=1") is True  # room again: nothing stays broken
 
 
 def test_without_systemd_is_quiet(monkeypatch, tmp_path):

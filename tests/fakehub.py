@@ -20,6 +20,7 @@ not read off the total at the moment of the kill.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -194,6 +195,16 @@ class FakeHub:
         handler.end_headers()
         if not head and body:
             handler.wfile.write(body)
+
+
+def partial_bytes(hf_home: Path) -> int:
+    """Bytes of unfinished downloads on a client's disk (huggingface_hub's ``blobs/*.incomplete``):
+    what a killed client keeps, as against what the hub sent, some of which was still in flight."""
+    total = 0
+    for path in hf_home.rglob("*.incomplete"):
+        with contextlib.suppress(FileNotFoundError):  # finished meanwhile
+            total += path.stat().st_size
+    return total
 
 
 def _git_blob_id(data: bytes) -> str:

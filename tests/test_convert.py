@@ -355,7 +355,7 @@ def test_assembly_overlaps_the_render(tmp_path: Path, small_windows) -> None:
             written.append((temps[0].stat().st_size if temps else 0, len(assemblers())))
             return super().synthesize(utterances, **kwargs)
 
-    engine = Watching(delay=0.15)
+    engine = Watching(delay=0.3)
     settings = settings_for(tmp_path, espeak={"batch_size": 2}, write_sidecars=False)
     outcome = convert(long_book(tmp_path), lambda book: output, settings, engine)
 
@@ -426,7 +426,7 @@ def test_an_assembly_error_stops_the_render_and_reaches_the_caller(tmp_path: Pat
                     cached.unlink()
             return super().synthesize(utterances, **kwargs)
 
-    engine = Damaging(delay=0.05)
+    engine = Damaging(delay=0.3)  # the assembler process starts and fails well within a batch or two
     ended_after: list[int] = []  # batches begun when the assembler process ended
 
     def watch() -> None:

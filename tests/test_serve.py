@@ -124,7 +124,7 @@ def test_concurrent_requests_are_spoken_in_batches(tmp_path):
 
 
 def test_a_full_queue_answers_503_with_retry_after(tmp_path):
-    with ServeProcess(tmp_path, extra_config="[serve]\nmax_queue = 1\nbatch_wait_ms = 500\n") as server:
+    with ServeProcess(tmp_path, extra_config="[serve]\nmax_queue = 1\nbatch_wait_ms = 2000\n") as server:
         replies: list[httpx.Response] = []
         threads = [threading.Thread(target=lambda: replies.append(post(server, {"input": TEXT}))) for _ in range(4)]
         for t in threads:

@@ -112,8 +112,8 @@ def test_a_stalled_download_is_given_up_and_the_next_fetch_resumes_it(hub_at):
     size = len(files["model.safetensors"])
     with FakeHub({REPO: files}, stall_after=11 << 20) as server:
         hub_at(server.url)
-        with pytest.raises(Unavailable, match="has received nothing for 1 s"):
-            fetch(REPO, complete=complete_checkpoint, every=0.1, stall_seconds=1.0)
+        with pytest.raises(Unavailable, match="has received nothing for 3 s"):
+            fetch(REPO, complete=complete_checkpoint, every=0.1, stall_seconds=3.0)
         state = on_disk(REPO, complete_checkpoint)
         assert not state.complete and state.size >= 10 << 20  # what came is kept for the next try
         server.release.set()  # the stalled connection ends short

@@ -240,8 +240,17 @@ def test_the_api_key_and_url_credentials_never_reach_the_log(caplog, served: Ser
     # httpx logs each request's URL at INFO; voxd's logging keeps it at WARNING and above
     from voxd.cli import _setup_logging
 
-    _setup_logging("DEBUG")
-    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    quiet = {name: logging.getLogger(name).level for name in ("apscheduler", "watchdog", "httpx", "httpcore")}
+    try:
+        _setup_logging("DEBUG")
+        assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    finally:  # the CLI's logging set-up is for a process; the tests after this one keep theirs
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, was in quiet.items():
+            logging.getLogger(name).setLevel(was)
 
 
 def test_a_remote_render_keeps_a_window_of_requests_in_flight(tmp_path):

@@ -112,7 +112,7 @@ def wait_for(predicate, timeout=10.0):
 def test_watcher_hands_over_slow_copy_once_complete(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    watcher, got, _ = collect(inbox, settle=0.6)
+    watcher, got, _ = collect(inbox, settle=2.0)
     watcher.start()
     try:
         target = inbox / "slow.epub"

@@ -22,17 +22,17 @@ def chapter_titles(path):
 
 def test_slow_copy_becomes_chaptered_m4b(daemon_factory, tmp_path):
     book = build_sample(tmp_path / "alice.epub")
-    d = daemon_factory().start()
+    d = daemon_factory(VOXD_SETTLE_SECONDS="3").start()
     data = book.read_bytes()
     target = d.inbox / "alice.epub"
     pieces = 4
     size = len(data) // pieces + 1
-    with target.open("wb") as fh:  # several writes with pauses, each shorter than settle_seconds
+    with target.open("wb") as fh:  # several writes with pauses, each well shorter than settle_seconds
         for i in range(pieces):
             fh.write(data[i * size:(i + 1) * size])
             fh.flush()
             time.sleep(0.4)
-            assert d.jobs() == [], "queued while still being written"
+            assert d.store().jobs() == [], "queued while still being written"
     [output] = d.wait_for(d.outputs, 120, "an .m4b in the outbox")
     assert output.relative_to(d.outbox).parts == ("Lewis Carroll", "Down the Rabbit-Hole", "Down the Rabbit-Hole.m4b")
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.fakehub import FakeHub
+from tests.fakehub import FakeHub, partial_bytes
 from tests.support import NotifySocket
 from voxd.samples import build_sample
 
@@ -66,11 +66,11 @@ def test_first_download_pings_reports_progress_and_resumes_after_a_kill(daemon_f
         def half_way() -> bool:
             if not any(p.startswith("downloading") for p in phases) and hub.file_bytes(REPO, WEIGHTS) >= 1 << 20:
                 phases.extend(str(j.get("phase")) for j in d.jobs())  # voxd jobs, as a person runs it
-            return hub.file_bytes(REPO, WEIGHTS) >= PIECE + (1 << 20)
+            return partial_bytes(tmp_path / "hf") >= PIECE  # a piece is on disk, not only sent
 
         first = watch(d, sock, hub, half_way, "the download under way")
         d.kill()
-        assert hub.file_bytes(REPO, WEIGHTS) < weights, "the kill came after the download ended: nothing left to resume"
+        assert partial_bytes(tmp_path / "hf"), "the kill came after the download ended: nothing left to resume"
 
         # The second run: the download resumes, then the book is rendered with the fetched model.
         d.start()

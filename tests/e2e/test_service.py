@@ -25,7 +25,8 @@ def test_sd_notify_ready_status_watchdog_stopping(daemon_factory, tmp_path):
     d.start()
     d.wait_for(lambda: "READY=1" in sock.drain(), 10, "READY=1")
     shutil.copy(build_sample(tmp_path / "alice.epub"), d.inbox / "alice.epub")
-    d.wait_for(d.outputs, 120, "output")
+    # read as it comes: a datagram socket nobody reads fills after a few messages
+    d.wait_for(lambda: (sock.drain(), d.outputs())[1], 120, "output")
     d.wait_for(lambda: sock.drain().count("WATCHDOG=1") >= 2, 10, "watchdog pings")
     assert d.stop() == 0
     messages = sock.drain()
@@ -94,10 +95,9 @@ def test_render_window_holds_jobs_until_it_opens(daemon_factory, tmp_path):
     d.start()
     shutil.copy(build_sample(tmp_path / "alice.epub"), d.inbox / "alice.epub")
     d.wait_for(lambda: d.store().jobs(), 30, "queued")
-    d.wait_for(lambda: "waiting for the render window" in d.log() or True, 1, "")
     import time
 
-    time.sleep(3)
+    time.sleep(3)  # a worker that ignored the window would have claimed the job by now
     assert [j.status.value for j in d.store().jobs()] == ["queued"]
     # Open the window now (reload), and the job runs.
     d.config.write_text(d.config.read_text().replace(f"{start:%H:%M}-{end:%H:%M}", ""))

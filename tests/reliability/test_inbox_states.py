@@ -113,16 +113,16 @@ def test_file_written_slowly_is_queued_once_complete(d):
     target = d.inbox / "slow.epub"
     pieces = 5
     size = len(data) // pieces + 1
-    with target.open("wb") as fh:  # each pause shorter than settle_seconds (0.5 s)
+    with target.open("wb") as fh:  # each pause well shorter than settle_seconds (0.5 s)
         for i in range(pieces):
             fh.write(data[i * size:(i + 1) * size])
             fh.flush()
-            time.sleep(0.3)
+            time.sleep(0.1)
             assert "slow.epub" not in by_name(d), "queued while still being written"
     wait_until(d, lambda: settled(d, ["slow.epub"]), 30, "the slow book")
     job = by_name(d)["slow.epub"]
     assert job.status.value == "done" and job.chapters == 2
-    print(f"{pieces} writes 0.3 s apart (settle 0.5 s): no job while writing, one job after")
+    print(f"{pieces} writes 0.1 s apart (settle 0.5 s): no job while writing, one job after")
     assert len([j for j in jobs(d) if j.name == "slow.epub"]) == 1
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import pickle
+import threading
+import time
+from multiprocessing import queues, synchronize
 from pathlib import Path
 
 import pytest
@@ -116,3 +120,33 @@ def test_a_dead_assembler_is_worth_a_retry(tmp_path: Path) -> None:
     assert not isinstance(err.value, PermanentError)
     assembler.abandon()
     assert not assemblers()
+
+
+def test_the_key_queues_semaphores_are_released_here_not_by_its_feeder_thread(tmp_path: Path, monkeypatch) -> None:
+    """The queue's feeder thread (a daemon) holds its write lock and semaphore. Had it the last
+    references, their finalizers (sem_unlink, then UNREGISTER to the resource tracker) would run
+    in it, racing the interpreter's exit: the tracker then warns "1 leaked semaphore objects".
+    The feeder here is slow to end, as a loaded machine may make it."""
+    feed = queues.Queue._feed
+
+    def slow_feed(*args):
+        feed(*args)
+        time.sleep(0.2)  # the feeder descheduled before it lets go of its arguments
+
+    monkeypatch.setattr(queues.Queue, "_feed", staticmethod(slow_feed))
+    released_in: list[str] = []
+    cleanup = synchronize.SemLock._cleanup
+
+    def recorded(name: str) -> None:
+        released_in.append(threading.current_thread().name)
+        cleanup(name)
+
+    monkeypatch.setattr(synchronize.SemLock, "_cleanup", staticmethod(recorded))
+    book, chunks, cache = handmade_book(tmp_path, [0.05])
+    assembler = Assembler(book, chunks, cache.root, tmp_path / "sem.m4b", settings_for(tmp_path), narrator=None)
+    assembler.ready([c.key for c in chunks])
+    assembler.finish(None)
+    del assembler
+    gc.collect()
+    time.sleep(0.5)  # a feeder still running lets go of them now
+    assert released_in == ["MainThread"] * 3

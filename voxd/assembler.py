@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import children
 from .book import Book, Chunk
 from .config import Settings
 from .errors import AssemblyFailed, BookError, translate
@@ -40,6 +41,9 @@ ABANDON_SECONDS = 30.0
 #: While the book is finishing, the caller's checkpoint runs at least this often: a cancel
 #: or a stop must not wait for a long chapter to end.
 CHECK_SECONDS = 0.5
+#: How long a closed key queue's feeder thread gets to end (it ends at once unless a pipe the
+#: child no longer reads is full).
+FEEDER_SECONDS = 1.0
 
 
 class _Abandoned(Exception):
@@ -72,7 +76,7 @@ class Assembler:
             name="voxd-assemble",
             daemon=True,
         )
-        self._process.start()
+        children.start(self._process)
         child_end.close()
 
     # -- the render loop's side
@@ -162,6 +166,15 @@ class Assembler:
     def _close(self) -> None:
         self._keys.close()
         self._keys.cancel_join_thread()  # keys the child will never read must not hold us up
+        # The queue's feeder thread (a daemon) holds its write lock and semaphore. Were it to
+        # hold them last, their finalizers (sem_unlink, then UNREGISTER to the resource tracker)
+        # would run in that thread, racing the interpreter's exit: a feeder frozen mid-way leaves
+        # the tracker to warn of "1 leaked semaphore objects". So let it end here, while this
+        # queue still holds them; a feeder stuck on a full pipe keeps them to the exit, whose
+        # finalizers (in this thread) release them.
+        feeder = getattr(self._keys, "_thread", None)
+        if feeder is not None:
+            feeder.join(FEEDER_SECONDS)
 
 
 # -- the child ---------------------------------------------------------------------------------
@@ -180,10 +193,9 @@ class _Forward(logging.Handler):
 
 
 def _die_with_parent(parent: int) -> None:
-    """The parent decides when the assembly stops: signals meant for the service (systemd's
-    SIGTERM to the whole cgroup, a terminal's Ctrl-C) must not kill the child first."""
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_IGN)
+    """The parent decides when the assembly stops: the signals meant for the service are held
+    from the child's start (:func:`voxd.children.start`), and a parent that dies, however it
+    dies, takes the child with it."""
     try:
         import ctypes
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import children
 from ..book import Book
 from ..errors import BookError, VoxdError
 
@@ -90,7 +91,7 @@ def read_book_isolated(path: Path, *, timeout: float, memory_mb: int,
     proc = ctx.Process(
         target=_child, args=(send, str(path), options, memory_mb * 2**20), name="voxd-reader", daemon=True
     )
-    proc.start()
+    children.start(proc)
     send.close()
     try:
         deadline = time.monotonic() + timeout

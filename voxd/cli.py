@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -71,6 +72,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise VoxdError(f"{source}: no such file")
     engine = load_engine(settings)
     bar = _ProgressBar(enabled=not args.quiet)
+    signal.signal(signal.SIGTERM, _stop_render)
     try:
         outcome = convert(
             source,
@@ -93,6 +95,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     )
     print(outcome.output)
     return 0
+
+
+def _stop_render(signum: int, frame: object) -> None:
+    """``kill``, ``timeout`` and a service manager stop a render as Ctrl-C does: the assembly
+    is abandoned and its temp file dropped (the default action would leave both behind), and
+    the exit status says which signal it was."""
+    raise SystemExit(128 + signum)
 
 
 def _start(settings: Settings, bar: _ProgressBar, book, chunks) -> None:

@@ -65,6 +65,23 @@ def test_jobs_empty_then_add(tmp_path):
     assert "queued" in table and "alice.epub" in table
 
 
+def test_the_common_options_count_before_the_command_as_after_it(tmp_path):
+    # `voxd --help` lists them before COMMAND, so that is where people put them.
+    (tmp_path / "voxd.toml").write_text('inbox = "inbox"\noutbox = "outbox"\nstate_dir = "state"\nengine = "espeak"\n')
+    home = tmp_path / "home"  # where the defaults would have put the inbox and the state
+    env = {**os.environ, "HOME": str(home), "XDG_STATE_HOME": str(home / "state"), "XDG_CONFIG_HOME": str(home / "c")}
+    book = build_sample(tmp_path / "alice.epub")
+    added = subprocess.run([sys.executable, "-m", "voxd", "--config", str(tmp_path / "voxd.toml"), "add", str(book)],
+                           capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert added.returncode == 0 and "queued as job 1" in added.stdout, added.stderr
+    assert (tmp_path / "inbox" / "alice.epub").is_file() and (tmp_path / "state" / "voxd.sqlite3").is_file()
+    assert not home.exists()
+    args = build_parser().parse_args(["-v", "--engine", "remote", "--config", "a.toml", "jobs"])
+    assert (args.config, args.engine, args.verbose) == ("a.toml", "remote", True)
+    args = build_parser().parse_args(["--config", "a.toml", "jobs", "--config", "b.toml"])
+    assert args.config == "b.toml"  # the later one, as anywhere else on a command line
+
+
 def test_add_missing_file_is_an_error(tmp_path):
     out = voxd(tmp_path, "add", str(tmp_path / "nope.epub"), check=False)
     assert out.returncode == 1 and "no such file" in out.stderr

@@ -477,15 +477,25 @@ def _doctor_gpu(settings: Settings, line, *, fetch: bool = False) -> None:
 # -- parser ----------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common_options(*, defaults: bool) -> argparse.ArgumentParser:
+    """The options taken before the command and after it (``voxd --config X jobs`` and ``voxd
+    jobs --config X``). After it they default to nothing at all: a subcommand's default would
+    overwrite what was given before it."""
+    given = {} if defaults else {"default": argparse.SUPPRESS}
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH", help="config file (default: $VOXD_CONFIG, "
-                        "~/.config/voxd/voxd.toml, /etc/voxd/voxd.toml)")
-    common.add_argument("--engine", choices=("qwen", "espeak", "remote"), help="speech engine (overrides the config)")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+                        "~/.config/voxd/voxd.toml, /etc/voxd/voxd.toml)", **given)
+    common.add_argument("--engine", choices=("qwen", "espeak", "remote"), help="speech engine (overrides the config)",
+                        **given)
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging", **given)
+    return common
 
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options(defaults=False)
     parser = argparse.ArgumentParser(
-        prog="voxd", description="Turn EPUB and PDF books into chaptered .m4b audiobooks.", parents=[common]
+        prog="voxd", description="Turn EPUB and PDF books into chaptered .m4b audiobooks.",
+        parents=[_common_options(defaults=True)],
     )
     parser.add_argument("--version", action="version", version=f"voxd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -103,6 +103,14 @@ def test_bad_env_value(monkeypatch):
         load_settings()
 
 
+def test_a_list_in_the_environment_that_is_not_json_names_the_variable(monkeypatch):
+    monkeypatch.setenv("VOXD_REMOTE__URLS", "http://gpu-box:8000/v1")  # as a person first writes it
+    with pytest.raises(ConfigError, match=r"VOXD_REMOTE__URLS cannot be read: .* written as JSON"):
+        load_settings()
+    monkeypatch.setenv("VOXD_REMOTE__URLS", '["http://gpu-box:8000/v1"]')
+    assert load_settings().remote.urls == ["http://gpu-box:8000/v1"]
+
+
 def test_invalid_toml_names_file(tmp_path):
     cfg = write(tmp_path / "voxd.toml", "engine = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):

@@ -12,12 +12,14 @@ them from a global.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from .errors import ConfigError
 
@@ -378,6 +380,8 @@ def load_settings(config: Path | str | None = None, **overrides: Any) -> Setting
         settings = Settings(**values)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
+    except SettingsError as exc:  # a VOXD_* value for a list or a table that is not JSON
+        raise ConfigError(_describe_env(exc)) from None
     if settings.lexicon_path is not None:
         from .lexicon import load_lexicon_file
 
@@ -399,6 +403,16 @@ def _read_toml(path: Path) -> dict[str, Any]:
         if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
             data[key] = str(base / value)
     return data
+
+
+def _describe_env(exc: SettingsError) -> str:
+    """pydantic-settings names the field, not the variable: name the variables a person set."""
+    field = re.search(r'field "([^"]+)"', str(exc))
+    prefix = f"VOXD_{field.group(1).upper()}" if field else "VOXD_"
+    names = sorted(k for k in os.environ if k.upper() == prefix or k.upper().startswith(prefix + "__"))
+    which = ", ".join(names) or f"a {prefix}* variable"
+    return (f"invalid settings (VOXD_* environment): {which} cannot be read: a list or a table in an "
+            "environment variable is written as JSON, e.g. VOXD_REMOTE__URLS='[\"http://gpu-box:8000/v1\"]'")
 
 
 def _describe(exc: ValidationError, path: Path | None) -> str:

@@ -82,6 +82,20 @@ def test_the_common_options_count_before_the_command_as_after_it(tmp_path):
     assert args.config == "b.toml"  # the later one, as anywhere else on a command line
 
 
+@pytest.mark.parametrize("args", [("plan", "BOOK"), ("plan", "BOOK", "--json"), ("jobs",), ("voices",)])
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path, args):
+    # `voxd plan book.epub | head -3`: the reader has gone before voxd is done writing.
+    (tmp_path / "voxd.toml").write_text('inbox = "inbox"\noutbox = "outbox"\nstate_dir = "state"\nengine = "espeak"\n')
+    book = str(build_sample(tmp_path / "alice.epub"))
+    proc = subprocess.Popen([sys.executable, "-m", "voxd", *[book if a == "BOOK" else a for a in args],
+                             "--config", str(tmp_path / "voxd.toml")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc.stdout.close()  # before it has written a line
+    err = proc.stderr.read()
+    assert proc.wait(60) == 141, err
+    assert "Traceback" not in err and "Error" not in err, err
+
+
 def test_add_missing_file_is_an_error(tmp_path):
     out = voxd(tmp_path, "add", str(tmp_path / "nope.epub"), check=False)
     assert out.returncode == 1 and "no such file" in out.stderr

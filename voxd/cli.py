@@ -481,7 +481,7 @@ def _common_options(*, defaults: bool) -> argparse.ArgumentParser:
     """The options taken before the command and after it (``voxd --config X jobs`` and ``voxd
     jobs --config X``). After it they default to nothing at all: a subcommand's default would
     overwrite what was given before it."""
-    given = {} if defaults else {"default": argparse.SUPPRESS}
+    given: dict[str, Any] = {} if defaults else {"default": argparse.SUPPRESS}
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH", help="config file (default: $VOXD_CONFIG, "
                         "~/.config/voxd/voxd.toml, /etc/voxd/voxd.toml)", **given)
@@ -591,6 +591,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `voxd plan book.epub | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 128 + 13  # as if killed by SIGPIPE, as other tools in a pipeline are
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from voxd.book import Book, Chapter, Metadata
 from voxd.config import load_settings
 from voxd.errors import VoiceError
 from voxd.ingest import read_book
-from voxd.plan import chunk_flags, plan_book, speech_chunks
+from voxd.plan import chunk_flags, describe, plan_book, speech_chunks
 from voxd.store import Store
 from voxd.text import chunk_chapter
 
@@ -132,6 +132,12 @@ def test_unsupported_language_fails_at_once_and_shows_in_the_plan(settings) -> N
     # the way out: the chapter's own language, as a manifest sets it
     check_languages(speech_chunks(_dutch("de"), settings).chunks, "qwen", "boek.epub")
     check_languages(chunks, "espeak", "boek.epub")  # eSpeak speaks Dutch
+    # a speech server decides for itself, as the render lets it: the plan does not say otherwise
+    check_languages(chunks, "remote", "boek.epub")
+    remote = plan_book(_dutch(), settings.model_copy(update={"engine": "remote"}), source="boek.epub")
+    assert remote.unspoken == [] and remote.as_json()["supported_languages"] is None
+    assert not any("language" in c["flags"] for c in remote.chapters[0].chunks)
+    assert "NOT SPOKEN" not in describe(remote)
 
 
 def test_flags_of_a_clean_chunk_are_empty() -> None:

@@ -40,8 +40,9 @@ _MARKUP = re.compile(
     r"</?[A-Za-z][^<>]{0,80}>|&#?\w+;|\\[A-Za-z]+\{|\{\{|\}\}|\$\{|https?:|\bwww\.|\b\w+\.(?:com|org|net|html?|php)\b"
     r"|\[\d+\]|[{}<>|\\]{3,}"
 )
-# Engines that speak only the languages of Qwen3-TTS; eSpeak speaks a hundred.
-_QWEN_ENGINES = ("qwen", "remote")
+# Engines that speak only the languages of Qwen3-TTS. eSpeak speaks a hundred, and speech
+# servers may serve any model (Kokoro, another Qwen3-TTS): they decide, as the render lets them.
+_QWEN_ENGINES = ("qwen",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +104,7 @@ def check_languages(chunks: list[Chunk], engine: str, source: str) -> None:
     Only for ``engine = "qwen"``: speech servers may serve other models, which decide for
     themselves. The message names the language, lists the supported ones and the way out.
     """
-    if engine != "qwen":
+    if engine not in _QWEN_ENGINES:
         return
     missing = unspoken_languages(chunks, engine)
     if missing:

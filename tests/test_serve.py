@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import socket
 import subprocess
 import sys
 import threading
@@ -92,6 +94,16 @@ def test_bad_requests_get_openais_error_envelope(serve_espeak: ServeProcess, bod
     assert error["param"] == param and words in error["message"]
 
 
+def test_unknown_routes_and_methods_get_the_envelope_too(serve_espeak: ServeProcess):
+    headers = {"Authorization": f"Bearer {serve_espeak.key}"}
+    wrong_method = httpx.get(f"{serve_espeak.url}/audio/speech", headers=headers, timeout=30)
+    assert wrong_method.status_code == 405 and "POST" in wrong_method.headers["allow"]
+    assert "GET is not allowed on /v1/audio/speech (allowed: POST)" in error_of(wrong_method)["message"]
+    nowhere = httpx.post(f"{serve_espeak.url}/audio/translations", headers=headers, timeout=30)
+    assert nowhere.status_code == 404
+    assert "no /v1/audio/translations; it answers POST /v1/audio/speech" in error_of(nowhere)["message"]
+
+
 def test_malformed_and_oversized_bodies(tmp_path):
     config = "[serve]\nmax_input_chars = 100\nmax_body_mb = 0.01\n"
     with ServeProcess(tmp_path, extra_config=config) as server:
@@ -147,6 +159,28 @@ def test_a_reachable_address_needs_a_key(tmp_path: Path):
     remote = subprocess.run([sys.executable, "-m", "voxd", "serve", "--config", str(config), "--engine", "remote"],
                             capture_output=True, text=True, timeout=60, env=env)
     assert remote.returncode == 2 and "local engine" in remote.stderr
+
+
+def test_an_address_it_cannot_listen_on_is_said_before_the_engine_loads(tmp_path: Path):
+    config = tmp_path / "voxd.toml"
+    config.write_text('state_dir = "state"\n')
+
+    def serve(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "VOXD_SERVE__API_KEY": "a-key-for-a-reachable-address"}
+        return subprocess.run([sys.executable, "-m", "voxd", "serve", "--config", str(config), "--engine", "espeak",
+                               *args], capture_output=True, text=True, timeout=60, env=env)
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        busy = serve("--host", "127.0.0.1", "--port", str(port))
+    assert busy.returncode == 1, busy.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use; another server is on that port" in busy.stderr
+    assert "Traceback" not in busy.stderr and "speaks" not in busy.stderr  # nothing loaded, nothing announced
+    for port_text in ("0", "70000", "http"):
+        bad = serve("--port", port_text)
+        assert bad.returncode == 2 and f"{port_text!r} is not a port: a number from 1 to 65535" in bad.stderr
+    nowhere = serve("--host", "no-such-host.invalid", "--port", "8880")
+    assert nowhere.returncode == 1 and "cannot listen on no-such-host.invalid:8880" in nowhere.stderr
 
 
 def test_sigterm_stops_it_cleanly(tmp_path):

@@ -388,7 +388,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"qwen": settings.qwen.model_copy(update={"device": args.device})})
     s = settings.serve
     return run_serve(settings, engine_name=args.engine or s.engine or settings.engine,
-                     host=args.host or s.host, port=args.port or s.port)
+                     host=args.host or s.host, port=s.port if args.port is None else args.port)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -475,6 +475,16 @@ def _doctor_gpu(settings: Settings, line, *, fetch: bool = False) -> None:
 
 
 # -- parser ----------------------------------------------------------------------
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: a number from 1 to 65535")
+    return port
 
 
 def _common_options(*, defaults: bool) -> argparse.ArgumentParser:
@@ -568,7 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", parents=[common],
                        help="serve an engine over OpenAI's /v1/audio/speech, for daemons elsewhere")
     p.add_argument("--host", help="address to bind (default: [serve] host, 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default: [serve] port, 8880)")
+    p.add_argument("--port", type=_port, help="port (default: [serve] port, 8880)")
     p.add_argument("--device", help="qwen: the GPU to use, e.g. cuda:1 (default: [qwen] device)")
     p.set_defaults(func=cmd_serve)
 

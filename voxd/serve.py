@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import hmac
 import ipaddress
 import json
 import logging
 import signal
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -38,12 +40,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .batcher import Batcher, QueueFull
-from .errors import ConfigError, EngineError, PermanentError, VoiceError
+from .errors import ConfigError, EngineError, PermanentError, VoiceError, VoxdError
 from .tts.base import Engine, Utterance
 from .wav import encode_flac, encode_pcm, encode_wav
 
@@ -184,7 +187,20 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
         Route("/v1/audio/voices/{name}", guarded(voice), methods=["GET"]),
         Route("/v1/audio/speech", guarded(speech), methods=["POST"]),
     ]
-    return Starlette(routes=routes)
+    async def unrouted(request: Request, exc: Exception) -> Response:
+        """Starlette's own 404 and 405 in the envelope too: a client parses every error the same way."""
+        assert isinstance(exc, HTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 404:
+            message = (f"this server has no {request.url.path}; it answers POST /v1/audio/speech, GET /v1/models, "
+                       "GET /v1/audio/voices and GET /health")
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path} (allowed: {headers.get('Allow', '')})"
+        else:
+            message = exc.detail
+        return error_response(exc.status_code, message, headers=headers)
+
+    return Starlette(routes=routes, exception_handlers={HTTPException: unrouted})
 
 
 def text_digest(text: str) -> str:
@@ -271,6 +287,26 @@ def shutdown(batcher: Batcher, engine: Engine) -> None:
         engine.close()
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound; a clear error naming the address when it cannot be."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise VoxdError(f"voxd serve cannot listen on {host}:{port}: {exc.strerror or exc} "
+                        "(check [serve] host, or --host)") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        hint = "another server is on that port: stop it, or choose another with [serve] port or --port" \
+            if exc.errno == errno.EADDRINUSE else "check [serve] host and port, or --host and --port"
+        raise VoxdError(f"voxd serve cannot listen on {host}:{port}: {exc.strerror or exc}; {hint}") from None
+    return sock
+
+
 def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> int:
     """Load the engine, start the batcher and serve until SIGINT/SIGTERM."""
     import uvicorn
@@ -284,8 +320,13 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
     s = settings.serve
     key = s.api_key.get_secret_value()
     check_exposure(host, key)
+    sock = listen(host, port)  # before the model loads: a port in use is said at once, not minutes later
     settings = settings.model_copy(update={"engine": engine_name})
-    engine = load_engine(settings, engine_name)
+    try:
+        engine = load_engine(settings, engine_name)
+    except BaseException:
+        sock.close()
+        raise
     batch_size = batch_size_for(settings).size
     batcher = Batcher(engine, batch_size=batch_size, max_wait=s.batch_wait_ms / 1000.0, max_queue=s.max_queue,
                       max_ratio=MAX_LENGTH_RATIO)
@@ -314,8 +355,9 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
     log.info("voxd serve: %s (model %r, %d per batch%s) on http://%s:%d/v1", engine_name, options.model_name,
              batch_size, ", API key required" if key else "", host, port)
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
         shutdown(batcher, engine)
+        sock.close()
         log.info("voxd serve stopped")
     return 0 if server.started else 1

@@ -164,8 +164,10 @@ def test_requeue_with_delay_waits(store, clock):
     store.claim(60)
     store.requeue(job.id, "out of memory", delay=100)
     assert store.claim(60) is None
+    assert store.get(job.id).error == "out of memory"  # why it waits, for voxd jobs
     clock.t += 101
     assert store.claim(60).id == job.id
+    assert store.get(job.id).error is None  # running again: the reason is past
 
 
 def test_cancel_stops_finish(store):

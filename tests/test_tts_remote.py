@@ -17,7 +17,15 @@ import pytest
 
 from voxd.book import Chunk, Pause
 from voxd.cache import ChunkCache
-from voxd.errors import EngineError, RequestRejected, ServersUnavailable, VoiceError
+from voxd.errors import (
+    EngineError,
+    PermanentError,
+    RequestRejected,
+    ServersRefuse,
+    ServersUnavailable,
+    Unavailable,
+    VoiceError,
+)
 from voxd.render import Check, render, with_keys
 from voxd.tts.base import Utterance
 from voxd.tts.remote import MAX_ATTEMPTS, RemoteEngine
@@ -184,9 +192,29 @@ def test_permanent_refusals_fail_at_once_with_the_servers_words(status):
         assert len(a.asked) == 1
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refusal_of_voxd_itself_pauses_rather_than_fails(status):
+    # Every book would get it: failing the job would fail the whole queue, one book at a time.
+    with OddSpeechServer(status=lambda text, n: status) as a:
+        lead = r"^the speech servers refuse voxd \(check \[remote\] api_key\): "
+        with pytest.raises(ServersRefuse, match=lead + rf".*refused voxd \({status} "):
+            engine_for(a.url).synthesize([Utterance(TEXTS[0], "en-us")])
+        assert len(a.asked) == 1
+    assert issubclass(ServersRefuse, Unavailable) and not issubclass(ServersRefuse, PermanentError)
+
+
 def test_a_wrong_key_names_the_setting(served: ServeProcess):
-    with pytest.raises(RequestRejected, match=r"401.*check \[remote\] api_key"):
+    with pytest.raises(ServersRefuse, match=r"^the speech servers refuse voxd \(check \[remote\] api_key\): .*\(401\)"):
         _ = engine_for(served.url, api_key="not-the-key").model_id
+
+
+def test_a_server_that_refuses_voxd_is_passed_over_for_one_that_serves_it(served: ServeProcess, tmp_path):
+    with ServeProcess(tmp_path / "other", key="another-key") as other:  # voxd has the first server's key
+        eng = engine_for(other.url, served.url, api_key=served.key)
+        assert eng.model_id  # discovered from the second server
+        texts = [f"{t} Once more, take {n}." for n in range(3) for t in TEXTS]
+        result = eng.synthesize([Utterance(t, "default") for t in texts])
+        assert result.problems == [None] * len(texts)  # a request the refusing server got went to the other
 
 
 def test_busy_servers_are_waited_for_and_their_window_shrinks():
@@ -207,9 +235,9 @@ def test_a_fleet_that_only_ever_says_busy_pauses_the_job_too():
         assert len(a.asked) >= 2  # it kept asking, as Retry-After said, until it gave up
 
 
-def test_an_exhausted_quota_is_not_retried():
+def test_an_exhausted_quota_is_not_retried_and_pauses():
     with OddSpeechServer(status=lambda text, n: 4290) as a:
-        with pytest.raises(RequestRejected, match="insufficient_quota"):
+        with pytest.raises(ServersRefuse, match="insufficient_quota"):
             engine_for(a.url).synthesize([Utterance(TEXTS[0], "en-us")])
         assert len(a.asked) == 1
 
@@ -231,7 +259,7 @@ def test_the_api_key_and_url_credentials_never_reach_the_log(caplog, served: Ser
     caplog.set_level(logging.DEBUG)
     eng = engine_for(served.url, api_key=served.key)
     eng.synthesize([Utterance(TEXTS[0], "default")])
-    with pytest.raises(RequestRejected):
+    with pytest.raises(ServersRefuse):
         _ = engine_for(f"http://user:pa55word@127.0.0.1:{served.port}/v1", api_key="wrong-key-123").model_id
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("voxd"))
     assert "speech servers: voxd-espeak" in ours

@@ -138,7 +138,7 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
     stop = threading.Event()
     health = _Health()
     worker = Worker(
-        settings, store, lambda: load_engine(settings, engine_name), notifier, stop=stop, alive=health
+        settings, store, lambda: load_engine(worker.settings, engine_name), notifier, stop=stop, alive=health
     )
 
     def on_ready(path: Path) -> None:

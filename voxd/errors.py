@@ -116,6 +116,21 @@ class ServersUnavailable(Unavailable):
     """No speech server of a remote engine answers; the job resumes when one does."""
 
 
+class ServersRefuse(Unavailable):
+    """The speech servers refuse voxd itself, not the book: its key (401/403), its URLs or
+    model name (``GET /models``), an exhausted quota. Failing the job would fail every book
+    in the queue, one after another, for a setting; so the job waits, using up no attempt,
+    until the setting is fixed (``systemctl reload voxd`` reads it again) or the servers
+    change, and the message says which setting.
+
+    The message leads with the setting (``voxd jobs`` shows only a note's start); ``detail``
+    is what the servers said."""
+
+    def __init__(self, detail: str, setting: str) -> None:
+        super().__init__(f"the speech servers refuse voxd (check {setting}): {detail}")
+        self.detail, self.setting = detail, setting
+
+
 class GpuUnusable(Unavailable):
     """An NVIDIA GPU is on this machine but torch cannot use it (a driver older than torch's
     CUDA build, a card this build has no kernels for), and the settings do not ask for the

@@ -74,7 +74,7 @@ def table(jobs: Sequence[Job]) -> str:
             note = clip(one_line(job.phase), NOTE_WIDTH)
         elif job.status.value == "running" and job.eta_seconds is not None:
             note = format_duration(job.eta_seconds)
-        elif job.status.value == "failed":
+        elif job.status.value in ("failed", "queued"):  # a queued job's error: why it waits
             note = clip(one_line(job.error or ""), NOTE_WIDTH)
         elif job.status.value == "done":
             note = one_line(job.output or "")

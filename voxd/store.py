@@ -482,13 +482,15 @@ class Store:
                 )
 
     def requeue(self, job_id: int, reason: str, *, delay: float = 0.0, count_attempt: bool = True) -> bool:
-        """Put a running job back in the queue (a retryable failure, or a clean shutdown)."""
+        """Put a running job back in the queue (a retryable failure, or a clean shutdown). The
+        reason stays as the job's ``error`` until it is claimed again: what ``voxd jobs`` shows
+        of a job that waits (for the servers, for disk space) and why."""
         now = self._clock()
         with self.transaction() as conn:
             cur = conn.execute(
                 "UPDATE jobs SET status = 'queued', lease_until = NULL, not_before = ?, updated_at = ?,"
-                " attempts = attempts - ? WHERE id = ? AND status = 'running'",
-                (now + delay if delay else None, now, 0 if count_attempt else 1, job_id),
+                " attempts = attempts - ?, error = ? WHERE id = ? AND status = 'running'",
+                (now + delay if delay else None, now, 0 if count_attempt else 1, reason, job_id),
             )
             if cur.rowcount:
                 self._event(conn, job_id, "requeued", reason)

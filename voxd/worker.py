@@ -72,10 +72,20 @@ class Worker:
         self.alive = alive  # called often; the daemon turns it into watchdog pings and STATUS=
         self.wake = threading.Event()
         self._engine: Engine | None = None
+        self._engine_remote = settings.remote  # what the engine was made with
 
     @property
     def engine(self) -> Engine:
+        """The engine, made at first use. A remote engine is made again, between jobs, when a
+        reload changed ``[remote]`` (a fixed key, another server): it holds no model, and a
+        refused key is otherwise fixed only by a restart."""
+        changed = self.settings.engine == "remote" and self.settings.remote != self._engine_remote
+        if self._engine is not None and changed:
+            log.info("the [remote] settings changed; the next job speaks through the new ones")
+            self._engine.close()
+            self._engine = None
         if self._engine is None:
+            self._engine_remote = self.settings.remote
             self._engine = self.engine_factory()
         return self._engine
 

@@ -8,6 +8,7 @@ them enough that a book takes several seconds and can be interrupted halfway.
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ import mutagen.mp4
 import pytest
 
 from tests.support import ServeProcess
-from voxd.samples import build_epub
+from voxd.samples import build_epub, build_sample
 
 pytestmark = pytest.mark.e2e
 
@@ -115,6 +116,38 @@ def test_with_every_server_gone_the_job_waits_then_resumes(daemon_factory, tmp_p
         d.wait_for(d.outputs, 180, "the .m4b once the server is back")
         d.wait_for(lambda: d.store().jobs()[0].status.value == "done", 30, "the job marked done")
         assert d.store().jobs()[0].attempts == 1
+        assert d.stop() == 0
+    finally:
+        a.stop()
+
+
+@pytest.mark.slow
+def test_a_key_the_servers_refuse_holds_the_queue_until_a_reload_fixes_it(daemon_factory, tmp_path):
+    """A refusal of voxd itself is not the book's fault: the job waits (the book stays in the
+    inbox, no attempt is used, `voxd jobs` says why and which setting), and a reload with the
+    right key lets it through, without a restart."""
+    a = ServeProcess(tmp_path / "a").start()
+    try:
+        d = daemon_factory()
+        right = remote_config(a)
+        configure(d, "retry_delay_seconds = 3\n" + right.replace(f'api_key = "{a.key}"', 'api_key = "not-the-key"'))
+        d.start()
+        shutil.copy(build_sample(tmp_path / "alice.epub"), d.inbox / "alice.epub")
+        [row] = d.wait_for(lambda: [j for j in d.jobs() if j["status"] == "queued" and j["error"]], 60,
+                           "the job waiting, with its reason")
+        assert row["error"].startswith("the speech servers refuse voxd (check [remote] api_key): ")
+        assert "(401)" in row["error"]
+        [line] = [x for x in d.cli("jobs").stdout.splitlines() if "alice.epub" in x]
+        assert "queued" in line and "the speech servers refuse voxd (check [remote] api_key" in line
+        assert (d.inbox / "alice.epub").is_file() and not (d.inbox / "failed").exists()
+        assert d.store().jobs()[0].attempts == 0
+        assert a.key not in d.log() and "not-the-key" not in d.log()
+
+        d.config.write_text(d.config.read_text().replace('api_key = "not-the-key"', f'api_key = "{a.key}"'))
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_for(d.outputs, 120, "the .m4b once the key is right")
+        d.wait_for(lambda: d.store().jobs()[0].status.value == "done", 30, "the job marked done")
+        assert d.store().jobs()[0].error is None
         assert d.stop() == 0
     finally:
         a.stop()

@@ -24,8 +24,10 @@ What it does for every request, so the rest of voxd need not care:
   says and shrink that server's window; a bad reply is asked for again (with
   another seed where the server takes one) and, if every try is bad, the best
   one is kept with a note that the renderer turns into a flag;
-* never retries what cannot get better: 400/401/403/404/413/422 and an exhausted
-  quota fail the job with the server's own message (:class:`RequestRejected`);
+* never retries what cannot get better: 400/404/413/422 for a text fail the job with
+  the server's own message (:class:`RequestRejected`); a refusal of voxd itself (401/403,
+  an exhausted quota, ``GET /models`` refused or without the model) would fail every
+  book alike, so it pauses the job instead (:class:`ServersRefuse`), naming the setting;
 * when no server has answered with audio for ``pause_after`` seconds (all down, or
   all only ever busy), raises
   :class:`ServersUnavailable`: the job waits in the queue, using up no attempt.
@@ -53,6 +55,7 @@ from ..errors import (
     ConfigError,
     EngineError,
     RequestRejected,
+    ServersRefuse,
     ServersUnavailable,
     VoiceError,
 )
@@ -62,6 +65,7 @@ from .languages import language_name
 from .speech_api import (
     OVERLOADED,
     PERMANENT,
+    REFUSING,
     Served,
     about_voice,
     hint,
@@ -194,7 +198,7 @@ class RemoteEngine(Engine):
                 self._get_json(ep.url, f"/audio/voices/{quote(name, safe='')}")
                 return
             except RequestRejected as exc:
-                raise VoiceError(str(exc.server_message or exc)) from None
+                raise VoiceError(f"speech server {shown(ep.url)}: {exc.server_message or exc}") from None
             except _Unreachable:
                 continue
         raise ServersUnavailable(f"no speech server answered whether it speaks {name!r} ({self.fleet.reasons()})")
@@ -253,7 +257,7 @@ class RemoteEngine(Engine):
         for ep in self.fleet.endpoints:
             try:
                 ids = model_ids(self._get_json(ep.url, "/models"))
-            except (_Unreachable, RequestRejected) as exc:
+            except (_Unreachable, RequestRejected, ServersRefuse) as exc:
                 found.append((shown(ep.url), False, str(exc)))
                 continue
             wanted = self._model or (ids[0] if ids else "")
@@ -278,17 +282,25 @@ class RemoteEngine(Engine):
         return ", ".join(kinds)
 
     def _discover(self) -> Served:
-        reasons = []
+        reasons, refusals = [], []
         for ep in self.fleet.endpoints:
             try:
-                models = self._get_json(ep.url, "/models")
+                served = served_from(self._get_json(ep.url, "/models"), self._model, ep.url)
             except _Unreachable as exc:
                 reasons.append(f"{shown(ep.url)}: {exc}")
                 continue
-            served = served_from(models, self._model, ep.url)
+            except ServersRefuse as exc:  # another server may serve voxd
+                refusals.append((exc.setting, exc.detail))
+                continue
+            except RequestRejected as exc:  # no such path (404), not the model: the same
+                refusals.append(("[remote] urls and model", str(exc)))
+                continue
             served = self._with_voices(ep.url, served)
             self._checked.add(ep.url)
             return served
+        if refusals:
+            raise ServersRefuse("; ".join([text for _, text in refusals] + reasons),
+                                ", ".join(dict.fromkeys(setting for setting, _ in refusals)))
         raise ServersUnavailable("no speech server answered: " + "; ".join(reasons))
 
     def _with_voices(self, url: str, served: Served) -> Served:
@@ -296,7 +308,7 @@ class RemoteEngine(Engine):
             return served
         try:
             body = self._get_json(url, "/audio/voices")
-        except (_Unreachable, RequestRejected):
+        except (_Unreachable, RequestRejected, ServersRefuse):
             return served
         voices = body.get("voices") if isinstance(body, dict) else body
         if not isinstance(voices, list):
@@ -315,7 +327,10 @@ class RemoteEngine(Engine):
         """A server that was down at discovery must serve the same model before it gets work."""
         if ep.url in self._checked:
             return
-        models = self._get_json(ep.url, "/models")
+        try:
+            models = self._get_json(ep.url, "/models")
+        except (RequestRejected, ServersRefuse) as exc:  # this server only: the others serve voxd
+            raise _WrongModel(f"refused GET /models ({getattr(exc, 'detail', exc)})") from None
         ids = model_ids(models)
         served = self.served()
         if served.model not in ids:
@@ -384,7 +399,11 @@ class RemoteEngine(Engine):
                 elif status in PERMANENT and about_voice(response):
                     self.fleet.released(slot)
                     raise VoiceError(f"speech server {shown(ep.url)}: {server_message(response)}")
-                elif status in PERMANENT or quota(response):
+                elif status in REFUSING or quota(response):
+                    self.fleet.released(slot)
+                    raise refusal(f"speech server {shown(ep.url)} refused voxd ({status} {response.reason_phrase})"
+                                  f": {server_message(response)}", status)
+                elif status in PERMANENT:
                     self.fleet.released(slot)
                     raise RequestRejected(
                         f"speech server {shown(ep.url)} refused the request ({status} {response.reason_phrase})"
@@ -527,6 +546,9 @@ class RemoteEngine(Engine):
             raise _Unreachable(f"did not answer GET {path} in 30 s") from None
         except httpx.TransportError as exc:
             raise _Unreachable(transport_error(exc)) from None
+        if response.status_code in REFUSING:
+            raise refusal(f"speech server {shown(url)} refused GET {path} ({response.status_code}): "
+                          f"{server_message(response)}", response.status_code)
         if response.status_code in PERMANENT:
             error = RequestRejected(
                 f"speech server {shown(url)} refused GET {path} ({response.status_code}): "
@@ -540,6 +562,11 @@ class RemoteEngine(Engine):
             return response.json()
         except ValueError:
             raise _Unreachable(f"answered GET {path} with something that is not JSON") from None
+
+
+def refusal(message: str, status: int) -> ServersRefuse:
+    """A refusal of voxd: of its key, or of its account's quota."""
+    return ServersRefuse(message, "[remote] api_key" if status in REFUSING else "the account's quota")
 
 
 class _Unreachable(Exception):

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 #: Refusals that asking again cannot change: the job fails with the server's words.
 PERMANENT = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
+#: Of those, the ones that refuse the client rather than the request: every request would get them.
+REFUSING = frozenset({401, 403})
 #: The server is alive but full: wait as it says, send fewer.
 OVERLOADED = frozenset({429, 503})
 

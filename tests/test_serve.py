@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+import av
 import httpx
 import pytest
 import soundfile
@@ -36,7 +37,7 @@ def error_of(response: httpx.Response) -> dict:
 
 
 def test_speech_in_every_format(serve_espeak: ServeProcess):
-    wav = post(serve_espeak, {"input": TEXT, "voice": "default"})
+    wav = post(serve_espeak, {"input": TEXT, "voice": "default", "response_format": "wav"})
     assert wav.status_code == 200 and wav.headers["content-type"] == "audio/wav"
     audio = decode_wav(wav.content)
     assert audio.sample_rate == int(wav.headers["x-sample-rate"]) == 22050 and audio.samples.size > 22050
@@ -79,7 +80,7 @@ def test_models_and_voices_say_what_the_engine_is(serve_espeak: ServeProcess):
     ({"input": "   "}, 400, "input", "input is empty"),
     ({"voice": "en-us"}, 400, "input", "Field required"),
     ({"input": TEXT, "voice": "zz-nobody"}, 400, "voice", "no voice 'zz-nobody'"),
-    ({"input": TEXT, "response_format": "mp3"}, 400, "response_format", "use wav, pcm or flac"),
+    ({"input": TEXT, "response_format": "ogg"}, 400, "response_format", "use wav, pcm, flac, mp3, opus, aac"),
     ({"input": TEXT, "speed": 1.5}, 400, "speed", "speed is not supported"),
     ({"input": TEXT, "model": "gpt-5"}, 404, "model", "serves 'voxd-espeak'"),
     ({"input": TEXT, "seed": -1}, 400, "seed", "greater than or equal to 0"),
@@ -92,6 +93,20 @@ def test_bad_requests_get_openais_error_envelope(serve_espeak: ServeProcess, bod
     assert response.status_code == status
     error = error_of(response)
     assert error["param"] == param and words in error["message"]
+
+
+def test_a_stock_openai_client_gets_mp3_in_this_servers_voice(serve_espeak: ServeProcess):
+    # What OpenAI's own clients send by default: a model and a voice of theirs, no format.
+    stock = post(serve_espeak, {"model": "tts-1", "voice": "alloy", "input": TEXT})
+    assert stock.status_code == 200 and stock.headers["content-type"] == "audio/mpeg"
+    with av.open(io.BytesIO(stock.content)) as container:
+        assert container.format.name == "mp3"
+        seconds = float(container.duration) / av.time_base
+    ours = decode_wav(post(serve_espeak, {"input": TEXT, "response_format": "wav"}).content)
+    assert seconds == pytest.approx(ours.samples.size / ours.sample_rate, rel=0.1)  # the same speech
+    for fmt, media in (("opus", "audio/ogg"), ("aac", "audio/aac")):
+        reply = post(serve_espeak, {"input": TEXT, "voice": "nova", "response_format": fmt})
+        assert reply.status_code == 200 and reply.headers["content-type"] == media
 
 
 def test_unknown_routes_and_methods_get_the_envelope_too(serve_espeak: ServeProcess):

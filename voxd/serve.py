@@ -47,8 +47,8 @@ from starlette.routing import Route
 
 from .batcher import Batcher, QueueFull
 from .errors import ConfigError, EngineError, PermanentError, VoiceError, VoxdError
+from .speech_formats import MEDIA_TYPES, encode
 from .tts.base import Engine, Utterance
-from .wav import encode_flac, encode_pcm, encode_wav
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -57,7 +57,10 @@ log = logging.getLogger(__name__)
 
 #: ``model`` values stock OpenAI clients send; taken to mean this server's model.
 OPENAI_MODELS = frozenset({"tts-1", "tts-1-hd", "gpt-4o-mini-tts"})
-_MEDIA = {"wav": "audio/wav", "pcm": "audio/pcm", "flac": "audio/flac"}
+#: ``voice`` values stock OpenAI clients send; taken to mean this server's default voice,
+#: unless the engine has a voice of that name.
+OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
+                           "verse"})
 
 
 class SpeechRequest(BaseModel):
@@ -71,7 +74,7 @@ class SpeechRequest(BaseModel):
     voice: str = "default"
     instructions: str | None = Field(None, max_length=2000)
     language: str | None = Field(None, max_length=40)
-    response_format: str = "wav"
+    response_format: str = "mp3"  # OpenAI's default: a client that names none expects mp3
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     speed: float = 1.0
     stream: bool = False
@@ -170,15 +173,10 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
             raise _Refused(500, f"the engine failed: {exc}", kind="server_error") from None
         log.debug("speech answered %s (%.1f s)", digest, spoken.wave.size / spoken.sample_rate)
         fmt = req.response_format
-        if fmt == "pcm":
-            content = encode_pcm(spoken.wave)
-        elif fmt == "flac":
-            content = encode_flac(spoken.wave, spoken.sample_rate)
-        else:
-            content = encode_wav(spoken.wave, spoken.sample_rate)
+        content = await asyncio.to_thread(encode, spoken.wave, spoken.sample_rate, fmt)  # mp3 takes a while
         headers = {"X-Sample-Rate": str(spoken.sample_rate),
                    "X-Finish-Reason": "length" if spoken.truncated else "stop"}
-        return Response(content, media_type=_MEDIA[fmt], headers=headers)
+        return Response(content, media_type=MEDIA_TYPES[fmt], headers=headers)
 
     routes = [
         Route("/health", health, methods=["GET"]),
@@ -244,9 +242,9 @@ def _utterance(req: SpeechRequest, engine: Engine, options: ServeOptions) -> Utt
     if len(req.input) > options.max_input_chars:
         raise _Refused(400, f"input is {len(req.input)} characters; this server takes at most "
                        f"{options.max_input_chars} (split the text)", param="input")
-    if req.response_format not in _MEDIA:
-        raise _Refused(400, f"response_format {req.response_format!r} is not supported here: use wav, pcm or flac",
-                       param="response_format")
+    if req.response_format not in MEDIA_TYPES:
+        raise _Refused(400, f"response_format {req.response_format!r} is not supported here: use "
+                       f"{', '.join(MEDIA_TYPES)}", param="response_format")
     if req.speed != 1.0:
         raise _Refused(400, "speed is not supported: voxd speaks at the voice's own pace (leave it at 1.0)",
                        param="speed")
@@ -259,7 +257,9 @@ def _utterance(req: SpeechRequest, engine: Engine, options: ServeOptions) -> Utt
     try:
         engine.check_voices([voice])
     except VoiceError as exc:
-        raise _Refused(400, str(exc), param="voice") from None
+        if voice.lower() not in OPENAI_VOICES:
+            raise _Refused(400, str(exc), param="voice") from None
+        voice = "default"  # "alloy" from a stock client: this server's own voice
     return Utterance(text=text, voice=voice, language=req.language or None, style=req.instructions or None)
 
 

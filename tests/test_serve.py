@@ -57,6 +57,9 @@ def test_a_key_is_required_for_the_api_but_not_for_health(serve_espeak: ServePro
         assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
         assert "API key" in error_of(response)["message"]
     assert httpx.get(f"{serve_espeak.url}/models").status_code == 401
+    refused = [line for line in serve_espeak.log().splitlines() if "refused" in line and "from 127.0.0.1" in line]
+    assert any("POST /v1/audio/speech" in line and "wrong API key" in line for line in refused)
+    assert "Bearer wrong" not in serve_espeak.log() and "wrong\n" not in serve_espeak.log()  # never the key tried
     health = httpx.get(f"http://127.0.0.1:{serve_espeak.port}/health").json()
     assert health["status"] == "ok" and health["model"] == "voxd-espeak"
 

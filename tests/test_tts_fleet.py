@@ -41,6 +41,15 @@ def test_a_full_fleet_gives_no_slot_until_one_is_freed():
     assert first.endpoint.outstanding == 2
 
 
+def test_a_server_going_down_is_news_once_not_once_per_request_it_had():
+    # A server dies with four requests in flight: the log says so once, not four times.
+    f, clock = fleet(max_in_flight=4)
+    slots = [f.acquire(0) for _ in range(4)]
+    assert [f.failed(slot, "refused the connection") for slot in slots] == [True, False, False, False]
+    clock.now += BACKOFF_MAX + 1  # its back-off over, the probe fails too: news again, once per back-off
+    assert f.failed(f.acquire(0), "refused the connection") is True
+
+
 def test_a_failed_server_backs_off_doubling_then_gets_one_probe():
     f, clock = fleet(max_in_flight=4)
     a = f.endpoints[0]

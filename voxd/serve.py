@@ -117,6 +117,10 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
                 _authorise(request, options.api_key)
                 return await handler(request)
             except _Refused as exc:
+                if exc.status == 401:  # a daemon with an old key, or someone trying keys: the admin should know
+                    client = request.client.host if request.client else "an unknown address"
+                    log.warning("voxd serve: refused %s %s from %s: %s", request.method, request.url.path, client,
+                                exc.message)
                 return error_response(exc.status, exc.message, param=exc.param, kind=exc.kind, headers=exc.headers)
         return run
 

@@ -177,10 +177,13 @@ class Fleet:
             slot.endpoint.outstanding -= 1
             self._cond.notify_all()
 
-    def failed(self, slot: Slot, reason: str, *, timed_out: bool = False) -> None:
-        """The server refused, failed or timed out: down for a back-off; a timeout also halves its window."""
+    def failed(self, slot: Slot, reason: str, *, timed_out: bool = False) -> bool:
+        """The server refused, failed or timed out: down for a back-off; a timeout also halves its
+        window. True when this is news: the server was up until now (the other requests it had in
+        flight fail too, a moment later, and are not news)."""
         with self._cond:
             ep = slot.endpoint
+            news = ep.down_until <= self._clock()
             ep.outstanding -= 1
             ep.failures += 1
             ep.reason = reason
@@ -189,6 +192,7 @@ class Fleet:
             if timed_out:
                 self._shrink(ep)
             self._cond.notify_all()
+            return news
 
     def exclude(self, slot: Slot, reason: str) -> None:
         """The server answers but must not get work (it serves another model): down for good."""

@@ -363,9 +363,9 @@ class RemoteEngine(Engine):
                 self.fleet.exclude(slot, f"left out: it {exc}")
                 continue
             except _Unreachable as exc:
-                self.fleet.failed(slot, str(exc), timed_out=exc.timed_out)
-                log.warning("speech server %s: %s; %s", shown(ep.url), exc, "trying another" if
-                            len(self.fleet.endpoints) > 1 else "trying again after a pause")
+                news = self.fleet.failed(slot, str(exc), timed_out=exc.timed_out)
+                log.log(logging.WARNING if news else logging.DEBUG, "speech server %s: %s; %s", shown(ep.url), exc,
+                        "trying another" if len(self.fleet.endpoints) > 1 else "trying again after a pause")
                 unanswered_since = unanswered_since or time.monotonic()
                 if exc.timed_out:
                     attempts, last = attempts + 1, str(exc)
@@ -411,8 +411,8 @@ class RemoteEngine(Engine):
                     )
                 else:
                     reason = f"answered {status} {response.reason_phrase}: {server_message(response)}"
-                    self.fleet.failed(slot, reason)
-                    log.warning("speech server %s %s", shown(ep.url), reason)
+                    news = self.fleet.failed(slot, reason)
+                    log.log(logging.WARNING if news else logging.DEBUG, "speech server %s %s", shown(ep.url), reason)
                     attempts, last = attempts + 1, reason
             if attempts >= MAX_ATTEMPTS:
                 if best is not None:

@@ -29,8 +29,10 @@ def test_a_book_assembled_in_the_child_with_its_log_lines_here(tmp_path: Path, c
     assert [p.pid for p in assemblers()] and all(p.pid != multiprocessing.current_process().pid for p in assemblers())
     assembler.ready([c.key for c in chunks])
     chapters: list[int] = []
-    marks, duration = assembler.finish(lambda: chapters.append(1))
+    told: list[tuple[int, int]] = []
+    marks, duration = assembler.finish(lambda: chapters.append(1), lambda done, total: told.append((done, total)))
     assert len(chapters) >= 2  # the checkpoint ran here, after each chapter (and every half second)
+    assert told == [(0, 2), (1, 2), (2, 2)]  # how far the .m4b is, now and after each chapter
     assert [m.title for m in marks] == ["Part 1", "Part 2"]
     assert duration == pytest.approx(decode(output)[0].size / RATE, abs=0.1)
     assert [t for t, _, _ in chapters_of(output)] == ["Part 1", "Part 2"]

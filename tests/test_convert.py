@@ -357,9 +357,13 @@ def test_assembly_overlaps_the_render(tmp_path: Path, small_windows) -> None:
 
     engine = Watching(delay=0.3)
     settings = settings_for(tmp_path, espeak={"batch_size": 2}, write_sidecars=False)
-    outcome = convert(long_book(tmp_path), lambda book: output, settings, engine)
+    told: list[tuple[int, int]] = []
+    outcome = convert(long_book(tmp_path), lambda book: output, settings, engine,
+                      on_assembly=lambda done, total: told.append((done, total)))
 
     assert [m.title for m in outcome.chapters] == [f"Chapter {c}" for c in range(1, 5)]
+    # after the render, how far the .m4b is: from the chapters already written to all four
+    assert told[-1] == (4, 4) and [d for d, _ in told] == sorted({d for d, _ in told})
     assert [t for t, _, _ in chapters_of(output)] == [f"Chapter {c}" for c in range(1, 5)]
     assert outcome.progress.chunks_done == outcome.progress.chunks_total
     assert all(count == 1 for _, count in written)  # one assembler process, there all along

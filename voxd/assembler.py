@@ -69,6 +69,8 @@ class Assembler:
         self._error: BaseException | None = None
         self._result: tuple[list[ChapterMark], float] | None = None
         self._ended = False
+        self.chapters_done = 0
+        self.chapters_total = len({c.chapter for c in chunks})
         self._process = ctx.Process(
             target=_child,
             args=(child_end, self._keys, book, chunks, str(cache_root), str(output), settings, narrator,
@@ -96,17 +98,23 @@ class Assembler:
                 checkpoint()
         return guarded
 
-    def finish(self, checkpoint: Callable[[], None] | None) -> tuple[list[ChapterMark], float]:
+    def finish(self, checkpoint: Callable[[], None] | None,
+               on_chapter: Callable[[int, int], None] | None = None) -> tuple[list[ChapterMark], float]:
         """Wait for the book, running ``checkpoint`` after each chapter and every
         :data:`CHECK_SECONDS` in between; its marks and duration.
 
         A chapter of ten hours takes minutes to encode: the checkpoint (a cancel, a stop)
         is asked meanwhile too; when it raises, the caller's :meth:`abandon` makes the
-        child stop at its next chunk.
+        child stop at its next chunk. ``on_chapter(done, total)`` hears how far the book
+        is, now and after each chapter: once the render is over, this is the progress.
         """
         asked = time.monotonic()
+        if on_chapter:
+            on_chapter(self.chapters_done, self.chapters_total)
         while not self._ended:
             kind = self._handle(self._receive()) if self._events.poll(CHECK_SECONDS) else None
+            if kind == "chapter" and on_chapter and not self._ended:
+                on_chapter(self.chapters_done, self.chapters_total)
             if checkpoint and (kind == "chapter" or time.monotonic() - asked >= CHECK_SECONDS):
                 asked = time.monotonic()
                 checkpoint()
@@ -161,6 +169,8 @@ class Assembler:
             self._ended = True
         elif kind == "abandoned":
             self._ended = True
+        elif kind == "chapter":
+            self.chapters_done += 1
         return kind
 
     def _close(self) -> None:

@@ -81,6 +81,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             engine,
             on_book=lambda book, chunks: _start(settings, bar, book, chunks),
             on_progress=bar.update,
+            on_assembly=bar.assembling,
         )
     except TooLong as exc:
         raise TooLong(f"{exc}; or run again with --max-hours {enough_hours(exc.seconds)}",
@@ -145,6 +146,11 @@ class _ProgressBar:
             f"{progress.audio_seconds / 60:.1f} min audio" + (f", {speed:.1f}x" if speed else ""), refresh=False
         )
         self._bar.refresh()
+
+    def assembling(self, done: int, total: int) -> None:
+        """After the last chunk: the chapters still being encoded, not a bar stuck at 100 %."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"writing the .m4b: {done} of {total} chapters")
 
     def close(self) -> None:
         if self._bar is not None:

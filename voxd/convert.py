@@ -49,6 +49,7 @@ def convert(
     checkpoint: Callable[[], None] | None = None,
     memory: BatchMemory | None = None,
     on_fetch: Callable[[FetchProgress], None] | None = None,
+    on_assembly: Callable[[int, int], None] | None = None,
 ) -> Outcome:
     """Read ``source``, speak it with ``engine`` and write the audiobook to ``destination(book)``.
 
@@ -58,6 +59,8 @@ def convert(
     ``memory`` keeps a batch size an out-of-memory taught, for the next book;
     ``on_fetch`` hears the progress of fetching a model the render needs (first use),
     which happens before the render, as a phase of its own, and may raise to stop it.
+    ``on_assembly(done, total)`` hears the chapters in the .m4b once every chunk is
+    rendered: the assembler may still be encoding long chapters then.
 
     A book whose text would play longer than ``max_book_hours`` is refused
     (:class:`~voxd.errors.TooLong`) before ``on_book`` hears of it.
@@ -123,7 +126,7 @@ def convert(
         )
         if checkpoint:
             checkpoint()
-        marks, duration = assembler.finish(checkpoint)
+        marks, duration = assembler.finish(checkpoint, on_assembly)
     except BaseException:
         if assembler is not None:
             assembler.abandon()

@@ -231,6 +231,12 @@ class Worker:
             self.alive(f"job {job.id}: {p.describe()}")
             self.store.progress(job.id, phase=None if p.finished else p.describe())
 
+        def on_assembly(done: int, total: int) -> None:
+            # Every chunk is rendered; long chapters may take minutes more to encode.
+            phase = f"writing the .m4b: {done} of {total} chapters"
+            self.alive(f"job {job.id}: {phase}")
+            self.store.progress(job.id, phase=phase)
+
         last_log = [0.0]
 
         def on_progress(p: Progress) -> None:
@@ -258,6 +264,7 @@ class Worker:
                 checkpoint=checkpoint,
                 memory=self.store,
                 on_fetch=on_fetch,
+                on_assembly=on_assembly,
             )
         except (Cancelled, Stopping):
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -34,6 +35,7 @@ def test_sd_notify_ready_status_watchdog_stopping(daemon_factory, tmp_path):
     statuses = [m for m in messages if m.startswith("STATUS=")]
     assert "STATUS=idle: waiting for books in the inbox" in statuses
     assert any(m.startswith("STATUS=job 1: 100%") for m in statuses), statuses
+    assert any(re.fullmatch(r"STATUS=job 1: writing the \.m4b: \d+ of \d+ chapters", m) for m in statuses), statuses
 
 
 @pytest.mark.slow

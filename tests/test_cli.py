@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -119,6 +120,15 @@ def test_render_writes_m4b(tmp_path):
     assert (tmp_path / "alice.m4b").stat().st_size > 10_000
     cached = [line for line in voxd(tmp_path, "jobs").stdout.splitlines() if line.startswith("cache ")]
     assert len(cached) == 1 and " chunks, cap 10 GB" in cached[0] and "float32" not in cached[0]
+
+
+def test_log_lines_go_above_the_progress_bar_not_into_it(tmp_path):
+    book = build_sample(tmp_path / "alice.epub")
+    out = voxd(tmp_path, "render", str(book), "-o", str(tmp_path / "a.m4b"), "-v")
+    pieces = re.split(r"[\r\n]", out.stderr)  # the bar redraws itself with \r
+    assert any("chunk" in p and "%|" in p for p in pieces), out.stderr  # there was a bar
+    logged = [p for p in pieces if re.search(r" (DEBUG|INFO|WARNING) voxd", p)]
+    assert logged and all(re.match(r"\d{4}-\d\d-\d\d ", p) for p in logged), logged  # each at a line's start
 
 
 def test_render_bad_file_names_it(tmp_path):

@@ -6,6 +6,7 @@ Kept free of torch and model imports so ``voxd --help`` and ``voxd jobs`` answer
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -74,15 +75,16 @@ def cmd_render(args: argparse.Namespace) -> int:
     bar = _ProgressBar(enabled=not args.quiet)
     signal.signal(signal.SIGTERM, _stop_render)
     try:
-        outcome = convert(
-            source,
-            lambda book: Path(args.output) if args.output else outbox_path(settings.outbox_dir, book.metadata),
-            settings,
-            engine,
-            on_book=lambda book, chunks: _start(settings, bar, book, chunks),
-            on_progress=bar.update,
-            on_assembly=bar.assembling,
-        )
+        with bar.logs_above():
+            outcome = convert(
+                source,
+                lambda book: Path(args.output) if args.output else outbox_path(settings.outbox_dir, book.metadata),
+                settings,
+                engine,
+                on_book=lambda book, chunks: _start(settings, bar, book, chunks),
+                on_progress=bar.update,
+                on_assembly=bar.assembling,
+            )
     except TooLong as exc:
         raise TooLong(f"{exc}; or run again with --max-hours {enough_hours(exc.seconds)}",
                       seconds=exc.seconds, limit_hours=exc.limit_hours) from None
@@ -146,6 +148,15 @@ class _ProgressBar:
             f"{progress.audio_seconds / 60:.1f} min audio" + (f", {speed:.1f}x" if speed else ""), refresh=False
         )
         self._bar.refresh()
+
+    def logs_above(self) -> contextlib.AbstractContextManager[object]:
+        """Log lines printed above the bar, not into it (a warning mid-render would otherwise
+        be glued to the bar's line and the bar drawn again after it)."""
+        if not self.enabled:
+            return contextlib.nullcontext()
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        return logging_redirect_tqdm()
 
     def assembling(self, done: int, total: int) -> None:
         """After the last chunk: the chapters still being encoded, not a bar stuck at 100 %."""

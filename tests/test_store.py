@@ -203,6 +203,18 @@ def test_progress_and_eta(store, clock):
         store.progress(job.id, status="done")
 
 
+def test_a_resumed_jobs_speed_and_eta_count_what_this_run_rendered(store):
+    # 60 of 100 chunks were in the cache from an earlier run; this run rendered 20 more
+    # (100 s of audio) in 50 s: 2x, and 20 chunks left at 2.5 s each.
+    job, _ = store.put("a" * 64, "/in/a.epub")
+    store.claim(60)
+    store.progress(job.id, chunks_total=100, chunks_done=80, audio_seconds=400.0, render_seconds=50.0,
+                   rendered_audio_seconds=100.0, chunks_rendered=20)
+    j = store.require(job.id)
+    assert j.speed == pytest.approx(2.0)  # not 400 / 50
+    assert j.eta_seconds == pytest.approx(50.0)  # not 20 x 50 / 80
+
+
 def test_reader_sees_no_lock_while_writer_writes(tmp_path):
     path = tmp_path / "db"
     writer = Store(path)
@@ -275,7 +287,8 @@ def test_version_3_database_gains_the_newer_columns(tmp_path):
     conn.commit()
     conn.close()
     store = Store(path)
-    assert store.schema_version == SCHEMA_VERSION == 5
+    assert store.schema_version == SCHEMA_VERSION == 6
     [job] = store.jobs()
     assert job.name == "a" and job.phase is None  # 5: the fetch phase
+    assert job.rendered_audio_seconds == 0 and job.chunks_rendered == 0  # 6: what a run rendered itself
     assert job.expected_seconds is None and job.max_hours is None and not job.purge  # 4: lengths, purges

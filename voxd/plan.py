@@ -162,12 +162,12 @@ def past_speed(settings: Settings) -> Speed | None:
 
     store = Store(settings.db_path)
     try:
-        jobs = [j for j in store.jobs(Status.DONE) if j.render_seconds > 0 and j.audio_seconds > 0]
+        jobs = [j for j in store.jobs(Status.DONE) if j.speed]
     finally:
         store.close()
     if not jobs:
         return None
-    return Speed(sum(j.audio_seconds for j in jobs) / sum(j.render_seconds for j in jobs), len(jobs))
+    return Speed(sum(j.spoken_seconds for j in jobs) / sum(j.render_seconds for j in jobs), len(jobs))
 
 
 # -- the plan ------------------------------------------------------------------------------

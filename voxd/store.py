@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 from enum import Enum
 from pathlib import Path
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -112,6 +112,12 @@ _MIGRATIONS: dict[int, str] = {
     5: """
     ALTER TABLE jobs ADD COLUMN phase TEXT;
     """,
+    # What this run rendered itself, as against found in the cache: a resumed job's speed
+    # and ETA are measured on these (its render_seconds are this run's too).
+    6: """
+    ALTER TABLE jobs ADD COLUMN rendered_audio_seconds REAL NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN chunks_rendered INTEGER NOT NULL DEFAULT 0;
+    """,
 }
 
 
@@ -160,6 +166,8 @@ class Job:
     max_hours: float | None  # this job's max_book_hours, when set apart from the config's
     purge: bool  # cancelled with --purge: its chunks go when the worker lets go of it
     phase: str | None = None  # what the running job does besides rendering (fetching a model)
+    rendered_audio_seconds: float = 0.0  # of the chunks this run rendered (render_seconds is this run's)
+    chunks_rendered: int = 0  # by this run; the others came from the cache
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -170,17 +178,27 @@ class Job:
 
     @property
     def speed(self) -> float | None:
-        """Audio seconds rendered per wall second, once there is something to measure."""
-        if self.render_seconds > 0 and self.audio_seconds > 0:
-            return self.audio_seconds / self.render_seconds
+        """Audio seconds rendered per wall second, once there is something to measure: of the
+        chunks this run rendered, not of those it found in the cache (a resumed book would
+        otherwise look several times faster than the engine)."""
+        if self.render_seconds > 0 and self.spoken_seconds > 0:
+            return self.spoken_seconds / self.render_seconds
         return None
 
     @property
+    def spoken_seconds(self) -> float:
+        """The audio this run's render_seconds produced (all of it, for a job recorded before
+        voxd told the two apart)."""
+        return self.rendered_audio_seconds if self.chunks_rendered else self.audio_seconds
+
+    @property
     def eta_seconds(self) -> float | None:
-        """Time left at the measured pace, assuming the chunks left are like the ones done."""
-        if not self.chunks_total or self.chunks_done <= 0 or self.render_seconds <= 0:
+        """Time left at the measured pace, assuming the chunks left are like the ones this
+        run rendered."""
+        done = self.chunks_rendered or self.chunks_done
+        if not self.chunks_total or done <= 0 or self.render_seconds <= 0:
             return None
-        per_chunk = self.render_seconds / self.chunks_done
+        per_chunk = self.render_seconds / done
         return max(0.0, (self.chunks_total - self.chunks_done) * per_chunk)
 
 
@@ -382,7 +400,7 @@ class Store:
     def progress(self, job_id: int, **values: object) -> None:
         """Record how far a running job is (chunks, audio seconds, title...)."""
         allowed = {"title", "author", "chapters", "chunks_total", "chunks_done", "audio_seconds", "render_seconds",
-                   "expected_seconds", "phase"}
+                   "expected_seconds", "phase", "rendered_audio_seconds", "chunks_rendered"}
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"not progress fields: {sorted(unknown)}")

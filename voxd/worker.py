@@ -242,7 +242,8 @@ class Worker:
         def on_progress(p: Progress) -> None:
             rendered[0] = p.chunks_done >= p.chunks_total
             self.store.progress(
-                job.id, chunks_done=p.chunks_done, audio_seconds=p.audio_seconds, render_seconds=p.render_seconds
+                job.id, chunks_done=p.chunks_done, audio_seconds=p.audio_seconds, render_seconds=p.render_seconds,
+                rendered_audio_seconds=p.rendered_audio_seconds, chunks_rendered=p.chunks_done - p.chunks_cached,
             )
             pct = 100.0 * p.chunks_done / p.chunks_total if p.chunks_total else 100.0
             status = f"job {job.id}: {pct:.0f}% ({p.chunks_done}/{p.chunks_total} chunks)"

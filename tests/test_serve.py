@@ -176,7 +176,13 @@ def test_a_reachable_address_needs_a_key(tmp_path: Path):
     assert "binds 0.0.0.0 (reachable from other machines) only with an API key" in out.stderr
     remote = subprocess.run([sys.executable, "-m", "voxd", "serve", "--config", str(config), "--engine", "remote"],
                             capture_output=True, text=True, timeout=60, env=env)
+    assert remote.returncode == 2 and "invalid choice: 'remote' (choose from 'qwen', 'espeak')" in remote.stderr
+    remote = subprocess.run([sys.executable, "-m", "voxd", "--engine", "remote", "serve", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60, env=env)
     assert remote.returncode == 2 and "local engine" in remote.stderr
+    device = subprocess.run([sys.executable, "-m", "voxd", "serve", "--config", str(config), "--engine", "espeak",
+                             "--device", "cuda:1"], capture_output=True, text=True, timeout=60, env=env)
+    assert device.returncode == 2 and "--device chooses the GPU for the qwen engine" in device.stderr
 
 
 def test_an_address_it_cannot_listen_on_is_said_before_the_engine_loads(tmp_path: Path):

@@ -401,10 +401,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     _setup_logging("DEBUG" if args.verbose else settings.log_level)
-    if args.device:
-        settings = settings.model_copy(update={"qwen": settings.qwen.model_copy(update={"device": args.device})})
     s = settings.serve
-    return run_serve(settings, engine_name=args.engine or s.engine or settings.engine,
+    engine_name = args.engine or s.engine or settings.engine
+    if args.device:
+        if engine_name != "qwen":
+            raise ConfigError(f"--device chooses the GPU for the qwen engine; {engine_name} does not use one")
+        settings = settings.model_copy(update={"qwen": settings.qwen.model_copy(update={"device": args.device})})
+    return run_serve(settings, engine_name=engine_name,
                      host=args.host or s.host, port=s.port if args.port is None else args.port)
 
 
@@ -592,8 +595,10 @@ def build_parser() -> argparse.ArgumentParser:
     v = vsub.add_parser("remove", parents=[common], help="delete a cloned or designed voice")
     v.add_argument("name")
 
-    p = sub.add_parser("serve", parents=[common],
+    p = sub.add_parser("serve", parents=[common], conflict_handler="resolve",
                        help="serve an engine over OpenAI's /v1/audio/speech, for daemons elsewhere")
+    p.add_argument("--engine", choices=("qwen", "espeak"), default=argparse.SUPPRESS,
+                   help="the local engine to serve (default: [serve] engine, else engine)")
     p.add_argument("--host", help="address to bind (default: [serve] host, 127.0.0.1)")
     p.add_argument("--port", type=_port, help="port (default: [serve] port, 8880)")
     p.add_argument("--device", help="qwen: the GPU to use, e.g. cuda:1 (default: [qwen] device)")

@@ -507,16 +507,17 @@ def _port(text: str) -> int:
     return port
 
 
-def _common_options(*, defaults: bool) -> argparse.ArgumentParser:
+def _common_options(*, defaults: bool, engines: tuple[str, ...] = ("qwen", "espeak", "remote")
+                    ) -> argparse.ArgumentParser:
     """The options taken before the command and after it (``voxd --config X jobs`` and ``voxd
     jobs --config X``). After it they default to nothing at all: a subcommand's default would
-    overwrite what was given before it."""
+    overwrite what was given before it. (A command that takes fewer engines gets a parser of
+    its own: argparse's parents share their actions, so one cannot be changed for one command.)"""
     given: dict[str, Any] = {} if defaults else {"default": argparse.SUPPRESS}
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH", help="config file (default: $VOXD_CONFIG, "
                         "~/.config/voxd/voxd.toml, /etc/voxd/voxd.toml)", **given)
-    common.add_argument("--engine", choices=("qwen", "espeak", "remote"), help="speech engine (overrides the config)",
-                        **given)
+    common.add_argument("--engine", choices=engines, help="speech engine (overrides the config)", **given)
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging", **given)
     return common
 
@@ -595,10 +596,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = vsub.add_parser("remove", parents=[common], help="delete a cloned or designed voice")
     v.add_argument("name")
 
-    p = sub.add_parser("serve", parents=[common], conflict_handler="resolve",
+    p = sub.add_parser("serve", parents=[_common_options(defaults=False, engines=("qwen", "espeak"))],
                        help="serve an engine over OpenAI's /v1/audio/speech, for daemons elsewhere")
-    p.add_argument("--engine", choices=("qwen", "espeak"), default=argparse.SUPPRESS,
-                   help="the local engine to serve (default: [serve] engine, else engine)")
     p.add_argument("--host", help="address to bind (default: [serve] host, 127.0.0.1)")
     p.add_argument("--port", type=_port, help="port (default: [serve] port, 8880)")
     p.add_argument("--device", help="qwen: the GPU to use, e.g. cuda:1 (default: [qwen] device)")

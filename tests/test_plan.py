@@ -103,8 +103,13 @@ def test_render_time_from_finished_jobs(tmp_path: Path, settings) -> None:
     for n, (audio, render) in enumerate([(3600.0, 300.0), (1800.0, 300.0)]):
         job, _ = store.put(f"{n:064d}", tmp_path / f"b{n}.epub")
         store.claim(60)
-        store.progress(job.id, audio_seconds=audio, render_seconds=render)
+        store.progress(job.id, audio_seconds=audio, render_seconds=render, rendered_audio_seconds=audio,
+                       chunks_rendered=10)
         store.finish(job.id, "out.m4b")
+    job, _ = store.put(f"{9:064d}", tmp_path / "cached.epub")  # found whole in the cache: no pace to learn from
+    store.claim(60)
+    store.progress(job.id, audio_seconds=7200.0, render_seconds=0.5, chunks_done=10)
+    store.finish(job.id, "cached.m4b")
     store.close()
     book = read_book(story(tmp_path / "walk.epub"))
     plan = plan_book(book, settings, source="walk.epub")

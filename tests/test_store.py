@@ -194,7 +194,7 @@ def test_progress_and_eta(store, clock):
     job, _ = store.put("a" * 64, "/in/a.epub")
     store.claim(60)
     store.progress(job.id, chunks_total=100, chunks_done=25, audio_seconds=500.0, render_seconds=50.0,
-                   title="Emma", author="Jane Austen", chapters=55)
+                   rendered_audio_seconds=500.0, chunks_rendered=25, title="Emma", author="Jane Austen", chapters=55)
     j = store.get(job.id)
     assert (j.title, j.author, j.chapters) == ("Emma", "Jane Austen", 55)
     assert j.speed == pytest.approx(10.0)
@@ -213,6 +213,13 @@ def test_a_resumed_jobs_speed_and_eta_count_what_this_run_rendered(store):
     j = store.require(job.id)
     assert j.speed == pytest.approx(2.0)  # not 400 / 50
     assert j.eta_seconds == pytest.approx(50.0)  # not 20 x 50 / 80
+    # a run that found everything in the cache measured no pace at all
+    store.progress(job.id, chunks_done=100, audio_seconds=500.0, render_seconds=0.2, rendered_audio_seconds=0.0,
+                   chunks_rendered=0)
+    assert store.require(job.id).speed is None
+    # done: the book's length, pauses and all, as the log and the notification say it
+    assert store.finish(job.id, "/out/a.m4b", duration=531.5)
+    assert store.require(job.id).audio_seconds == 531.5
 
 
 def test_reader_sees_no_lock_while_writer_writes(tmp_path):
@@ -283,12 +290,13 @@ def test_version_3_database_gains_the_newer_columns(tmp_path):
             if statement.strip():
                 conn.execute(statement)
     conn.execute("PRAGMA user_version = 3")
-    conn.execute("INSERT INTO jobs (sha256, source, name, created_at, updated_at) VALUES ('x', '/a', 'a', 1, 1)")
+    conn.execute("INSERT INTO jobs (sha256, source, name, created_at, updated_at, chunks_done, audio_seconds,"
+                 " render_seconds) VALUES ('x', '/a', 'a', 1, 1, 40, 600.0, 60.0)")
     conn.commit()
     conn.close()
     store = Store(path)
     assert store.schema_version == SCHEMA_VERSION == 6
     [job] = store.jobs()
     assert job.name == "a" and job.phase is None  # 5: the fetch phase
-    assert job.rendered_audio_seconds == 0 and job.chunks_rendered == 0  # 6: what a run rendered itself
+    assert job.speed == 10.0 and job.chunks_rendered == 40  # 6: what a run rendered itself, as known before
     assert job.expected_seconds is None and job.max_hours is None and not job.purge  # 4: lengths, purges

@@ -167,7 +167,7 @@ def past_speed(settings: Settings) -> Speed | None:
         store.close()
     if not jobs:
         return None
-    return Speed(sum(j.spoken_seconds for j in jobs) / sum(j.render_seconds for j in jobs), len(jobs))
+    return Speed(sum(j.rendered_audio_seconds for j in jobs) / sum(j.render_seconds for j in jobs), len(jobs))
 
 
 # -- the plan ------------------------------------------------------------------------------

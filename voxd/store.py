@@ -117,6 +117,7 @@ _MIGRATIONS: dict[int, str] = {
     6: """
     ALTER TABLE jobs ADD COLUMN rendered_audio_seconds REAL NOT NULL DEFAULT 0;
     ALTER TABLE jobs ADD COLUMN chunks_rendered INTEGER NOT NULL DEFAULT 0;
+    UPDATE jobs SET rendered_audio_seconds = audio_seconds, chunks_rendered = chunks_done;
     """,
 }
 
@@ -181,24 +182,17 @@ class Job:
         """Audio seconds rendered per wall second, once there is something to measure: of the
         chunks this run rendered, not of those it found in the cache (a resumed book would
         otherwise look several times faster than the engine)."""
-        if self.render_seconds > 0 and self.spoken_seconds > 0:
-            return self.spoken_seconds / self.render_seconds
+        if self.render_seconds > 0 and self.rendered_audio_seconds > 0:
+            return self.rendered_audio_seconds / self.render_seconds
         return None
-
-    @property
-    def spoken_seconds(self) -> float:
-        """The audio this run's render_seconds produced (all of it, for a job recorded before
-        voxd told the two apart)."""
-        return self.rendered_audio_seconds if self.chunks_rendered else self.audio_seconds
 
     @property
     def eta_seconds(self) -> float | None:
         """Time left at the measured pace, assuming the chunks left are like the ones this
         run rendered."""
-        done = self.chunks_rendered or self.chunks_done
-        if not self.chunks_total or done <= 0 or self.render_seconds <= 0:
+        if not self.chunks_total or self.chunks_rendered <= 0 or self.render_seconds <= 0:
             return None
-        per_chunk = self.render_seconds / done
+        per_chunk = self.render_seconds / self.chunks_rendered
         return max(0.0, (self.chunks_total - self.chunks_done) * per_chunk)
 
 
@@ -413,8 +407,11 @@ class Store:
                 (*values.values(), self._clock(), job_id),
             )
 
-    def finish(self, job_id: int, output: str, message: str = "", notify: Outgoing | None = None) -> bool:
+    def finish(self, job_id: int, output: str, message: str = "", notify: Outgoing | None = None,
+               duration: float | None = None) -> bool:
         """Mark a running job done, queueing its notification in the same transaction.
+        ``duration``, the finished book's length (its pauses too), becomes its audio_seconds:
+        what `voxd jobs` shows is what the log and the notification say.
 
         False (and nothing changes) if the job was cancelled meanwhile.
         """
@@ -422,8 +419,8 @@ class Store:
         with self.transaction() as conn:
             cur = conn.execute(
                 "UPDATE jobs SET status = 'done', output = ?, lease_until = NULL, finished_at = ?,"
-                " updated_at = ? WHERE id = ? AND status = 'running'",
-                (output, now, now, job_id),
+                " updated_at = ?, audio_seconds = COALESCE(?, audio_seconds) WHERE id = ? AND status = 'running'",
+                (output, now, now, duration, job_id),
             )
             if cur.rowcount:
                 self._event(conn, job_id, "done", message or f"wrote {output}")

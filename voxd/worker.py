@@ -314,7 +314,7 @@ class Worker:
             job=job.id, file=job.name, title=meta.title, author=meta.author, chapters=len(outcome.chapters),
             duration=format_duration(outcome.duration), elapsed=format_duration(elapsed), output=outcome.output,
         )
-        if not self.store.finish(job.id, str(outcome.output), notify=message):
+        if not self.store.finish(job.id, str(outcome.output), notify=message, duration=outcome.duration):
             log.info("job %d was cancelled as it finished; %s stays", job.id, outcome.output)
             return
         crash_point("publish.finished")

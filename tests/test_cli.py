@@ -88,9 +88,10 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path, args):
     # `voxd plan book.epub | head -3`: the reader has gone before voxd is done writing.
     (tmp_path / "voxd.toml").write_text('inbox = "inbox"\noutbox = "outbox"\nstate_dir = "state"\nengine = "espeak"\n')
     book = str(build_sample(tmp_path / "alice.epub"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as in a shell
     proc = subprocess.Popen([sys.executable, "-m", "voxd", *[book if a == "BOOK" else a for a in args],
                              "--config", str(tmp_path / "voxd.toml")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
     proc.stdout.close()  # before it has written a line
     err = proc.stderr.read()
     assert proc.wait(60) == 141, err

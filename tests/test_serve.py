@@ -17,6 +17,7 @@ import soundfile
 
 from voxd.wav import decode_wav
 
+from .servers import free_port
 from .support import ServeProcess, text_digest
 
 TEXT = "A sentence for the speech server, long enough to hear."
@@ -199,12 +200,42 @@ def test_an_address_it_cannot_listen_on_is_said_before_the_engine_loads(tmp_path
         busy = serve("--host", "127.0.0.1", "--port", str(port))
     assert busy.returncode == 1, busy.stderr
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use; another server is on that port" in busy.stderr
-    assert "Traceback" not in busy.stderr and "speaks" not in busy.stderr  # nothing loaded, nothing announced
+    assert "Traceback" not in busy.stderr and "voxd serve: espeak (model" not in busy.stderr  # nothing announced
     for port_text in ("0", "70000", "http"):
         bad = serve("--port", port_text)
         assert bad.returncode == 2 and f"{port_text!r} is not a port: a number from 1 to 65535" in bad.stderr
     nowhere = serve("--host", "no-such-host.invalid", "--port", "8880")
     assert nowhere.returncode == 1 and "cannot listen on no-such-host.invalid:8880" in nowhere.stderr
+
+
+def test_a_name_with_two_addresses_is_listened_on_at_both(monkeypatch):
+    # glibc answers "localhost" with ::1 first where /etc/hosts lists it: a server on the first
+    # address alone would refuse a daemon that asks 127.0.0.1. The answer is given here; the
+    # binding and the connections are real.
+    from voxd.serve import listen
+
+    port = free_port()
+    both = [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo",
+                        lambda host, *a, **k: both if host == "localhost" else real(host, *a, **k))
+    sockets = listen("localhost", port)
+    try:
+        assert sorted(s.getsockname()[0] for s in sockets) == ["127.0.0.1", "::1"]
+        for s in sockets:
+            s.listen()
+        for family, address in ((socket.AF_INET6, ("::1", port)), (socket.AF_INET, ("127.0.0.1", port))):
+            with socket.socket(family) as client:
+                client.connect(address)
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def test_sigterm_stops_it_cleanly(tmp_path):

@@ -291,24 +291,33 @@ def shutdown(batcher: Batcher, engine: Engine) -> None:
         engine.close()
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """The server's socket, bound; a clear error naming the address when it cannot be."""
+def listen(host: str, port: int) -> list[socket.socket]:
+    """The server's sockets, bound: one for each address ``host`` names (``localhost`` is
+    often both ::1 and 127.0.0.1, and a client may use either), as uvicorn binds them; a
+    clear error naming the address when one cannot be bound."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                             flags=socket.AI_PASSIVE)[0]
-        sock = socket.socket(family, kind, proto)
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
         raise VoxdError(f"voxd serve cannot listen on {host}:{port}: {exc.strerror or exc} "
                         "(check [serve] host, or --host)") from None
+    addresses = list(dict.fromkeys((family, kind, proto, address) for family, kind, proto, _, address in found))
+    both = len({family for family, *_ in addresses}) > 1
+    sockets: list[socket.socket] = []
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
+        for family, kind, proto, address in addresses:
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and both:  # the IPv4 address gets a socket of its own
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
     except OSError as exc:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         hint = "another server is on that port: stop it, or choose another with [serve] port or --port" \
             if exc.errno == errno.EADDRINUSE else "check [serve] host and port, or --host and --port"
         raise VoxdError(f"voxd serve cannot listen on {host}:{port}: {exc.strerror or exc}; {hint}") from None
-    return sock
+    return sockets
 
 
 def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> int:
@@ -324,12 +333,13 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
     s = settings.serve
     key = s.api_key.get_secret_value()
     check_exposure(host, key)
-    sock = listen(host, port)  # before the model loads: a port in use is said at once, not minutes later
+    sockets = listen(host, port)  # before the model loads: a port in use is said at once, not minutes later
     settings = settings.model_copy(update={"engine": engine_name})
     try:
         engine = load_engine(settings, engine_name)
     except BaseException:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         raise
     batch_size = batch_size_for(settings).size
     batcher = Batcher(engine, batch_size=batch_size, max_wait=s.batch_wait_ms / 1000.0, max_queue=s.max_queue,
@@ -359,9 +369,10 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
     log.info("voxd serve: %s (model %r, %d per batch%s) on http://%s:%d/v1", engine_name, options.model_name,
              batch_size, ", API key required" if key else "", host, port)
     try:
-        server.run(sockets=[sock])
+        server.run(sockets=sockets)
     finally:
         shutdown(batcher, engine)
-        sock.close()
+        for sock in sockets:
+            sock.close()
         log.info("voxd serve stopped")
     return 0 if server.started else 1

@@ -5,7 +5,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from voxd import children
 
@@ -46,3 +49,35 @@ def test_a_child_started_plainly_is_killed_by_them():
     os.kill(proc.pid, signal.SIGTERM)
     proc.join(30)
     assert proc.exitcode == -signal.SIGTERM
+
+
+def test_a_child_still_running_at_exit_does_not_hang_it(tmp_path):
+    # multiprocessing's exit hook sends daemonic children SIGTERM, which these hold, then waits
+    # for them: a parent interrupted before it took charge of its child would never exit.
+    script = tmp_path / "leave.py"
+    script.write_text(
+        "import multiprocessing, sys, time\n"
+        "from voxd import children\n"
+        "if __name__ == '__main__':\n"
+        "    ctx = multiprocessing.get_context('spawn')\n"
+        "    proc = ctx.Process(target=time.sleep, args=(3600,), daemon=True)\n"
+        "    children.start(proc)\n"
+        "    print(proc.pid, flush=True)\n"
+        "    sys.exit(0)  # as an interrupted parent does, with its child still running\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(pid), "the child outlived its parent"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

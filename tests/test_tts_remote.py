@@ -217,6 +217,18 @@ def test_a_server_that_refuses_voxd_is_passed_over_for_one_that_serves_it(served
         assert result.problems == [None] * len(texts)  # a request the refusing server got went to the other
 
 
+def test_a_server_that_refuses_a_speech_request_is_left_out_while_another_serves():
+    # Both were fine at discovery; then one's key was rotated: the book goes on with the other.
+    with OddSpeechServer() as good, OddSpeechServer(status=lambda text, n: 401) as rotated:
+        eng = engine_for(rotated.url, good.url)
+        result = eng.synthesize([Utterance(t, "en-us") for t in TEXTS * 2])
+        assert result.problems == [None] * 6 and len(rotated.asked) >= 1
+        assert "left out" in eng.fleet.reasons()
+        asked = len(rotated.asked)
+        eng.synthesize([Utterance("One more sentence for the fleet.", "en-us")])
+        assert len(rotated.asked) == asked  # left out for good: no request goes to it again
+
+
 def test_busy_servers_are_waited_for_and_their_window_shrinks():
     with OddSpeechServer(status=lambda text, n: 503 if n <= 2 else None) as a:
         eng = engine_for(a.url)

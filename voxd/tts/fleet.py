@@ -194,6 +194,11 @@ class Fleet:
             self._cond.notify_all()
             return news
 
+    def others_usable(self, endpoint: Endpoint) -> bool:
+        """Whether a server besides ``endpoint`` may still get work (down for a while counts)."""
+        with self._cond:
+            return any(e is not endpoint and e.down_until != float("inf") for e in self.endpoints)
+
     def exclude(self, slot: Slot, reason: str) -> None:
         """The server answers but must not get work (it serves another model): down for good."""
         with self._cond:

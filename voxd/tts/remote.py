@@ -400,9 +400,15 @@ class RemoteEngine(Engine):
                     self.fleet.released(slot)
                     raise VoiceError(f"speech server {shown(ep.url)}: {server_message(response)}")
                 elif status in REFUSING or quota(response):
+                    error = refusal(f"speech server {shown(ep.url)} refused voxd ({status} {response.reason_phrase})"
+                                    f": {server_message(response)}", status)
+                    if self.fleet.others_usable(ep):  # a server with a rotated key: the others go on
+                        log.warning("speech server %s is left out: %s (check %s)", shown(ep.url), error.detail,
+                                    error.setting)
+                        self.fleet.exclude(slot, f"left out: {error.detail}")
+                        continue
                     self.fleet.released(slot)
-                    raise refusal(f"speech server {shown(ep.url)} refused voxd ({status} {response.reason_phrase})"
-                                  f": {server_message(response)}", status)
+                    raise error
                 elif status in PERMANENT:
                     self.fleet.released(slot)
                     raise RequestRejected(

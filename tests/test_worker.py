@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -218,3 +219,44 @@ def test_a_models_download_is_a_phase_that_pings_and_a_stop_ends_it(env):
     after = store.require(job.id)
     assert after.status is Status.QUEUED and after.attempts == 0 and engine.calls == 0
     assert "stopping" in store.events(job.id)[-1].message
+
+
+def test_a_pause_holds_the_queue_and_a_reload_ends_the_wait(env):
+    """A pause is for what every book needs (the servers, the disk): the next book is not read
+    only to pause too, every retry_delay_seconds, all night. A reload ends the wait at once."""
+    from voxd.errors import ServersUnavailable
+    from voxd.samples import build_epub
+
+    settings, store = env
+
+    def down(_calls):
+        raise ServersUnavailable("no speech server answered: http://gpu-box:8000/v1: refused the connection")
+
+    for n in range(3):
+        book = build_epub(settings.inbox_dir / f"b{n}.epub", title=f"Book {n}", authors=("A",),
+                          chapters=[("One", [f"Book {n} has a sentence or two to speak."])])
+        enqueue(store, book, settings.inbox_dir / "done")
+    worker, engine = make_worker(settings, store, Engine(before=down))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        paused = lambda: [j for j in store.jobs() if j.status is Status.QUEUED and j.error]  # noqa: E731
+        deadline = time.monotonic() + 60
+        while not paused() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # a worker that went on would have read the next book by now
+        [first] = paused()
+        assert "no speech server answered" in first.error and first.attempts == 0
+        assert [j.chunks_total for j in store.jobs() if j.id != first.id] == [None, None]  # not even read
+        pauses = lambda: [e for e in store.events(first.id) if e.kind == "requeued"]  # noqa: E731
+        assert len(pauses()) == 1
+        worker.resume()  # as a reload does
+        deadline = time.monotonic() + 60
+        while len(pauses()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(pauses()) == 2  # tried again at once, not a minute later
+    finally:
+        worker.stop.set()
+        worker.wake.set()
+        thread.join(30)
+    assert not thread.is_alive()

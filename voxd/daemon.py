@@ -204,7 +204,7 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
         schedule_digest(new)
         logging.getLogger().setLevel(new.log_level)
         log.info("configuration reloaded%s", f"; restart voxd to apply: {', '.join(pending)}" if pending else "")
-        worker.wake.set()
+        worker.resume()  # what the waiting jobs wait for (a key, a server) may be fixed now
 
     def on_hup(_signum: int, _frame) -> None:
         threading.Thread(target=reload, name="voxd-reload", daemon=True).start()

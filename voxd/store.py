@@ -511,6 +511,14 @@ class Store:
                 self._event(conn, job_id, "requeued", reason)
             return cur.rowcount == 1
 
+    def release_waiting(self) -> int:
+        """End every queued job's wait (a back-off, a pause): they may be claimed now."""
+        with self.transaction() as conn:
+            return conn.execute(
+                "UPDATE jobs SET not_before = NULL, updated_at = ? WHERE status = 'queued' AND not_before IS NOT NULL",
+                (self._clock(),),
+            ).rowcount
+
     def move_source(self, job_id: int, source: Path | str) -> None:
         with self.transaction() as conn:
             conn.execute("UPDATE jobs SET source = ?, updated_at = ? WHERE id = ?",

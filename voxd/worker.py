@@ -73,6 +73,9 @@ class Worker:
         self.wake = threading.Event()
         self._engine: Engine | None = None
         self._engine_remote = settings.remote  # what the engine was made with
+        # After a pause (the servers, the disk, the GPU: what every book needs), no job is
+        # claimed until the wait is over: the next book would only be read to pause too.
+        self._held: tuple[float, str] | None = None
 
     @property
     def engine(self) -> Engine:
@@ -105,6 +108,14 @@ class Worker:
                 self.wake.wait(min(30.0, max(1.0, (opens - datetime.now()).total_seconds())))
                 self.wake.clear()
                 continue
+            if self._held is not None:
+                until, reason = self._held
+                if time.monotonic() < until:
+                    self.alive(f"paused: {reason}")
+                    self.wake.wait(min(5.0, until - time.monotonic()))
+                    self.wake.clear()
+                    continue
+                self._held = None
             job = self.store.claim(self.settings.lease_seconds)
             if job is None:
                 self.alive("idle: waiting for books in the inbox")
@@ -373,6 +384,15 @@ class Worker:
         log.warning("job %d paused: %s; trying again in %s", job.id, reason, format_duration(delay))
         self.store.requeue(job.id, f"{reason}; trying again in {format_duration(delay)}", delay=delay,
                            count_attempt=False)
+        self._held = (time.monotonic() + delay, reason)
+
+    def resume(self) -> None:
+        """Try the waiting jobs now (a reload may have fixed what they wait for)."""
+        self._held = None
+        released = self.store.release_waiting()
+        if released:
+            log.info("%d waiting job%s tried again now", released, "" if released == 1 else "s")
+        self.wake.set()
 
     def _retry_or_fail(self, job: Job, reason: str) -> None:
         if job.attempts >= self.settings.max_attempts:

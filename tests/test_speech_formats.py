@@ -50,6 +50,12 @@ def test_pcm_is_the_bare_samples_and_every_format_has_a_media_type():
     assert set(MEDIA_TYPES) == {"wav", "pcm", "flac", "mp3", "opus", "aac"}
 
 
+@pytest.mark.parametrize("fmt", ["mp3", "opus", "aac", "wav", "flac"])
+def test_an_empty_wave_is_a_valid_file_too(fmt):
+    _, _, samples, rate = decoded(encode(np.zeros(0, np.float32), 24000, fmt))
+    assert samples.size / rate < 0.1 and not np.any(np.abs(samples) > 0.01)
+
+
 def test_lossy_formats_are_a_fraction_of_the_wav():
     wave = tone(24000, 4.0)
     wav = len(encode(wave, 24000, "wav"))

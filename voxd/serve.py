@@ -177,7 +177,11 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
             raise _Refused(500, f"the engine failed: {exc}", kind="server_error") from None
         log.debug("speech answered %s (%.1f s)", digest, spoken.wave.size / spoken.sample_rate)
         fmt = req.response_format
-        content = await asyncio.to_thread(encode, spoken.wave, spoken.sample_rate, fmt)  # mp3 takes a while
+        try:
+            content = await asyncio.to_thread(encode, spoken.wave, spoken.sample_rate, fmt)  # mp3 takes a while
+        except Exception as exc:  # noqa: BLE001 - FFmpeg's error, in the envelope like every other
+            log.error("encoding %s failed: %s: %s", fmt, type(exc).__name__, exc)
+            raise _Refused(500, f"encoding the audio as {fmt} failed: {exc}", kind="server_error") from None
         headers = {"X-Sample-Rate": str(spoken.sample_rate),
                    "X-Finish-Reason": "length" if spoken.truncated else "stop"}
         return Response(content, media_type=MEDIA_TYPES[fmt], headers=headers)

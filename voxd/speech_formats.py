@@ -35,11 +35,14 @@ def encode(wave: np.ndarray, sample_rate: int, fmt: str) -> bytes:
     """``wave`` (mono float32) as ``fmt``, one of :data:`MEDIA_TYPES`."""
     if fmt == "pcm":
         return encode_pcm(wave)
+    samples = np.asarray(wave, dtype=np.float32)
+    if samples.size == 0:  # a file of no audio is one players and decoders refuse: 10 ms of silence
+        samples = np.zeros(max(1, sample_rate // 100), np.float32)
     if fmt == "flac":
-        return encode_flac(wave, sample_rate)
+        return encode_flac(samples, sample_rate)
     if fmt == "wav":
-        return encode_wav(wave, sample_rate)
-    return _lossy(np.asarray(wave, dtype=np.float32), sample_rate, *_LOSSY[fmt])
+        return encode_wav(samples, sample_rate)
+    return _lossy(samples, sample_rate, *_LOSSY[fmt])
 
 
 def _lossy(wave: np.ndarray, rate: int, container_format: str, codec: str, rates: tuple[int, ...]) -> bytes:

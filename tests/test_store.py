@@ -253,11 +253,11 @@ def test_reader_sees_no_lock_while_writer_writes(tmp_path):
 
 
 def test_version_1_database_is_migrated_in_place(tmp_path):
-    from voxd.store import _MIGRATIONS
+    from voxd.schema import MIGRATIONS
 
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path)
-    for statement in _MIGRATIONS[1].split(";"):
+    for statement in MIGRATIONS[1].split(";"):
         if statement.strip():
             conn.execute(statement)
     conn.execute("PRAGMA user_version = 1")
@@ -281,12 +281,12 @@ def test_phase_says_what_a_running_job_does_and_a_new_claim_clears_it(store):
 
 
 def test_version_3_database_gains_the_newer_columns(tmp_path):
-    from voxd.store import _MIGRATIONS
+    from voxd.schema import MIGRATIONS
 
     path = tmp_path / "v3.sqlite3"
     conn = sqlite3.connect(path)
     for version in (1, 2, 3):
-        for statement in _MIGRATIONS[version].split(";"):
+        for statement in MIGRATIONS[version].split(";"):
             if statement.strip():
                 conn.execute(statement)
     conn.execute("PRAGMA user_version = 3")

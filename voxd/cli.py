@@ -6,7 +6,6 @@ Kept free of torch and model imports so ``voxd --help`` and ``voxd jobs`` answer
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -16,14 +15,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import __version__
 from .config import Settings, load_settings
 from .errors import ConfigError, VoxdError
-
-if TYPE_CHECKING:
-    from tqdm import tqdm
+from .progress import ProgressBar
 
 
 def _setup_logging(level: str) -> None:
@@ -72,7 +69,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if not source.is_file():
         raise VoxdError(f"{source}: no such file")
     engine = load_engine(settings)
-    bar = _ProgressBar(enabled=not args.quiet)
+    bar = ProgressBar(enabled=not args.quiet)
     signal.signal(signal.SIGTERM, _stop_render)
     try:
         with bar.logs_above():
@@ -107,7 +104,7 @@ def _stop_render(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _start(settings: Settings, bar: _ProgressBar, book, chunks) -> None:
+def _start(settings: Settings, bar: ProgressBar, book, chunks) -> None:
     """Say now if the book may not fit on the disk (it is rendered anyway), then start the bar."""
     from .cache import ChunkCache
     from .disk import needs, shortfall
@@ -123,49 +120,6 @@ def _start(settings: Settings, bar: _ProgressBar, book, chunks) -> None:
     if bar.enabled:
         print(f"{book.metadata.title}: about {hours(expected_seconds(chunks, settings))} of audio", file=sys.stderr)
     bar.start(f"{book.metadata.title[:40]}", len({c.key for c in chunks}))
-
-
-class _ProgressBar:
-    """A tqdm bar over chunks; silent when not wanted."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._bar: tqdm[Any] | None = None
-
-    def start(self, title: str, total: int) -> None:
-        if not self.enabled:
-            return
-        from tqdm import tqdm
-
-        self._bar = tqdm(total=total, desc=title, unit="chunk", file=sys.stderr, dynamic_ncols=True)
-
-    def update(self, progress) -> None:
-        if self._bar is None:
-            return
-        self._bar.n = progress.chunks_done
-        speed = progress.speed
-        self._bar.set_postfix_str(
-            f"{progress.audio_seconds / 60:.1f} min audio" + (f", {speed:.1f}x" if speed else ""), refresh=False
-        )
-        self._bar.refresh()
-
-    def logs_above(self) -> contextlib.AbstractContextManager[object]:
-        """Log lines printed above the bar, not into it (a warning mid-render would otherwise
-        be glued to the bar's line and the bar drawn again after it)."""
-        if not self.enabled:
-            return contextlib.nullcontext()
-        from tqdm.contrib.logging import logging_redirect_tqdm
-
-        return logging_redirect_tqdm()
-
-    def assembling(self, done: int, total: int) -> None:
-        """After the last chunk: the chapters still being encoded, not a bar stuck at 100 %."""
-        if self._bar is not None:
-            self._bar.set_postfix_str(f"writing the .m4b: {done} of {total} chapters")
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

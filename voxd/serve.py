@@ -338,45 +338,41 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
     key = s.api_key.get_secret_value()
     check_exposure(host, key)
     sockets = listen(host, port)  # before the model loads: a port in use is said at once, not minutes later
-    settings = settings.model_copy(update={"engine": engine_name})
-    try:
+    with contextlib.ExitStack() as bound:  # the sockets are closed however this ends
+        for sock in sockets:
+            bound.enter_context(sock)
+        settings = settings.model_copy(update={"engine": engine_name})
         engine = load_engine(settings, engine_name)
-    except BaseException:
-        for sock in sockets:
-            sock.close()
-        raise
-    batch_size = batch_size_for(settings).size
-    batcher = Batcher(engine, batch_size=batch_size, max_wait=s.batch_wait_ms / 1000.0, max_queue=s.max_queue,
-                      max_ratio=MAX_LENGTH_RATIO)
-    options = ServeOptions(
-        model_name=s.model_name or f"voxd-{engine_name}", api_key=key, max_input_chars=s.max_input_chars,
-        max_body_bytes=int(s.max_body_mb * 2**20),
-    )
-    app = create_app(engine, batcher, options)
+        batch_size = batch_size_for(settings).size
+        batcher = Batcher(engine, batch_size=batch_size, max_wait=s.batch_wait_ms / 1000.0, max_queue=s.max_queue,
+                          max_ratio=MAX_LENGTH_RATIO)
+        options = ServeOptions(
+            model_name=s.model_name or f"voxd-{engine_name}", api_key=key, max_input_chars=s.max_input_chars,
+            max_body_bytes=int(s.max_body_mb * 2**20),
+        )
+        app = create_app(engine, batcher, options)
 
-    class Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            # voxd handles the signals itself: uvicorn would raise them again once it stopped,
-            # which kills the process before the engine is closed and exits with -15.
-            yield
+        class Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                # voxd handles the signals itself: uvicorn would raise them again once it stopped,
+                # which kills the process before the engine is closed and exits with -15.
+                yield
 
-    server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                   lifespan="off", server_header=False))
+        server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                                       lifespan="off", server_header=False))
 
-    def stop(signum: int, frame: object) -> None:
-        log.info("voxd serve: %s received, finishing the requests in flight", signal.Signals(signum).name)
-        server.should_exit = True
+        def stop(signum: int, frame: object) -> None:
+            log.info("voxd serve: %s received, finishing the requests in flight", signal.Signals(signum).name)
+            server.should_exit = True
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, stop)
-    log.info("voxd serve: %s (model %r, %d per batch%s) on http://%s:%d/v1", engine_name, options.model_name,
-             batch_size, ", API key required" if key else "", host, port)
-    try:
-        server.run(sockets=sockets)
-    finally:
-        shutdown(batcher, engine)
-        for sock in sockets:
-            sock.close()
-        log.info("voxd serve stopped")
-    return 0 if server.started else 1
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, stop)
+        log.info("voxd serve: %s (model %r, %d per batch%s) on http://%s:%d/v1", engine_name, options.model_name,
+                 batch_size, ", API key required" if key else "", host, port)
+        try:
+            server.run(sockets=sockets)
+        finally:
+            shutdown(batcher, engine)
+            log.info("voxd serve stopped")
+        return 0 if server.started else 1

@@ -104,7 +104,9 @@ def test_a_book_past_max_book_hours_fails_at_once_and_may_be_let_through(daemon_
                                    "(0.02)")
     assert failed.error.endswith("voxd retry 1 --max-hours 1")
     assert failed.expected_seconds == pytest.approx(180, abs=30) and failed.chunks_done == 0
-    note = (d.inbox / "failed" / "long.voxd.json.error.txt").read_text(encoding="utf-8")
+    note_path = d.inbox / "failed" / "long.voxd.json.error.txt"  # written just after the job is marked failed
+    d.wait_for(note_path.exists, 30, "the error note")
+    note = note_path.read_text(encoding="utf-8")
     assert "more than max_book_hours (0.02)" in note
     assert not list((d.state / "cache").rglob("*.vxa"))  # nothing rendered
     assert "~3m" in d.cli("jobs").stdout

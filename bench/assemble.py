@@ -1,4 +1,4 @@
-"""Benchmark voxd.assembly.assemble: hours of audio from the chunk cache to a chaptered .m4b.
+"""Benchmark voxd.audio.assembly.assemble: hours of audio from the chunk cache to a chaptered .m4b.
 
     .venv/bin/python bench/assemble.py                 # 1, 4 and 16 hours
     .venv/bin/python bench/assemble.py --hours 1 4     # just those
@@ -103,7 +103,7 @@ def _build(root: Path, hours: float):
 
 
 def child(hours: float, loudness: bool) -> dict:
-    from voxd.assembly import assemble
+    from voxd.audio.assembly import assemble
     from voxd.config import Settings
 
     with tempfile.TemporaryDirectory(prefix="voxd-bench-") as tmp:
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     document = {
-        "benchmark": "voxd.assembly.assemble",
+        "benchmark": "voxd.audio.assembly.assemble",
         "loudness": loudness,
         "sample_rate": RATE,
         "chapters": CHAPTERS,

@@ -251,9 +251,9 @@ def book_chunks(limit: int, model_id: str, book: Path | None):
     """Up to ``limit`` chunks of a book, as voxd plans them (the sample book, repeated, by default)."""
     from voxd.book import Chunk
     from voxd.ingest import read_book
+    from voxd.narration.text import plan_chunks
     from voxd.render import with_keys
     from voxd.samples import build_sample
-    from voxd.text import plan_chunks
 
     with tempfile.TemporaryDirectory() as tmp:
         source = book or build_sample(Path(tmp) / "alice.epub")
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                              "so small sizes do not take the whole run")
     parser.add_argument("--decode-probe", action="store_true",
                         help="also time the codec decoder alone on random codes, batch x frames, with its peak "
-                             "memory (the decoder sets the peak: see voxd/gpu.py)")
+                             "memory (the decoder sets the peak: see voxd/tts/gpu.py)")
     parser.add_argument("--book", type=Path, help="take the chunks from this EPUB (default: the sample book)")
     parser.add_argument("--lengths", choices=("text", "natural"),
                         help="items stop where their text predicts (default; random weights) or by themselves "
@@ -422,8 +422,8 @@ def _run(args, report: dict, tmp: Path, cuda: bool, device: str, dtype) -> int:
 
 
 def print_memory_model() -> int:
-    """The sizes voxd.gpu picks, and the model behind them (no torch, no GPU needed)."""
-    from voxd import gpu
+    """The sizes voxd.tts.gpu picks, and the model behind them (no torch, no GPU needed)."""
+    from voxd.tts import gpu
 
     print(f"weights {gpu.WEIGHTS_GIB} GiB; per item {gpu.ITEM_GIB * 1024:.0f} MiB; per batch "
           f"{gpu.GENERATION_FIXED_GIB} GiB; decoder reserve {gpu.DECODE_RESERVE_GIB} GiB; "

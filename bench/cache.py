@@ -27,7 +27,7 @@ check of what is cached); the largest sample error and the signal-to-noise ratio
 after the round trip. For ``espeak``, end to end with each format: ``render`` (the
 render loop with eSpeak into an empty cache: engine and stores, where the engine
 is as fast as any and the store's share is largest), ``resume`` (the render loop
-over the full cache: only look-ups) and ``assemble`` (``voxd.assembly.assemble``
+over the full cache: only look-ups) and ``assemble`` (``voxd.audio.assembly.assemble``
 of those chapters into an .m4b: both passes, AAC, tags). Timings are the best of
 ``--repeat`` runs. Results go to bench/results/cache.json.
 """
@@ -156,9 +156,9 @@ def espeak_chunks(tmp: Path, minutes: float):
     from voxd.book import Book
     from voxd.config import Settings
     from voxd.ingest import read_book
+    from voxd.narration.text import plan_chunks
     from voxd.render import with_keys
     from voxd.samples import build_sample
-    from voxd.text import plan_chunks
     from voxd.tts.base import speech_seconds
     from voxd.tts.registry import load_engine
 
@@ -193,7 +193,7 @@ def synthetic_audio(minutes: float) -> list[tuple[str, np.ndarray, int]]:
 
 def end_to_end(book, chunks, engine, settings, tmp: Path, repeat: int) -> list[dict]:
     """The render loop and assembly with each format, on the eSpeak chunks."""
-    from voxd.assembly import assemble
+    from voxd.audio.assembly import assemble
     from voxd.render import Check, render
 
     rows = []

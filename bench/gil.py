@@ -47,8 +47,8 @@ def voice(seconds: float):
 def encode(folder: str) -> None:
     import numpy as np
 
+    from voxd.audio.m4b import M4bWriter
     from voxd.book import Metadata
-    from voxd.m4b import M4bWriter
 
     pcm = np.load(Path(folder) / "voice.npy")
     with M4bWriter(Path(folder) / "gil.m4b", sample_rate=RATE, metadata=Metadata(title="GIL")) as writer:

@@ -65,7 +65,7 @@ class Phases:
 
     def __enter__(self) -> Phases:
         import voxd.convert as convert_module
-        from voxd.assembler import Assembler
+        from voxd.audio.assembler import Assembler
 
         self.module = convert_module
         self.saved = {name: getattr(convert_module, name) for name in self.NAMES}
@@ -86,7 +86,7 @@ class Phases:
         return timed
 
     def __exit__(self, *exc) -> None:
-        from voxd.assembler import Assembler
+        from voxd.audio.assembler import Assembler
 
         for name, real in self.saved.items():
             setattr(self.module, name, real)
@@ -228,12 +228,12 @@ def _run(args, tmp: Path) -> int:
     from voxd.cache import ChunkCache
     from voxd.config import Settings
     from voxd.convert import convert
-    from voxd.gpu import batch_size_for
     from voxd.ingest import read_book
+    from voxd.narration.text import plan_chunks
     from voxd.render import Check, render, with_keys
     from voxd.samples import build_sample
-    from voxd.text import plan_chunks
     from voxd.tts.base import Utterance
+    from voxd.tts.gpu import batch_size_for
     from voxd.tts.registry import load_engine
 
     if args.full_size:

@@ -84,8 +84,8 @@ def paced_engine(speed: float):
 def serve(port: int, speed: float, batch: int) -> int:
     import uvicorn
 
-    from voxd.batcher import Batcher
     from voxd.serve import ServeOptions, create_app
+    from voxd.tts.batcher import Batcher
 
     engine = paced_engine(speed)
     batcher = Batcher(engine, batch_size=batch, max_wait=0.01, max_queue=100_000, max_ratio=2.0)
@@ -170,8 +170,8 @@ def pipeline_run(urls: list[str], book: Path, tmp: Path) -> dict:
     from voxd.config import Settings
     from voxd.convert import convert
     from voxd.ingest import read_book
+    from voxd.narration.text import plan_chunks
     from voxd.render import Check, render, with_keys
-    from voxd.text import plan_chunks
     from voxd.tts.remote import RemoteEngine
 
     settings = Settings(engine="remote", state_dir=tmp / "state", remote={"urls": urls})

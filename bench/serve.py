@@ -66,7 +66,7 @@ def health(port: int) -> dict:
 def run(port: int, key: str, clients: int, requests: int) -> dict:
     import httpx
 
-    from voxd.wav import decode_wav
+    from voxd.audio.wav import decode_wav
 
     url = f"http://127.0.0.1:{port}/v1/audio/speech"
     headers = {"Authorization": f"Bearer {key}"}

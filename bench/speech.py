@@ -1,5 +1,5 @@
 """What the listener would hear, book by book: sections skipped as front or back matter,
-chunks worth a look (voxd.plan's flags), text left out as not language, and paragraphs that
+chunks worth a look (voxd.narration.plan's flags), text left out as not language, and paragraphs that
 are fragments rather than sentences (figure labels read as "0 10 20 x").
 
 Compare two versions of voxd on the same books: ``--before DIR`` is another checkout's
@@ -31,7 +31,7 @@ _DUMP = r"""
 import json, re, sys
 from pathlib import Path
 from voxd.ingest import read_book
-from voxd.text import plan_chunks, split_sentences, clean_for_speech, _split_long
+from voxd.narration.text import plan_chunks, split_sentences, clean_for_speech, _split_long
 
 FRAGMENT_WORD = re.compile(r"[^\W\d_]{4,}")
 
@@ -93,7 +93,7 @@ def measure(data: dict) -> dict:
     from collections import Counter
 
     from voxd.book import Chunk, Pause
-    from voxd.plan import chunk_flags
+    from voxd.narration.plan import chunk_flags
 
     if "error" in data:
         return {"error": data["error"]}

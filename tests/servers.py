@@ -172,8 +172,8 @@ class OddSpeechServer(LoopbackServer):
     def speak(self, text: str, n: int) -> bytes:
         import numpy as np
 
+        from voxd.audio.wav import encode_wav
         from voxd.tts.base import Utterance
-        from voxd.wav import encode_wav
 
         result = self.engine.synthesize([Utterance(text, "en-us")])
         wave, rate = result.waveforms[0], result.sample_rate

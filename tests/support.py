@@ -25,7 +25,7 @@ from voxd.book import Book, Chapter, Chunk, Metadata, Pause
 from voxd.cache import ChunkCache
 from voxd.config import Settings
 from voxd.samples import build_epub
-from voxd.store import Store
+from voxd.service.store import Store
 
 
 def recording(path: Path) -> Path:

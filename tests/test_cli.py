@@ -34,7 +34,7 @@ def voxd(tmp_path, *args, check=True):
 
 def test_startup_paths_do_not_import_torch():
     code = (
-        "import sys, voxd.cli, voxd.daemon, voxd.worker, voxd.tts.registry; voxd.cli.build_parser();"
+        "import sys, voxd.cli, voxd.service.daemon, voxd.service.worker, voxd.tts.registry; voxd.cli.build_parser();"
         "heavy = [m for m in ('torch', 'qwen_tts', 'transformers', 'pymupdf') if m in sys.modules];"
         "assert not heavy, heavy"
     )
@@ -186,7 +186,7 @@ def test_doctor_flags_bad_config(tmp_path):
 
 
 def test_output_names_are_safe():
-    from voxd.publish import safe_name
+    from voxd.audio.publish import safe_name
 
     assert safe_name("../../../escape", "X") == "escape"
     assert safe_name(" .hidden. ", "X") == "hidden"
@@ -220,7 +220,7 @@ def test_voices_add_design_list_preview_remove(tmp_path):
 
 def test_extract_then_manifest_gives_the_same_chunks(tmp_path):
     from voxd.ingest import read_book
-    from voxd.text import plan_chunks
+    from voxd.narration.text import plan_chunks
 
     book = build_sample(tmp_path / "alice.epub")
     out = voxd(tmp_path, "extract", str(book))

@@ -14,7 +14,7 @@ import numpy as np
 
 from voxd.cache import ChunkCache
 from voxd.samples import build_sample
-from voxd.store import Store
+from voxd.service.store import Store
 
 from .support import settings_for
 
@@ -66,7 +66,7 @@ def test_jobs_keeps_one_line_per_job_whatever_the_names_hold(tmp_path: Path) -> 
     assert "two lines and [2Jescapes.epub" in table[1] and "the reader failed: line one line two" in table[1]
     assert "~2h00m00s" in table[2]
     # the columns line up on screen: a wide (CJK) character takes two columns
-    from voxd.joblist import width
+    from voxd.service.joblist import width
 
     starts = [width(row[: row.index(status)]) for row, status in zip(table[1:], ("failed", "queued", "queued"))]
     assert len(set(starts)) == 1

@@ -17,16 +17,16 @@ import numpy as np
 import pyloudnorm as pyln
 import pytest
 
-from voxd.assembly import _part_starts, assemble
+from voxd.audio.assembly import _part_starts, assemble
+from voxd.audio.loudness import to_db
 from voxd.book import Book, Chunk, Pause
 from voxd.cache import ChunkCache
 from voxd.convert import convert
 from voxd.errors import AssemblyFailed
 from voxd.ingest import read_book
-from voxd.loudness import to_db
+from voxd.narration.text import plan_chunks
 from voxd.render import render, with_keys
 from voxd.samples import SAMPLE_CHAPTERS, build_epub
-from voxd.text import plan_chunks
 
 from .support import RATE, assemblers, chapters_of, decode, handmade_book, legacy_entry, settings_for, tiny_png
 

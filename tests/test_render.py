@@ -364,11 +364,11 @@ def test_a_runaway_is_always_spoken_again(tmp_path, engine):
 
 
 def test_convert_remembers_the_batch_size_that_fit(tmp_path, engine, monkeypatch):
-    from voxd import gpu
     from voxd.config import Settings
     from voxd.convert import convert
     from voxd.samples import build_sample
-    from voxd.store import Store
+    from voxd.service.store import Store
+    from voxd.tts import gpu
 
     card = gpu.Card(index=0, name="Test GPU 24GB", free=24 * gpu.GiB, total=24 * gpu.GiB)
     monkeypatch.setattr(gpu, "probe", lambda device="auto": card)
@@ -390,11 +390,11 @@ def test_convert_remembers_the_batch_size_that_fit(tmp_path, engine, monkeypatch
 
 def test_the_worker_records_flagged_chunks_as_job_events(tmp_path, engine):
     from voxd.config import Settings
-    from voxd.notify import Notifier
     from voxd.samples import build_sample
-    from voxd.store import Status, Store
-    from voxd.watch import enqueue
-    from voxd.worker import Worker
+    from voxd.service.notify import Notifier
+    from voxd.service.store import Status, Store
+    from voxd.service.watch import enqueue
+    from voxd.service.worker import Worker
 
     settings = Settings(inbox=tmp_path / "inbox", outbox=tmp_path / "outbox", state_dir=tmp_path / "state",
                         engine="espeak")

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import soundfile
 
-from voxd.wav import decode_wav
+from voxd.audio.wav import decode_wav
 
 from .servers import free_port
 from .support import ServeProcess, text_digest

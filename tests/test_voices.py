@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile
 
+from voxd.audio.segment import RecordingError
 from voxd.errors import PermanentError, VoiceError
-from voxd.segment import RecordingError
 from voxd.tts.base import Utterance
 from voxd.tts.espeak import EspeakEngine
 from voxd.voices import SAMPLE_RATE, VoiceLibrary, import_recording, read_audio

@@ -66,7 +66,7 @@ class Book:
     chapters: tuple[Chapter, ...]
     cover: Cover | None = None
     #: How to say words: (written, spoken) pairs from the manifest or the EPUB's PLS
-    #: lexicons, applied on top of the global lexicon (see :mod:`voxd.lexicon`).
+    #: lexicons, applied on top of the global lexicon (see :mod:`voxd.narration.lexicon`).
     lexicon: tuple[tuple[str, str], ...] = ()
 
 

@@ -44,7 +44,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .daemon import run_daemon
+    from .service.daemon import run_daemon
 
     settings = _settings(args)
     _setup_logging("DEBUG" if args.verbose else settings.log_level)
@@ -53,10 +53,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from .audio.publish import outbox_path
     from .convert import convert
     from .errors import TooLong
-    from .length import enough_hours
-    from .publish import outbox_path
+    from .narration.length import enough_hours
     from .tts.registry import load_engine
 
     settings = _settings(args)
@@ -107,8 +107,8 @@ def _stop_render(signum: int, frame: object) -> None:
 def _start(settings: Settings, bar: ProgressBar, book, chunks) -> None:
     """Say now if the book may not fit on the disk (it is rendered anyway), then start the bar."""
     from .cache import ChunkCache
-    from .disk import needs, shortfall
-    from .length import expected_seconds, hours
+    from .narration.length import expected_seconds, hours
+    from .service.disk import needs, shortfall
 
     try:
         short = shortfall(settings, needs(chunks, ChunkCache(settings.cache_path), settings), book.metadata.title)
@@ -124,7 +124,7 @@ def _start(settings: Settings, bar: ProgressBar, book, chunks) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Show what a book will sound like and how long it will take, without loading a model."""
-    from .plan import describe, read_plan
+    from .narration.plan import describe, read_plan
 
     settings = _settings(args)
     source = Path(args.input)
@@ -141,9 +141,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     """Write what voxd read from a book as an editable manifest (and its cover beside it)."""
+    from .audio.publish import fitting_name
     from .ingest.isolated import read_book_isolated
     from .ingest.manifest import write_manifest
-    from .publish import fitting_name
 
     settings = _settings(args)
     source = Path(args.input)
@@ -166,7 +166,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_add(args: argparse.Namespace) -> int:
     from .files import sha256_file
-    from .store import Store
+    from .service.store import Store
 
     settings = _settings(args)
     inbox = settings.inbox_dir
@@ -206,7 +206,7 @@ def _copy_into(src: Path, inbox: Path) -> Path:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from .store import Store
+    from .service.store import Store
 
     settings = _settings(args)
     jobs = Store(settings.db_path).jobs()
@@ -224,10 +224,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if not jobs:
         print("no jobs yet: drop an EPUB into", settings.inbox_dir)
     else:
-        from .joblist import table
+        from .service.joblist import table
 
         print(table(jobs))
-    from .disk import report
+    from .service.disk import report
 
     print()
     for label, text, _ok in report(settings):
@@ -236,7 +236,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from .store import Store
+    from .service.store import Store
 
     store = Store(_settings(args).db_path)
     job = store.get(args.id)
@@ -249,7 +249,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from .store import Store
+    from .service.store import Store
 
     settings = _settings(args)
     store = Store(settings.db_path)
@@ -262,7 +262,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         raise VoxdError(f"job {args.id} is {job.status.value}; only queued or running jobs can be cancelled"
                         + (", and only cancelled or failed ones purged" if args.purge else ""))
     if args.purge:
-        from .disk import purge_job, size
+        from .service.disk import purge_job, size
 
         removed, freed = purge_job(settings, store, args.id)
         print(f"removed {removed} of its chunks ({size(freed)}) from the cache"
@@ -368,7 +368,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check what voxd needs, and say plainly what is missing."""
     from .config import find_config
-    from .notify import redact
+    from .service.notify import redact
 
     problems = 0
 
@@ -395,7 +395,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             creatable = parent is not None and os.access(parent, os.W_OK)
             line(label, f"{folder} (missing; {'created on first run' if creatable else 'cannot be created'})",
                  ok=creatable)
-    from .disk import report
+    from .service.disk import report
 
     for label, text, ok in report(settings):
         line(label, text, ok=ok)

@@ -199,7 +199,7 @@ class Settings(BaseSettings):
     # scheduling
     render_window: str = ""
 
-    # disk: finished books' chunks give way past either (see voxd.disk)
+    # disk: finished books' chunks give way past either (see voxd.service.disk)
     cache_max_gb: float = Field(10.0, ge=0)
     cache_min_free_gb: float = Field(5.0, ge=0)
 
@@ -234,7 +234,7 @@ class Settings(BaseSettings):
     section_breaks: Literal["pause", "spoken"] = "pause"
     # what a PDF figure whose labels were left out is called ("Figure."), or nothing
     figure_mention: bool = False
-    # how to say words (voxd.lexicon): a TOML file of word = "what to say", or a PLS file;
+    # how to say words (voxd.narration.lexicon): a TOML file of word = "what to say", or a PLS file;
     # unset: lexicon.toml beside the config file, if there is one
     lexicon_file: Path | None = None
 
@@ -383,7 +383,7 @@ def load_settings(config: Path | str | None = None, **overrides: Any) -> Setting
     except SettingsError as exc:  # a VOXD_* value for a list or a table that is not JSON
         raise ConfigError(_describe_env(exc)) from None
     if settings.lexicon_path is not None:
-        from .lexicon import load_lexicon_file
+        from .narration.lexicon import load_lexicon_file
 
         load_lexicon_file(settings.lexicon_path)  # a broken lexicon stops voxd now, naming the file
     return settings

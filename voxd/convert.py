@@ -11,19 +11,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import length
-from .assembler import Assembler
+from .audio.assembler import Assembler
+from .audio.m4b import ChapterMark
 from .book import Book, Chunk
 from .cache import ChunkCache
 from .config import Settings
 from .errors import BookError
 from .faults import crash_point
-from .gpu import BatchMemory, batch_size_for
 from .ingest.isolated import read_book_isolated
-from .m4b import ChapterMark
-from .plan import check_languages, speech_chunks
+from .narration import length
+from .narration.plan import check_languages, speech_chunks
 from .render import Check, Progress, render, with_keys
 from .tts.base import Engine
+from .tts.gpu import BatchMemory, batch_size_for
 from .tts.hub import FetchProgress
 
 log = logging.getLogger(__name__)

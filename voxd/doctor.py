@@ -2,7 +2,7 @@
 
 Each function returns (label, text, ok) lines for the command line to print: ok True
 or False is a verdict (False counts as a problem), None a plain fact. The GPU lines
-come from :mod:`voxd.cuda_check`; this module adds the configured device's free
+come from :mod:`voxd.tts.cuda_check`; this module adds the configured device's free
 memory (the card ``[qwen] device`` names, not always the first), the batch size it
 gives, and the models: whether each one configured is on this machine, and whether
 the disk has room for those that are not.
@@ -37,7 +37,7 @@ def models(settings: Settings) -> list[tuple[str, str]]:
 def gpu_lines(settings: Settings) -> list[Line]:
     """torch, the driver, each card and whether this torch supports it, the configured
     device's verdict and free memory, and the batch size that memory gives."""
-    from . import cuda_check
+    from .tts import cuda_check
 
     device = settings.qwen.device
     engine_is_qwen = settings.engine == "qwen"
@@ -55,7 +55,7 @@ def gpu_lines(settings: Settings) -> list[Line]:
         where, free_bytes, total_bytes, source = free
         lines.append(("vram", f"{where}: {free_bytes / GiB:.1f} of {total_bytes / GiB:.1f} GiB free{source}", None))
         try:
-            from .gpu import recommended_batch_size
+            from .tts.gpu import recommended_batch_size
 
             for _, model in models(settings)[:2]:
                 lines.append(("batch", f"{model}: {recommended_batch_size(model, free_bytes)} chunks per batch", None))
@@ -90,7 +90,7 @@ def _free_memory(torch: Any, found: Any) -> tuple[str, int, int, str] | None:
 
 def model_lines(settings: Settings) -> list[Line]:
     """Whether each configured model is on this machine, and room on disk for the rest."""
-    from .gpu import model_size
+    from .tts.gpu import model_size
     from .tts.hub import cache_root, on_disk, size_text
     from .tts.qwen_checkpoint import complete_checkpoint, looks_like_path
 

@@ -48,11 +48,11 @@ from itertools import groupby
 
 import numpy as np
 
-from . import gpu
 from .book import Chunk
 from .cache import ChunkCache, content_key
 from .errors import EngineError, OutOfMemory
 from .faults import crash_point
+from .tts import gpu
 from .tts.base import Engine, Synthesis, Utterance, speech_seconds
 
 log = logging.getLogger(__name__)

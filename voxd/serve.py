@@ -3,7 +3,7 @@
 One process, one engine, one GPU (``--device cuda:1`` for a second card): a
 daemon elsewhere points ``engine = "remote"`` at it, as at any vLLM-Omni or
 Kokoro server. Concurrent requests are coalesced into the engine's batches by
-:mod:`voxd.batcher`.
+:mod:`voxd.tts.batcher`.
 
 The edges are where a server gets hurt, so they are explicit:
 
@@ -45,10 +45,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .batcher import Batcher, QueueFull
+from .audio.speech_formats import MEDIA_TYPES, encode
 from .errors import ConfigError, EngineError, PermanentError, VoiceError, VoxdError
-from .speech_formats import MEDIA_TYPES, encode
 from .tts.base import Engine, Utterance
+from .tts.batcher import Batcher, QueueFull
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -328,8 +328,8 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
     """Load the engine, start the batcher and serve until SIGINT/SIGTERM."""
     import uvicorn
 
-    from .gpu import batch_size_for
     from .render import MAX_LENGTH_RATIO
+    from .tts.gpu import batch_size_for
     from .tts.registry import load_engine
 
     if engine_name not in ("espeak", "qwen"):

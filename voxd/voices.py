@@ -1,7 +1,7 @@
 """The voice library: cloned and designed voices that books and manifests can name.
 
 A cloned voice comes from a recording dropped into ``inbox/voices/``: the best
-5-15 s of clean speech is cut out (see :mod:`voxd.segment`), resampled to the
+5-15 s of clean speech is cut out (see :mod:`voxd.audio.segment`), resampled to the
 model's 24 kHz and kept as ``state_dir/voices/<name>/reference.wav`` with a
 ``voice.json`` that says where it came from. A designed voice is a description
 ("a warm, low, unhurried male voice") for the VoiceDesign checkpoint. The engine
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio.segment import RecordingError, choose_reference, extract
 from .errors import PermanentError, VoiceError
-from .segment import RecordingError, choose_reference, extract
 
 #: Read by a designed voice when it is frozen into a clone: varied sounds, about 10 s.
 FREEZE_SENTENCE = (

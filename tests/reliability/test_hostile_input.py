@@ -23,7 +23,7 @@ import mutagen.mp4
 import pytest
 
 from voxd.ingest import read_book
-from voxd.text import plan_chunks
+from voxd.narration.text import plan_chunks
 
 from .support import by_name, drop, events, jobs, small_book, start_daemon, stop_daemon, wait_until
 

@@ -50,7 +50,7 @@ def read_book(path: Path, **options: Any) -> Book:
     :class:`~voxd.errors.BookError` for a file that is corrupt, hostile or empty
     (an ``.epub`` that is not a zip, for instance). The cover is decoded here, under a
     pixel limit, and comes back as a JPEG of sane size, or not at all
-    (:func:`voxd.cover.sane_cover`).
+    (:func:`voxd.ingest.cover.sane_cover`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -60,7 +60,7 @@ def read_book(path: Path, **options: Any) -> Book:
         raise UnsupportedFormat(f"{path.name}: unsupported {kind} (voxd reads .epub, .pdf and .voxd.json)")
     book = reader(path, **options)
     if book.cover is not None:
-        from voxd.cover import sane_cover
+        from voxd.ingest.cover import sane_cover
 
         book = replace(book, cover=sane_cover(book.cover, path.name))
     return book

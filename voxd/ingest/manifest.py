@@ -22,7 +22,7 @@ chapter gives its text either as ``text`` (paragraphs separated by blank lines) 
 as a list of ``paragraphs``, and may set its own ``voice``, ``style`` and
 ``language``; the book-level ``voice`` and ``style`` apply to chapters that set none.
 ``cover`` is a JPEG or PNG file in the manifest's folder (or below it). ``lexicon`` says
-how to say words in this book, ``{"Hermione": "Her-my-oh-nee"}`` (see :mod:`voxd.lexicon`);
+how to say words in this book, ``{"Hermione": "Her-my-oh-nee"}`` (see :mod:`voxd.narration.lexicon`);
 a chapter's ``language`` is the way to read a chapter (or, set on every chapter, a book)
 whose declared language the engine does not speak.
 
@@ -47,7 +47,7 @@ from pydantic_core import ErrorDetails
 from voxd.book import Book, Chapter, Cover, Metadata, image_mime
 from voxd.errors import BookError
 from voxd.files import write_bytes_atomic, write_text_atomic
-from voxd.lexicon import check_entries
+from voxd.narration.lexicon import check_entries
 
 __all__ = [
     "MANIFEST_VERSION",

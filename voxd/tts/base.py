@@ -59,7 +59,7 @@ class Engine(Protocol):
 
     Every engine subclasses this explicitly, so the optional parts below have their
     defaults in one place and mypy checks each engine against the whole contract.
-    One test suite (``tests/test_tts_base.py``) holds every engine to it.
+    One test suite (``tests/tts/test_base.py``) holds every engine to it.
     """
 
     #: Stable identity of the model and everything that changes its audio; part of every

@@ -274,7 +274,7 @@ class QwenEngine(Engine):
 
     def _ignores_instruct(self) -> bool:
         """qwen_tts drops ``instruct`` for the 0.6B CustomVoice checkpoint without a word."""
-        from voxd.gpu import model_size
+        from voxd.tts.gpu import model_size
 
         return self.expected_kind == "custom_voice" and model_size(self.model_path) == "0.6B"
 
@@ -473,7 +473,7 @@ class QwenEngine(Engine):
             return model
 
     def _resolve_device(self, torch: Any) -> str:
-        from voxd.cuda_check import resolve_device  # "auto" never falls back to the CPU silently
+        from voxd.tts.cuda_check import resolve_device  # "auto" never falls back to the CPU silently
 
         return resolve_device(torch, self.device)
 

@@ -12,7 +12,7 @@ longest first, so that an item is padded to a near neighbour), and a sub-batch
 that still runs out of memory is halved and tried again: generated codes are never
 thrown away for want of decoder memory. The decoder is causal and trims each item
 to its own length, so an item's audio does not depend on the company it is decoded
-in (``tests/test_tts_qwen_decode.py`` holds it to that).
+in (``tests/tts/test_qwen_decode.py`` holds it to that).
 """
 
 from __future__ import annotations

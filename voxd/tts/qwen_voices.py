@@ -192,7 +192,7 @@ class QwenVoices(Engine):
         except ImportError:
             pass  # loading says so, with what to install
         else:
-            from ..cuda_check import resolve_device
+            from .cuda_check import resolve_device
 
             resolve_device(torch, self._options.get("device", "auto"))
         for engine in wanted:

@@ -436,7 +436,7 @@ class RemoteEngine(Engine):
 
     def _judge(self, slot: Slot, response: httpx.Response) -> tuple[np.ndarray, int, None] | _Try:
         """A good reply as (wave, rate, None); anything else as a _Try saying what is wrong."""
-        from ..wav import WavError, decode_wav
+        from ..audio.wav import WavError, decode_wav
 
         try:
             wav = decode_wav(response.content)

@@ -23,7 +23,7 @@ from voxd.ingest.epub.text import MATTER_TYPES, Block, Doc, Extractor, context_t
 from voxd.ingest.matter import is_matter_title, text_kind
 from voxd.ingest.outline import chapter_spans, settle, walk
 from voxd.ingest.safezip import check_zip
-from voxd.lexicon import MAX_LEXICON_BYTES, parse_pls
+from voxd.narration.lexicon import MAX_LEXICON_BYTES, parse_pls
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,408 @@
+"""What a book will sound like, before any GPU hour is spent on it: ``voxd plan``.
+
+The chunks shown are those the render asks the engine to say: :func:`speech_chunks` is
+the one place that turns a read book into chunks (cleanup, section breaks, the lexicon,
+text that is not language left out), and :func:`voxd.convert.convert` calls it too.
+Lengths come from the text (:func:`voxd.tts.base.speech_seconds` plus the pauses);
+the render time from the speed of the jobs the store has finished, where it has any.
+Chunks a person should look at are flagged. Nothing here loads a model or imports torch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from voxd.book import Book, Chunk
+from voxd.config import Settings
+from voxd.errors import VoiceError
+from voxd.ingest.matter import matter_kind
+from voxd.narration.lexicon import Lexicon, load_lexicon_file
+from voxd.narration.prose import foreign_share, nonsense
+from voxd.narration.text import Dropped, plan_chunks
+from voxd.tts.base import speech_seconds
+from voxd.tts.languages import ISO_LANGUAGES, language_name
+
+#: What each flag means, for people.
+FLAGS = {
+    "symbols": "mostly digits or symbols",
+    "long-sentence": "part of a sentence longer than chunk_max_chars, cut where the author put no stop",
+    "script": "written in another script than the language",
+    "caps": "a run of capitals, which engines may spell out",
+    "markup": "leftover markup, code or a web address",
+    "language": "a language the engine does not speak",
+}
+_CAPS_RUN = re.compile(r"\b[^\W\d_a-z]{2,}(?:[\s,;:-]+[^\W\d_a-z]{2,}){2,}\b|\b[^\W\d_a-z]{12,}\b")
+_MARKUP = re.compile(
+    r"</?[A-Za-z][^<>]{0,80}>|&#?\w+;|\\[A-Za-z]+\{|\{\{|\}\}|\$\{|https?:|\bwww\.|\b\w+\.(?:com|org|net|html?|php)\b"
+    r"|\[\d+\]|[{}<>|\\]{3,}"
+)
+# Engines that speak only the languages of Qwen3-TTS. eSpeak speaks a hundred, and speech
+# servers may serve any model (Kokoro, another Qwen3-TTS): they decide, as the render lets them.
+_QWEN_ENGINES = ("qwen",)
+
+
+@dataclass(frozen=True, slots=True)
+class Speech:
+    """A book as the engine will be asked to say it."""
+
+    chunks: list[Chunk]
+    dropped: list[Dropped]
+    lexicon: Lexicon
+    body: int  # chunks that are not a chapter's title
+
+
+def book_lexicon(book: Book, settings: Settings) -> Lexicon:
+    """The global lexicon (``lexicon_file``) with the book's own entries over it."""
+    path = settings.lexicon_path
+    global_pairs = load_lexicon_file(path) if path is not None else ()
+    return Lexicon.of(global_pairs, book.lexicon)
+
+
+def speech_chunks(book: Book, settings: Settings) -> Speech:
+    """Every chunk of ``book`` as the render will speak it, with what was left out."""
+    lexicon = book_lexicon(book, settings)
+    dropped: list[Dropped] = []
+    chunks = plan_chunks(
+        book,
+        voice=settings.voice or "default",
+        language=settings.language or book.metadata.language,
+        target_chars=settings.chunk_target_chars,
+        max_chars=settings.chunk_max_chars,
+        speak_titles=settings.speak_chapter_titles,
+        section_breaks=settings.section_breaks,
+        lexicon=lexicon if len(lexicon) else None,
+        dropped=dropped,
+    )
+    titles = sum(1 for c in chunks if c.index == 0) if settings.speak_chapter_titles else 0
+    return Speech(chunks=chunks, dropped=dropped, lexicon=lexicon, body=len(chunks) - titles)
+
+
+# -- languages -------------------------------------------------------------------------
+
+
+def supported_languages() -> list[str]:
+    """Qwen3-TTS's languages, as "English (en)"."""
+    return [f"{name.capitalize()} ({code})" for code, name in ISO_LANGUAGES.items() if len(code) == 2]
+
+
+def unspoken_languages(chunks: list[Chunk], engine: str) -> list[str]:
+    """The chunks' language tags that ``engine`` cannot speak (none for eSpeak, which
+    speaks a hundred languages and falls back to its default voice)."""
+    if engine not in _QWEN_ENGINES:
+        return []
+    tags = {c.language for c in chunks if c.language}
+    return sorted(tag for tag in tags if language_name(tag) is None)
+
+
+def check_languages(chunks: list[Chunk], engine: str, source: str) -> None:
+    """Fail a book now, not after its first batch, when Qwen3-TTS cannot speak its language.
+
+    Only for ``engine = "qwen"``: speech servers may serve other models, which decide for
+    themselves. The message names the language, lists the supported ones and the way out.
+    """
+    if engine not in _QWEN_ENGINES:
+        return
+    missing = unspoken_languages(chunks, engine)
+    if missing:
+        chapters = sorted({c.chapter + 1 for c in chunks if c.language in missing})
+        shown = ", ".join(str(n) for n in chapters[:10]) + (" ..." if len(chapters) > 10 else "")
+        raise VoiceError(
+            f"{source}: Qwen3-TTS does not speak {', '.join(repr(m) for m in missing)} (chapters {shown}); "
+            f"it speaks {', '.join(supported_languages())}. If the text is in one of these, say so: "
+            f'`voxd extract {source}` writes a manifest where each chapter\'s "language" can be set '
+            "(or set language in the config for every book)"
+        )
+
+
+# -- flags -----------------------------------------------------------------------------
+
+
+def chunk_flags(chunk: Chunk, engine: str) -> list[str]:
+    """What a person should look at in this chunk (keys of :data:`FLAGS`)."""
+    text = chunk.text
+    flags = []
+    visible = [ch for ch in text if not ch.isspace()]
+    letters = sum(ch.isalpha() for ch in visible)
+    if len(visible) >= 4 and letters * 2 < len(visible):
+        flags.append("symbols")
+    if chunk.cut:
+        flags.append("long-sentence")
+    if letters >= 3 and foreign_share(text, chunk.language) > 0.3:
+        flags.append("script")
+    if _CAPS_RUN.search(text):
+        flags.append("caps")
+    if _MARKUP.search(text):
+        flags.append("markup")
+    if unspoken_languages([chunk], engine):
+        flags.append("language")
+    return flags
+
+
+# -- render time -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Speed:
+    """Audio seconds per render second over the finished jobs the store has."""
+
+    factor: float
+    jobs: int
+
+
+def past_speed(settings: Settings) -> Speed | None:
+    """The speed of the finished jobs (all of them: the store does not record which engine
+    rendered each), or None where there are none. A missing database is not created."""
+    if not settings.db_path.is_file():
+        return None
+    from voxd.service.store import Status, Store
+
+    store = Store(settings.db_path)
+    try:
+        jobs = [j for j in store.jobs(Status.DONE) if j.speed]
+    finally:
+        store.close()
+    if not jobs:
+        return None
+    return Speed(sum(j.rendered_audio_seconds for j in jobs) / sum(j.render_seconds for j in jobs), len(jobs))
+
+
+# -- the plan ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    title: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ChapterPlan:
+    title: str
+    language: str | None
+    chunks: list[dict[str, Any]] = field(default_factory=list)
+    left_out: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class Plan:
+    source: str
+    title: str
+    author: str
+    language: str | None
+    engine: str
+    chapters: list[ChapterPlan]
+    seconds: float
+    unspoken: list[str]
+    skipped: list[Skipped]
+    lexicon_entries: int
+    speed: Speed | None
+    max_book_hours: float = 0.0  # the ceiling the daemon holds the book to (0: none)
+
+    @property
+    def too_long(self) -> bool:
+        return self.max_book_hours > 0 and self.seconds > self.max_book_hours * 3600
+
+    @property
+    def render_seconds(self) -> float | None:
+        return self.seconds / self.speed.factor if self.speed else None
+
+    @property
+    def flagged(self) -> Counter[str]:
+        return Counter(flag for ch in self.chapters for c in ch.chunks for flag in c["flags"])
+
+    @property
+    def flagged_chunks(self) -> int:
+        return sum(1 for ch in self.chapters for c in ch.chunks if c["flags"])
+
+    @property
+    def left_out(self) -> int:
+        return sum(len(ch.left_out) for ch in self.chapters)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "title": self.title,
+            "author": self.author,
+            "language": self.language,
+            "engine": self.engine,
+            "unsupported_languages": self.unspoken,
+            "supported_languages": supported_languages() if self.engine in _QWEN_ENGINES else None,
+            "seconds": round(self.seconds, 1),
+            "render_seconds": round(self.render_seconds, 1) if self.render_seconds is not None else None,
+            "speed": round(self.speed.factor, 2) if self.speed else None,
+            "speed_jobs": self.speed.jobs if self.speed else 0,
+            "chunk_count": sum(len(ch.chunks) for ch in self.chapters),
+            "flagged_chunks": self.flagged_chunks,
+            "flags": dict(self.flagged),
+            "left_out": self.left_out,
+            "lexicon_entries": self.lexicon_entries,
+            "max_book_hours": self.max_book_hours,
+            "too_long": self.too_long,
+            "skipped": [{"title": s.title, "reason": s.reason} for s in self.skipped],
+            "chapters": [
+                {
+                    "title": ch.title,
+                    "language": ch.language,
+                    "seconds": round(ch.seconds, 1),
+                    "chunks": ch.chunks,
+                    "left_out": ch.left_out,
+                }
+                for ch in self.chapters
+            ],
+        }
+
+
+def plan_book(book: Book, settings: Settings, *, source: str, unskipped: Book | None = None) -> Plan:
+    """The plan of a book already read; ``unskipped`` (the same book read with front and
+    back matter kept) names what was left out as matter."""
+    speech = speech_chunks(book, settings)
+    language = settings.language or book.metadata.language
+    chapters = [
+        ChapterPlan(title=ch.title, language=ch.language or language) for ch in book.chapters
+    ]
+    for c in speech.chunks:
+        seconds = speech_seconds(c.text) + settings.pause_seconds(c.pause)
+        plan = chapters[c.chapter]
+        plan.seconds += seconds
+        plan.chunks.append(
+            {"text": c.text, "seconds": round(seconds, 2), "pause": c.pause.value,
+             "flags": chunk_flags(c, settings.engine)}
+        )  # fmt: skip
+    for d in speech.dropped:
+        chapters[d.chapter].left_out.append(
+            {"text": d.text if len(d.text) <= 200 else d.text[:200] + "...", "chars": len(d.text),
+             "reason": nonsense(d.text) or "not language"}
+        )  # fmt: skip
+    return Plan(
+        source=source,
+        title=book.metadata.title,
+        author=book.metadata.author,
+        language=language,
+        engine=settings.engine,
+        chapters=chapters,
+        seconds=sum(ch.seconds for ch in chapters),
+        unspoken=unspoken_languages(speech.chunks, settings.engine),
+        skipped=skipped_sections(book, unskipped) if unskipped is not None else [],
+        lexicon_entries=len(speech.lexicon),
+        speed=past_speed(settings),
+        max_book_hours=settings.max_book_hours,
+    )
+
+
+def skipped_sections(book: Book, unskipped: Book) -> list[Skipped]:
+    """Chapters of ``unskipped`` that ``book`` does not have, each with why it is matter."""
+    kept = Counter((ch.title, ch.paragraphs[:1]) for ch in book.chapters)
+    out = []
+    for ch in unskipped.chapters:
+        key = (ch.title, ch.paragraphs[:1])
+        if kept[key]:
+            kept[key] -= 1
+            continue
+        out.append(Skipped(ch.title, matter_kind(ch.title, ch.paragraphs) or "front or back matter"))
+    return out
+
+
+def read_plan(source: Path, settings: Settings) -> Plan:
+    """Read ``source`` as the daemon would (in a child process, with its limits) and plan it."""
+    from voxd.ingest.isolated import read_book_isolated
+
+    def read(skip: bool) -> Book:
+        return read_book_isolated(
+            source,
+            timeout=settings.ingest_timeout_seconds,
+            memory_mb=settings.ingest_memory_mb,
+            toc_depth=settings.toc_depth,
+            skip_front_back_matter=skip,
+            figure_mention=settings.figure_mention,
+        )
+
+    book = read(settings.skip_front_back_matter)
+    unskipped = read(False) if settings.skip_front_back_matter and source.suffix.lower() != ".json" else None
+    return plan_book(book, settings, source=source.name, unskipped=unskipped)
+
+
+# -- for people ------------------------------------------------------------------------------
+
+
+def duration(seconds: float) -> str:
+    """1 h 02 min, 12 min 30 s, 45 s."""
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def describe(plan: Plan, *, flagged_only: bool = False) -> str:
+    """The plan as text for a terminal: a summary, then each chapter and its chunks (``!``
+    before a flagged one, ``~`` after a section break)."""
+    lines = [f"{plan.title} by {plan.author} ({plan.source})"]
+    language = plan.language or "not declared"
+    spoken = language_name(plan.language) if plan.engine in _QWEN_ENGINES else None
+    lines.append(f"language: {language}" + (f" ({spoken})" if spoken and spoken != "Auto" else "")
+                 + f"; engine: {plan.engine}")  # fmt: skip
+    if plan.unspoken:
+        lines.append(
+            f"NOT SPOKEN: {plan.engine} does not speak {', '.join(plan.unspoken)}; it speaks "
+            f"{', '.join(supported_languages())}. Set each chapter's \"language\" in a manifest "
+            "(voxd extract) if the text is in one of these."
+        )
+    chunks = sum(len(ch.chunks) for ch in plan.chapters)
+    estimate = (
+        f"rendering about {duration(plan.render_seconds)} at {plan.speed.factor:.1f}x real time "
+        f"(the speed of {plan.speed.jobs} finished job{'s' if plan.speed.jobs != 1 else ''})"
+        if plan.speed and plan.render_seconds is not None
+        else "render time unknown until a job has finished"
+    )
+    lines.append(f"{len(plan.chapters)} chapters, {chunks} chunks, about {duration(plan.seconds)} of audio; {estimate}")
+    if plan.too_long:
+        lines.append(
+            f"TOO LONG: more than max_book_hours ({plan.max_book_hours:g}); the daemon refuses it unless "
+            "the setting is raised or the job retried with --max-hours"
+        )
+    if plan.lexicon_entries:
+        lines.append(f"lexicon: {plan.lexicon_entries} entries")
+    if plan.skipped:
+        lines.append("skipped as front or back matter: " + "; ".join(f"{s.title} ({s.reason})" for s in plan.skipped))
+    if plan.left_out:
+        chars = sum(d["chars"] for ch in plan.chapters for d in ch.left_out)
+        lines.append(f"left out as not language: {plan.left_out} pieces, {chars} characters")
+    if plan.flagged_chunks:
+        counts = ", ".join(f"{flag} {n}" for flag, n in plan.flagged.most_common())
+        lines.append(f"flagged: {plan.flagged_chunks} chunks ({counts})")
+    for n, ch in enumerate(plan.chapters, 1):
+        lines.append("")
+        lines.append(f"{n}. {ch.title} [{len(ch.chunks)} chunks, {duration(ch.seconds)}]")
+        for c in ch.chunks:
+            if flagged_only and not c["flags"]:
+                continue
+            mark = "!" if c["flags"] else " "
+            note = f"  [{', '.join(c['flags'])}]" if c["flags"] else ""
+            lines.append(f"  {mark} {c['text']}{note}")
+            if c["pause"] == "section" and not flagged_only:
+                lines.append("    ~")
+        for d in ch.left_out:
+            lines.append(f"  - left out ({d['reason']}, {d['chars']} characters): {d['text'][:60]}")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "FLAGS",
+    "Plan",
+    "Speech",
+    "book_lexicon",
+    "check_languages",
+    "chunk_flags",
+    "describe",
+    "plan_book",
+    "read_plan",
+    "speech_chunks",
+]

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/assemble.py                 # 1, 4 and 16 hours
     .venv/bin/python bench/assemble.py --hours 1 4     # just those
-    .venv/bin/python bench/assemble.py --quick         # 0.1 h, a smoke test
+    .venv/bin/python bench/assemble.py --quick         # 0.1 h
+    .venv/bin/python bench/assemble.py --smoke --out /tmp/a.json   # about a minute of audio in 3 chapters: seconds
     .venv/bin/python bench/assemble.py --no-loudness   # without the loudness pass
 
 For each length, a fresh child process fills a chunk cache with synthetic speech (a
@@ -17,6 +18,9 @@ Reported per length: wall time of ``assemble``, audio seconds per wall second (x
 real time), peak RSS while assembling (the kernel's high-water mark, reset after
 the cache is filled) and for the whole child, and the .m4b's size. Results go to
 bench/results/assemble.json.
+
+``--smoke``: 0.015 hours in 3 chapters from a pool of 6 utterances, one child, the
+same calls; it writes only to ``--out``.
 """
 
 from __future__ import annotations
@@ -61,8 +65,8 @@ def _utterance(rng, seconds: float, level: float):
     return (level * out / np.max(np.abs(out))).astype(np.float32)
 
 
-def _build(root: Path, hours: float):
-    """A cache holding POOL synthetic utterances, and a book of CHAPTERS chapters that uses them."""
+def _build(root: Path, hours: float, chapters_count: int = CHAPTERS, pool_size: int = POOL):
+    """A cache holding ``pool_size`` synthetic utterances, and a book of ``chapters_count`` chapters that uses them."""
     import numpy as np
 
     from voxd.book import Book, Chapter, Chunk, Metadata, Pause
@@ -71,7 +75,7 @@ def _build(root: Path, hours: float):
     rng = np.random.default_rng(20261123)
     cache = ChunkCache(root / "cache")
     pool: list[tuple[str, int]] = []
-    for n in range(POOL):
+    for n in range(pool_size):
         seconds = float(rng.uniform(4.0, 20.0))
         level = float(10 ** (rng.uniform(-15, -3) / 20))  # peaks from -15 to -3 dBFS
         audio = _utterance(rng, seconds, level)
@@ -80,16 +84,16 @@ def _build(root: Path, hours: float):
         pool.append((key, audio.size))
         del audio
     total = hours * 3600 * RATE
-    per_chapter = total / CHAPTERS
+    per_chapter = total / chapters_count
     pause_of = {Pause.SENTENCE: 0.35, Pause.PARAGRAPH: 0.8, Pause.CHAPTER: 2.0}
     chunks: list[Chunk] = []
     chapters = []
     pick = 0
-    for chapter in range(CHAPTERS):
+    for chapter in range(chapters_count):
         chapters.append(Chapter(title=f"Chapter {chapter + 1}", paragraphs=("...",)))
         filled, index = 0.0, 0
         while filled < per_chapter:
-            key, size = pool[(pick * 7 + chapter) % POOL]
+            key, size = pool[(pick * 7 + chapter) % pool_size]
             pick += 1
             pause = Pause.PARAGRAPH if index % 3 == 2 else Pause.SENTENCE
             filled += size + pause_of[pause] * RATE
@@ -102,14 +106,14 @@ def _build(root: Path, hours: float):
     return Book(metadata=meta, chapters=tuple(chapters)), chunks, cache
 
 
-def child(hours: float, loudness: bool) -> dict:
+def child(hours: float, loudness: bool, chapters: int = CHAPTERS, pool: int = POOL) -> dict:
     from voxd.audio.assembly import assemble
     from voxd.config import Settings
 
     with tempfile.TemporaryDirectory(prefix="voxd-bench-") as tmp:
         root = Path(tmp)
         started = time.perf_counter()
-        book, chunks, cache = _build(root, hours)
+        book, chunks, cache = _build(root, hours, chapters, pool)
         setup = time.perf_counter() - started
         settings = Settings(
             state_dir=root / "state", cache_dir=root / "cache", normalize_loudness=loudness, write_sidecars=True
@@ -146,8 +150,8 @@ def _mb(value: int | None) -> float | None:
 # -- the parent: one fresh child per length --------------------------------------------------
 
 
-def run_child(hours: float, loudness: bool) -> dict:
-    cmd = [sys.executable, __file__, "--child", str(hours)]
+def run_child(hours: float, loudness: bool, chapters: int = CHAPTERS, pool: int = POOL) -> dict:
+    cmd = [sys.executable, __file__, "--child", str(hours), "--chapters", str(chapters), "--pool", str(pool)]
     if not loudness:
         cmd.append("--no-loudness")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -165,20 +169,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hours", type=float, nargs="+", default=[1.0, 4.0, 16.0])
     parser.add_argument("--quick", action="store_true", help="0.1 hours only")
+    parser.add_argument("--smoke", action="store_true",
+                        help="0.015 hours in 3 chapters from 6 utterances: seconds")
+    parser.add_argument("--chapters", type=int, default=CHAPTERS, help=f"chapters in the book (default {CHAPTERS})")
+    parser.add_argument("--pool", type=int, default=POOL, help=argparse.SUPPRESS)
     parser.add_argument("--no-loudness", action="store_true", help="skip the loudness pass (normalize_loudness off)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     loudness = not args.no_loudness
     if args.child is not None:
-        print(json.dumps(child(args.child, loudness)))
+        print(json.dumps(child(args.child, loudness, args.chapters, args.pool)))
         return 0
 
     hours = [0.1] if args.quick else args.hours
+    if args.smoke:
+        hours, args.chapters, args.pool = [0.015], 3, 6
     results = []
     print(f"{'hours':>6} {'audio s':>9} {'wall s':>8} {'x real':>7} {'peak RSS':>9} {'process':>8} {'m4b':>7}")
     for h in hours:
-        r = run_child(h, loudness)
+        r = run_child(h, loudness, args.chapters, args.pool)
         results.append(r)
         print(
             f"{h:>6g} {r['audio_seconds']:>9.0f} {r['wall_seconds']:>8.1f} {r['x_real_time']:>6.1f}x "
@@ -191,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "voxd.audio.assembly.assemble",
         "loudness": loudness,
         "sample_rate": RATE,
-        "chapters": CHAPTERS,
+        "chapters": args.chapters,
+        "smoke": args.smoke,
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),

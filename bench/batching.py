@@ -5,6 +5,7 @@
     .venv/bin/python bench/batching.py --model DIR_OR_HUB_ID    # a real checkpoint, natural lengths
     .venv/bin/python bench/batching.py --full-size              # GPU: random weights, real 1.7B dimensions
     .venv/bin/python bench/batching.py --full-size --dry-run    # build it (CPU is fine), render nothing
+    .venv/bin/python bench/batching.py --smoke --out /tmp/b.json  # seconds, CPU: tiny model, batch 1 and 2
 
 Each batch size renders the same chunks (sentences of a book, planned the way
 voxd plans them) into a fresh chunk cache through ``voxd.render.render`` and the
@@ -31,6 +32,12 @@ waste (share of lockstep frames that were padding), peak memory during the run
 above what was in use before it (RSS high-water mark on the CPU,
 ``torch.cuda.max_memory_allocated`` on a GPU), wall time, batches. Results go to
 bench/results/batching.json.
+
+``--smoke`` runs every step on the CPU in seconds: the full-size model is built on
+PyTorch's ``meta`` device (shapes and parameter counts, no memory, no weights),
+``--memory``'s table is taken, and the tiny random-weight checkpoint renders 4
+chunks at batch 1 and 2 through both decode loops, with one torch thread and a
+tenth of the frames the text predicts. It writes only to ``--out``.
 """
 
 from __future__ import annotations
@@ -295,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lengths", choices=("text", "natural"),
                         help="items stop where their text predicts (default; random weights) or by themselves "
                              "(default with --model)")
-    parser.add_argument("--length-scale", type=float, default=1.0, help="with --lengths text: frames x this")
+    parser.add_argument("--length-scale", type=float,
+                        help="with --lengths text: frames x this (default 1, with --smoke 0.1)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--loop", choices=("voxd", "qwen_tts", "both"), default="both",
                         help="the decode loop: voxd's (static cache, CUDA graphs), qwen_tts's own, or both in turn")
@@ -306,10 +314,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="last: render SIZE x --batches chunks starting at batch SIZE, more than fits, "
                              "and report how voxd's render recovers")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds on the CPU: the full-size model built on the meta device (no weights), "
+                             "then the tiny checkpoint at batch 1 and 2, 4 chunks, one torch thread")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.memory:
         return print_memory_model()
+    if args.smoke:
+        if args.model or args.full_size or args.force_oom or args.decode_probe:
+            parser.error("--smoke runs the tiny checkpoint on the CPU: not with --model, --full-size, "
+                         "--force-oom or --decode-probe")
+        args.device, args.threads = "cpu", args.threads or 1
+        args.sizes = args.sizes or [1, 2]
+        if not args.batches:
+            args.chunks = args.chunks or 4
+    if args.length_scale is None:
+        args.length_scale = 0.1 if args.smoke else 1.0
 
     import logging
 
@@ -339,6 +360,13 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args, report: dict, tmp: Path, cuda: bool, device: str, dtype) -> int:
     import torch
 
+    if args.smoke:
+        # The full-size build, as --full-size runs it, on the meta device: every shape, no memory.
+        print("--smoke: building the full-size model on the meta device (no weights)...", flush=True)
+        report["full_size_meta"] = build_full_size(None, "meta", torch.bfloat16, args.talker_layers)
+        print(json.dumps(report["full_size_meta"]))
+        report["smoke"] = True
+        report["memory_table"] = memory_table()  # --memory's numbers
     if args.full_size:
         target = None if args.dry_run else tmp / "Qwen3-TTS-full-size-random-CustomVoice"
         build_dtype = torch.bfloat16 if (cuda or args.dry_run) else dtype
@@ -421,6 +449,16 @@ def _run(args, report: dict, tmp: Path, cuda: bool, device: str, dtype) -> int:
     return 0
 
 
+def memory_table() -> list[dict]:
+    """The batch sizes voxd.tts.gpu picks for the 1.7B and 0.6B models by free GPU memory."""
+    from voxd.tts import gpu
+
+    return [{"gib_free": gib,
+             "1.7B": gpu.recommended_batch_size("Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice", gib * gpu.GiB),
+             "0.6B": gpu.recommended_batch_size("Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice", gib * gpu.GiB)}
+            for gib in (6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 80, 141)]
+
+
 def print_memory_model() -> int:
     """The sizes voxd.tts.gpu picks, and the model behind them (no torch, no GPU needed)."""
     from voxd.tts import gpu
@@ -429,10 +467,8 @@ def print_memory_model() -> int:
           f"{gpu.GENERATION_FIXED_GIB} GiB; decoder reserve {gpu.DECODE_RESERVE_GIB} GiB; "
           f"{gpu.HEADROOM:.0%} of free memory planned; at most {gpu.MAX_BATCH}")
     print(f"{'GiB free':>8} {'1.7B':>6} {'0.6B':>6}")
-    for gib in (6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 80, 141):
-        big = gpu.recommended_batch_size("Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice", gib * gpu.GiB)
-        small = gpu.recommended_batch_size("Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice", gib * gpu.GiB)
-        print(f"{gib:>8} {big:>6} {small:>6}")
+    for row in memory_table():
+        print(f"{row['gib_free']:>8} {row['1.7B']:>6} {row['0.6B']:>6}")
     return 0
 
 

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/cache.py                 # 30 minutes of each kind of audio, best of 3
     .venv/bin/python bench/cache.py --minutes 60    # longer
-    .venv/bin/python bench/cache.py --quick         # 3 minutes each, one run: a smoke test
+    .venv/bin/python bench/cache.py --quick         # 3 minutes each, one run
+    .venv/bin/python bench/cache.py --smoke --out /tmp/c.json   # 15 s each, one run, a two-chapter book: seconds
 
 Two formats of the same chunks:
 
@@ -30,6 +31,9 @@ is as fast as any and the store's share is largest), ``resume`` (the render loop
 over the full cache: only look-ups) and ``assemble`` (``voxd.audio.assembly.assemble``
 of those chapters into an .m4b: both passes, AAC, tags). Timings are the best of
 ``--repeat`` runs. Results go to bench/results/cache.json.
+
+``--smoke`` takes 15 seconds of each kind, one run, the eSpeak speech from a book of
+two short chapters built on the spot (never the corpus), and writes only to ``--out``.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from report import machine, write  # noqa: E402 - bench/report.py
+from report import machine, smoke_book, write  # noqa: E402 - bench/report.py
 from voxd.cache import ChunkCache, usage  # noqa: E402
 from voxd.files import atomic_write  # noqa: E402
 
@@ -151,24 +155,23 @@ def measure(kind: str, audio: list[tuple[str, np.ndarray, int]], tmp: Path, repe
     return rows
 
 
-def espeak_chunks(tmp: Path, minutes: float):
+def espeak_chunks(tmp: Path, minutes: float, source: Path | None = None):
     """Whole chapters from the start of the book, about ``minutes`` of speech, planned as voxd plans them."""
     from voxd.book import Book
     from voxd.config import Settings
     from voxd.ingest import read_book
-    from voxd.narration.text import plan_chunks
+    from voxd.narration.plan import speech_chunks
     from voxd.render import with_keys
     from voxd.samples import build_sample
     from voxd.tts.base import speech_seconds
     from voxd.tts.registry import load_engine
 
-    source = CORPUS_BOOK if CORPUS_BOOK.is_file() else build_sample(tmp / "alice.epub")
+    if source is None:
+        source = CORPUS_BOOK if CORPUS_BOOK.is_file() else build_sample(tmp / "alice.epub")
     book = read_book(source)
-    settings = Settings(engine="espeak", state_dir=tmp / "state")
+    settings = Settings(engine="espeak", state_dir=tmp / "state", speak_chapter_titles=True)
     engine = load_engine(settings)
-    planned = with_keys(plan_chunks(book, voice="default", language=book.metadata.language,
-                                    target_chars=settings.chunk_target_chars, max_chars=settings.chunk_max_chars,
-                                    speak_titles=True), engine.model_id)
+    planned = with_keys(speech_chunks(book, settings).chunks, engine.model_id, engine.voice_identity)
     chapters, total = 0, 0.0
     while chapters < len(book.chapters) and total < minutes * 60:
         total += sum(speech_seconds(c.text) for c in planned if c.chapter == chapters)
@@ -232,16 +235,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=30.0, help="audio of each kind (default 30)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs, the best kept (default 3)")
     parser.add_argument("--quick", action="store_true", help="3 minutes, one run")
+    parser.add_argument("--smoke", action="store_true", help="15 seconds, one run, a two-chapter book: seconds")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     from voxd.tts.base import Utterance
 
     if args.quick:
         args.minutes, args.repeat = 3.0, 1
+    if args.smoke:
+        args.minutes, args.repeat = 0.25, 1
 
     with tempfile.TemporaryDirectory(prefix="voxd-bench-cache-") as name:
         tmp = Path(name)
-        book, chunks, engine, settings, source = espeak_chunks(tmp, args.minutes)
+        book, chunks, engine, settings, source = espeak_chunks(
+            tmp, args.minutes, smoke_book(tmp / "smoke.epub") if args.smoke else None)
         unique = list({c.key: c for c in chunks}.values())
         spoken = []
         for start in range(0, len(unique), 16):
@@ -260,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         "book": source.name,
         "minutes": args.minutes,
         "repeat": args.repeat,
+        "smoke": args.smoke,
         "formats": formats,
         "espeak_end_to_end": pipeline,
     })

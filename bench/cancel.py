@@ -3,6 +3,7 @@
     .venv/bin/python bench/cancel.py                # a book with one 10-hour chapter
     .venv/bin/python bench/cancel.py --hours 1      # a smaller one
     .venv/bin/python bench/cancel.py --into 30      # act 30 s into the assembly instead of 20
+    .venv/bin/python bench/cancel.py --smoke --out /tmp/cancel.json   # a 0.1-hour chapter, acting at once
 
 A real daemon (``voxd run``, eSpeak NG on the CPU) in a temporary folder gets a
 manifest with one chapter of distinct sentences, sized (from eSpeak's measured
@@ -20,6 +21,9 @@ really rendered into the chunk cache; then the assembler levels and encodes it.
 
 After each, the outbox must hold only the second book: no audiobook of the long one,
 no temp file, no empty folder. Results go to bench/results/cancel.json (``--out``).
+
+``--smoke``: a chapter of 0.1 hours, cancelled and stopped as soon as its encoding
+has begun (``--into 0``): the same steps in seconds. It writes only to ``--out``.
 """
 
 from __future__ import annotations
@@ -150,6 +154,17 @@ def temp_size(outbox: Path) -> int:
     return sum(p.stat().st_size for p in outbox.rglob(".*.m4b.*.tmp"))
 
 
+def encoding(d: Daemon, outbox: Path, job_id: int) -> bool:
+    """True once the assembler's temp .m4b has begun to grow; an error if the job ended first
+    (its chapter too short to be caught in the act: ask for more ``--hours``)."""
+    if temp_size(outbox) > 0:
+        return True
+    job = d.job(job_id)
+    if job is not None and job["status"] != "running":
+        raise SystemExit(f"job {job_id} ended ({job['status']}) before its encoding was seen: use a longer --hours")
+    return False
+
+
 def rendered(d: Daemon, job_id: int) -> bool:
     job = d.job(job_id)
     return bool(job and job["status"] == "running" and job["chunks_total"]
@@ -177,7 +192,7 @@ def run(root: Path, hours: float, into: float) -> dict:
         result["audio_hours_rendered"] = round(long_job["audio_seconds"] / 3600, 2)
         (stage / "next.voxd.json").rename(root / "inbox" / "next.voxd.json")
         d.wait(lambda: d.job(2), 60, "the second book to be queued")
-        d.wait(lambda: temp_size(outbox) > 0, 3600, "the encoding to begin")
+        d.wait(lambda: encoding(d, outbox, 1), 3600, "the encoding to begin")
         time.sleep(into)
         job = d.job(1)
         assert job is not None and job["status"] == "running", job
@@ -192,7 +207,7 @@ def run(root: Path, hours: float, into: float) -> dict:
 
         d.cli("retry", "1")
         d.wait(lambda: rendered(d, 1), 3600, "the long chapter's second run to find its chunks")
-        d.wait(lambda: temp_size(outbox) > 0, 3600, "the encoding to begin")
+        d.wait(lambda: encoding(d, outbox, 1), 3600, "the encoding to begin")
         time.sleep(into)
         result["sigterm_temp_mb"] = round(temp_size(outbox) / 2**20, 1)
         assert d.proc is not None
@@ -218,7 +233,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds after the render before the cancel and the SIGTERM (default 20)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (its path is printed)")
+    parser.add_argument("--smoke", action="store_true", help="a 0.1-hour chapter, acting at once: seconds")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.hours, args.into = 0.1, 0.0
     root = Path(tempfile.mkdtemp(prefix="voxd-cancel-"))
     try:
         result = run(root, args.hours, args.into)
@@ -237,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_count": os.cpu_count(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "into_seconds": args.into,
+        "smoke": args.smoke,
         **result,
     }
     for key in ("chunks", "audio_hours_rendered", "render_seconds", "cancel_temp_mb", "cancel_to_next_job_seconds",

@@ -2,12 +2,16 @@
 
     .venv/bin/python bench/decode_loop.py                  # tiny checkpoint, float32
     .venv/bin/python bench/decode_loop.py --dtype bfloat16
+    .venv/bin/python bench/decode_loop.py --smoke --out /tmp/d.json   # CPU, float32, two texts: seconds
 
 The tests prove token identity on the CPU; this is for a GPU, where the graph path runs
 (whole-buffer attention under a mask instead of the growing cache's shapes, so float
 rounding can differ). For each variant of voxd's loop it reports, against qwen_tts's
 greedy codes, the share of frames that match and the first frame that does not, plus
 wall time. Results go to bench/results/decode_loop.json.
+
+``--smoke`` compares the loops on the CPU in float32 (one torch thread) on the first two
+texts, whatever device there is, and writes only to ``--out``.
 """
 
 from __future__ import annotations
@@ -36,8 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--smoke", action="store_true", help="the CPU, float32, two texts: seconds")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "decode_loop.json")
     args = parser.parse_args(argv)
+    texts = TEXTS
+    if args.smoke:
+        args.device, args.dtype, texts = "cpu", "float32", TEXTS[:2]
 
     import torch
     from qwen_tts import Qwen3TTSModel
@@ -50,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(1)
     tiny = tiny_qwen()
     report: dict = {**machine(), "device": torch.cuda.get_device_name(0) if cuda else "cpu", "dtype": args.dtype,
-                    "variants": {}}
+                    "texts": len(texts), "smoke": args.smoke, "variants": {}}
     with tempfile.TemporaryDirectory() as tmp:
         path = tiny.build_tiny_checkpoint(Path(tmp) / "tiny")
         model = Qwen3TTSModel.from_pretrained(str(path), device_map=device, dtype=getattr(torch, args.dtype),
@@ -70,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(0)
         t0 = time.monotonic()
         model.generate_custom_voice(
-            text=TEXTS, speaker=["ryan"] * len(TEXTS), language=["english"] * len(TEXTS), non_streaming_mode=True,
+            text=texts, speaker=["ryan"] * len(texts), language=["english"] * len(texts), non_streaming_mode=True,
             max_new_tokens=200, do_sample=sample, subtalker_dosample=sample, temperature=0.9, top_k=50, top_p=1.0,
             repetition_penalty=1.05, subtalker_temperature=0.9, subtalker_top_k=50, subtalker_top_p=1.0,
         )

@@ -3,6 +3,7 @@
     .venv/bin/python bench/extract.py                     # every book in ../shared/corpus
     .venv/bin/python bench/extract.py a.pdf b.epub dir/   # these files (folders: the books in them)
     .venv/bin/python bench/extract.py --repeat 5 --json /tmp/extract.json
+    .venv/bin/python bench/extract.py --smoke --out /tmp/extract.json   # an EPUB, a PDF, a manifest built here
 
 Each file is measured in a fresh child process so that one book's memory does not
 hide another's:
@@ -15,7 +16,12 @@ hide another's:
   more, traced run (MuPDF's and lxml's own C allocations are not seen by it);
 * ``chapters``, ``paragraphs`` and ``characters`` (of the paragraphs) of the book.
 
-The table goes to stdout and all numbers to ``bench/results/extract.json``.
+The table goes to stdout and all numbers to ``bench/results/extract.json`` (``--json``,
+or ``--out``).
+
+``--smoke`` measures, once each, three small books built on the spot (the same two
+chapters as an EPUB, a PDF and a voxd manifest), so it never needs the corpus, and
+writes only to ``--out``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -133,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", type=Path, help=f"books or folders (default: {DEFAULT_CORPUS})")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per file; the best counts (default 3)")
     parser.add_argument(
-        "--json", type=Path, default=DEFAULT_JSON, help=f"where to write the results (default {DEFAULT_JSON})"
+        "--json", "--out", type=Path, default=DEFAULT_JSON, help=f"where to write the results (default {DEFAULT_JSON})"
     )
+    parser.add_argument("--smoke", action="store_true",
+                        help="an EPUB, a PDF and a manifest of two short chapters, built here, read once each")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeat < 1:
@@ -144,15 +153,24 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure(args.child, args.repeat)))
         return 0
 
-    paths = args.paths or [DEFAULT_CORPUS]
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        parser.error(f"not found: {', '.join(map(str, missing))}")
-    files = books_in(paths)
-    if not files:
-        parser.error("no books to measure")
+    with tempfile.TemporaryDirectory(prefix="voxd-bench-extract-") as tmp:
+        if args.smoke and not args.paths:
+            sys.path.insert(0, str(ROOT))
+            from report import smoke_book, smoke_manifest, smoke_pdf  # bench/report.py
 
-    results = [run_child(path, args.repeat) for path in files]
+            args.repeat = 1
+            paths = [smoke_book(Path(tmp) / "smoke.epub"), smoke_pdf(Path(tmp) / "smoke.pdf"),
+                     smoke_manifest(Path(tmp) / "smoke.json")]
+        else:
+            paths = args.paths or [DEFAULT_CORPUS]
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            parser.error(f"not found: {', '.join(map(str, missing))}")
+        files = books_in(paths)
+        if not files:
+            parser.error("no books to measure")
+
+        results = [run_child(path, args.repeat) for path in files]
     print(table(results))
 
     import pymupdf
@@ -164,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "pymupdf": pymupdf.VersionBind,
         "mupdf": pymupdf.VersionFitz,
         "repeat": args.repeat,
+        "smoke": args.smoke,
         "results": results,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/gil.py
     .venv/bin/python bench/gil.py --seconds 240 --repeat 3
+    .venv/bin/python bench/gil.py --smoke --out /tmp/g.json   # 5 s of audio, each case once: seconds
 
 The loop stands in for the render of Qwen3-TTS on a GPU: Python glue around tiny
 torch ops, each of which lets go of the GIL while it runs, as a kernel launch
@@ -12,6 +13,8 @@ loop beside the encoder in a thread, the loop beside it in a spawned process
 (how voxd runs assembly). Reported: the loop's speed in each case relative to
 alone, and the encoder's x real time. This is why assembly is a process. Results
 go to bench/results/gil.json.
+
+``--smoke`` encodes 5 seconds of audio in each case, once, and writes only to ``--out``.
 """
 
 from __future__ import annotations
@@ -96,8 +99,11 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=120.0, help="audio to encode per run")
     parser.add_argument("--repeat", type=int, default=2, help="run each case this many times; the median counts")
+    parser.add_argument("--smoke", action="store_true", help="5 s of audio, each case once: seconds")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.seconds, args.repeat = 5.0, 1
 
     import torch
 
@@ -136,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         **machine(),
         "torch": torch.__version__,
         "audio_seconds": args.seconds,
+        "repeat": args.repeat,
+        "smoke": args.smoke,
         "encoder_alone_x_real_time": round(args.seconds / encode_alone, 1),
         "loop_rounds_per_second_alone": round(alone),
     }

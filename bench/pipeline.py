@@ -6,6 +6,8 @@
     .venv/bin/python bench/pipeline.py --full-size                  # GPU: random weights, real 1.7B dimensions
     .venv/bin/python bench/pipeline.py --speed 10                   # eSpeak paced to 10x real time, off the CPU
     .venv/bin/python bench/pipeline.py --speed 10 --launches        # ... the pace spent as a GPU decode loop spends it
+    .venv/bin/python bench/pipeline.py --smoke --out /tmp/p.json    # seconds: a two-chapter book, eSpeak
+    .venv/bin/python bench/pipeline.py --smoke --full-size --out /tmp/p.json  # ... --full-size's path, tiny model, CPU
 
 Two timings of the same book with the same, already loaded engine, each into a
 fresh chunk cache:
@@ -29,6 +31,13 @@ to stop, so each item is made to last the frames its text predicts (``--lengths
 text``, also usable with ``--model``). The resident memory of the process is
 sampled through the pipeline run: host memory that climbs with varying batch
 shapes over a long book shows there.
+
+``--smoke`` is the smallest run that still goes through all of it: a book of two
+short chapters built on the spot, one run. With ``--full-size`` (or ``--engine
+qwen`` and no ``--model``) the tests' tiny random-weight checkpoint
+(tests/tiny_qwen.py) stands in for the full-size model, on the CPU with one torch
+thread and lengths from the text (shortened), so the GPU suite's code path runs
+anywhere. Smoke runs write only to ``--out``.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from report import machine, write  # noqa: E402 - bench/report.py
+from report import machine, smoke_book, write  # noqa: E402 - bench/report.py
 from rss import status  # noqa: E402 - bench/rss.py: sys.path[0] is bench/ when run as a script
 
 RESULTS = ROOT / "bench" / "results" / "pipeline.json"
@@ -58,7 +67,7 @@ class Phases:
     of assembly overlaps the render, in another process).
     """
 
-    NAMES = ("read_book_isolated", "plan_chunks", "render")
+    NAMES = ("read_book_isolated", "speech_chunks", "render")  # the names convert() looks up in its module
 
     def __init__(self) -> None:
         self.seconds = {name: 0.0 for name in (*self.NAMES, "finish")}
@@ -68,6 +77,10 @@ class Phases:
         from voxd.audio.assembler import Assembler
 
         self.module = convert_module
+        missing = [name for name in self.NAMES if not callable(getattr(convert_module, name, None))]
+        if missing:
+            raise SystemExit(f"voxd.convert no longer calls {', '.join(missing)}: bench/pipeline.py's Phases.NAMES "
+                             "must follow what convert() calls")
         self.saved = {name: getattr(convert_module, name) for name in self.NAMES}
         for name, real in self.saved.items():
             setattr(convert_module, name, self._timed(name, real))
@@ -209,10 +222,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lengths", choices=("text", "natural"),
                         help="qwen: items stop where their text predicts (default with --full-size) or by "
                              "themselves (default otherwise)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds, not minutes: a two-chapter book built here, one run; with --full-size or "
+                             "--engine qwen, the tiny random-weight checkpoint on the CPU instead")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.full_size:
         args.engine = "qwen"
+    if args.smoke:
+        args.repeat = 1
+        if args.engine == "qwen":
+            args.threads = args.threads or 1
+            args.no_check_durations = True  # random weights have no sense of a chunk's length
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
     tmp = Path(tempfile.mkdtemp(prefix="voxd-bench-pipeline-"))
@@ -229,14 +250,22 @@ def _run(args, tmp: Path) -> int:
     from voxd.config import Settings
     from voxd.convert import convert
     from voxd.ingest import read_book
-    from voxd.narration.text import plan_chunks
+    from voxd.narration.plan import speech_chunks
     from voxd.render import Check, render, with_keys
     from voxd.samples import build_sample
     from voxd.tts.base import Utterance
     from voxd.tts.gpu import batch_size_for
     from voxd.tts.registry import load_engine
 
-    if args.full_size:
+    length_scale, device = 1.0, None
+    if args.smoke and args.engine == "qwen" and (args.full_size or not args.model):
+        import batching  # bench/batching.py: sys.path[0] is bench/ when run as a script
+
+        print("--smoke: the tiny random-weight checkpoint (tests/tiny_qwen.py) on the CPU", flush=True)
+        args.model = str(batching.tiny_qwen().build_tiny_checkpoint(tmp / "Qwen3-TTS-tiny-CustomVoice"))
+        device = "cpu"
+        length_scale = 0.1  # a tenth of the frames the text predicts: the same calls, a tenth of the time
+    elif args.full_size:
         import torch
 
         import batching  # bench/batching.py: sys.path[0] is bench/ when run as a script
@@ -245,7 +274,12 @@ def _run(args, tmp: Path) -> int:
         args.model = str(tmp / "Qwen3-TTS-full-size-random-CustomVoice")
         print(f"building the full-size random model ({'cuda' if cuda else 'cpu'})...", flush=True)
         batching.build_full_size(Path(args.model), "cuda:0" if cuda else "cpu", torch.bfloat16, args.talker_layers)
-    book = args.book or (CORPUS_BOOK if CORPUS_BOOK.is_file() else build_sample(tmp / "alice.epub"))
+    if args.book:
+        book = args.book
+    elif args.smoke:
+        book = smoke_book(tmp / "smoke.epub")
+    else:
+        book = CORPUS_BOOK if CORPUS_BOOK.is_file() else build_sample(tmp / "alice.epub")
     values: dict = {"engine": args.engine, "state_dir": tmp / "state", "write_sidecars": True}
     if args.engine == "qwen":
         qwen: dict = {"check_durations": not args.no_check_durations}
@@ -253,6 +287,8 @@ def _run(args, tmp: Path) -> int:
             qwen["custom_voice_model"] = args.model
         if args.batch_size:
             qwen["batch_size"] = args.batch_size
+        if device:
+            qwen["device"] = device
         values["qwen"] = qwen
     elif args.batch_size:
         values["espeak"] = {"batch_size": args.batch_size}
@@ -268,7 +304,7 @@ def _run(args, tmp: Path) -> int:
         import batching
 
         presets = getattr(engine, "_engines", {}).get("preset", engine)  # the CustomVoice engine under the router
-        batching.TextLengths(presets, 1.0)  # hooks its synthesize and the model's EOS
+        batching.TextLengths(presets, length_scale)  # hooks its synthesize and the model's EOS
     if args.wait_per_chunk > 0 or args.speed > 0:
         engine = _Waiting(engine, per_chunk=args.wait_per_chunk, speed=args.speed, launches=args.launches)
         if args.launches:
@@ -281,14 +317,9 @@ def _run(args, tmp: Path) -> int:
     batch_size = batch_size_for(settings).size
     check = Check(durations=settings.qwen.check_durations) if settings.engine == "qwen" else Check()
 
+    # The chunks convert() renders: planned by the same call, keyed the same way.
     parsed = read_book(book)
-    voice = settings.voice or "default"
-    chunks = with_keys(
-        plan_chunks(parsed, voice=voice, language=settings.language or parsed.metadata.language,
-                    target_chars=settings.chunk_target_chars, max_chars=settings.chunk_max_chars,
-                    speak_titles=settings.speak_chapter_titles),
-        engine.model_id,
-    )
+    chunks = with_keys(speech_chunks(parsed, settings).chunks, engine.model_id, engine.voice_identity)
 
     runs = []
     for n in range(args.repeat):
@@ -333,7 +364,9 @@ def _run(args, tmp: Path) -> int:
         "engine_speed": args.speed,
         "engine_waits_launching": args.launches,
         "full_size": args.full_size,
+        "smoke": args.smoke,
         "lengths": lengths if args.engine == "qwen" else None,
+        "length_scale": length_scale if args.engine == "qwen" and lengths == "text" else None,
         "model_id": engine.model_id,
         "batch_size": batch_size,
         "engine_load_seconds": round(load_seconds, 2),

@@ -4,6 +4,8 @@
     .venv/bin/python bench/remote.py --servers 1,2 --chunks 300
     .venv/bin/python bench/remote.py --pipeline BOOK.epub     # also: `voxd render` through 2 servers
                                                               # vs the render alone
+    .venv/bin/python bench/remote.py --smoke --out /tmp/r.json  # seconds: 1 and 2 servers, 24 chunks,
+                                                              # and --pipeline on a two-chapter book
 
 Each server is a real ``voxd serve`` app (Starlette, uvicorn, the dynamic
 batcher) in a process of its own, on loopback, whose engine spends no CPU: like
@@ -19,6 +21,9 @@ to N times one server's (1.0 = perfectly linear). With ``--pipeline``, the ratio
 of ``voxd.convert.convert`` (ingest, render, assembly) to the render alone
 through a 2-server fleet: what the pipeline costs on top of the servers.
 Results go to bench/results/remote.json.
+
+``--smoke``: fleets of 1 and 2 servers at 50x real time render 24 chunks, then
+``--pipeline`` runs on a two-chapter book built on the spot; it writes only to ``--out``.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from report import machine, write  # noqa: E402 - bench/report.py: sys.path[0] is bench/ when run as a script
+from report import machine, smoke_book, write  # noqa: E402 - bench/report.py: sys.path[0] is bench/ when run as a script
 
 RESULTS = ROOT / "bench" / "results" / "remote.json"
 CORPUS_BOOK = ROOT.parent / "shared" / "corpus" / "p-g-wodehouse_love-among-the-chickens.epub"
@@ -170,16 +175,15 @@ def pipeline_run(urls: list[str], book: Path, tmp: Path) -> dict:
     from voxd.config import Settings
     from voxd.convert import convert
     from voxd.ingest import read_book
-    from voxd.narration.text import plan_chunks
+    from voxd.narration.plan import speech_chunks
     from voxd.render import Check, render, with_keys
     from voxd.tts.remote import RemoteEngine
 
     settings = Settings(engine="remote", state_dir=tmp / "state", remote={"urls": urls})
     engine = RemoteEngine(urls)
     parsed = read_book(book)
-    chunks = with_keys(plan_chunks(parsed, voice="default", language=parsed.metadata.language,
-                                   target_chars=settings.chunk_target_chars, max_chars=settings.chunk_max_chars,
-                                   speak_titles=settings.speak_chapter_titles), engine.model_id)
+    # The chunks convert() renders: planned by the same call, keyed the same way.
+    chunks = with_keys(speech_chunks(parsed, settings).chunks, engine.model_id, engine.voice_identity)
     engine.synthesize([c_to_u(chunks[0])])  # discovery and the first window, for both runs alike
     started = time.perf_counter()
     render(chunks, engine, ChunkCache(tmp / "alone"), batch_size=1, check=Check())
@@ -209,12 +213,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-in-flight", type=int, default=0, help="per server; 0 adapts (the default)")
     parser.add_argument("--pipeline", type=Path, nargs="?", const=CORPUS_BOOK, metavar="BOOK",
                         help="also measure convert() against the render alone through 2 servers")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds: 1 and 2 servers at 50x, 24 chunks, then --pipeline on a two-chapter book")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("-v", "--verbose", action="store_true", help="log each server's window as it adapts")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         return serve(args.serve, args.speed, args.batch)
+    smoke_pipeline = False
+    if args.smoke:
+        args.servers, args.chunks, args.speed = "1,2", 24, 50.0
+        smoke_pipeline = args.pipeline is None
     logging.basicConfig(level=logging.WARNING, format="%(relativeCreated)8.0f ms %(message)s")
     if args.verbose:
         logging.getLogger("voxd.tts.fleet").setLevel(logging.DEBUG)
@@ -238,9 +248,11 @@ def main(argv: list[str] | None = None) -> int:
                   + (f", {r['ratio_to_linear']:.3f} of linear" if one else "")
                   + f" (windows at the end: {r['windows_at_end']})", flush=True)
         pipeline = None
-        if args.pipeline:
-            book = args.pipeline if args.pipeline.is_file() else None
-            if book is None:
+        if args.pipeline or smoke_pipeline:
+            book = args.pipeline if args.pipeline and args.pipeline.is_file() else None
+            if smoke_pipeline:
+                book = smoke_book(Path(tmp) / "smoke.epub")
+            elif book is None:
                 from voxd.samples import build_sample
 
                 book = build_sample(Path(tmp) / "alice.epub")
@@ -255,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         **machine(),
         "server_speed": args.speed, "server_batch": args.batch, "max_in_flight": args.max_in_flight,
-        "runs": runs, "pipeline": pipeline,
+        "smoke": args.smoke, "runs": runs, "pipeline": pipeline,
     }
     write(args.out, report)
     return 0

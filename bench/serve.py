@@ -3,6 +3,7 @@
     .venv/bin/python bench/serve.py                      # the tiny random-weight Qwen3-TTS, on the CPU
     .venv/bin/python bench/serve.py --clients 1,8 --requests 64
     .venv/bin/python bench/serve.py --model DIR          # a real checkpoint (on a GPU: --device cuda:0)
+    .venv/bin/python bench/serve.py --smoke --out /tmp/s.json   # seconds: 1 and 2 clients, 4 requests each
 
 A real `voxd serve --engine qwen` process on loopback, and N client threads that
 each send one request after another (a closed loop, as a voxd daemon's window
@@ -12,6 +13,9 @@ server speaks the waiting requests together. The default model is the tests'
 tiny checkpoint (tests/tiny_qwen.py), whose per-call overhead is what batching
 amortises on a CPU; a GPU run with full-size weights is the real measure.
 Results go to bench/results/serve.json.
+
+``--smoke``: the tiny checkpoint on the CPU (one torch thread), 1 and 2 clients, 4
+requests each, batches of up to 4; it writes only to ``--out``.
 """
 
 from __future__ import annotations
@@ -72,17 +76,23 @@ def run(port: int, key: str, clients: int, requests: int) -> dict:
     headers = {"Authorization": f"Bearer {key}"}
     audio, latencies, lock = [0.0], [], threading.Lock()
     counter = iter(range(requests))
+    failures: list[BaseException] = []
 
     def client() -> None:
-        with httpx.Client(headers=headers, timeout=600) as http:
-            for n in counter:
-                started = time.perf_counter()
-                reply = http.post(url, json={"input": TEXTS[n % len(TEXTS)], "voice": "default", "language": "en"})
-                reply.raise_for_status()
-                wav = decode_wav(reply.content)
-                with lock:
-                    audio[0] += wav.samples.size / wav.sample_rate
-                    latencies.append(time.perf_counter() - started)
+        try:
+            with httpx.Client(headers=headers, timeout=600) as http:
+                for n in counter:
+                    started = time.perf_counter()
+                    # WAV, named: the server's default is OpenAI's, mp3
+                    reply = http.post(url, json={"input": TEXTS[n % len(TEXTS)], "voice": "default", "language": "en",
+                                                 "response_format": "wav"})
+                    reply.raise_for_status()
+                    wav = decode_wav(reply.content)
+                    with lock:
+                        audio[0] += wav.samples.size / wav.sample_rate
+                        latencies.append(time.perf_counter() - started)
+        except BaseException as exc:  # the main thread raises it: a failed request is a failed run
+            failures.append(exc)
 
     before = health(port)["batches"]
     started = time.perf_counter()
@@ -92,6 +102,8 @@ def run(port: int, key: str, clients: int, requests: int) -> dict:
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
+    if failures:
+        raise SystemExit(f"{len(failures)} client(s) failed: {failures[0]!r}") from failures[0]
     batches = health(port)["batches"] - before
     return {
         "clients": clients, "requests": requests, "wall_seconds": round(wall, 2),
@@ -111,8 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda:N")
     parser.add_argument("--batch-size", type=int, default=16, help="largest batch the server forms (default 16)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads in the server (default 1)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds: 1 and 2 clients, 4 requests each, batches of up to 4 (tiny model, CPU)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.smoke:
+        if args.model:
+            parser.error("--smoke runs the tiny checkpoint: not with --model")
+        args.clients, args.requests, args.batch_size, args.device, args.threads = "1,2", 4, 4, "cpu", 1
 
     with tempfile.TemporaryDirectory(prefix="voxd-bench-serve-") as tmp:
         model = args.model
@@ -143,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             server.wait(30)
     report = {
         **machine(), "model": args.model or "tiny (tests/tiny_qwen.py)",
-        "device": args.device, "server_threads": args.threads, "batch_size": args.batch_size, "runs": runs,
+        "device": args.device, "server_threads": args.threads, "batch_size": args.batch_size, "smoke": args.smoke,
+        "runs": runs,
     }
     write(args.out, report)
     return 0

@@ -10,6 +10,11 @@ found on the system (each HTML manual made into an EPUB, as web-to-EPUB tools do
 a table and writes JSON (``--out``).
 
     python bench/speech.py --before /tmp/voxd-before BOOK...
+    python bench/speech.py --smoke --out /tmp/speech.json    # an EPUB and a PDF built here: seconds
+
+``--smoke`` reads two small books built on the spot (the same three short chapters as
+an EPUB and a PDF, one of them with a run of capitals and a figure's labels)
+instead of the corpus and the system's manuals, and writes only to ``--out``.
 """
 
 from __future__ import annotations
@@ -31,7 +36,10 @@ _DUMP = r"""
 import json, re, sys
 from pathlib import Path
 from voxd.ingest import read_book
-from voxd.narration.text import plan_chunks, split_sentences, clean_for_speech, _split_long
+try:
+    from voxd.narration.text import plan_chunks, split_sentences, clean_for_speech, _split_long
+except ImportError:  # a checkout from before voxd/narration/ (voxd/text.py)
+    from voxd.text import plan_chunks, split_sentences, clean_for_speech, _split_long
 
 FRAGMENT_WORD = re.compile(r"[^\W\d_]{4,}")
 
@@ -125,6 +133,9 @@ def measure(data: dict) -> dict:
     }
 
 
+# A chapter for --smoke with something to find: a run of capitals (a flag) beside a web address, and
+# a figure's axis labels (a fragment, flagged as mostly digits).
+SMOKE_NOTES = ("Notes", ["The chart is at www.example.com with THE OLD HARBOUR MAP beside it.", "0 10 20 x"])
 PUBLIC_PDFS = ("/usr/share/doc/libtasn1-doc/libtasn1.pdf", "/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf")
 # HTML manuals that many Linux systems carry: web pages with navigation in them.
 WEB_MANUALS = ("/usr/share/doc/libffi8/html", "/usr/share/doc/valgrind/html", "/usr/share/doc/nodejs/api")
@@ -165,18 +176,31 @@ def default_books() -> list[Path]:
     return books
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("books", nargs="*", type=Path, help="EPUBs and PDFs (default: the shared corpus)")
     parser.add_argument("--before", type=Path, help="root of another voxd checkout to compare with")
+    parser.add_argument("--smoke", action="store_true", help="an EPUB and a PDF of three short chapters, built here")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "speech-corpus.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
-    books = args.books or default_books()
-    built = Path(tempfile.mkdtemp(prefix="voxd-speech-"))
-    if not args.books:
-        manuals = [Path(d) for d in WEB_MANUALS if Path(d).is_dir()]
-        books += [web_epub(d, built / f"{d.parent.name}-html.epub") for d in manuals]
+    with tempfile.TemporaryDirectory(prefix="voxd-speech-") as tmp:
+        return _run(args, Path(tmp))
+
+
+def _run(args, built: Path) -> int:
+    if args.smoke and not args.books:
+        from report import SMOKE_CHAPTERS, smoke_book, smoke_pdf  # bench/report.py: sys.path[0] is bench/
+
+        chapters = [*SMOKE_CHAPTERS, SMOKE_NOTES]
+        books = [smoke_book(built / "smoke.epub", chapters), smoke_pdf(built / "smoke.pdf", chapters)]
+    else:
+        books = args.books or default_books()
+        if not args.books:
+            manuals = [Path(d) for d in WEB_MANUALS if Path(d).is_dir()]
+            books += [web_epub(d, built / f"{d.parent.name}-html.epub") for d in manuals]
+    if not books:
+        raise SystemExit(f"no books: none named, none in {CORPUS} (--smoke builds its own)")
     sides = {"after": dump(REPO, books)}
     if args.before:
         sides["before"] = dump(args.before, books)
@@ -200,7 +224,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"totals": totals, "books": results}, ensure_ascii=False, indent=2) + "\n")
     print(args.out)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,5 +1,5 @@
 # voxd: the quick start and the tests, from a fresh clone.
-#   make quickstart   set up .venv, build a sample EPUB, render it to outbox/ (CPU, no GPU needed)
+#   make quickstart   set up .venv, build a sample EPUB, render it to outbox/ with Piper (CPU, no GPU needed)
 #   make test         run the whole test suite
 #   make test-unit    the fast tests only: no daemon subprocesses (e2e), nothing slow
 #   make lint         ruff and mypy, as CI runs them
@@ -18,7 +18,8 @@ $(VENV)/.installed: pyproject.toml
 
 quickstart: install
 	$(BIN)/python -m voxd.samples state/sample/alice.epub
-	VOXD_STATE_DIR=state VOXD_OUTBOX=outbox VOXD_ENGINE=espeak \
+	VOXD_STATE_DIR=state VOXD_OUTBOX=outbox \
+		VOXD_ENGINE=$$($(BIN)/python -c 'import piper' 2>/dev/null && echo piper || echo espeak) \
 		$(BIN)/voxd render state/sample/alice.epub
 
 test: install

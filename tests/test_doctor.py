@@ -113,3 +113,24 @@ def test_doctor_without_fetch_downloads_nothing(tmp_path):
 def _every_card_visible(monkeypatch):
     """torch's device numbers are nvidia-smi's only when CUDA_VISIBLE_DEVICES is unset."""
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+def test_doctor_checks_the_piper_voice_where_piper_is_the_engine(tmp_path):
+    (tmp_path / "voxd.toml").write_text('engine = "piper"\nstate_dir = "state"\n')
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    good = doctor(tmp_path, env=env)
+    [line] = [line for line in good.stdout.splitlines() if line[4:13].strip() == "piper"]
+    assert line.startswith("ok ") and "en_US-joe-medium (en-US, 22050 Hz)" in line
+    (tmp_path / "state" / "voices" / "piper").mkdir(parents=True)
+    broken = tmp_path / "state" / "voices" / "piper" / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    from tests.support import piper_voice
+
+    broken.with_name("broken.onnx.json").write_text(piper_voice()[1].read_text())
+    (tmp_path / "voxd.toml").write_text('engine = "piper"\nstate_dir = "state"\n[piper]\nvoice = "broken"\n')
+    bad = doctor(tmp_path, env=env)
+    [line] = [line for line in bad.stdout.splitlines() if line[4:13].strip() == "piper"]
+    assert bad.returncode == 1 and line.startswith("NO ") and "broken.onnx: Piper could not load this voice" in line
+    # where piper is not the engine, the same voice is a note, not a problem
+    (tmp_path / "voxd.toml").write_text('engine = "espeak"\nstate_dir = "state"\n[piper]\nvoice = "broken"\n')
+    assert "Piper could not load" in doctor(tmp_path, env=env).stdout

@@ -310,7 +310,7 @@ def cmd_voices(args: argparse.Namespace) -> int:
     try:
         if action == "preview":
             return _preview(engine, library, args)
-        rows: list[tuple[str, str, str]] = [(name, "preset", settings.engine) for name in engine.voices()]
+        rows: list[tuple[str, str, str]] = _engine_voices(engine, settings.engine)
         rows += [(v.name, v.kind, v.source) for v in library.list()]
     finally:
         engine.close()
@@ -318,6 +318,16 @@ def cmd_voices(args: argparse.Namespace) -> int:
     for name, kind, source in rows:
         print(f"{name:<{width}}  {kind:<8}  {source}")
     return 0
+
+
+def _engine_voices(engine, name: str) -> list[tuple[str, str, str]]:
+    """The engine's own voices as rows: name, kind, where from (a Piper voice: its language and
+    file, "default" marking the one a book without a language is read with)."""
+    catalogue = getattr(engine, "catalogue", None)
+    if catalogue is None:
+        return [(voice, "preset", name) for voice in engine.voices()]
+    return [(v.name, "piper", f"{v.language}{' (default)' if v is catalogue.default else ''}, {v.model}")
+            for v in catalogue.voices]
 
 
 def _freeze(settings: Settings, library, info) -> int:
@@ -399,38 +409,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     for label, text, ok in report(settings):
         line(label, text, ok=ok)
-    try:
-        from .tts.registry import load_engine
+    from . import doctor
 
-        engine = load_engine(settings, "espeak")
-        line("espeak", f"{engine.model_id}, {len(engine.voices())} voices")
-        engine.close()
-    except VoxdError as exc:
-        line("espeak", str(exc), ok=settings.engine != "espeak")
+    for label, said, verdict in doctor.engine_lines(settings):
+        line(label, said, verdict)
     # These report through line(), which counts the problems; `problems += f(...)` would read
     # the count before the call and write it back over what the call added.
-    if settings.engine == "remote" or settings.remote.urls:
-        _doctor_remote(settings, line)
     _doctor_gpu(settings, line, fetch=args.fetch)
     urls = [redact(u.get_secret_value()) for u in settings.notify_urls]
     line("notify", ", ".join(urls) if urls else "no notify_urls configured")
     print("all good" if not problems else f"{problems} problem(s) found")
     return 0 if not problems else 1
-
-
-def _doctor_remote(settings: Settings, line) -> None:
-    from .tts.registry import load_engine
-
-    try:
-        engine = load_engine(settings, "remote")
-    except VoxdError as exc:
-        line("remote", str(exc), ok=False)
-        return
-    try:
-        for url, ok, said in engine.probe():  # type: ignore[attr-defined]
-            line("server", f"{url}: {said}", ok=ok or settings.engine != "remote")
-    finally:
-        engine.close()
 
 
 def _doctor_gpu(settings: Settings, line, *, fetch: bool = False) -> None:
@@ -461,7 +450,7 @@ def _port(text: str) -> int:
     return port
 
 
-def _common_options(*, defaults: bool, engines: tuple[str, ...] = ("qwen", "espeak", "remote")
+def _common_options(*, defaults: bool, engines: tuple[str, ...] = ("qwen", "piper", "espeak", "remote")
                     ) -> argparse.ArgumentParser:
     """The options taken before the command and after it (``voxd --config X jobs`` and ``voxd
     jobs --config X``). After it they default to nothing at all: a subcommand's default would
@@ -550,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = vsub.add_parser("remove", parents=[common], help="delete a cloned or designed voice")
     v.add_argument("name")
 
-    p = sub.add_parser("serve", parents=[_common_options(defaults=False, engines=("qwen", "espeak"))],
+    p = sub.add_parser("serve", parents=[_common_options(defaults=False, engines=("qwen", "piper", "espeak"))],
                        help="serve an engine over OpenAI's /v1/audio/speech, for daemons elsewhere")
     p.add_argument("--host", help="address to bind (default: [serve] host, 127.0.0.1)")
     p.add_argument("--port", type=_port, help="port (default: [serve] port, 8880)")

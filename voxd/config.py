@@ -46,6 +46,22 @@ class EspeakSettings(_Section):
     batch_size: int = Field(16, ge=1, le=256)
 
 
+class PiperSettings(_Section):
+    """Piper (``engine = "piper"``): a neural voice on the CPU, from the ``voxd[piper]`` extra."""
+
+    # a path to a voice's .onnx (its .onnx.json beside it) or an installed voice's name;
+    # "": the first installed one (voices/piper/ under state_dir, then voice packages)
+    voice: str = ""
+    # language -> voice (a path or a name), e.g. {de = "de_DE-thorsten-medium"}
+    voices: dict[str, str] = {}
+    length_scale: float = Field(1.1, ge=0.25, le=4.0, description="pace: above 1 is slower")
+    noise_scale: float = Field(0.667, ge=0.0, le=2.0)
+    noise_w: float = Field(0.8, ge=0.0, le=2.0)
+    speaker: str = ""  # a multi-speaker voice's speaker, by name or number
+    workers: int = Field(0, ge=0, le=256, description="threads speaking at once; 0: one per core")
+    batch_size: int = Field(0, ge=0, le=1024, description="chunks per batch; 0: four per worker")
+
+
 class QwenSettings(_Section):
     custom_voice_model: str = "Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice"
     voice_design_model: str = "Qwen/Qwen3-TTS-12Hz-1.7B-VoiceDesign"
@@ -107,7 +123,7 @@ class ServeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8880, ge=1, le=65535)
     api_key: SecretStr = SecretStr("")
-    engine: Literal["", "qwen", "espeak"] = ""
+    engine: Literal["", "qwen", "espeak", "piper"] = ""
     model_name: str = ""
     max_queue: int = Field(256, ge=1, le=100_000)
     max_input_chars: int = Field(4096, ge=1, le=1_000_000)
@@ -186,7 +202,7 @@ class Settings(BaseSettings):
     cache_dir: Path | None = None
 
     # speech
-    engine: Literal["qwen", "espeak", "remote"] = "qwen"
+    engine: Literal["qwen", "espeak", "piper", "remote"] = "qwen"
     voice: str = ""
     language: str | None = None
 
@@ -249,6 +265,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     espeak: EspeakSettings = EspeakSettings()
+    piper: PiperSettings = PiperSettings()
     qwen: QwenSettings = QwenSettings()
     remote: RemoteSettings = RemoteSettings()
     serve: ServeSettings = ServeSettings()

@@ -87,7 +87,7 @@ def convert(
     if not speech.body:
         why = " but titles: the rest is not language" if speech.dropped else ""
         raise BookError(f"{source.name}: nothing to read aloud{why}")
-    check_languages(chunks, settings.engine, source.name)  # an unspoken language fails now, not hours in
+    check_languages(chunks, settings.engine, source.name, settings)  # an unspoken language fails now, not hours in
     length.check(source.name, length.expected_seconds(chunks, settings), settings)
     cache = ChunkCache(settings.cache_path)
     planned = chunks

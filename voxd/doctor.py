@@ -1,4 +1,4 @@
-"""What ``voxd doctor`` says about the GPU and the models, and ``voxd doctor --fetch``.
+"""What ``voxd doctor`` says about the engines, the GPU and the models, and ``voxd doctor --fetch``.
 
 Each function returns (label, text, ok) lines for the command line to print: ok True
 or False is a verdict (False counts as a problem), None a plain fact. The GPU lines
@@ -32,6 +32,42 @@ def models(settings: Settings) -> list[tuple[str, str]]:
     q = settings.qwen
     return [("qwen.custom_voice_model", q.custom_voice_model), ("qwen.base_model", q.base_model),
             ("qwen.voice_design_model", q.voice_design_model)]
+
+
+def engine_lines(settings: Settings) -> list[Line]:
+    """The CPU engines, loaded as a render would load them, and the speech servers where
+    they are configured: a missing or broken one is a problem where it is the configured
+    engine, and a plain note elsewhere (Piper is an optional extra)."""
+    from .tts.registry import load_engine
+
+    lines: list[Line] = []
+    try:
+        engine = load_engine(settings, "espeak")
+        lines.append(("espeak", f"{engine.model_id}, {len(engine.voices())} voices", True))
+        engine.close()
+    except VoxdError as exc:
+        lines.append(("espeak", str(exc), settings.engine != "espeak"))
+    try:
+        engine = load_engine(settings, "piper")
+    except VoxdError as exc:
+        lines.append(("piper", str(exc), None if settings.engine != "piper" else False))
+    else:
+        voice = engine.catalogue.default  # type: ignore[attr-defined]
+        lines.append(("piper", f"{voice.name} ({voice.language}, {voice.sample_rate} Hz) from {voice.model}; "
+                      f"{len(engine.voices())} voice(s) installed, {engine.workers} worker(s)",  # type: ignore[attr-defined]
+                      True if settings.engine == "piper" else None))
+        engine.close()
+    if settings.engine == "remote" or settings.remote.urls:
+        try:
+            engine = load_engine(settings, "remote")
+        except VoxdError as exc:
+            return [*lines, ("remote", str(exc), False)]
+        try:
+            for url, ok, said in engine.probe():  # type: ignore[attr-defined]
+                lines.append(("server", f"{url}: {said}", ok or settings.engine != "remote"))
+        finally:
+            engine.close()
+    return lines
 
 
 def gpu_lines(settings: Settings) -> list[Line]:

@@ -332,8 +332,8 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
     from .tts.gpu import batch_size_for
     from .tts.registry import load_engine
 
-    if engine_name not in ("espeak", "qwen"):
-        raise ConfigError(f"voxd serve speaks with a local engine (espeak or qwen), not {engine_name!r}")
+    if engine_name not in ("espeak", "piper", "qwen"):
+        raise ConfigError(f"voxd serve speaks with a local engine (espeak, piper or qwen), not {engine_name!r}")
     s = settings.serve
     key = s.api_key.get_secret_value()
     check_exposure(host, key)

@@ -145,6 +145,19 @@ def test_unsupported_language_fails_at_once_and_shows_in_the_plan(settings) -> N
     assert "NOT SPOKEN" not in describe(remote)
 
 
+def test_piper_speaks_the_languages_of_the_voices_installed(settings) -> None:
+    from voxd.narration.plan import check_languages
+
+    piper = settings.model_copy(update={"engine": "piper"})
+    chunks = speech_chunks(_dutch(), piper).chunks
+    with pytest.raises(VoiceError, match=r"Piper does not speak 'nl'.*en_US-joe-medium \(en-US\)"):
+        check_languages(chunks, "piper", "boek.epub", piper)
+    check_languages(speech_chunks(_dutch("en-GB"), piper).chunks, "piper", "boek.epub", piper)  # a voice of en
+    plan = plan_book(_dutch(), piper, source="boek.epub")
+    assert plan.unspoken == ["nl"] and all("language" in c["flags"] for c in plan.chapters[0].chunks)
+    assert "NOT SPOKEN: piper does not speak nl; the Piper voices installed are en_US-joe-medium" in describe(plan)
+
+
 def test_flags_of_a_clean_chunk_are_empty() -> None:
     (chunk,) = chunk_chapter(0, Chapter("t", ("A plain sentence.",)), voice="v", language="en", speak_title=False)
     assert chunk_flags(chunk, "qwen") == []

@@ -200,3 +200,25 @@ class TestRemoteThroughServe(TestEspeak):
     def build(self, tmp_path: Path) -> Engine:
         return load_engine(Settings(engine="remote", state_dir=tmp_path,
                                     remote={"urls": [self.url], "api_key": self.key}))
+
+
+class TestPiper(EngineContract):
+    """Piper with the voice the test extra installs, its noise off so that takes compare."""
+
+    voice = "en_US-joe-medium"
+
+    def build(self, tmp_path: Path) -> Engine:
+        return load_engine(Settings(engine="piper", state_dir=tmp_path,
+                                    piper={"noise_scale": 0.0, "noise_w": 0.0, "workers": 2}))
+
+
+class TestRemoteThroughPiperServe(TestPiper):
+    """The remote engine through a real ``voxd serve --engine piper``: a CPU box in the fleet."""
+
+    @pytest.fixture(autouse=True)
+    def _server(self, serve_piper: Any) -> None:
+        self.url, self.key = serve_piper.url, serve_piper.key
+
+    def build(self, tmp_path: Path) -> Engine:
+        return load_engine(Settings(engine="remote", state_dir=tmp_path,
+                                    remote={"urls": [self.url], "api_key": self.key}))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,30 +90,56 @@ def supported_languages() -> list[str]:
     return [f"{name.capitalize()} ({code})" for code, name in ISO_LANGUAGES.items() if len(code) == 2]
 
 
-def unspoken_languages(chunks: list[Chunk], engine: str) -> list[str]:
-    """The chunks' language tags that ``engine`` cannot speak (none for eSpeak, which
-    speaks a hundred languages and falls back to its default voice)."""
-    if engine not in _QWEN_ENGINES:
+@dataclass(frozen=True)
+class Spoken:
+    """The languages an engine that cannot speak every one speaks, as a test and in words."""
+
+    engine: str  # as a person calls it: "Qwen3-TTS", "Piper"
+    speaks: Callable[[str], bool]
+    offered: str  # "it speaks ...", for a message
+
+
+def spoken_languages(engine: str, settings: Settings | None = None) -> Spoken | None:
+    """What ``engine`` speaks, or None where it speaks any language: eSpeak speaks a hundred
+    and falls back to its default voice, and speech servers may serve any model (Kokoro,
+    another Qwen3-TTS), which decide for themselves as the render lets them. Piper speaks
+    the languages of the voices installed (``settings`` says where they are)."""
+    if engine in _QWEN_ENGINES:
+        return Spoken("Qwen3-TTS", lambda tag: language_name(tag) is not None,
+                      f"it speaks {', '.join(supported_languages())}")
+    if engine == "piper":
+        from voxd.tts.piper_voices import Catalogue
+
+        p = (settings or Settings()).piper
+        catalogue = Catalogue.build(p.voice, p.voices, (settings or Settings()).state_path / "voices" / "piper")
+        return Spoken("Piper", lambda tag: catalogue.for_language(tag) is not None,
+                      f"the Piper voices installed are {catalogue.describe()}; install a voice for it "
+                      "(or map it in [piper] voices)")
+    return None
+
+
+def unspoken_languages(chunks: list[Chunk], engine: str | Spoken | None, settings: Settings | None = None) -> list[str]:
+    """The chunks' language tags that ``engine`` cannot speak (see :func:`spoken_languages`)."""
+    spoken = spoken_languages(engine, settings) if isinstance(engine, str) else engine
+    if spoken is None:
         return []
     tags = {c.language for c in chunks if c.language}
-    return sorted(tag for tag in tags if language_name(tag) is None)
+    return sorted(tag for tag in tags if not spoken.speaks(tag))
 
 
-def check_languages(chunks: list[Chunk], engine: str, source: str) -> None:
-    """Fail a book now, not after its first batch, when Qwen3-TTS cannot speak its language.
+def check_languages(chunks: list[Chunk], engine: str, source: str, settings: Settings | None = None) -> None:
+    """Fail a book now, not after its first batch, when its engine cannot speak its language.
 
-    Only for ``engine = "qwen"``: speech servers may serve other models, which decide for
-    themselves. The message names the language, lists the supported ones and the way out.
+    The message names the language, what the engine speaks, and the way out.
     """
-    if engine not in _QWEN_ENGINES:
-        return
-    missing = unspoken_languages(chunks, engine)
-    if missing:
+    spoken = spoken_languages(engine, settings)
+    missing = unspoken_languages(chunks, spoken)
+    if spoken is not None and missing:
         chapters = sorted({c.chapter + 1 for c in chunks if c.language in missing})
         shown = ", ".join(str(n) for n in chapters[:10]) + (" ..." if len(chapters) > 10 else "")
         raise VoiceError(
-            f"{source}: Qwen3-TTS does not speak {', '.join(repr(m) for m in missing)} (chapters {shown}); "
-            f"it speaks {', '.join(supported_languages())}. If the text is in one of these, say so: "
+            f"{source}: {spoken.engine} does not speak {', '.join(repr(m) for m in missing)} (chapters {shown}); "
+            f"{spoken.offered}. If the text is in another language than its tag says, say so: "
             f'`voxd extract {source}` writes a manifest where each chapter\'s "language" can be set '
             "(or set language in the config for every book)"
         )
@@ -121,8 +148,9 @@ def check_languages(chunks: list[Chunk], engine: str, source: str) -> None:
 # -- flags -----------------------------------------------------------------------------
 
 
-def chunk_flags(chunk: Chunk, engine: str) -> list[str]:
-    """What a person should look at in this chunk (keys of :data:`FLAGS`)."""
+def chunk_flags(chunk: Chunk, engine: str | Spoken | None) -> list[str]:
+    """What a person should look at in this chunk (keys of :data:`FLAGS`); ``engine`` is its
+    name or what it speaks (:func:`spoken_languages`, worked out once for a whole book)."""
     text = chunk.text
     flags = []
     visible = [ch for ch in text if not ch.isspace()]
@@ -202,6 +230,7 @@ class Plan:
     lexicon_entries: int
     speed: Speed | None
     max_book_hours: float = 0.0  # the ceiling the daemon holds the book to (0: none)
+    spoken_offered: str = ""  # what the engine speaks, in words, where it does not speak every language
 
     @property
     def too_long(self) -> bool:
@@ -261,6 +290,7 @@ def plan_book(book: Book, settings: Settings, *, source: str, unskipped: Book | 
     """The plan of a book already read; ``unskipped`` (the same book read with front and
     back matter kept) names what was left out as matter."""
     speech = speech_chunks(book, settings)
+    spoken = spoken_languages(settings.engine, settings)
     language = settings.language or book.metadata.language
     chapters = [
         ChapterPlan(title=ch.title, language=ch.language or language) for ch in book.chapters
@@ -271,7 +301,7 @@ def plan_book(book: Book, settings: Settings, *, source: str, unskipped: Book | 
         plan.seconds += seconds
         plan.chunks.append(
             {"text": c.text, "seconds": round(seconds, 2), "pause": c.pause.value,
-             "flags": chunk_flags(c, settings.engine)}
+             "flags": chunk_flags(c, spoken)}
         )  # fmt: skip
     for d in speech.dropped:
         chapters[d.chapter].left_out.append(
@@ -286,7 +316,8 @@ def plan_book(book: Book, settings: Settings, *, source: str, unskipped: Book | 
         engine=settings.engine,
         chapters=chapters,
         seconds=sum(ch.seconds for ch in chapters),
-        unspoken=unspoken_languages(speech.chunks, settings.engine),
+        unspoken=unspoken_languages(speech.chunks, spoken),
+        spoken_offered=spoken.offered if spoken else "",
         skipped=skipped_sections(book, unskipped) if unskipped is not None else [],
         lexicon_entries=len(speech.lexicon),
         speed=past_speed(settings),
@@ -351,9 +382,9 @@ def describe(plan: Plan, *, flagged_only: bool = False) -> str:
                  + f"; engine: {plan.engine}")  # fmt: skip
     if plan.unspoken:
         lines.append(
-            f"NOT SPOKEN: {plan.engine} does not speak {', '.join(plan.unspoken)}; it speaks "
-            f"{', '.join(supported_languages())}. Set each chapter's \"language\" in a manifest "
-            "(voxd extract) if the text is in one of these."
+            f"NOT SPOKEN: {plan.engine} does not speak {', '.join(plan.unspoken)}; {plan.spoken_offered}. "
+            "Set each chapter's \"language\" in a manifest (voxd extract) if the text is in another "
+            "language than its tag says."
         )
     chunks = sum(len(ch.chunks) for ch in plan.chapters)
     estimate = (

@@ -233,7 +233,8 @@ def batch_size_for(settings: Settings, memory: BatchMemory | None = None, model:
     """Chunks per batch for ``model`` (default: the CustomVoice one; a cloned voice's
     book passes the Base model), and how to remember the size that worked.
 
-    eSpeak: ``espeak.batch_size``. Qwen3-TTS: ``qwen.batch_size`` if set; on the CPU
+    eSpeak: ``espeak.batch_size``. Piper: ``piper.batch_size``, or four chunks per worker
+    (its workers share a batch, longest first). Qwen3-TTS: ``qwen.batch_size`` if set; on the CPU
     a small default; on a GPU the size recommended for its free memory, or the size
     remembered in ``memory`` for this GPU, model and decode loop if smaller. A size
     learned while other programs took more of the card is not remembered
@@ -241,6 +242,11 @@ def batch_size_for(settings: Settings, memory: BatchMemory | None = None, model:
     """
     if settings.engine == "espeak":
         return BatchPlan(settings.espeak.batch_size)
+    if settings.engine == "piper":
+        from .piper import default_workers
+
+        p = settings.piper
+        return BatchPlan(p.batch_size or 4 * (p.workers or default_workers()))
     if settings.engine != "qwen":
         return BatchPlan(1)
     q = settings.qwen

@@ -8,7 +8,7 @@ from ..config import Settings
 from ..errors import ConfigError
 from .base import Engine
 
-ENGINES = ("espeak", "qwen", "remote")
+ENGINES = ("espeak", "piper", "qwen", "remote")
 
 
 def load_engine(settings: Settings, name: str | None = None) -> Engine:
@@ -17,6 +17,15 @@ def load_engine(settings: Settings, name: str | None = None) -> Engine:
         from .espeak import EspeakEngine
 
         return EspeakEngine(rate_wpm=settings.espeak.rate_wpm)
+    if name == "piper":
+        from .piper import PiperEngine, PiperOptions
+        from .piper_voices import Catalogue
+
+        p = settings.piper
+        catalogue = Catalogue.build(p.voice, p.voices, settings.state_path / "voices" / "piper")
+        how = PiperOptions(length_scale=p.length_scale, noise_scale=p.noise_scale, noise_w=p.noise_w,
+                           speaker=p.speaker, sentence_pause=settings.pause_sentence)
+        return PiperEngine(catalogue, how, workers=p.workers)
     if name == "qwen":
         from ..voices import VoiceLibrary
         from .qwen import QwenEngine, QwenOptions

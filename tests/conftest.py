@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# The read-back listens to every take with Whisper: a second or so per chunk. Tests about other
+# things (and the daemons they start, which inherit this) render without it; the read-back's own
+# tests, and the end-to-end ones that prove it, turn it on by name.
+os.environ.setdefault("VOXD_VERIFY__MODE", "off")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -105,16 +105,21 @@ class OddSpeechServer(LoopbackServer):
     * ``cut(text, n)``: send only half of the WAV's body, its header promising all of it;
     * ``rate(text, n)``: an int resamples the reply to that rate (with a true header);
     * ``status(text, n)``: an int answers with that HTTP status and an OpenAI error envelope
-      (429 and 503 with ``Retry-After: 0.2``; 4290 is OpenAI's quota 429, which has none).
+      (429 and 503 with ``Retry-After: 0.2``; 4290 is OpenAI's quota 429, which has none);
+    * ``say(text, n)``: a string is spoken instead of the text asked for (a server that answers
+      for another request), with HTTP 200 as such servers do.
+
+    ``engine`` speaks (default: eSpeak NG).
 
     ``n`` counts from 1. ``asked`` records every text in the order it came.
     """
 
-    def __init__(self, *, cut=None, rate=None, status=None, model: str = "odd-tts") -> None:
+    def __init__(self, *, cut=None, rate=None, status=None, say=None, model: str = "odd-tts", engine=None) -> None:
         from voxd.tts.espeak import EspeakEngine
 
-        self.engine = EspeakEngine()
-        self.cut, self.rate, self.status, self.model = cut, rate, status, model
+        self.engine = engine or EspeakEngine()
+        self.voice = "default" if engine else "en-us"
+        self.cut, self.rate, self.status, self.say, self.model = cut, rate, status, say, model
         self.asked: list[str] = []
         self.bodies: list[dict] = []
         self.lock = threading.Lock()
@@ -175,7 +180,8 @@ class OddSpeechServer(LoopbackServer):
         from voxd.audio.wav import encode_wav
         from voxd.tts.base import Utterance
 
-        result = self.engine.synthesize([Utterance(text, "en-us")])
+        spoken = (self.say(text, n) if self.say else None) or text
+        result = self.engine.synthesize([Utterance(spoken, self.voice, "en")])
         wave, rate = result.waveforms[0], result.sample_rate
         new_rate = self.rate(text, n) if self.rate else None
         if new_rate:

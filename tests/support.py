@@ -48,7 +48,7 @@ class ServeProcess:
     """
 
     def __init__(self, root: Path, *, engine: str = "espeak", key: str = "test-key", extra_config: str = "",
-                 port: int | None = None) -> None:
+                 port: int | None = None, env: dict[str, str] | None = None) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -58,13 +58,14 @@ class ServeProcess:
         self.config.write_text(f'state_dir = "state"\nlog_level = "DEBUG"\n{extra_config}')
         self.log_path = root / "serve.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.env = env or {}
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self, timeout: float = 60.0) -> ServeProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "VOXD_SERVE__API_KEY": self.key}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "VOXD_SERVE__API_KEY": self.key, **self.env}
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "voxd", "serve", "--config", str(self.config), "--engine", self.engine,

@@ -250,6 +250,18 @@ def check_piper_engine(doc: dict, tmp_path: Path) -> None:
     assert whole["ratio"] == pytest.approx(whole["render_seconds"] / whole["engine_alone_seconds"], rel=0.05)
 
 
+def check_verify(doc: dict, tmp_path: Path) -> None:
+    assert doc["benchmark"] == "verify" and doc["smoke"] and doc["model"] == "tiny.en"
+    [row] = doc["engines"]
+    assert row["engine"] == "piper" and row["chunks"] == 3
+    assert positive(row["audio_seconds"], row["audio_per_cpu_second"])
+    assert 0 <= row["false_failure_share"] <= 1 and row["false_failures"] == len(row["false"])
+    assert set(row["faults"]) == {"other", "cut", "silence"}
+    for kind, fault in row["faults"].items():
+        assert fault["takes"] == 3 and fault["caught"] + len(fault["missed"]) == 3, kind
+    assert row["faults"]["silence"]["caught"] == 3  # silence is caught from the samples, whatever was heard
+
+
 def check_gpu_report(doc: dict, tmp_path: Path) -> None:
     committed = json.loads((BENCH / "results" / doc["smoke"]["fixture"]).read_text(encoding="utf-8"))
     assert doc["smoke"]["differs"] == [] and doc["smoke"]["runs"] == len(committed["runs"]) > 1
@@ -275,6 +287,7 @@ CASES: dict[str, tuple[tuple[str, ...], Callable[[dict, Path], None], float]] = 
     "serve": ((), check_serve, 240),
     "speech": (("--before", str(ROOT)), check_speech, 120),
     "piper_engine": ((), check_piper_engine, 180),
+    "verify": ((), check_verify, 240),
     "gpu_report": ((), check_gpu_report, 60),
 }
 

@@ -134,3 +134,14 @@ def test_doctor_checks_the_piper_voice_where_piper_is_the_engine(tmp_path):
     # where piper is not the engine, the same voice is a note, not a problem
     (tmp_path / "voxd.toml").write_text('engine = "espeak"\nstate_dir = "state"\n[piper]\nvoice = "broken"\n')
     assert "Piper could not load" in doctor(tmp_path, env=env).stdout
+
+
+def test_doctor_says_which_recogniser_reads_back_and_names_a_wrong_model_setting(tmp_path):
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "VOXD_VERIFY__MODE": "all"}
+    (tmp_path / "voxd.toml").write_text('engine = "espeak"\nstate_dir = "state"\n')
+    [line] = [x for x in doctor(tmp_path, env=env).stdout.splitlines() if x[4:13].strip() == "verify"]
+    assert line.startswith("ok ") and "Whisper tiny.en (English only), every take read back" in line
+    (tmp_path / "voxd.toml").write_text('engine = "espeak"\nstate_dir = "state"\n[verify]\nmodel = "/no/model"\n')
+    out = doctor(tmp_path, env=env)
+    [line] = [x for x in out.stdout.splitlines() if x[4:13].strip() == "verify"]
+    assert out.returncode == 1 and line.startswith("NO ") and "/no/model is not a faster-whisper" in line

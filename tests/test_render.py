@@ -122,7 +122,8 @@ import threading  # noqa: E402
 import numpy as np  # noqa: E402
 
 from voxd.errors import EngineError, OutOfMemory  # noqa: E402
-from voxd.render import Check, padding, retry_seed  # noqa: E402
+from voxd.render import padding  # noqa: E402
+from voxd.takes import Check, retry_seed  # noqa: E402
 from voxd.tts.base import Synthesis  # noqa: E402
 
 SENTENCES = [

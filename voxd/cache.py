@@ -50,6 +50,7 @@ _FULL_SCALE = 32767
 
 SUFFIX = ".vxa"
 LEGACY_SUFFIX = ".pcm"  # version 1, float32: read, and rewritten as version 2 when read
+FLAG_SUFFIX = ".flagged"  # beside an entry whose take failed every check: kept, but spoken again next time
 
 
 def content_key(**parts: object) -> str:
@@ -126,8 +127,32 @@ class ChunkCache:
         self.legacy_path(key).unlink(missing_ok=True)
         return target
 
+    def flag_path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}{FLAG_SUFFIX}"
+
+    def flag(self, key: str, record: dict) -> None:
+        """Mark the entry unsettled: its take failed every check, so it is kept for the book
+        but not taken as finished (the next render speaks it again). ``record`` says why."""
+        path = self.flag_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as fh:
+            fh.write(json.dumps(record, ensure_ascii=False).encode("utf-8"))
+
+    def unflag(self, key: str) -> None:
+        self.flag_path(key).unlink(missing_ok=True)
+
+    def flagged(self, key: str) -> dict | None:
+        """Why the entry is unsettled, or None when it is settled (or absent)."""
+        try:
+            return dict(json.loads(self.flag_path(key).read_bytes()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {"why": "unreadable flag"}
+
     def remove(self, key: str) -> int | None:
-        """Delete the entry (either format); the bytes it held, or None when there was none."""
+        """Delete the entry (either format) and its flag; the bytes it held, or None when there was none."""
+        self.unflag(key)
         freed = None
         for path in (self.path(key), self.legacy_path(key)):
             try:

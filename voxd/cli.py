@@ -68,7 +68,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     source = Path(args.input)
     if not source.is_file():
         raise VoxdError(f"{source}: no such file")
+    from .verify.listener import listener_for
+
     engine = load_engine(settings)
+    listener = listener_for(settings)
     bar = ProgressBar(enabled=not args.quiet)
     signal.signal(signal.SIGTERM, _stop_render)
     try:
@@ -81,6 +84,7 @@ def cmd_render(args: argparse.Namespace) -> int:
                 on_book=lambda book, chunks: _start(settings, bar, book, chunks),
                 on_progress=bar.update,
                 on_assembly=bar.assembling,
+                listener=listener,
             )
     except TooLong as exc:
         raise TooLong(f"{exc}; or run again with --max-hours {enough_hours(exc.seconds)}",
@@ -93,6 +97,9 @@ def cmd_render(args: argparse.Namespace) -> int:
         f"{meta.title} by {meta.author}: {len(outcome.chapters)} chapters, "
         f"{outcome.duration / 60:.1f} min of audio"
     )
+    from .cli_readback import read_back
+
+    read_back(outcome.progress)
     print(outcome.output)
     return 0
 
@@ -238,14 +245,26 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     from .service.store import Store
 
-    store = Store(_settings(args).db_path)
+    settings = _settings(args)
+    store = Store(settings.db_path)
     job = store.get(args.id)
     if job is None:
         raise VoxdError(f"no job {args.id}")
+    if args.flagged or args.chunks:
+        from .cli_readback import respeak
+
+        respeak(settings, store, job, flagged=args.flagged, chunks=args.chunks)
     if not store.retry(args.id, max_hours=args.max_hours):
         raise VoxdError(f"job {args.id} is {job.status.value}; only done, failed or cancelled jobs can be retried")
     print(f"job {args.id} queued again" + ("" if args.max_hours is None else f", up to {args.max_hours:g} hours"))
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """What the read-back found in a job: the flagged chunks, with what was heard."""
+    from .cli_readback import report
+
+    return report(_settings(args), args.id, json_out=args.json)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -510,7 +529,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int)
     p.add_argument("--max-hours", type=float, metavar="H",
                    help="this book's own max_book_hours: let a long book through (0: no limit)")
+    p.add_argument("--flagged", action="store_true",
+                   help="a finished book: speak its flagged chunks again (voxd report) and publish it again")
+    p.add_argument("--chunks", metavar="N,N", help="a finished book: speak these chunks again (numbers as voxd "
+                   "report shows them) and publish it again")
     p.set_defaults(func=cmd_retry)
+
+    p = sub.add_parser("report", parents=[common], help="what the read-back found in a job: its flagged chunks")
+    p.add_argument("id", type=int)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("cancel", parents=[common], help="cancel a queued or running job")
     p.add_argument("id", type=int)

@@ -37,6 +37,18 @@ def _default_state_dir() -> Path:
     return Path(xdg).expanduser() / "voxd"
 
 
+def clean_urls(value: list[str]) -> list[str]:
+    """Server base URLs, each once, without a trailing slash; ValueError for one that is not http(s)."""
+    cleaned = []
+    for url in value:
+        url = url.strip().rstrip("/")
+        if not url.lower().startswith(("http://", "https://")):
+            raise ValueError(f"{url!r} is not an http:// or https:// URL (e.g. 'http://gpu-box:8880/v1')")
+        if url not in cleaned:
+            cleaned.append(url)
+    return cleaned
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -60,6 +72,36 @@ class PiperSettings(_Section):
     speaker: str = ""  # a multi-speaker voice's speaker, by name or number
     workers: int = Field(0, ge=0, le=256, description="threads speaking at once; 0: one per core")
     batch_size: int = Field(0, ge=0, le=1024, description="chunks per batch; 0: four per worker")
+
+
+class VerifySettings(_Section):
+    """The read-back: each take heard by a speech recogniser and spoken again when it says something else."""
+
+    # "all": every take; "suspect": only takes whose length or samples look wrong; "off"
+    mode: Literal["all", "suspect", "off"] = "all"
+    # a faster-whisper model name ("tiny.en", "small", "large-v3-turbo"), a hub repository,
+    # or a local CTranslate2 folder; English-only models (".en") are faster, other languages
+    # need a multilingual one
+    model: str = "tiny.en"
+    device: str = "auto"  # "auto" (a CUDA card when CTranslate2 sees one), "cpu", "cuda", "cuda:1"
+    compute_type: str = "auto"  # int8 on the CPU, float16 on a GPU
+    cpu_threads: int = Field(1, ge=1, le=256)
+    retakes: int = Field(2, ge=0, le=10)  # a take heard wrong is spoken again up to this many times
+    # without a recogniser (a missing model, a failed fetch) the job waits, instead of
+    # rendering with its chunks marked "not checked"
+    required: bool = False
+    max_error: float = Field(0.6, gt=0, le=1)  # share of letters heard otherwise above which a take is wrong
+    max_tail: int = Field(3, ge=0, le=1000)  # words heard after the text ended
+    max_missing: int = Field(3, ge=1, le=1000)  # words in a row not heard (and a quarter of the text)
+    # OpenAI-compatible transcription servers (`voxd serve` on a GPU box, vLLM serving Whisper):
+    # takes are read back there instead of here; `model` is then the name they serve
+    urls: list[str] = []
+    api_key: SecretStr = SecretStr("")
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        return clean_urls(value)
 
 
 class QwenSettings(_Section):
@@ -107,14 +149,7 @@ class RemoteSettings(_Section):
     @field_validator("urls")
     @classmethod
     def _urls(cls, value: list[str]) -> list[str]:
-        cleaned = []
-        for url in value:
-            url = url.strip().rstrip("/")
-            if not url.lower().startswith(("http://", "https://")):
-                raise ValueError(f"{url!r} is not an http:// or https:// URL (e.g. 'http://gpu-box:8880/v1')")
-            if url not in cleaned:
-                cleaned.append(url)
-        return cleaned
+        return clean_urls(value)
 
 
 class ServeSettings(_Section):
@@ -135,6 +170,7 @@ TEMPLATE_FIELDS = {
     "job": 1, "file": "book.epub", "title": "Title", "author": "Author", "chapters": 3,
     "duration": "1h02m03s", "elapsed": "12m00s", "output": "/out/book.m4b", "reason": "why",
     "attempt": 1, "done": 2, "failed": 1, "queued": 0, "hours": 24, "lines": "...",
+    "checks": "checked 118 of 120, 2 flagged",
 }
 
 
@@ -142,7 +178,8 @@ class Templates(_Section):
     """Notification texts; {fields} are filled from the job (see config/voxd.toml)."""
 
     done_title: str = "Audiobook ready: {title}"
-    done_body: str = "{title} by {author}\n{duration} of audio in {chapters} chapters, rendered in {elapsed}\n{output}"
+    done_body: str = ("{title} by {author}\n{duration} of audio in {chapters} chapters, rendered in {elapsed}\n"
+                      "read back: {checks}\n{output}")
     failed_title: str = "voxd could not convert {file}"
     failed_body: str = "{reason}"
     started_title: str = "Rendering {title}"
@@ -266,6 +303,7 @@ class Settings(BaseSettings):
 
     espeak: EspeakSettings = EspeakSettings()
     piper: PiperSettings = PiperSettings()
+    verify: VerifySettings = VerifySettings()
     qwen: QwenSettings = QwenSettings()
     remote: RemoteSettings = RemoteSettings()
     serve: ServeSettings = ServeSettings()

@@ -25,6 +25,7 @@ from .render import Check, Progress, render, with_keys
 from .tts.base import Engine
 from .tts.gpu import BatchMemory, batch_size_for
 from .tts.hub import FetchProgress
+from .verify.listener import Listener
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def convert(
     memory: BatchMemory | None = None,
     on_fetch: Callable[[FetchProgress], None] | None = None,
     on_assembly: Callable[[int, int], None] | None = None,
+    listener: Listener | None = None,
 ) -> Outcome:
     """Read ``source``, speak it with ``engine`` and write the audiobook to ``destination(book)``.
 
@@ -60,7 +62,9 @@ def convert(
     ``on_fetch`` hears the progress of fetching a model the render needs (first use),
     which happens before the render, as a phase of its own, and may raise to stop it.
     ``on_assembly(done, total)`` hears the chapters in the .m4b once every chunk is
-    rendered: the assembler may still be encoding long chapters then.
+    rendered: the assembler may still be encoding long chapters then. ``listener`` reads
+    every take back (:mod:`voxd.verify`): a take heard wrong is spoken again up to
+    ``[verify] retakes`` times.
 
     A book whose text would play longer than ``max_book_hours`` is refused
     (:class:`~voxd.errors.TooLong`) before ``on_book`` hears of it.
@@ -120,7 +124,8 @@ def convert(
             checkpoint=assembler.guard(checkpoint),
             on_resize=batches.remember,
             max_batch_size=batches.ceiling,
-            check=Check(durations=settings.qwen.check_durations) if settings.engine == "qwen" else Check(),
+            check=Check(durations=settings.qwen.check_durations if settings.engine == "qwen" else True,
+                        retries=settings.verify.retakes if listener is not None else 1, listener=listener),
             window=render_window(batch_size),
             on_ready=assembler.ready,
         )

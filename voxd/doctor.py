@@ -57,6 +57,7 @@ def engine_lines(settings: Settings) -> list[Line]:
                       f"{len(engine.voices())} voice(s) installed, {engine.workers} worker(s)",  # type: ignore[attr-defined]
                       True if settings.engine == "piper" else None))
         engine.close()
+    lines.append(_read_back_line(settings))
     if settings.engine == "remote" or settings.remote.urls:
         try:
             engine = load_engine(settings, "remote")
@@ -68,6 +69,28 @@ def engine_lines(settings: Settings) -> list[Line]:
         finally:
             engine.close()
     return lines
+
+
+def _read_back_line(settings: Settings) -> Line:
+    """The read-back's recogniser, loaded as a render loads it (a model not on this machine yet
+    is fetched now): missing, it is a problem only where ``[verify] required`` says so."""
+    from .verify.listener import listener_for
+    from .verify.recogniser import RecogniserUnavailable
+
+    if settings.verify.mode == "off":
+        return ("verify", "the read-back is off ([verify] mode)", None)
+    try:
+        listener = listener_for(settings)
+    except RecogniserUnavailable as exc:
+        return ("verify", str(exc), False)
+    if listener is None or listener.recogniser is None:
+        away = listener.away if listener else ""
+        return ("verify", f"not checked: {away}; books render, their chunks counted as not checked",
+                False if "[verify]" in away else None)  # a setting that names no model is a mistake to fix
+    r = listener.recogniser
+    known = "English only" if not r.multilingual else "many languages"
+    return ("verify", f"Whisper {r.name} ({known}), every {'take' if listener.mode == 'all' else 'suspect take'} "
+            "read back", True)
 
 
 def gpu_lines(settings: Settings) -> list[Line]:

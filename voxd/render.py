@@ -35,9 +35,7 @@ book) and the chunk is listed in :attr:`Progress.flagged` for a person to hear.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import math
 import queue
 import threading
 import time
@@ -46,14 +44,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import groupby
 
-import numpy as np
-
 from .book import Chunk
 from .cache import ChunkCache, content_key
 from .errors import EngineError, OutOfMemory
 from .faults import crash_point
+from .takes import Check, Flag, Take, settle, speak
 from .tts import gpu
-from .tts.base import Engine, Synthesis, Utterance, speech_seconds
+from .tts.base import Engine
 
 log = logging.getLogger(__name__)
 
@@ -71,23 +68,8 @@ DRAIN_SECONDS = 5.0
 _REPORT_SECONDS = 0.5
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
-    """Which chunks are suspect and how often to speak them again.
-
-    A chunk that ran into the engine's length cap is always suspect. With
-    ``durations``, so is one of at least ``min_chars`` characters whose audio is
-    more than ``max_ratio`` times, or less than ``min_ratio`` times, the length
-    its text predicts (:func:`voxd.tts.base.speech_seconds`). Engines that cannot
-    draw another take (no ``accepts_seed``) are not asked again: the chunk is
-    only flagged.
-    """
-
-    durations: bool = True
-    min_ratio: float = 0.25
-    max_ratio: float = 3.0
-    min_chars: int = 40
-    retries: int = 1
+#: The checks a render makes unless told otherwise: durations, one retake.
+DEFAULT_CHECK = Check()
 
 
 @dataclass(slots=True)
@@ -105,6 +87,10 @@ class Progress:
     seconds_padded: float = 0.0  # audio they ran for: the longest item's length x items
     retried: int = 0  # chunks spoken again because their audio looked wrong
     flagged: list[str] = field(default_factory=list)  # chunks kept although still suspect, in words
+    flags: list[Flag] = field(default_factory=list)  # the same chunks, for a report
+    checked: int = 0  # takes kept that the read-back heard right
+    unchecked: int = 0  # takes kept that it could not check (a language its model does not know...)
+    unchecked_why: str = ""  # why, the first time
 
     @property
     def speed(self) -> float | None:
@@ -199,7 +185,7 @@ def render(
     checkpoint: Callable[[], None] | None = None,
     on_resize: Callable[[int], None] | None = None,
     max_batch_size: int | None = None,
-    check: Check | None = Check(),
+    check: Check | None = DEFAULT_CHECK,
     max_length_ratio: float = MAX_LENGTH_RATIO,
     window: int | None = None,
     on_ready: Callable[[list[str]], None] | None = None,
@@ -232,7 +218,7 @@ def render(
     missing: list[Chunk] = []
     for key, c in unique.items():
         seconds = cache.seconds(key)  # checked, not decoded: the assembler decodes what it needs
-        if seconds is None:
+        if seconds is None or cache.flagged(key):  # a take no check passed is spoken again
             missing.append(c)
         else:
             progress.chunks_done += 1
@@ -286,7 +272,7 @@ def _render_batches(
                 checkpoint()
             started = time.monotonic()
             try:
-                result = _speak(engine, batch)
+                result = speak(engine, batch)
             except OutOfMemory as exc:
                 if len(batch) == 1:
                     raise EngineError(f"out of GPU memory even for one chunk: {exc}") from exc
@@ -314,11 +300,11 @@ def _render_batches(
             rate = result.sample_rate
             spoken, run = padding([len(w) / rate for w in result.waveforms])
             retry_started = time.monotonic()
-            takes = _settle_batch(engine, batch, result, check, checkpoint)
+            takes = settle(engine, batch, result, check, checkpoint)
             retry_seconds = time.monotonic() - retry_started
             batch_audio = 0.0
             for c, take in zip(batch, takes):
-                cache.put(c.key, take.wave, rate)
+                keep_take(cache, c, take)
                 batch_audio += len(take.wave) / rate
                 _count(progress, take)
             crash_point("render.batch")
@@ -354,17 +340,17 @@ def _render_requests(
     whatever the servers do. On a stop or an error, requests already in flight get
     :data:`DRAIN_SECONDS` to finish and be kept; the rest are left to end on their own.
     """
-    results: queue.Queue[tuple[Chunk, _Take | None, BaseException | None]] = queue.Queue()
+    results: queue.Queue[tuple[Chunk, Take | None, BaseException | None]] = queue.Queue()
 
     def request(c: Chunk) -> None:
         try:
-            result = _speak(engine, [c])
-            results.put((c, _settle_batch(engine, [c], result, check)[0], None))
+            result = speak(engine, [c])
+            results.put((c, settle(engine, [c], result, check)[0], None))
         except BaseException as exc:  # noqa: BLE001 - handed to the loop, which raises it
             results.put((c, None, exc))
 
-    def keep(c: Chunk, take: _Take) -> None:
-        cache.put(c.key, take.wave, take.rate)
+    def keep(c: Chunk, take: Take) -> None:
+        keep_take(cache, c, take)
         seconds = len(take.wave) / take.rate
         _count(progress, take)
         progress.batches += 1
@@ -419,21 +405,6 @@ def _render_requests(
         on_progress(progress)
 
 
-def _speak(engine: Engine, batch: Sequence[Chunk], seed: int | None = None, attempt: int = 0) -> Synthesis:
-    """Each utterance carries its chunk's own seed for this attempt: a take that does not
-    depend on the batch, for engines that can draw per item."""
-    utterances = [Utterance(text=c.text, voice=c.voice, language=c.language, style=c.style,
-                            seed=retry_seed(c.key, attempt)) for c in batch]
-    result = engine.synthesize(utterances, seed=seed)
-    if len(result.waveforms) != len(batch):
-        raise EngineError(f"engine returned {len(result.waveforms)} waveforms for {len(batch)} texts")
-    if result.truncated and len(result.truncated) != len(batch):
-        raise EngineError(f"engine reported truncation for {len(result.truncated)} of {len(batch)} texts")
-    if result.problems and len(result.problems) != len(batch):
-        raise EngineError(f"engine reported problems for {len(result.problems)} of {len(batch)} texts")
-    return result
-
-
 def _log_batch(n: int, elapsed: float, spoken: float, run: float, lockstep: bool) -> None:
     level = logging.INFO if lockstep or elapsed > _SLOW_BATCH_SECONDS else logging.DEBUG
     if not log.isEnabledFor(level):
@@ -447,131 +418,28 @@ def _log_batch(n: int, elapsed: float, spoken: float, run: float, lockstep: bool
         log.log(level, "%s", line)
 
 
-# -- suspect chunks ---------------------------------------------------------------------
+def keep_take(cache: ChunkCache, c: Chunk, take: Take) -> None:
+    """Into the cache; a flagged take as unsettled (marked before its audio is written, so that
+    a crash in between never leaves it looking finished), a right one clearing an old mark
+    after its audio is in."""
+    if take.flag is not None:
+        cache.flag(c.key, take.flag.as_json())
+        cache.put(c.key, take.wave, take.rate)
+    else:
+        cache.put(c.key, take.wave, take.rate)
+        cache.unflag(c.key)
 
 
-@dataclass(frozen=True, slots=True)
-class _Take:
-    """The audio kept for one chunk, and what it took to get it."""
-
-    wave: np.ndarray
-    rate: int
-    retried: int = 0  # retakes asked for
-    flagged: str | None = None  # kept although still suspect, in words
-
-
-def _count(progress: Progress, take: _Take) -> None:
+def _count(progress: Progress, take: Take) -> None:
     progress.retried += take.retried
     if take.flagged:
         progress.flagged.append(take.flagged)
-
-
-def _problem(c: Chunk, wave: np.ndarray, rate: int, truncated: bool, check: Check,
-             engine_problem: str | None = None) -> str | None:
-    """Why this chunk's audio looks wrong, in words; None when it looks right."""
-    seconds = len(wave) / rate
-    if truncated:
-        return f"ran into the length cap at {seconds:.1f} s"
-    if engine_problem:
-        return engine_problem
-    text = c.text.strip()
-    if not check.durations or len(text) < check.min_chars:
-        return None
-    expected = speech_seconds(text)
-    if seconds > check.max_ratio * expected:
-        return f"{seconds:.1f} s of audio for about {expected:.0f} s of text"
-    if seconds < check.min_ratio * expected:
-        return f"only {seconds:.1f} s of audio for about {expected:.0f} s of text"
-    return None
-
-
-def _distance(c: Chunk, wave: np.ndarray, rate: int, truncated: bool, problem: str | None) -> tuple[bool, bool, float]:
-    """How far a take is from right: a runaway is worst, then one the engine found fault
-    with, then the duration's log-distance from the text's prediction."""
-    expected = max(speech_seconds(c.text.strip()), 0.1)
-    seconds = max(len(wave) / rate, 1e-3)
-    return truncated, problem is not None, abs(math.log(seconds / expected))
-
-
-def retry_seed(key: str, attempt: int) -> int:
-    """The seed of a chunk's ``attempt``-th retake: fixed by its key, so reruns agree."""
-    digest = hashlib.sha256(f"{key}:{attempt}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-def _item(result: Synthesis, i: int) -> tuple[np.ndarray, bool, str | None]:
-    truncated = bool(result.truncated[i]) if result.truncated else False
-    problem = result.problems[i] if result.problems else None
-    return result.waveforms[i], truncated, problem
-
-
-def _settle_batch(engine: Engine, batch: Sequence[Chunk], result: Synthesis, check: Check | None,
-                  checkpoint: Callable[[], None] | None = None) -> list[_Take]:
-    """The take of each chunk of ``batch`` (``result`` holds its first takes) to keep: that
-    one if it looks right, else the best of it and up to ``check.retries`` retakes, each
-    with another seed; flagged if none is right. With no ``check`` the first takes are
-    kept as they are. The suspect chunks are spoken again together, one batch per
-    attempt, since a batch of them costs about what one does (the steps of a lockstep
-    batch take as long at 1 item as at 32). A retake's seed comes from
-    the keys of the chunks retaken with it and the attempt, so reruns agree. ``checkpoint``
-    runs before each retake batch, as before any batch: the daemon's watchdog hears of it,
-    and a stop may end the render there."""
-    rate = result.sample_rate
-    firsts = [_item(result, i) for i in range(len(batch))]
-    if check is None:
-        return [_Take(wave, rate) for wave, _, _ in firsts]
-    kept: list[_Take | None] = [None] * len(batch)
-    takes: dict[int, list[tuple[np.ndarray, bool, str | None, str]]] = {}
-    for i, (c, (wave, truncated, engine_problem)) in enumerate(zip(batch, firsts)):
-        problem = _problem(c, wave, rate, truncated, check, engine_problem)
-        if problem is None:
-            kept[i] = _Take(wave, rate)
-        else:
-            takes[i] = [(wave, truncated, engine_problem, problem)]
-    suspects = sorted(takes)
-    asked = dict.fromkeys(suspects, 0)  # retakes asked for, each chunk
-    for attempt in range(1, (check.retries if engine.accepts_seed else 0) + 1):
-        if not suspects:
-            break
-        for i in suspects:
-            c = batch[i]
-            log.info("chunk %d of chapter %d %s; speaking it again", c.index + 1, c.chapter + 1, takes[i][-1][3])
-            asked[i] += 1
-        again_chunks = [batch[i] for i in suspects]
-        if checkpoint:
-            checkpoint()
-        try:
-            again = _speak(engine, again_chunks, seed=retry_seed("".join(c.key for c in again_chunks), attempt),
-                           attempt=attempt)
-        except OutOfMemory as exc:  # the retakes did not fit beside what is loaded: keep what we have
-            log.warning("could not speak %d suspect chunks again: %s", len(suspects), exc)
-            break
-        if again.sample_rate != rate:
-            raise EngineError(f"engine changed its sample rate from {rate} to {again.sample_rate} Hz")
-        still = []
-        for n, i in enumerate(suspects):
-            wave, truncated, engine_problem = _item(again, n)
-            problem = _problem(batch[i], wave, rate, truncated, check, engine_problem)
-            if problem is None:
-                kept[i] = _Take(wave, rate, asked[i])
-            else:
-                takes[i].append((wave, truncated, engine_problem, problem))
-                still.append(i)
-        suspects = still
-    for i, options in takes.items():
-        if kept[i] is None:
-            kept[i] = _best(batch[i], options, rate, asked[i])
-    return [take for take in kept if take is not None]
-
-
-def _best(c: Chunk, takes: list[tuple[np.ndarray, bool, str | None, str]], rate: int, retried: int) -> _Take:
-    """The least wrong of a chunk's takes, none of which looked right, kept and flagged."""
-    best, _, _, best_problem = min(takes, key=lambda t: _distance(c, t[0], rate, t[1], t[2]))
-    preview = c.text.strip()
-    preview = preview if len(preview) <= 60 else preview[:57] + "..."
-    note = (
-        f"chapter {c.chapter + 1}, chunk {c.index + 1}: {best_problem}"
-        f" (kept the best of {len(takes)} take{'s' if len(takes) > 1 else ''}): {preview!r}"
-    )
-    log.warning("suspect audio: %s", note)
-    return _Take(best, rate, retried, note)
+    if take.flag is not None:
+        progress.flags.append(take.flag)
+    if take.verdict is None:
+        return
+    if take.verdict.status == "passed":
+        progress.checked += 1
+    elif take.verdict.status == "unchecked":
+        progress.unchecked += 1
+        progress.unchecked_why = progress.unchecked_why or (take.verdict.why or "")

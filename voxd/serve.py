@@ -52,6 +52,7 @@ from .tts.batcher import Batcher, QueueFull
 
 if TYPE_CHECKING:
     from .config import Settings
+    from .verify.recogniser import Recogniser
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ class ServeOptions:
     api_key: str
     max_input_chars: int
     max_body_bytes: int
+    #: answers POST /v1/audio/transcriptions (the read-back of daemons elsewhere); None: 404
+    recogniser: Recogniser | None = None
 
 
 class _Refused(Exception):
@@ -186,8 +189,55 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
                    "X-Finish-Reason": "length" if spoken.truncated else "stop"}
         return Response(content, media_type=MEDIA_TYPES[fmt], headers=headers)
 
+    async def transcriptions(request: Request) -> Response:
+        """What a recording says, as OpenAI's transcription API answers: a daemon elsewhere reads
+        its takes back here. The audio is decoded from the upload, never fetched from a URL."""
+        recogniser = options.recogniser
+        if recogniser is None:
+            raise _Refused(404, "this server has no recogniser: it reads back nothing ([verify] model)",
+                           kind="not_found_error")
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > options.max_body_bytes:
+            raise _Refused(413, f"the request body is {int(length)} bytes; this server takes at most "
+                                f"{options.max_body_bytes}")
+        try:
+            async with request.form(max_files=1, max_fields=16, max_part_size=options.max_body_bytes) as form:
+                upload = form.get("file")
+                if upload is None or isinstance(upload, str):
+                    raise _Refused(400, "the request has no audio: send it as the multipart field 'file'",
+                                   param="file")
+                data = await upload.read(options.max_body_bytes + 1)
+                language = str(form.get("language") or "") or None
+                fmt = str(form.get("response_format") or "json")
+        except HTTPException as exc:  # the form could not be parsed (not multipart, too many parts)
+            raise _Refused(400, f"the request is not a multipart form this server reads: {exc.detail}") from None
+        if len(data) > options.max_body_bytes:
+            raise _Refused(413, f"the audio is over {options.max_body_bytes} bytes, the most this server takes")
+        if fmt not in ("json", "text", "verbose_json"):
+            raise _Refused(400, f"response_format {fmt!r}: this server answers json, text or verbose_json",
+                           param="response_format")
+        try:
+            wave, rate = await asyncio.to_thread(_decode_audio, data)
+        except Exception as exc:  # noqa: BLE001 - whatever the decoder says of a file it cannot read
+            raise _Refused(400, f"the audio could not be decoded: {exc}", param="file") from None
+        if language and not recogniser.knows(language):
+            raise _Refused(400, f"this server's recogniser ({recogniser.name}) does not know {language!r}",
+                           param="language")
+        try:
+            heard = await asyncio.to_thread(recogniser.transcribe, wave, rate, language)
+        except Exception as exc:  # noqa: BLE001 - the recogniser failed: the client may try elsewhere
+            log.error("transcription failed: %s: %s", type(exc).__name__, exc)
+            raise _Refused(500, f"the recogniser failed: {exc}", kind="server_error") from None
+        if fmt == "text":
+            return Response(heard.text, media_type="text/plain; charset=utf-8")
+        body: dict[str, Any] = {"text": heard.text}
+        if fmt == "verbose_json":
+            body.update(language=heard.language, duration=round(wave.size / rate, 3), task="transcribe")
+        return JSONResponse(body)
+
     routes = [
         Route("/health", health, methods=["GET"]),
+        Route("/v1/audio/transcriptions", guarded(transcriptions), methods=["POST"]),
         Route("/v1/models", guarded(models), methods=["GET"]),
         Route("/v1/audio/voices", guarded(voices), methods=["GET"]),
         Route("/v1/audio/voices/{name}", guarded(voice), methods=["GET"]),
@@ -198,8 +248,8 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
         assert isinstance(exc, HTTPException)
         headers = dict(exc.headers or {})
         if exc.status_code == 404:
-            message = (f"this server has no {request.url.path}; it answers POST /v1/audio/speech, GET /v1/models, "
-                       "GET /v1/audio/voices and GET /health")
+            message = (f"this server has no {request.url.path}; it answers POST /v1/audio/speech, "
+                       "POST /v1/audio/transcriptions, GET /v1/models, GET /v1/audio/voices and GET /health")
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path} (allowed: {headers.get('Allow', '')})"
         else:
@@ -207,6 +257,36 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
         return error_response(exc.status_code, message, headers=headers)
 
     return Starlette(routes=routes, exception_handlers={HTTPException: unrouted})
+
+
+def _decode_audio(data: bytes) -> tuple[Any, int]:
+    """An uploaded recording as mono float32 samples and their rate: WAV as servers send it
+    (voxd's own lenient reader), anything else through libsndfile (FLAC, Ogg) or FFmpeg (mp3...)."""
+    import numpy as np
+
+    from .audio.wav import WavError, decode_wav
+
+    try:
+        decoded = decode_wav(data)
+        return np.asarray(decoded.samples, dtype=np.float32), decoded.sample_rate
+    except WavError:
+        pass
+    import io
+
+    import soundfile
+
+    try:
+        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        return samples.mean(axis=1).astype(np.float32), int(rate)
+    except Exception:  # noqa: BLE001 - not a format libsndfile reads: FFmpeg's turn
+        import av
+
+        with av.open(io.BytesIO(data), mode="r") as container:
+            stream = container.streams.audio[0]
+            rate = stream.codec_context.sample_rate
+            frames = [f.to_ndarray().astype(np.float32) for f in container.decode(stream)]
+        pcm = np.concatenate([f.reshape(f.shape[0], -1).mean(axis=0) if f.ndim > 1 else f for f in frames])
+        return pcm, int(rate)
 
 
 def text_digest(text: str) -> str:
@@ -289,6 +369,21 @@ def check_exposure(host: str, api_key: str) -> None:
         )
 
 
+def _recogniser(settings: Settings) -> Recogniser | None:
+    """This machine's Whisper, for daemons elsewhere to read their takes back with ([verify] model,
+    device); none where the read-back is off or its model cannot be had (logged: speech is served)."""
+    if settings.verify.mode == "off":
+        return None
+    from .verify.recogniser import RecogniserUnavailable, WhisperRecogniser
+
+    v = settings.verify
+    try:
+        return WhisperRecogniser(v.model, device=v.device, compute_type=v.compute_type, cpu_threads=v.cpu_threads)
+    except (RecogniserUnavailable, VoxdError) as exc:
+        log.warning("voxd serve: no transcriptions: %s", exc)
+        return None
+
+
 def shutdown(batcher: Batcher, engine: Engine) -> None:
     batcher.close()
     with contextlib.suppress(EngineError):
@@ -348,7 +443,7 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
                           max_ratio=MAX_LENGTH_RATIO)
         options = ServeOptions(
             model_name=s.model_name or f"voxd-{engine_name}", api_key=key, max_input_chars=s.max_input_chars,
-            max_body_bytes=int(s.max_body_mb * 2**20),
+            max_body_bytes=int(s.max_body_mb * 2**20), recogniser=_recogniser(settings),
         )
         app = create_app(engine, batcher, options)
 

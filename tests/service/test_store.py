@@ -295,8 +295,24 @@ def test_version_3_database_gains_the_newer_columns(tmp_path):
     conn.commit()
     conn.close()
     store = Store(path)
-    assert store.schema_version == SCHEMA_VERSION == 6
+    assert store.schema_version == SCHEMA_VERSION == 7
     [job] = store.jobs()
+    assert job.chunks_checked == job.chunks_flagged == job.chunks_unchecked == 0  # 7: the read-back
+    assert store.flags(job.id) == []
     assert job.name == "a" and job.phase is None  # 5: the fetch phase
     assert job.speed == 10.0 and job.chunks_rendered == 40  # 6: what a run rendered itself, as known before
     assert job.expected_seconds is None and job.max_hours is None and not job.purge  # 4: lengths, purges
+
+
+def test_a_job_s_chunks_keep_their_places_and_its_flags_are_replaced_by_each_run(tmp_path):
+    store = Store(tmp_path / "voxd.sqlite3")
+    job, _ = store.put("a" * 64, tmp_path / "a.epub")
+    store.set_chunks(job.id, ["k1", "k2", "k1", "k3"])  # a text said twice is one chunk, at its first place
+    assert store.chunk_keys(job.id, [1, 2, 3, 9]) == {1: "k1", 2: "k2", 3: "k3"}
+    assert store.chunk_keys(job.id, []) == {}
+    flag = {"position": 2, "chapter": 1, "idx": 2, "start": 12.5, "key": "k2", "text": "Two.", "why": "heard else",
+            "heard": "Too.", "error": 0.5, "takes": 3}
+    store.set_flags(job.id, [flag])
+    assert store.flags(job.id) == [flag]
+    store.set_flags(job.id, [])
+    assert store.flags(job.id) == []

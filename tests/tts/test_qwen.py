@@ -362,7 +362,8 @@ def test_a_hub_id_that_is_not_cached_offline_is_an_engine_error(
 def test_render_speaks_a_spoiled_take_again_with_the_real_engine(engine: QwenEngine, tmp_path: Path) -> None:
     from voxd.book import Chunk, Pause
     from voxd.cache import ChunkCache
-    from voxd.render import Check, render, retry_seed, with_keys
+    from voxd.render import render, with_keys
+    from voxd.takes import Check, retry_seed
     from voxd.tts.base import Engine, Synthesis
 
     class SpoilOnce(Engine):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
+from ..verify.report import summary
 from .store import Job
 from .worker import format_duration
 
@@ -73,11 +74,11 @@ def table(jobs: Sequence[Job]) -> str:
         if job.status.value == "running" and job.phase:
             note = clip(one_line(job.phase), NOTE_WIDTH)
         elif job.status.value == "running" and job.eta_seconds is not None:
-            note = format_duration(job.eta_seconds)
+            note = format_duration(job.eta_seconds) + (f"; {summary(job)}" if summary(job) else "")
         elif job.status.value in ("failed", "queued"):  # a queued job's error: why it waits
             note = clip(one_line(job.error or ""), NOTE_WIDTH)
         elif job.status.value == "done":
-            note = one_line(job.output or "")
+            note = one_line(job.output or "") + (f" ({summary(job)})" if summary(job) else "")
         else:
             note = ""
         rows.append((

@@ -6,7 +6,7 @@ never edited, and a database of any earlier version is brought up to date in pla
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -99,5 +99,29 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE jobs ADD COLUMN rendered_audio_seconds REAL NOT NULL DEFAULT 0;
     ALTER TABLE jobs ADD COLUMN chunks_rendered INTEGER NOT NULL DEFAULT 0;
     UPDATE jobs SET rendered_audio_seconds = audio_seconds, chunks_rendered = chunks_done;
+    """,
+    # The read-back: how many of a job's chunks were heard right, could not be checked (and
+    # why), or stayed wrong; each flagged chunk for `voxd report`; and each chunk's place in
+    # the book, so that `voxd retry --chunks 12,40` can name them as the report numbers them.
+    7: """
+    ALTER TABLE jobs ADD COLUMN chunks_checked INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN chunks_unchecked INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN unchecked_why TEXT;
+    ALTER TABLE jobs ADD COLUMN chunks_flagged INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE job_chunks ADD COLUMN position INTEGER;
+    CREATE TABLE chunk_flags (
+        job_id   INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        chapter  INTEGER NOT NULL,
+        idx      INTEGER NOT NULL,
+        start    REAL,
+        key      TEXT NOT NULL,
+        text     TEXT NOT NULL,
+        why      TEXT NOT NULL,
+        heard    TEXT,
+        error    REAL,
+        takes    INTEGER NOT NULL,
+        PRIMARY KEY (job_id, position)
+    );
     """,
 }

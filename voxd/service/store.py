@@ -75,6 +75,10 @@ class Job:
     phase: str | None = None  # what the running job does besides rendering (fetching a model)
     rendered_audio_seconds: float = 0.0  # of the chunks this run rendered (render_seconds is this run's)
     chunks_rendered: int = 0  # by this run; the others came from the cache
+    chunks_checked: int = 0  # heard right by the read-back
+    chunks_unchecked: int = 0  # that it could not check, for unchecked_why
+    unchecked_why: str | None = None
+    chunks_flagged: int = 0  # no take of them was heard right: `voxd report` lists them
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -300,7 +304,8 @@ class Store:
     def progress(self, job_id: int, **values: object) -> None:
         """Record how far a running job is (chunks, audio seconds, title...)."""
         allowed = {"title", "author", "chapters", "chunks_total", "chunks_done", "audio_seconds", "render_seconds",
-                   "expected_seconds", "phase", "rendered_audio_seconds", "chunks_rendered"}
+                   "expected_seconds", "phase", "rendered_audio_seconds", "chunks_rendered", "chunks_checked",
+                   "chunks_unchecked", "unchecked_why", "chunks_flagged"}
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"not progress fields: {sorted(unknown)}")
@@ -468,11 +473,41 @@ class Store:
     # -- each job's chunks ----------------------------------------------------
 
     def set_chunks(self, job_id: int, keys: Iterable[str]) -> None:
-        """Record the cache keys of the job's book (all of them, replacing what was there)."""
+        """Record the cache keys of the job's book in book order (all of them, replacing what was
+        there), numbered from 1; a key said twice is one chunk, at its first place (as ``voxd
+        report`` numbers them)."""
         with self.transaction() as conn:
             conn.execute("DELETE FROM job_chunks WHERE job_id = ?", (job_id,))
-            conn.executemany("INSERT OR IGNORE INTO job_chunks (job_id, key) VALUES (?, ?)",
-                             ((job_id, key) for key in keys))
+            conn.executemany("INSERT OR IGNORE INTO job_chunks (job_id, key, position) VALUES (?, ?, ?)",
+                             ((job_id, key, n) for n, key in enumerate(dict.fromkeys(keys), 1)))
+
+    def chunk_keys(self, job_id: int, positions: Iterable[int]) -> dict[int, str]:
+        """The keys at these places of the job's book (those that exist)."""
+        wanted = sorted(set(positions))
+        if not wanted:
+            return {}
+        rows = self._connect().execute(
+            f"SELECT position, key FROM job_chunks WHERE job_id = ? AND position IN ({','.join('?' * len(wanted))})",
+            (job_id, *wanted),
+        ).fetchall()
+        return {int(r["position"]): str(r["key"]) for r in rows}
+
+    def set_flags(self, job_id: int, flags: Iterable[dict]) -> None:
+        """The job's flagged chunks (replacing those of its earlier runs): each a dict of
+        position, chapter, idx, start, key, text, why, heard, error, takes."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM chunk_flags WHERE job_id = ?", (job_id,))
+            conn.executemany(
+                "INSERT OR REPLACE INTO chunk_flags (job_id, position, chapter, idx, start, key, text, why, heard,"
+                " error, takes) VALUES (:job_id, :position, :chapter, :idx, :start, :key, :text, :why, :heard,"
+                " :error, :takes)",
+                ({**f, "job_id": job_id} for f in flags),
+            )
+
+    def flags(self, job_id: int) -> list[dict]:
+        """The job's flagged chunks, in book order."""
+        rows = self._connect().execute("SELECT * FROM chunk_flags WHERE job_id = ? ORDER BY position", (job_id,))
+        return [{k: r[k] for k in r.keys() if k != "job_id"} for r in rows.fetchall()]  # noqa: SIM118 (a Row)
 
     def purgeable_keys(self, job_id: int) -> list[str]:
         """The job's chunk keys that no other queued, running or finished job uses: what

@@ -39,6 +39,8 @@ from ..narration import length
 from ..render import Progress
 from ..tts.base import Engine
 from ..tts.hub import FetchProgress
+from ..verify.listener import Listener, listener_for
+from ..verify.report import flag_rows, summary
 from . import disk
 from .notify import Notifier
 from .schedule import describe, in_window, next_opening
@@ -73,6 +75,8 @@ class Worker:
         self.alive = alive  # called often; the daemon turns it into watchdog pings and STATUS=
         self.wake = threading.Event()
         self._engine: Engine | None = None
+        self._listener: Listener | None = None
+        self._listener_made = False
         self._engine_remote = settings.remote  # what the engine was made with
         # After a pause (the servers, the disk, the GPU: what every book needs), no job is
         # claimed until the wait is over: the next book would only be read to pause too.
@@ -92,6 +96,16 @@ class Worker:
             self._engine_remote = self.settings.remote
             self._engine = self.engine_factory()
         return self._engine
+
+    @property
+    def listener(self) -> Listener | None:
+        """The read-back, made at the first job (its model may be fetched then) and kept; None
+        with ``[verify] mode = "off"``. A required one that cannot be had raises (the job waits)
+        and is tried again at the next job."""
+        if not self._listener_made:
+            self._listener = listener_for(self.settings)
+            self._listener_made = True
+        return self._listener
 
     def close(self) -> None:
         if self._engine is not None:
@@ -193,6 +207,7 @@ class Worker:
         if job.max_hours is not None:  # set for this book alone (voxd retry --max-hours)
             settings = settings.model_copy(update={"max_book_hours": job.max_hours})
         rendered = [False]
+        read: list[list[Chunk]] = []  # the book's chunks, for the flagged ones' places
 
         def checkpoint() -> None:
             self.alive(None)
@@ -221,7 +236,8 @@ class Worker:
                 chunks_total=len({c.key for c in chunks}),
                 expected_seconds=expected,
             )
-            self.store.set_chunks(job.id, {c.key for c in chunks})
+            self.store.set_chunks(job.id, [c.key for c in chunks])
+            read.append(chunks)
             log.info(
                 "job %d: %s by %s, %d chapters, %d chunks, about %s of audio",
                 job.id, book.metadata.title, book.metadata.author, len(book.chapters), len(chunks),
@@ -256,6 +272,10 @@ class Worker:
             self.store.progress(
                 job.id, chunks_done=p.chunks_done, audio_seconds=p.audio_seconds, render_seconds=p.render_seconds,
                 rendered_audio_seconds=p.rendered_audio_seconds, chunks_rendered=p.chunks_done - p.chunks_cached,
+                # this run's read-back on top of the earlier runs' (their chunks are in the cache);
+                # flagged chunks are spoken again by every run, so theirs is this run's count
+                chunks_checked=job.chunks_checked + p.checked, chunks_unchecked=job.chunks_unchecked + p.unchecked,
+                unchecked_why=p.unchecked_why or job.unchecked_why, chunks_flagged=len(p.flags),
             )
             pct = 100.0 * p.chunks_done / p.chunks_total if p.chunks_total else 100.0
             status = f"job {job.id}: {pct:.0f}% ({p.chunks_done}/{p.chunks_total} chunks)"
@@ -267,7 +287,7 @@ class Worker:
                 log.info("%s, %s of audio%s", status, format_duration(p.audio_seconds), speed)
 
         try:
-            return convert(
+            outcome = convert(
                 source,
                 lambda book: self._destination(job, book),
                 settings,
@@ -278,7 +298,12 @@ class Worker:
                 memory=self.store,
                 on_fetch=on_fetch,
                 on_assembly=on_assembly,
+                listener=self.listener,
             )
+            if read:
+                self.store.set_flags(job.id, flag_rows(read[-1], outcome.progress.flags,
+                                                       ChunkCache(settings.cache_path), settings))
+            return outcome
         except (Cancelled, Stopping):
             raise
         except Exception as exc:
@@ -325,6 +350,7 @@ class Worker:
             "done",
             job=job.id, file=job.name, title=meta.title, author=meta.author, chapters=len(outcome.chapters),
             duration=format_duration(outcome.duration), elapsed=format_duration(elapsed), output=outcome.output,
+            checks=summary(self.store.require(job.id)) or "not read back",
         )
         if not self.store.finish(job.id, str(outcome.output), notify=message, duration=outcome.duration):
             log.info("job %d was cancelled as it finished; %s stays", job.id, outcome.output)

@@ -17,7 +17,14 @@ is judged, then the same takes with a fault put in, one kind at a time:
 * ``rate``: the same samples at 2.3 times too low a rate (a header that lies).
 
 The right takes are heard first, as a render hears mostly right takes, so each voice's pace is
-known when the faults come. Reported per engine: the share of right takes failed (goal: at most
+known when the faults come. Then the cost in a render (unless ``--no-render``): a few minutes of
+a corpus book through ``convert`` (the whole ``voxd render``) with the read-back and without,
+with Piper on this CPU,
+and with an engine whose time goes elsewhere (eSpeak NG paced to N x real time, asleep for the
+rest, as a GPU or a speech server leaves the CPU free): there the hearing runs beside the
+speaking, and the render is slower only where the recogniser cannot keep up.
+
+Reported per engine: the share of right takes failed (goal: at most
 1 %), the share of each
 fault caught (goal: at least 99 %), why each miss and each false failure happened, and the
 cost: audio seconds read back per second of one CPU core.
@@ -118,13 +125,37 @@ def measure(engine_name: str, chunks: list, settings, listener, faults: tuple[st
         caught[kind] = {"takes": len(verdicts), "caught": len(verdicts) - len(missed),
                         "share": round((len(verdicts) - len(missed)) / len(verdicts), 4), "missed": missed}
     errors = sorted(v.score.error for v in right if v.score)
+    words = sorted(v.score.word_error for v in right if v.score)
     return {
         "engine": engine_name, "chunks": len(chunks), "audio_seconds": round(heard_seconds, 1),
         "false_failures": len(false), "false_failure_share": round(len(false) / len(chunks), 4),
         "false": false, "right_error_median": round(errors[len(errors) // 2], 3) if errors else None,
-        "right_error_max": round(errors[-1], 3) if errors else None, "faults": caught,
+        "right_error_max": round(errors[-1], 3) if errors else None,
+        "right_word_error_median": round(words[len(words) // 2], 3) if words else None,
+        "right_word_error_mean": round(sum(words) / len(words), 3) if words else None, "faults": caught,
         "audio_per_cpu_second": round(heard_seconds / busy, 2) if busy else None,
     }
+
+
+def render_cost(book: Path, folder: Path, settings, listener, engine_name: str, speed: float) -> dict:
+    """One render of ``book`` without the read-back and one with it, each into a fresh cache."""
+    from pipeline import _Waiting  # bench/pipeline.py: an engine paced to ``speed``, asleep for the rest
+    from voxd.convert import convert
+    from voxd.tts.registry import load_engine
+
+    seconds = {}
+    for name, hearing in (("off", None), ("all", listener)):
+        run = settings.model_copy(update={"engine": engine_name, "state_dir": folder / f"{engine_name}-{speed}-{name}"})
+        engine = load_engine(run)
+        paced = _Waiting(engine, speed=speed) if speed else engine
+        started = time.perf_counter()
+        outcome = convert(book, lambda b, run=run: run.outbox_dir / "book.m4b", run, paced, listener=hearing)
+        seconds[name] = time.perf_counter() - started
+        engine.close()
+    return {"engine": engine_name, "paced_x_real_time": speed or None, "audio_seconds": round(outcome.duration, 1),
+            "seconds_off": round(seconds["off"], 2), "seconds_all": round(seconds["all"], 2),
+            "ratio": round(seconds["all"] / seconds["off"], 3),
+            "checked": outcome.progress.checked, "flagged": len(outcome.progress.flags)}
 
 
 def main() -> int:
@@ -133,6 +164,8 @@ def main() -> int:
     parser.add_argument("--engines", nargs="+", default=["piper", "espeak"], choices=("piper", "espeak"))
     parser.add_argument("--model", default="tiny.en", help="the Whisper model (default tiny.en)")
     parser.add_argument("--smoke", action="store_true", help="the smoke book, Piper, three faults: seconds")
+    parser.add_argument("--no-render", action="store_true", help="skip the cost in a render")
+    parser.add_argument("--minutes", type=float, default=3.0, help="speech in the render-cost book (default 3)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -154,13 +187,27 @@ def main() -> int:
             row = measure(name, chunks, settings, listener, faults)
             rows.append(row)
             print(f"{name}: {row['chunks']} chunks, {row['audio_seconds']:.0f} s of speech; right takes failed: "
-                  f"{row['false_failures']} ({row['false_failure_share']:.1%}); word error of right takes: median "
-                  f"{row['right_error_median']}, max {row['right_error_max']}; read back at "
-                  f"{row['audio_per_cpu_second']}x real time per core")
+                  f"{row['false_failures']} ({row['false_failure_share']:.1%}); letter error of right takes: median "
+                  f"{row['right_error_median']}, max {row['right_error_max']}; word error: mean "
+                  f"{row['right_word_error_mean']}; read back at {row['audio_per_cpu_second']}x real time per core")
             for kind, f in row["faults"].items():
                 print(f"  {kind:8} caught {f['caught']}/{f['takes']} ({f['share']:.0%})")
+        costs = []
+        if not args.no_render:
+            from piper_engine import cut_book  # bench/piper_engine.py
+
+            book = report.smoke_book(folder / "cost.epub") if args.smoke else cut_book(
+                CORPUS / BOOKS[0], args.minutes, folder)
+            runs = [("piper", 0.0)] if args.smoke else [("piper", 0.0), ("espeak", 5.0), ("espeak", 20.0)]
+            for name, speed in runs:
+                cost = render_cost(book, folder, settings, listener, name, speed)
+                costs.append(cost)
+                pace = f" paced to {speed:g}x" if speed else ""
+                print(f"render, {name}{pace}: {cost['seconds_off']:.1f} s without the read-back, "
+                      f"{cost['seconds_all']:.1f} s with it ({cost['ratio']:.2f}x), {cost['checked']} chunks heard "
+                      f"right, {cost['flagged']} flagged")
     report.write(args.out, {"benchmark": "verify", "machine": report.machine(), "model": args.model,
-                            "smoke": args.smoke, "engines": rows})
+                            "smoke": args.smoke, "engines": rows, "render": costs})
     return 0
 
 

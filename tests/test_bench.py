@@ -260,6 +260,10 @@ def check_verify(doc: dict, tmp_path: Path) -> None:
     for kind, fault in row["faults"].items():
         assert fault["takes"] == 3 and fault["caught"] + len(fault["missed"]) == 3, kind
     assert row["faults"]["silence"]["caught"] == 3  # silence is caught from the samples, whatever was heard
+    [cost] = doc["render"]
+    assert cost["engine"] == "piper" and positive(cost["seconds_off"], cost["seconds_all"], cost["audio_seconds"])
+    assert cost["ratio"] == pytest.approx(cost["seconds_all"] / cost["seconds_off"], rel=0.01)
+    assert cost["checked"] + cost["flagged"] == SMOKE_CHUNKS  # every chunk of the book was heard
 
 
 def check_gpu_report(doc: dict, tmp_path: Path) -> None:

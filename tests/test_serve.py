@@ -177,7 +177,8 @@ def test_a_reachable_address_needs_a_key(tmp_path: Path):
     assert "binds 0.0.0.0 (reachable from other machines) only with an API key" in out.stderr
     remote = subprocess.run([sys.executable, "-m", "voxd", "serve", "--config", str(config), "--engine", "remote"],
                             capture_output=True, text=True, timeout=60, env=env)
-    assert remote.returncode == 2 and "invalid choice: 'remote' (choose from 'qwen', 'piper', 'espeak')" in remote.stderr
+    assert remote.returncode == 2
+    assert "invalid choice: 'remote' (choose from 'qwen', 'piper', 'espeak')" in remote.stderr
     remote = subprocess.run([sys.executable, "-m", "voxd", "--engine", "remote", "serve", "--config", str(config)],
                             capture_output=True, text=True, timeout=60, env=env)
     assert remote.returncode == 2 and "local engine" in remote.stderr

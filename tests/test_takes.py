@@ -118,3 +118,36 @@ def test_with_suspect_mode_only_doubtful_takes_are_heard(tmp_path, piper, listen
     progress = render(chunks(liar), liar, ChunkCache(tmp_path / "cache"), batch_size=3,
                       check=Check(listener=suspect, retries=2))
     assert progress.checked == 0 and progress.flags == [] and liar.asked.count(TEXTS[1]) == 1
+
+
+def test_a_batch_is_heard_while_the_engine_speaks_the_next(tmp_path, piper, listener) -> None:
+    import threading
+    import time
+
+    spans: dict[str, list[tuple[float, float, str]]] = {"speak": [], "hear": []}
+
+    class Timed(Listener):
+        def hear(self, *args, **kwargs):
+            started = time.monotonic()
+            try:
+                return super().hear(*args, **kwargs)
+            finally:
+                spans["hear"].append((started, time.monotonic(), threading.current_thread().name))
+
+    class Slow(Liar):
+        def synthesize(self, batch, *, seed=None):
+            started = time.monotonic()
+            try:
+                return super().synthesize(batch, seed=seed)
+            finally:
+                spans["speak"].append((started, time.monotonic(), ""))
+
+    engine = Slow(piper, [], times=0)
+    timed = Timed(listener.recogniser, mode="all")
+    progress = render(chunks(engine), engine, ChunkCache(tmp_path / "cache"), batch_size=1,
+                      check=Check(listener=timed, retries=2))
+    assert progress.checked == 3 and len(spans["speak"]) == 3
+    assert all(name.startswith("voxd-listen") for _, _, name in spans["hear"])  # beside the render loop
+    first_heard = spans["hear"][0]
+    second_spoken = spans["speak"][1]
+    assert second_spoken[0] < first_heard[1]  # the next batch was being spoken before the first was heard

@@ -66,7 +66,7 @@ class PiperSettings(_Section):
     voice: str = ""
     # language -> voice (a path or a name), e.g. {de = "de_DE-thorsten-medium"}
     voices: dict[str, str] = {}
-    length_scale: float = Field(1.1, ge=0.25, le=4.0, description="pace: above 1 is slower")
+    length_scale: float = Field(1.2, ge=0.25, le=4.0, description="pace: above 1 is slower")
     noise_scale: float = Field(0.667, ge=0.0, le=2.0)
     noise_w: float = Field(0.8, ge=0.0, le=2.0)
     speaker: str = ""  # a multi-speaker voice's speaker, by name or number

@@ -208,4 +208,12 @@ def fetch_models(settings: Settings, out: TextIO = sys.stdout, every: float = 5.
             lines.append(("fetch", f"{model}: {exc}", False))
             continue
         lines.append(("fetch", f"{model}: on this machine ({path})", True))
+    if settings.verify.mode != "off" and not settings.verify.urls:  # the read-back's Whisper too
+        from .verify.recogniser import model_folder
+
+        try:
+            folder = model_folder(settings.verify.model, lambda p: print(f"    {p.describe()}", file=out, flush=True))
+            lines.append(("fetch", f"{settings.verify.model}: on this machine ({folder})", True))
+        except VoxdError as exc:
+            lines.append(("fetch", f"{settings.verify.model}: {exc}", False))
     return lines

@@ -41,6 +41,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import groupby
 
@@ -48,9 +49,9 @@ from .book import Chunk
 from .cache import ChunkCache, content_key
 from .errors import EngineError, OutOfMemory
 from .faults import crash_point
-from .takes import Check, Flag, Take, settle, speak
+from .takes import Check, Flag, Take, first_judgements, settle, speak
 from .tts import gpu
-from .tts.base import Engine
+from .tts.base import Engine, Synthesis
 
 log = logging.getLogger(__name__)
 
@@ -258,49 +259,29 @@ def _render_batches(
     max_ratio: float | None,
     window: int | None,
 ) -> None:
-    """One batch at a time, each grouped and sorted within its window of the book."""
+    """One batch at a time, each grouped and sorted within its window of the book.
+
+    With the read-back on, a batch's first takes are heard in a thread of their own while the
+    engine speaks the next batch (CTranslate2 and the engines let go of the GIL while they run);
+    its retakes, its cache entries and its progress follow once the next batch is spoken. A stop
+    then loses the batch being heard as well as the one in flight: both are spoken again."""
     size = batch_size
     resized = False  # the size changed and no full batch of the new size has worked yet
     good = 0  # batches in a row that worked at this size
     step = window if window and window > 0 else max(len(missing), 1)
     groups = [g for start in range(0, len(missing), step) for g in _groups(missing[start : start + step])]
-    for group in groups:
-        pending = deque(group)
-        while pending:
-            batch = take_batch(pending, size, max_ratio)
-            if checkpoint:
-                checkpoint()
-            started = time.monotonic()
-            try:
-                result = speak(engine, batch)
-            except OutOfMemory as exc:
-                if len(batch) == 1:
-                    raise EngineError(f"out of GPU memory even for one chunk: {exc}") from exc
-                size = max(1, len(batch) // 2)
-                resized, good = True, 0
-                progress.out_of_memory += 1
-                progress.batch_size = size
-                pending.extendleft(reversed(batch))
-                log.warning(
-                    "Out of GPU memory on a batch of %d chunks; trying the same chunks %d at a time",
-                    len(batch), size,
-                )
-                continue
-            elapsed = time.monotonic() - started
-            if resized and len(batch) == size:
-                resized = False
-                log.info("A batch of %d chunks fits; keeping that size", size)
-                if on_resize:
-                    on_resize(size)
-            good += 1
-            if size < max_batch_size and good >= GROW_AFTER and not resized:
-                size, resized, good = min(max_batch_size, size + max(1, size // 4)), True, 0
-                progress.batch_size = size
-                log.info("%d batches in a row fitted; trying %d chunks per batch", GROW_AFTER, size)
+    listening = ThreadPoolExecutor(1, thread_name_prefix="voxd-listen") if check and check.listener else None
+    heard: Callable[[], None] | None = None  # finishes the batch being heard
+    stopping = threading.Event()
+
+    def finish_later(batch: list[Chunk], result: Synthesis, elapsed: float) -> Callable[[], None]:
+        judged = listening.submit(first_judgements, batch, result, check, stopping) if listening and check else None
+
+        def finish() -> None:
             rate = result.sample_rate
             spoken, run = padding([len(w) / rate for w in result.waveforms])
             retry_started = time.monotonic()
-            takes = settle(engine, batch, result, check, checkpoint)
+            takes = settle(engine, batch, result, check, checkpoint, judged=judged.result() if judged else None)
             retry_seconds = time.monotonic() - retry_started
             batch_audio = 0.0
             for c, take in zip(batch, takes):
@@ -320,6 +301,55 @@ def _render_batches(
                 on_ready([c.key for c in batch])
             if on_progress:
                 on_progress(progress)
+
+        return finish
+
+    try:
+        for group in groups:
+            pending = deque(group)
+            while pending:
+                batch = take_batch(pending, size, max_ratio)
+                if checkpoint:
+                    checkpoint()
+                started = time.monotonic()
+                try:
+                    result = speak(engine, batch)
+                except OutOfMemory as exc:
+                    if len(batch) == 1:
+                        raise EngineError(f"out of GPU memory even for one chunk: {exc}") from exc
+                    size = max(1, len(batch) // 2)
+                    resized, good = True, 0
+                    progress.out_of_memory += 1
+                    progress.batch_size = size
+                    pending.extendleft(reversed(batch))
+                    log.warning(
+                        "Out of GPU memory on a batch of %d chunks; trying the same chunks %d at a time",
+                        len(batch), size,
+                    )
+                    continue
+                elapsed = time.monotonic() - started
+                if resized and len(batch) == size:
+                    resized = False
+                    log.info("A batch of %d chunks fits; keeping that size", size)
+                    if on_resize:
+                        on_resize(size)
+                good += 1
+                if size < max_batch_size and good >= GROW_AFTER and not resized:
+                    size, resized, good = min(max_batch_size, size + max(1, size // 4)), True, 0
+                    progress.batch_size = size
+                    log.info("%d batches in a row fitted; trying %d chunks per batch", GROW_AFTER, size)
+                previous, heard = heard, finish_later(batch, result, elapsed)
+                if previous is not None:
+                    previous()
+                if listening is None:  # nothing to overlap: the batch is finished now, as it always was
+                    heard()
+                    heard = None
+        if heard is not None:
+            heard()
+    finally:
+        if listening is not None:
+            stopping.set()  # a take being heard for a batch that will not be kept is not waited for
+            listening.shutdown(wait=True, cancel_futures=True)
 
 
 def _render_requests(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -164,8 +165,25 @@ def _item(result: Synthesis, i: int) -> tuple[np.ndarray, bool, str | None]:
     return result.waveforms[i], truncated, problem
 
 
+def first_judgements(batch: Sequence[Chunk], result: Synthesis, check: Check | None,
+                     stop: threading.Event | None = None) -> list[tuple[str | None, Verdict | None]]:
+    """The judgement of each first take of ``batch``: what :func:`settle` starts from, apart so
+    that a batch can be heard while the engine speaks the next. ``stop`` set ends it early (the
+    render is stopping and will not use it)."""
+    if check is None:
+        return [(None, None)] * len(batch)
+    out = []
+    for i, c in enumerate(batch):
+        if stop is not None and stop.is_set():
+            break
+        wave, truncated, engine_problem = _item(result, i)
+        out.append(judge(c, wave, result.sample_rate, truncated, check, engine_problem))
+    return out
+
+
 def settle(engine: Engine, batch: Sequence[Chunk], result: Synthesis, check: Check | None,
-           checkpoint: Callable[[], None] | None = None) -> list[Take]:
+           checkpoint: Callable[[], None] | None = None,
+           judged: Sequence[tuple[str | None, Verdict | None]] | None = None) -> list[Take]:
     """The take of each chunk of ``batch`` (``result`` holds its first takes) to keep: that
     one if it looks right, else the best of it and up to ``check.retries`` retakes, each
     with another seed; flagged if none is right. With no ``check`` the first takes are
@@ -174,15 +192,17 @@ def settle(engine: Engine, batch: Sequence[Chunk], result: Synthesis, check: Che
     batch take as long at 1 item as at 32). A retake's seed comes from
     the keys of the chunks retaken with it and the attempt, so reruns agree. ``checkpoint``
     runs before each retake batch, as before any batch: the daemon's watchdog hears of it,
-    and a stop may end the render there."""
+    and a stop may end the render there. ``judged``: the first takes' judgements, made already
+    (:func:`first_judgements`)."""
     rate = result.sample_rate
     firsts = [_item(result, i) for i in range(len(batch))]
     if check is None:
         return [Take(wave, rate) for wave, _, _ in firsts]
     kept: list[Take | None] = [None] * len(batch)
     tries: dict[int, list[_Try]] = {}
-    for i, (c, (wave, truncated, engine_problem)) in enumerate(zip(batch, firsts)):
-        problem, verdict = judge(c, wave, rate, truncated, check, engine_problem)
+    judged = judged if judged is not None else first_judgements(batch, result, check)
+    for i, (wave, truncated, engine_problem) in enumerate(firsts):
+        problem, verdict = judged[i]
         if problem is None:
             kept[i] = Take(wave, rate, verdict=verdict)
         else:

@@ -39,7 +39,9 @@ def test_a_lying_server_s_chunk_is_flagged_reported_and_fixed_by_retry_flagged(d
         shutil.copy(book, d.inbox / "winter.epub")
         d.wait_for(lambda: [j for j in d.jobs() if j["status"] == "done"], 180, "the book done")
         [job] = d.jobs()
-        assert job["chunks_flagged"] == 1 and job["chunks_checked"] == job["chunks_total"] - 1
+        # the chapter titles are under three words: too short to judge by ear, counted as not checked
+        assert job["chunks_flagged"] == 1 and job["chunks_unchecked"] == len(CHAPTERS)
+        assert job["chunks_checked"] == job["chunks_total"] - 1 - len(CHAPTERS)
         out = d.cli("report", "1", "--json")
         assert out.returncode == 0, out.stderr
         report = json.loads(out.stdout)

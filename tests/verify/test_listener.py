@@ -113,3 +113,18 @@ def test_a_take_far_from_its_voice_s_pace_fails_once_the_pace_is_known(tmp_path:
     assert slow.failed and "words repeated or added" in (slow.why or "")
     assert made.hear(texts[6], stretched, rate, "en", "another voice").status == "passed"  # each voice its own pace
     assert made.hear(texts[6], result.waveforms[6], rate, "en", "joe").status == "passed"
+
+
+def test_a_text_too_short_to_judge_by_ear_is_not_checked_but_a_runaway_after_it_fails(listener: Listener,
+                                                                                       tmp_path: Path, takes) -> None:
+    engine = load_engine(settings(tmp_path))
+    try:
+        result = engine.synthesize([Utterance("Sir?", "default", "en")])
+    finally:
+        engine.close()
+    short, rate = result.waveforms[0], result.sample_rate
+    verdict = listener.hear("Sir?", short, rate, "en")
+    assert verdict.status == "unchecked" and "too short to judge" in (verdict.why or "")
+    (said, other), _ = takes
+    runaway = listener.hear("Sir?", np.concatenate([short, other]), rate, "en")
+    assert runaway.failed  # by its length alone, before the recogniser is asked

@@ -97,13 +97,13 @@ class Worker:
             self._engine = self.engine_factory()
         return self._engine
 
-    @property
-    def listener(self) -> Listener | None:
-        """The read-back, made at the first job (its model may be fetched then) and kept; None
-        with ``[verify] mode = "off"``. A required one that cannot be had raises (the job waits)
-        and is tried again at the next job."""
+    def listener(self, on_fetch: Callable[[FetchProgress], None]) -> Listener | None:
+        """The read-back, made at the first job and kept; None with ``[verify] mode = "off"``. Its
+        model's first fetch is a phase of that job, like Qwen's (``on_fetch``: progress, watchdog
+        pings, a stop). A required one that cannot be had raises (the job waits), and one whose
+        fetch was stopped, too: each is tried again at the next job."""
         if not self._listener_made:
-            self._listener = listener_for(self.settings)
+            self._listener = listener_for(self.settings, report=on_fetch)
             self._listener_made = True
         return self._listener
 
@@ -298,7 +298,7 @@ class Worker:
                 memory=self.store,
                 on_fetch=on_fetch,
                 on_assembly=on_assembly,
-                listener=self.listener,
+                listener=self.listener(on_fetch),
             )
             if read:
                 self.store.set_flags(job.id, flag_rows(read[-1], outcome.progress.flags,

@@ -55,7 +55,7 @@ _TRIM_MARGIN_SECONDS = 0.04
 class PiperOptions:
     """How Piper speaks; every field is part of the model id, and so of the cache key."""
 
-    length_scale: float = 1.1
+    length_scale: float = 1.2
     noise_scale: float = 0.667
     noise_w: float = 0.8
     speaker: str = ""

@@ -42,7 +42,7 @@ def audio_problem(wave: np.ndarray, rate: int, text: str) -> str | None:
         return "silence"
     seconds, expected = wave.size / rate, speech_seconds(words)
     if seconds > _MAX_RATIO * expected + _MARGIN_SECONDS:
-        return f"{seconds:.1f} s of audio for about {expected:.0f} s of text"
+        return f"{seconds:.1f} s of audio for about {expected:.1f} s of text"
     if len(words) >= _MIN_CHARS and seconds < _MIN_RATIO * expected:
-        return f"only {seconds:.1f} s of audio for about {expected:.0f} s of text"
+        return f"only {seconds:.1f} s of audio for about {expected:.1f} s of text"
     return None

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ..errors import VoxdError
+from ..errors import Cancelled, Stopping, VoxdError
 from .audio import audio_problem
 from .score import Score, Thresholds, judge, score
 
@@ -42,7 +42,12 @@ PACE_AFTER = 5
 PACE_KEEP = 50
 #: A take outside these times its voice's pace is wrong; texts shorter than PACE_CHARS are not timed.
 PACE_LOW, PACE_HIGH = 0.7, 1.45
-PACE_CHARS = 20
+#: Below this, a take with a run of words not heard as written (a fifth of the text) lost words.
+PACE_SHORT = 0.8
+PACE_CHARS = 40
+#: A text of fewer words is too short to judge by ear ("Sir?" is heard as "Sure."): only a runaway
+#: after it, and its samples, are judged; it counts as not checked.
+SHORT_WORDS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +106,17 @@ class Listener:
             log.warning("read-back: the recogniser failed on a take: %s: %s", type(exc).__name__, exc)
             return Verdict("unchecked", f"the recogniser failed: {type(exc).__name__}: {exc}")
         s = score(text, heard.text, language)
-        why = judge(s, self.limits) or self._pace(text, wave.size / rate, f"{voice}@{rate}")
+        if s.words < SHORT_WORDS:
+            if s.tail > self.limits.max_tail:
+                return Verdict("failed", f"{s.tail} words heard after the text ended", s)
+            return Verdict("unchecked", f"under {SHORT_WORDS} words: too short to judge by ear", s)
+        why = judge(s, self.limits) or self._pace(text, wave.size / rate, f"{voice}@{rate}", s)
         return Verdict("failed" if why else "passed", why, s)
 
-    def _pace(self, text: str, seconds: float, voice: str) -> str | None:
-        """Why this take's length is not its voice's pace; None (and the pace learned) when it is."""
+    def _pace(self, text: str, seconds: float, voice: str, s: Score) -> str | None:
+        """Why this take's length is not its voice's pace; None (and the pace learned) when it is.
+        A take somewhat short for its pace with a run of words not heard as written (each too
+        weak alone: measured, right takes have either, a skipped clause both) lost words too."""
         chars = len(text.strip())
         if chars < PACE_CHARS:
             return None
@@ -113,7 +124,9 @@ class Listener:
         with self._lock:
             known = self._paces.setdefault(voice, deque(maxlen=PACE_KEEP))
             usual = statistics.median(known) if len(known) >= PACE_AFTER else None
-            if usual is None or PACE_LOW <= pace / usual <= PACE_HIGH:
+            short_and_wrong = (usual is not None and pace / usual < PACE_SHORT
+                               and s.wrong_run > self.limits.max_missing and s.wrong_run * 5 >= s.words)
+            if usual is None or (PACE_LOW <= pace / usual <= PACE_HIGH and not short_and_wrong):
                 known.append(pace)
                 return None
         expected = usual * chars
@@ -142,6 +155,8 @@ def listener_for(settings: Settings, report: Any = None) -> Listener | None:
         recogniser = WhisperRecogniser(v.model, device=v.device, compute_type=v.compute_type,
                                        cpu_threads=v.cpu_threads, report=report)
     except (RecogniserUnavailable, VoxdError) as exc:
+        if isinstance(exc, (Stopping, Cancelled)):  # the fetch was stopped: the job stops, it is not left unchecked
+            raise
         if v.required:
             raise RecogniserUnavailable(f"the read-back is required ([verify] required) but {exc}") from None
         log.warning("read-back: not checked: %s", exc)

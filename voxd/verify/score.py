@@ -48,6 +48,10 @@ class Score:
     tail: int  # words heard after the text ended
     missing: int  # the longest run of the text's words not heard
     repeats: int  # three-word phrases heard more often than the text has them
+    #: the longest run of the text's words not heard as written (missing or heard otherwise; one
+    #: word heard right inside does not end it): where a clause was skipped, a recogniser often
+    #: fills the gap with words of its own
+    wrong_run: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {"heard": self.heard, "error": round(self.error, 3), "word_error": round(self.word_error, 3),
@@ -89,7 +93,7 @@ def score(text: str, heard: str, language: str | None) -> Score:
     if not said:
         return Score(heard, 0, 0.0 if not got else 1.0, 0.0 if not got else 1.0, len(got), 0, 0)
     if not got:
-        return Score(heard, len(said), 1.0, 1.0, 0, len(said), 0)
+        return Score(heard, len(said), 1.0, 1.0, 0, len(said), 0, len(said))
     out = jiwer.process_words(" ".join(said), " ".join(got))
     tail = sum(a.hyp_end_idx - a.hyp_start_idx for a in out.alignments[0]
                if a.type == "insert" and a.ref_start_idx >= len(said))
@@ -97,7 +101,20 @@ def score(text: str, heard: str, language: str | None) -> Score:
     extra = _repeats(got) - _repeats(said)
     repeats = sum(n for gram, n in extra.items() if _repeats(got)[gram] > 1)
     error = float(jiwer.cer(" ".join(said), " ".join(got)))
-    return Score(heard, len(said), error, float(out.wer), tail, missing, repeats)
+    return Score(heard, len(said), error, float(out.wer), tail, missing, repeats, _wrong_run(out.alignments[0]))
+
+
+def _wrong_run(chunks: list[Any]) -> int:
+    best = run = 0
+    for c in chunks:
+        n = c.ref_end_idx - c.ref_start_idx
+        if c.type == "equal":
+            if n >= 2:
+                run = 0
+        elif c.type in ("delete", "substitute"):
+            run += n
+            best = max(best, run)
+    return best
 
 
 def judge(s: Score, limits: Thresholds | None = None) -> str | None:
@@ -113,4 +130,6 @@ def judge(s: Score, limits: Thresholds | None = None) -> str | None:
         return f"phrases repeated {s.repeats} times more than written"
     if s.error > limits.max_error:
         return f"heard something else ({s.error:.0%} of the letters differ)"
+    if s.wrong_run > limits.max_missing and s.wrong_run * 5 >= s.words * 2:
+        return f"{s.wrong_run} words in a row not heard as written"
     return None

@@ -155,7 +155,8 @@ def render_cost(book: Path, folder: Path, settings, listener, engine_name: str, 
     return {"engine": engine_name, "paced_x_real_time": speed or None, "audio_seconds": round(outcome.duration, 1),
             "seconds_off": round(seconds["off"], 2), "seconds_all": round(seconds["all"], 2),
             "ratio": round(seconds["all"] / seconds["off"], 3),
-            "checked": outcome.progress.checked, "flagged": len(outcome.progress.flags)}
+            "checked": outcome.progress.checked, "flagged": len(outcome.progress.flags),
+            "not_checked": outcome.progress.unchecked}
 
 
 def main() -> int:

@@ -48,6 +48,7 @@ def test_every_command_is_in_the_readme():
         assert f"voxd {name}" in readme, f"README does not mention `voxd {name}`"
 
 
+@pytest.mark.slow
 def test_jobs_empty_then_add(tmp_path):
     out = voxd(tmp_path, "jobs")
     assert "no jobs yet" in out.stdout
@@ -113,6 +114,7 @@ def test_cancel_and_retry(tmp_path):
     assert missing.returncode == 1 and "no job 99" in missing.stderr
 
 
+@pytest.mark.slow
 def test_render_writes_m4b(tmp_path):
     book = build_sample(tmp_path / "alice.epub")
     out = voxd(tmp_path, "render", str(book), "-o", str(tmp_path / "alice.m4b"), "--engine", "espeak")
@@ -123,6 +125,7 @@ def test_render_writes_m4b(tmp_path):
     assert len(cached) == 1 and " chunks, cap 10 GB" in cached[0] and "float32" not in cached[0]
 
 
+@pytest.mark.slow
 def test_log_lines_go_above_the_progress_bar_not_into_it(tmp_path):
     book = build_sample(tmp_path / "alice.epub")
     out = voxd(tmp_path, "render", str(book), "-o", str(tmp_path / "a.m4b"), "-v")
@@ -151,6 +154,7 @@ def test_voices_lists_engine_voices(tmp_path):
     assert "en-us" in out.stdout.split()
 
 
+@pytest.mark.slow
 def test_voices_lists_and_previews_piper_voices(tmp_path):
     import soundfile
 
@@ -171,6 +175,7 @@ def test_help_works(argv):
     assert out.returncode == 0 and "voxd" in out.stdout
 
 
+@pytest.mark.slow
 def test_doctor_reports_each_part(tmp_path):
     out = voxd(tmp_path, "doctor")
     for label in ("config", "inbox", "outbox", "state", "cache", "disk", "espeak", "notify"):
@@ -179,6 +184,7 @@ def test_doctor_reports_each_part(tmp_path):
     assert out.stdout.strip().endswith("all good")
 
 
+@pytest.mark.slow
 def test_doctor_checks_each_speech_server(tmp_path, serve_espeak):
     from tests.servers import free_port
 
@@ -208,6 +214,7 @@ def test_output_names_are_safe():
     assert safe_name('a/b\\c:d*e?"f<g>h|i', "X") == "a b c d e f g h i"
 
 
+@pytest.mark.slow
 def test_voices_add_design_list_preview_remove(tmp_path):
     import numpy as np
     import soundfile

@@ -345,6 +345,7 @@ def small_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(convert_module, "render_window", lambda batch_size: 6)
 
 
+@pytest.mark.slow
 def test_assembly_overlaps_the_render(tmp_path: Path, small_windows) -> None:
     output = tmp_path / "out" / "Overlap.m4b"
     written: list[tuple[int, int]] = []  # at each batch: the temp file's size, assembler processes
@@ -373,6 +374,7 @@ def test_assembly_overlaps_the_render(tmp_path: Path, small_windows) -> None:
     assert not assemblers()
 
 
+@pytest.mark.slow
 def test_a_cache_from_an_earlier_voxd_is_used_without_rendering_again(tmp_path: Path) -> None:
     """Float32 entries (``*.pcm``) are read as they are: nothing is spoken again, the book comes
     out the same, and each entry is rewritten in the compact format on the way."""

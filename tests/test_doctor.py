@@ -47,6 +47,7 @@ def doctor(tmp_path: Path, *args: str, env: dict[str, str], background: bool = F
     return subprocess.run(argv, capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=300)
 
 
+@pytest.mark.slow
 def test_doctor_says_the_cuda_facts_and_the_configured_cards_free_memory(tmp_path):
     fake_nvidia_smi(tmp_path / "bin", "two-cards")
     (tmp_path / "voxd.toml").write_text('engine = "qwen"\nstate_dir = "state"\n[qwen]\ndevice = "cuda:1"\n')
@@ -66,6 +67,7 @@ def test_doctor_says_the_cuda_facts_and_the_configured_cards_free_memory(tmp_pat
     assert str(tmp_path / "hf" / "hub") in lines["models"] and "GB free" in lines["models"]
 
 
+@pytest.mark.slow
 def test_doctor_fetch_gets_the_models_and_resumes_an_interrupted_fetch(tmp_path):
     design = write_local(tmp_path / "design", "voice_design")
     (tmp_path / "voxd.toml").write_text(
@@ -100,6 +102,7 @@ def test_doctor_fetch_gets_the_models_and_resumes_an_interrupted_fetch(tmp_path)
     assert start >= 10 << 20 and resumed == (12 << 20) - start
 
 
+@pytest.mark.slow
 def test_doctor_without_fetch_downloads_nothing(tmp_path):
     (tmp_path / "voxd.toml").write_text(
         f'engine = "qwen"\nstate_dir = "state"\n[qwen]\ncustom_voice_model = "{CUSTOM}"\n')
@@ -115,6 +118,7 @@ def _every_card_visible(monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
 
 
+@pytest.mark.slow
 def test_doctor_checks_the_piper_voice_where_piper_is_the_engine(tmp_path):
     (tmp_path / "voxd.toml").write_text('engine = "piper"\nstate_dir = "state"\n')
     env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
@@ -136,6 +140,7 @@ def test_doctor_checks_the_piper_voice_where_piper_is_the_engine(tmp_path):
     assert "Piper could not load" in doctor(tmp_path, env=env).stdout
 
 
+@pytest.mark.slow
 def test_doctor_says_which_recogniser_reads_back_and_names_a_wrong_model_setting(tmp_path):
     env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "VOXD_VERIFY__MODE": "all"}
     (tmp_path / "voxd.toml").write_text('engine = "espeak"\nstate_dir = "state"\n')

@@ -364,6 +364,7 @@ def test_a_runaway_is_always_spoken_again(tmp_path, engine):
     assert p.retried == 1 and p.flagged == [] and len(wrapped.calls) == 2
 
 
+@pytest.mark.slow
 def test_convert_remembers_the_batch_size_that_fit(tmp_path, engine, monkeypatch):
     from voxd.config import Settings
     from voxd.convert import convert

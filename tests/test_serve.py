@@ -154,6 +154,7 @@ def test_concurrent_requests_are_spoken_in_batches(tmp_path):
         assert sorted(server.answered()) == sorted(text_digest(t) for t in texts)
 
 
+@pytest.mark.slow
 def test_a_full_queue_answers_503_with_retry_after(tmp_path):
     with ServeProcess(tmp_path, extra_config="[serve]\nmax_queue = 1\nbatch_wait_ms = 2000\n") as server:
         replies: list[httpx.Response] = []

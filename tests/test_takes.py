@@ -76,6 +76,7 @@ def chunks(engine: Engine) -> list[Chunk]:
                      engine.model_id, engine.voice_identity)
 
 
+@pytest.mark.slow
 def test_a_take_heard_wrong_once_is_spoken_again_and_the_right_one_kept(tmp_path, piper, listener) -> None:
     liar = Liar(piper, [TEXTS[1]], times=1)
     cache = ChunkCache(tmp_path / "cache")
@@ -85,6 +86,7 @@ def test_a_take_heard_wrong_once_is_spoken_again_and_the_right_one_kept(tmp_path
     assert not any(cache.flagged(c.key) for c in chunks(liar))
 
 
+@pytest.mark.slow
 def test_a_chunk_never_heard_right_is_flagged_unsettled_and_spoken_again_next_time(tmp_path, piper, listener) -> None:
     liar = Liar(piper, [TEXTS[2]], times=3)  # the first take and both retakes
     cache = ChunkCache(tmp_path / "cache")
@@ -105,6 +107,7 @@ def test_a_chunk_never_heard_right_is_flagged_unsettled_and_spoken_again_next_ti
     assert cache.flagged(keyed[2].key) is None
 
 
+@pytest.mark.slow
 def test_an_engine_without_seeds_is_not_asked_again_only_flagged(tmp_path, piper, listener) -> None:
     liar = Liar(piper, [TEXTS[0]], times=5, seeds=False)
     progress = render(chunks(liar), liar, ChunkCache(tmp_path / "cache"), batch_size=3,
@@ -120,6 +123,7 @@ def test_with_suspect_mode_only_doubtful_takes_are_heard(tmp_path, piper, listen
     assert progress.checked == 0 and progress.flags == [] and liar.asked.count(TEXTS[1]) == 1
 
 
+@pytest.mark.slow
 def test_a_batch_is_heard_while_the_engine_speaks_the_next(tmp_path, piper, listener) -> None:
     import threading
     import time

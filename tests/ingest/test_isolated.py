@@ -56,6 +56,7 @@ def test_what_counts_as_running_out_of_memory():
     assert not _out_of_memory(OSError(errno.EIO, "I/O error"), 2**50)
 
 
+@pytest.mark.slow
 def test_a_stop_is_heard_while_a_book_is_read(tmp_path):
     """A reader stuck on its file (here a FIFO nobody writes) must not hold a stop or a cancel
     until ingest_timeout_seconds: the checkpoint is asked while it reads, and the child dies."""

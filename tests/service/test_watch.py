@@ -109,6 +109,7 @@ def wait_for(predicate, timeout=10.0):
     return False
 
 
+@pytest.mark.slow
 def test_watcher_hands_over_slow_copy_once_complete(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -221,6 +221,7 @@ def test_a_models_download_is_a_phase_that_pings_and_a_stop_ends_it(env):
     assert "stopping" in store.events(job.id)[-1].message
 
 
+@pytest.mark.slow
 def test_a_pause_holds_the_queue_and_a_reload_ends_the_wait(env):
     """A pause is for what every book needs (the servers, the disk): the next book is not read
     only to pause too, every retry_delay_seconds, all night. A reload ends the wait at once."""

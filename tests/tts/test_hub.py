@@ -55,6 +55,7 @@ def hub_at(monkeypatch, tmp_path):
     reset_sessions()
 
 
+@pytest.mark.slow
 def test_fetch_reports_a_total_and_progress_all_through_the_download(hub_at):
     files = checkpoint_files()
     with FakeHub({REPO: files}, bytes_per_second=3e6) as server:
@@ -106,6 +107,7 @@ def wait_for_fetch_threads(seconds: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_a_stalled_download_is_given_up_and_the_next_fetch_resumes_it(hub_at):
     # huggingface_hub writes a file in 10 MB pieces: stall past the first one.
     files = checkpoint_files(12)
@@ -127,6 +129,7 @@ def test_a_stalled_download_is_given_up_and_the_next_fetch_resumes_it(hub_at):
     assert (Path(path) / "model.safetensors").read_bytes() == files["model.safetensors"]
 
 
+@pytest.mark.slow
 def test_a_report_that_raises_ends_the_wait(hub_at):
     class Stop(Exception):
         pass

@@ -114,6 +114,7 @@ def test_double_brackets_from_a_book_are_read_as_text_not_phonemes(engine: Piper
     assert bracketed.shape == plain.shape and np.allclose(bracketed, plain)
 
 
+@pytest.mark.slow
 def test_workers_give_the_audio_one_worker_gives(tmp_path: Path) -> None:
     texts = ["A short one.", "A somewhat longer sentence, with a comma in it.", "Third.",
              "It was the best of times, it was the worst of times, it was the age of wisdom."]

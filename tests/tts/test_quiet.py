@@ -16,6 +16,7 @@ def python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
                           env={**environment, **env})
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("sox") is not None, reason="SoX is installed: qwen_tts has nothing to say about it")
 def test_qwen_tts_is_imported_without_a_word() -> None:
     plain = python("import qwen_tts")
@@ -25,6 +26,7 @@ def test_qwen_tts_is_imported_without_a_word() -> None:
     assert quiet.stdout == "Qwen3TTSModel\n" and quiet.stderr == ""
 
 
+@pytest.mark.slow
 def test_the_cuda_allocator_gets_expandable_segments_unless_the_user_chose(tiny_qwen_dir) -> None:
     """For qwen_tts's own loop only (voxd's allocates one static cache per batch shape)."""
     code = ("import os; from voxd.tts.qwen import QwenEngine; "

@@ -232,6 +232,7 @@ def stored_hidden_state_bytes(eng: QwenEngine, batch: list[Utterance]) -> tuple[
     return seen["bytes"], seen["steps"], waves
 
 
+@pytest.mark.slow
 def test_trimming_hidden_states_keeps_the_audio_and_frees_the_memory(tiny_qwen_dir: Path) -> None:
     batch = [Utterance(text, "Ryan", "en") for text in TEXTS]
     full = QwenEngine(str(tiny_qwen_dir), **GREEDY, trim_hidden_states=False, decode_loop="qwen_tts")
@@ -255,6 +256,7 @@ def test_trimming_hidden_states_keeps_the_audio_and_frees_the_memory(tiny_qwen_d
     trimmed.close()
 
 
+@pytest.mark.slow
 def test_sampled_output_is_also_unchanged_by_trimming(tiny_qwen_dir: Path) -> None:
     batch = [Utterance(text, "Vivian", "en") for text in TEXTS[:2]]
     full = QwenEngine(str(tiny_qwen_dir), trim_hidden_states=False, decode_loop="qwen_tts")
@@ -282,6 +284,7 @@ def test_an_item_that_hits_the_frame_cap_is_reported_truncated(
     assert greedy.synthesize(batch).truncated == [False, False]
 
 
+@pytest.mark.slow
 def test_a_seed_per_call_gives_another_take(engine: QwenEngine, greedy: QwenEngine) -> None:
     batch = [Utterance(TEXTS[2], "Ryan", "en")]
     assert engine.accepts_seed and not greedy.accepts_seed
@@ -310,6 +313,7 @@ def fake_hub_cache(root: Path, repo_id: str, checkpoint: Path | None) -> Path:
     return snapshot
 
 
+@pytest.mark.slow
 def test_a_hub_id_loads_from_the_local_cache_without_the_network(
     tiny_qwen_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -405,6 +409,7 @@ def test_render_speaks_a_spoiled_take_again_with_the_real_engine(engine: QwenEng
     np.testing.assert_allclose(kept, retake, rtol=0, atol=1 / 32767)  # the cache keeps 16-bit samples
 
 
+@pytest.mark.slow
 def test_the_small_model_says_once_that_it_ignores_styles(
     tiny_qwen_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -100,6 +100,7 @@ def test_other_errors_are_not_taken_for_memory(codes_and_tokenizer: tuple[list[A
     assert not isinstance(caught.value, MemoryError)
 
 
+@pytest.mark.slow
 def test_the_engine_decodes_in_the_sub_batches_it_is_told(tiny_qwen_dir: Path) -> None:
     from voxd.tts.base import Utterance
     from voxd.tts.qwen import QwenEngine

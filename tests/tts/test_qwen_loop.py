@@ -172,6 +172,7 @@ def test_a_model_without_what_the_loop_reads_keeps_its_own_generate(caplog: pyte
     assert "decoding with its own generate" in caplog.text
 
 
+@pytest.mark.slow
 def test_the_engine_takes_the_loop_by_name(tiny_qwen_dir: Path) -> None:
     from voxd.tts.base import Utterance
     from voxd.tts.qwen import QwenEngine

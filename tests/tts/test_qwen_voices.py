@@ -49,6 +49,7 @@ def test_cloned_voice_renders_through_the_base_checkpoint(engine, tmp_path):
     assert eng.narrator("Me") == "Qwen3-TTS (Me, cloned voice)"
 
 
+@pytest.mark.slow
 def test_cached_prompt_is_reused_by_a_new_engine(engine, tmp_path, checkpoints):
     eng, library = engine
     library.add_recording(recording(tmp_path / "Me.wav"))

@@ -240,6 +240,7 @@ def test_busy_servers_are_waited_for_and_their_window_shrinks():
         assert time.monotonic() - started >= 0.2 * 2  # Retry-After: 0.2, twice
 
 
+@pytest.mark.slow
 def test_a_fleet_that_only_ever_says_busy_pauses_the_job_too():
     with OddSpeechServer(status=lambda text, n: 503) as a:
         with pytest.raises(ServersUnavailable, match=r"with audio for 1 s \(.*busy \(503\)"):
@@ -254,6 +255,7 @@ def test_an_exhausted_quota_is_not_retried_and_pauses():
         assert len(a.asked) == 1
 
 
+@pytest.mark.slow
 def test_when_no_server_answers_the_job_pauses():
     dead = [f"http://127.0.0.1:{free_port()}/v1" for _ in range(2)]
     with pytest.raises(ServersUnavailable, match="no speech server answered.*refused"):
@@ -360,6 +362,7 @@ def test_after_close_it_refuses(served: ServeProcess):
         eng.synthesize([Utterance(TEXTS[0], "default")])
 
 
+@pytest.mark.slow
 def test_a_server_with_a_tiny_queue_slows_the_client_down_and_the_book_completes(tmp_path):
     with ServeProcess(tmp_path / "serve", extra_config="[serve]\nmax_queue = 1\nbatch_wait_ms = 50\n") as server:
         eng = engine_for(server.url, api_key=server.key, max_in_flight=4)

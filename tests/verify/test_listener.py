@@ -93,6 +93,7 @@ def test_mode_off_makes_no_listener(tmp_path: Path) -> None:
     assert listener_for(settings(tmp_path, mode="off")) is None
 
 
+@pytest.mark.slow
 def test_a_take_far_from_its_voice_s_pace_fails_once_the_pace_is_known(tmp_path: Path) -> None:
     import librosa
 

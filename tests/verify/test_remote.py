@@ -69,6 +69,7 @@ def post(server: ServeProcess, *, key: str | None = None, **kwargs) -> httpx.Res
     return httpx.post(f"{server.url}/audio/transcriptions", headers=headers, timeout=60, **kwargs)
 
 
+@pytest.mark.slow
 def test_the_endpoint_speaks_openai_s_formats(server: ServeProcess, takes) -> None:
     (said, _), rate = takes
     flac = io.BytesIO()

@@ -92,6 +92,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     finally:
         bar.close()
         engine.close()
+        if listener is not None:
+            listener.close()
     meta = outcome.book.metadata
     print(
         f"{meta.title} by {meta.author}: {len(outcome.chapters)} chapters, "

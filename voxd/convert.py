@@ -96,7 +96,7 @@ def convert(
     cache = ChunkCache(settings.cache_path)
     planned = chunks
     chunks = with_keys(planned, engine.model_id, engine.voice_identity)
-    to_render = sorted({c.voice for c in chunks if not cache.has(c.key)})
+    to_render = sorted({c.voice for c in chunks if not cache.has(c.key) or cache.flagged(c.key)})
     if to_render:
         # The device is checked and the models fetched first, as a phase with its own progress:
         # a first download takes minutes. Then the voices, which may need the model's own

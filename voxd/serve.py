@@ -111,8 +111,13 @@ def error_response(status: int, message: str, *, param: str | None = None, kind:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+#: Transcriptions waiting for the recogniser (one runs at a time) beyond which a request gets 503.
+MAX_TRANSCRIPTIONS_WAITING = 32
+
+
 def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starlette:
     started = int(time.time())
+    transcribing = [0]  # requests past their upload, waiting for or in the recogniser
 
     def guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
@@ -196,12 +201,15 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
         if recogniser is None:
             raise _Refused(404, "this server has no recogniser: it reads back nothing ([verify] model)",
                            kind="not_found_error")
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > options.max_body_bytes:
-            raise _Refused(413, f"the request body is {int(length)} bytes; this server takes at most "
-                                f"{options.max_body_bytes}")
+        # the body is read with its size counted (a chunked upload has no Content-Length), then parsed
+        body = await _read_body(request, options.max_body_bytes)
+
+        async def replay() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
         try:
-            async with request.form(max_files=1, max_fields=16, max_part_size=options.max_body_bytes) as form:
+            async with Request(request.scope, replay).form(max_files=1, max_fields=16,
+                                                             max_part_size=options.max_body_bytes) as form:
                 upload = form.get("file")
                 if upload is None or isinstance(upload, str):
                     raise _Refused(400, "the request has no audio: send it as the multipart field 'file'",
@@ -218,22 +226,30 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
                            param="response_format")
         try:
             wave, rate = await asyncio.to_thread(_decode_audio, data)
+        except _Refused:
+            raise
         except Exception as exc:  # noqa: BLE001 - whatever the decoder says of a file it cannot read
             raise _Refused(400, f"the audio could not be decoded: {exc}", param="file") from None
         if language and not recogniser.knows(language):
             raise _Refused(400, f"this server's recogniser ({recogniser.name}) does not know {language!r}",
                            param="language")
+        if transcribing[0] >= MAX_TRANSCRIPTIONS_WAITING:  # each would hold a worker thread behind the lock
+            raise _Refused(503, "the server is busy transcribing; try again shortly", kind="server_busy",
+                           headers={"Retry-After": "1"})
+        transcribing[0] += 1
         try:
             heard = await asyncio.to_thread(recogniser.transcribe, wave, rate, language)
         except Exception as exc:  # noqa: BLE001 - the recogniser failed: the client may try elsewhere
             log.error("transcription failed: %s: %s", type(exc).__name__, exc)
             raise _Refused(500, f"the recogniser failed: {exc}", kind="server_error") from None
+        finally:
+            transcribing[0] -= 1
         if fmt == "text":
             return Response(heard.text, media_type="text/plain; charset=utf-8")
-        body: dict[str, Any] = {"text": heard.text}
+        answer: dict[str, Any] = {"text": heard.text}
         if fmt == "verbose_json":
-            body.update(language=heard.language, duration=round(wave.size / rate, 3), task="transcribe")
-        return JSONResponse(body)
+            answer.update(language=heard.language, duration=round(wave.size / rate, 3), task="transcribe")
+        return JSONResponse(answer)
 
     routes = [
         Route("/health", health, methods=["GET"]),
@@ -259,34 +275,60 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
     return Starlette(routes=routes, exception_handlers={HTTPException: unrouted})
 
 
+#: The longest recording /v1/audio/transcriptions takes: a chunk's take is seconds long, and a
+#: few compressed megabytes of silence would otherwise decode to hours (gigabytes of samples).
+MAX_TRANSCRIBE_SECONDS = 600.0
+
+
+def _too_long(seconds: float) -> _Refused:
+    return _Refused(413, f"the audio is {seconds:.0f} s long; this server transcribes at most "
+                         f"{MAX_TRANSCRIBE_SECONDS:.0f} s at a time", param="file")
+
+
 def _decode_audio(data: bytes) -> tuple[Any, int]:
-    """An uploaded recording as mono float32 samples and their rate: WAV as servers send it
-    (voxd's own lenient reader), anything else through libsndfile (FLAC, Ogg) or FFmpeg (mp3...)."""
+    """An uploaded recording as mono float32 samples and their rate, refused past
+    :data:`MAX_TRANSCRIBE_SECONDS` before it is decoded: WAV as servers send it (voxd's own
+    lenient reader), anything else through libsndfile (FLAC, Ogg) or FFmpeg (mp3...), whose
+    frames are made mono float32 by its resampler."""
+    import io
+
     import numpy as np
 
     from .audio.wav import WavError, decode_wav
 
     try:
         decoded = decode_wav(data)
-        return np.asarray(decoded.samples, dtype=np.float32), decoded.sample_rate
     except WavError:
         pass
-    import io
-
+    else:
+        if decoded.samples.size > MAX_TRANSCRIBE_SECONDS * decoded.sample_rate:
+            raise _too_long(decoded.samples.size / decoded.sample_rate)
+        return np.asarray(decoded.samples, dtype=np.float32), decoded.sample_rate
     import soundfile
 
     try:
+        info = soundfile.info(io.BytesIO(data))
+    except Exception:  # noqa: BLE001 - not a format libsndfile reads: FFmpeg's turn
+        info = None
+    if info is not None:
+        if info.frames > MAX_TRANSCRIBE_SECONDS * info.samplerate:
+            raise _too_long(info.frames / info.samplerate)
         samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
         return samples.mean(axis=1).astype(np.float32), int(rate)
-    except Exception:  # noqa: BLE001 - not a format libsndfile reads: FFmpeg's turn
-        import av
+    import av
 
-        with av.open(io.BytesIO(data), mode="r") as container:
-            stream = container.streams.audio[0]
-            rate = stream.codec_context.sample_rate
-            frames = [f.to_ndarray().astype(np.float32) for f in container.decode(stream)]
-        pcm = np.concatenate([f.reshape(f.shape[0], -1).mean(axis=0) if f.ndim > 1 else f for f in frames])
-        return pcm, int(rate)
+    pieces, total = [], 0
+    with av.open(io.BytesIO(data), mode="r") as container:
+        stream = container.streams.audio[0]
+        rate = int(stream.codec_context.sample_rate)
+        mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        for frame in container.decode(stream):
+            for out in mono.resample(frame):
+                pieces.append(out.to_ndarray().reshape(-1))
+                total += pieces[-1].size
+                if total > MAX_TRANSCRIBE_SECONDS * rate:
+                    raise _too_long(total / rate)
+    return np.concatenate(pieces).astype(np.float32) if pieces else np.zeros(0, np.float32), rate
 
 
 def text_digest(text: str) -> str:
@@ -304,7 +346,8 @@ def _authorise(request: Request, key: str) -> None:
                        kind="authentication_error", headers={"WWW-Authenticate": "Bearer"})
 
 
-async def _read_json(request: Request, limit: int) -> Any:
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request's body, refused (413) as soon as it passes ``limit`` bytes, declared or not."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise _Refused(413, f"the request body is {int(length)} bytes; this server takes at most {limit}")
@@ -313,6 +356,11 @@ async def _read_json(request: Request, limit: int) -> Any:
         data += part
         if len(data) > limit:
             raise _Refused(413, f"the request body is over {limit} bytes, the most this server takes")
+    return bytes(data)
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    data = await _read_body(request, limit)
     try:
         return json.loads(data)
     except ValueError as exc:

@@ -115,3 +115,42 @@ def test_a_bad_transcription_request_is_an_error_envelope(server: ServeProcess, 
 def test_a_server_without_a_recogniser_says_so(tmp_path: Path, serve_espeak) -> None:
     r = post(serve_espeak, files={"file": ("a.wav", encode_wav(np.zeros(1600, np.float32), 16000), "audio/wav")})
     assert r.status_code == 404 and "reads back nothing" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("kind", ["flac", "wav", "mp3"])
+def test_audio_that_would_decode_to_hours_is_refused_before_it_is_decoded(server: ServeProcess, kind: str) -> None:
+    # a few hundred kilobytes of compressed silence are half an hour of samples
+    rate, minutes = 8000, 11
+    silence = np.zeros(rate * 60 * minutes, np.float32)
+    if kind == "flac":
+        out = io.BytesIO()
+        soundfile.write(out, silence, rate, format="FLAC")
+        payload = out.getvalue()
+    elif kind == "wav":
+        payload = encode_wav(silence, rate)
+    else:
+        from voxd.audio.speech_formats import encode
+
+        payload = encode(silence, rate, "mp3")
+    r = post(server, files={"file": (f"long.{kind}", payload, "application/octet-stream")})
+    assert r.status_code == 413, r.text
+    assert "transcribes at most 600 s" in r.json()["error"]["message"]
+
+
+def test_a_chunked_upload_is_refused_once_it_passes_the_cap(server: ServeProcess) -> None:
+    def parts():  # no Content-Length: the server must count what it reads
+        yield b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n"
+        for _ in range(20):
+            yield b"\0" * (1 << 20)
+    r = httpx.post(f"{server.url}/audio/transcriptions", content=parts(), timeout=60,
+                   headers={"Authorization": f"Bearer {server.key}", "Content-Type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 413 and "over" in r.json()["error"]["message"]
+
+
+def test_a_server_that_refuses_the_take_is_passed_over_for_one_that_hears_it(server: ServeProcess, serve_espeak,
+                                                                             takes) -> None:
+    (said, _), rate = takes
+    # serve_espeak has no recogniser (404) and takes another key: both refusals, neither the end
+    both = RemoteRecogniser([serve_espeak.url, server.url], model="whisper-1", api_key=server.key)
+    for _ in range(2):  # whichever server the turn starts with
+        assert "keeper" in both.transcribe(said, rate, "en").text.lower()

@@ -65,7 +65,7 @@ class _Health:
             notify(f"STATUS={status}")
 
 
-RESTART_KEYS = ("inbox", "outbox", "state_dir", "cache_dir", "engine", "poll", "espeak", "piper", "qwen")
+RESTART_KEYS = ("inbox", "outbox", "state_dir", "cache_dir", "engine", "poll", "espeak", "piper", "qwen", "verify")
 
 
 class Digest(TypedDict):

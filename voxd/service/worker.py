@@ -101,13 +101,21 @@ class Worker:
         """The read-back, made at the first job and kept; None with ``[verify] mode = "off"``. Its
         model's first fetch is a phase of that job, like Qwen's (``on_fetch``: progress, watchdog
         pings, a stop). A required one that cannot be had raises (the job waits), and one whose
-        fetch was stopped, too: each is tried again at the next job."""
-        if not self._listener_made:
+        fetch was stopped, too: each is tried again at the next job, and so is one that could not
+        be had (a failed fetch leaves that book's chunks not checked, not every later book's)."""
+        away = self._listener is not None and self._listener.recogniser is None
+        if not self._listener_made or away:
+            if self._listener is not None:
+                self._listener.close()
             self._listener = listener_for(self.settings, report=on_fetch)
             self._listener_made = True
         return self._listener
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+            self._listener_made = False
         if self._engine is not None:
             self._engine.close()
             self._engine = None

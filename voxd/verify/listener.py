@@ -77,6 +77,12 @@ class Listener:
         self._paces: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
+    def close(self) -> None:
+        """Let go of what the recogniser holds (a remote one's connections)."""
+        closing = getattr(self.recogniser, "close", None)
+        if closing is not None:
+            closing()
+
     @property
     def name(self) -> str:
         return self.recogniser.name if self.recogniser else ""
@@ -110,7 +116,7 @@ class Listener:
             if s.tail > self.limits.max_tail:
                 return Verdict("failed", f"{s.tail} words heard after the text ended", s)
             return Verdict("unchecked", f"under {SHORT_WORDS} words: too short to judge by ear", s)
-        why = judge(s, self.limits) or self._pace(text, wave.size / rate, f"{voice}@{rate}", s)
+        why = judge(s, self.limits) or self._pace(text, wave.size / rate, f"{voice}@{rate}@{language}", s)
         return Verdict("failed" if why else "passed", why, s)
 
     def _pace(self, text: str, seconds: float, voice: str, s: Score) -> str | None:

@@ -40,7 +40,9 @@ class RemoteRecogniser:
         self.urls = list(urls)
         self.name = f"{model} at {', '.join(self.urls)}"
         self._model = model
-        self._client = httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
+        # a server that drops packets is given up in seconds, not after the reply's long timeout
+        self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=5.0),
+                                    headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
         self._lock = threading.Lock()
         self._next = 0
         self._down: dict[str, tuple[float, float]] = {}  # url -> (until, back-off)
@@ -62,12 +64,10 @@ class RemoteRecogniser:
                 self._fail(url, f"{type(exc).__name__}: {exc}")
                 tried.append(f"{url}: {exc}")
                 continue
-            if response.status_code >= 500 or response.status_code in (408, 429):
-                self._fail(url, f"HTTP {response.status_code}")
+            if response.status_code != 200:  # busy, broken, or refusing (a wrong key, no recogniser): the next one
+                self._fail(url, f"HTTP {response.status_code}: {response.text[:200]}")
                 tried.append(f"{url}: HTTP {response.status_code}")
                 continue
-            if response.status_code != 200:
-                raise RecognisersAway(f"{url} refused the take: HTTP {response.status_code}: {response.text[:200]}")
             with self._lock:
                 self._down.pop(url, None)
             body = response.json()

@@ -278,7 +278,7 @@ def check_gpu_report(doc: dict, tmp_path: Path) -> None:
 
 
 # name: (extra arguments, check, timeout in seconds). gpu_report last: it also summarises what
-# batching, decode_loop and pipeline --full-size wrote before it, when they ran in this session.
+# batching, decode_loop and pipeline --full-size wrote before it, when they ran in this test run.
 CASES: dict[str, tuple[tuple[str, ...], Callable[[dict, Path], None], float]] = {
     "assemble": ((), check_assemble, 120),
     "batching": ((), check_batching, 240),
@@ -337,7 +337,7 @@ def test_smoke(case: str, tmp_path: Path, suite_dir: Path) -> None:
 
 
 def check_gpu_report_of_smoke_runs(suite_dir: Path, tmp_path: Path) -> None:
-    """bench/gpu_report.py on what this session's smoke runs of the suite's scripts wrote."""
+    """bench/gpu_report.py on what this test run's smoke runs of the suite's scripts wrote."""
     out = tmp_path / "suite-report.json"
     run_bench(["bench/gpu_report.py", str(suite_dir), "--out", str(out)], tmp_path, 60)
     report = json.loads(out.read_text(encoding="utf-8"))

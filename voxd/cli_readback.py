@@ -22,7 +22,8 @@ def respeak(settings: Settings, store: Store, job: Job, *, flagged: bool, chunks
     if job.status.value != "done":
         raise VoxdError(f"job {job.id} is {job.status.value}; --flagged and --chunks speak again chunks of a "
                         "finished book (a plain voxd retry renders what a failed or cancelled one lacks)")
-    if flagged and not store.flags(job.id):
+    flags = store.flags(job.id) if flagged else []
+    if flagged and not flags:
         raise VoxdError(f"job {job.id} has no flagged chunks (voxd report {job.id})")
     wanted: list[int] = []
     for part in (chunks or "").split(","):
@@ -37,8 +38,7 @@ def respeak(settings: Settings, store: Store, job: Job, *, flagged: bool, chunks
     cache = ChunkCache(settings.cache_path)
     for number, key in keys.items():
         cache.flag(key, {"why": "asked to speak it again", "chunk": number})
-    said = len(store.flags(job.id)) if flagged else 0
-    print(f"speaking {said + len(keys)} chunk(s) of job {job.id} again")
+    print(f"speaking {len(flags) + len(keys)} chunk(s) of job {job.id} again")
 
 
 def report(settings: Settings, job_id: int, *, json_out: bool) -> int:

@@ -422,11 +422,10 @@ def _recogniser(settings: Settings) -> Recogniser | None:
     device); none where the read-back is off or its model cannot be had (logged: speech is served)."""
     if settings.verify.mode == "off":
         return None
-    from .verify.recogniser import RecogniserUnavailable, WhisperRecogniser
+    from .verify.recogniser import RecogniserUnavailable, whisper_for
 
-    v = settings.verify
     try:
-        return WhisperRecogniser(v.model, device=v.device, compute_type=v.compute_type, cpu_threads=v.cpu_threads)
+        return whisper_for(settings)
     except (RecogniserUnavailable, VoxdError) as exc:
         log.warning("voxd serve: no transcriptions: %s", exc)
         return None

@@ -69,16 +69,17 @@ def audio(job: Job) -> str:
 def table(jobs: Sequence[Job]) -> str:
     rows = [HEADER]
     for job in jobs:
+        read = summary(job)
         chunks = f"{job.chunks_done}/{job.chunks_total}" if job.chunks_total else "-"
         speed = f"{job.speed:.1f}x" if job.speed else "-"
         if job.status.value == "running" and job.phase:
             note = clip(one_line(job.phase), NOTE_WIDTH)
         elif job.status.value == "running" and job.eta_seconds is not None:
-            note = format_duration(job.eta_seconds) + (f"; {summary(job)}" if summary(job) else "")
+            note = format_duration(job.eta_seconds) + (f"; {read}" if read else "")
         elif job.status.value in ("failed", "queued"):  # a queued job's error: why it waits
             note = clip(one_line(job.error or ""), NOTE_WIDTH)
         elif job.status.value == "done":
-            note = one_line(job.output or "") + (f" ({summary(job)})" if summary(job) else "")
+            note = one_line(job.output or "") + (f" ({read})" if read else "")
         else:
             note = ""
         rows.append((

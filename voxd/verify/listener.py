@@ -150,7 +150,7 @@ def listener_for(settings: Settings, report: Any = None) -> Listener | None:
     if v.mode == "off":
         return None
     limits = Thresholds(max_error=v.max_error, max_tail=v.max_tail, max_missing=v.max_missing)
-    from .recogniser import RecogniserUnavailable, WhisperRecogniser
+    from .recogniser import RecogniserUnavailable, whisper_for
 
     if v.urls:
         from .remote import RemoteRecogniser
@@ -158,8 +158,7 @@ def listener_for(settings: Settings, report: Any = None) -> Listener | None:
         return Listener(RemoteRecogniser(v.urls, model=v.model, api_key=v.api_key.get_secret_value()),
                         mode=v.mode, limits=limits)
     try:
-        recogniser = WhisperRecogniser(v.model, device=v.device, compute_type=v.compute_type,
-                                       cpu_threads=v.cpu_threads, report=report)
+        recogniser = whisper_for(settings, report)
     except (RecogniserUnavailable, VoxdError) as exc:
         if isinstance(exc, (Stopping, Cancelled)):  # the fetch was stopped: the job stops, it is not left unchecked
             raise

@@ -18,12 +18,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ..errors import ConfigError, Unavailable
 from ..tts.languages import primary_subtag
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +130,7 @@ class WhisperRecogniser:
 
     def transcribe(self, wave: np.ndarray, rate: int, language: str | None) -> Heard:
         """What was said in ``wave``, in ``language`` (which must be one it :meth:`knows`)."""
-        audio = _at_16k(wave, rate)
+        audio = at_16k(wave, rate)
         lang = primary_subtag(language, "en")
         with self._lock:
             segments, info = self._model.transcribe(
@@ -140,7 +143,15 @@ class WhisperRecogniser:
         return Heard(text=text.strip(), language=getattr(info, "language", lang))
 
 
-def _at_16k(wave: np.ndarray, rate: int) -> np.ndarray:
+def whisper_for(settings: Settings, report: Callable[[Any], None] | None = None) -> WhisperRecogniser:
+    """The Whisper ``[verify]`` names (model, device, compute type, threads): for the read-back
+    here, and for ``voxd serve``'s transcriptions."""
+    v = settings.verify
+    return WhisperRecogniser(v.model, device=v.device, compute_type=v.compute_type, cpu_threads=v.cpu_threads,
+                             report=report)
+
+
+def at_16k(wave: np.ndarray, rate: int) -> np.ndarray:
     wave = np.asarray(wave, dtype=np.float32)
     if rate == RATE:
         return wave

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..audio.wav import encode_wav
-from .recogniser import RATE, Heard, _at_16k
+from .recogniser import RATE, Heard, at_16k
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class RemoteRecogniser:
         return True
 
     def transcribe(self, wave: np.ndarray, rate: int, language: str | None) -> Heard:
-        payload = encode_wav(_at_16k(wave, rate), RATE)
+        payload = encode_wav(at_16k(wave, rate), RATE)
         tried: list[str] = []
         for url in self._order():
             try:

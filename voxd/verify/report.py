@@ -30,10 +30,9 @@ def flag_rows(chunks: Sequence[Chunk], flags: Sequence[Flag], cache: ChunkCache,
     if not flags:
         return []
     by_key = {f.key: f for f in flags}
-    rows, at, numbers = [], 0.0, {}
-    for n, key in enumerate(dict.fromkeys(c.key for c in chunks), 1):
-        numbers[key] = n
-    last = max(numbers[k] for k in by_key if k in numbers) if any(k in numbers for k in by_key) else 0
+    numbers = {key: n for n, key in enumerate(dict.fromkeys(c.key for c in chunks), 1)}
+    last = max((numbers[k] for k in by_key if k in numbers), default=0)
+    rows, at = [], 0.0
     for c in sorted(chunks, key=lambda c: (c.chapter, c.index)):
         if numbers.get(c.key, 0) > last:
             break

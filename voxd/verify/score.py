@@ -98,8 +98,8 @@ def score(text: str, heard: str, language: str | None) -> Score:
     tail = sum(a.hyp_end_idx - a.hyp_start_idx for a in out.alignments[0]
                if a.type == "insert" and a.ref_start_idx >= len(said))
     missing = max((a.ref_end_idx - a.ref_start_idx for a in out.alignments[0] if a.type == "delete"), default=0)
-    extra = _repeats(got) - _repeats(said)
-    repeats = sum(n for gram, n in extra.items() if _repeats(got)[gram] > 1)
+    heard_grams = _repeats(got)
+    repeats = sum(n for gram, n in (heard_grams - _repeats(said)).items() if heard_grams[gram] > 1)
     error = float(jiwer.cer(" ".join(said), " ".join(got)))
     return Score(heard, len(said), error, float(out.wer), tail, missing, repeats, _wrong_run(out.alignments[0]))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -48,25 +47,6 @@ def test_every_command_is_in_the_readme():
         assert f"voxd {name}" in readme, f"README does not mention `voxd {name}`"
 
 
-@pytest.mark.slow
-def test_jobs_empty_then_add(tmp_path):
-    out = voxd(tmp_path, "jobs")
-    assert "no jobs yet" in out.stdout
-    assert "\ncache  empty, cap 10 GB\n" in out.stdout
-    assert "\ndisk   state, cache, outbox: " in out.stdout and " free of " in out.stdout
-    book = build_sample(tmp_path / "alice.epub")
-    out = voxd(tmp_path, "add", str(book))
-    assert "queued as job 1" in out.stdout
-    assert (tmp_path / "inbox" / "alice.epub").read_bytes() == book.read_bytes()
-    assert not [p for p in (tmp_path / "inbox").iterdir() if p.name.startswith(".")]
-    again = voxd(tmp_path, "add", str(book))
-    assert "already job 1 (queued)" in again.stdout
-    [row] = json.loads(voxd(tmp_path, "jobs", "--json").stdout)
-    assert row["status"] == "queued" and row["name"] == "alice.epub"
-    table = voxd(tmp_path, "jobs").stdout
-    assert "queued" in table and "alice.epub" in table
-
-
 def test_the_common_options_count_before_the_command_as_after_it(tmp_path):
     # `voxd --help` lists them before COMMAND, so that is where people put them.
     (tmp_path / "voxd.toml").write_text('inbox = "inbox"\noutbox = "outbox"\nstate_dir = "state"\nengine = "espeak"\n')
@@ -97,21 +77,6 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path, args):
     err = proc.stderr.read()
     assert proc.wait(60) == 141, err
     assert "Traceback" not in err and "Error" not in err, err
-
-
-def test_add_missing_file_is_an_error(tmp_path):
-    out = voxd(tmp_path, "add", str(tmp_path / "nope.epub"), check=False)
-    assert out.returncode == 1 and "no such file" in out.stderr
-
-
-def test_cancel_and_retry(tmp_path):
-    voxd(tmp_path, "add", str(build_sample(tmp_path / "alice.epub")))
-    out = voxd(tmp_path, "retry", "1", check=False)
-    assert out.returncode == 1 and "only done, failed or cancelled" in out.stderr
-    assert "cancelled" in voxd(tmp_path, "cancel", "1").stdout
-    assert "queued again" in voxd(tmp_path, "retry", "1").stdout
-    missing = voxd(tmp_path, "cancel", "99", check=False)
-    assert missing.returncode == 1 and "no job 99" in missing.stderr
 
 
 @pytest.mark.slow

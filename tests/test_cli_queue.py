@@ -1,0 +1,45 @@
+"""voxd add, jobs, retry and cancel as a person types them: a real subprocess, a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from voxd.samples import build_sample
+
+from .test_cli import voxd
+
+
+@pytest.mark.slow
+def test_jobs_empty_then_add(tmp_path):
+    out = voxd(tmp_path, "jobs")
+    assert "no jobs yet" in out.stdout
+    assert "\ncache  empty, cap 10 GB\n" in out.stdout
+    assert "\ndisk   state, cache, outbox: " in out.stdout and " free of " in out.stdout
+    book = build_sample(tmp_path / "alice.epub")
+    out = voxd(tmp_path, "add", str(book))
+    assert "queued as job 1" in out.stdout
+    assert (tmp_path / "inbox" / "alice.epub").read_bytes() == book.read_bytes()
+    assert not [p for p in (tmp_path / "inbox").iterdir() if p.name.startswith(".")]
+    again = voxd(tmp_path, "add", str(book))
+    assert "already job 1 (queued)" in again.stdout
+    [row] = json.loads(voxd(tmp_path, "jobs", "--json").stdout)
+    assert row["status"] == "queued" and row["name"] == "alice.epub"
+    table = voxd(tmp_path, "jobs").stdout
+    assert "queued" in table and "alice.epub" in table
+
+
+def test_add_missing_file_is_an_error(tmp_path):
+    out = voxd(tmp_path, "add", str(tmp_path / "nope.epub"), check=False)
+    assert out.returncode == 1 and "no such file" in out.stderr
+
+
+def test_cancel_and_retry(tmp_path):
+    voxd(tmp_path, "add", str(build_sample(tmp_path / "alice.epub")))
+    out = voxd(tmp_path, "retry", "1", check=False)
+    assert out.returncode == 1 and "only done, failed or cancelled" in out.stderr
+    assert "cancelled" in voxd(tmp_path, "cancel", "1").stdout
+    assert "queued again" in voxd(tmp_path, "retry", "1").stdout
+    missing = voxd(tmp_path, "cancel", "99", check=False)
+    assert missing.returncode == 1 and "no job 99" in missing.stderr

@@ -12,6 +12,9 @@ import pytest
 # things (and the daemons they start, which inherit this) render without it; the read-back's own
 # tests, and the end-to-end ones that prove it, turn it on by name.
 os.environ.setdefault("VOXD_VERIFY__MODE", "off")
+# The daemon serves its web page on 127.0.0.1:8765 by default; the daemons tests start would
+# all want that port. The page's own tests give it a free one.
+os.environ.setdefault("VOXD_WEB__LISTEN", "")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

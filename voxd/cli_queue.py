@@ -106,7 +106,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
     if args.flagged or args.chunks:
         from .cli_readback import respeak
 
-        respeak(settings, store, job, flagged=args.flagged, chunks=args.chunks)
+        count = respeak(settings, store, job, flagged=args.flagged, chunks=args.chunks)
+        print(f"speaking {count} chunk(s) of job {job.id} again")
     if not store.retry(args.id, max_hours=args.max_hours):
         raise VoxdError(f"job {args.id} is {job.status.value}; only done, failed or cancelled jobs can be retried")
     print(f"job {args.id} queued again" + ("" if args.max_hours is None else f", up to {args.max_hours:g} hours"))

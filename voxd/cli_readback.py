@@ -13,10 +13,10 @@ from .service.store import Job, Store
 from .verify.report import as_json, describe
 
 
-def respeak(settings: Settings, store: Store, job: Job, *, flagged: bool, chunks: str | None) -> None:
+def respeak(settings: Settings, store: Store, job: Job, *, flagged: bool, chunks: str | None) -> int:
     """Before a retry: the chunks to speak again are marked unsettled in the cache, so the render
     speaks them (and only them, with the rest found there) and the book is published again.
-    Flagged chunks are unsettled already."""
+    Flagged chunks are unsettled already. Returns how many will be spoken again."""
     from .cache import ChunkCache
 
     if job.status.value != "done":
@@ -38,7 +38,7 @@ def respeak(settings: Settings, store: Store, job: Job, *, flagged: bool, chunks
     cache = ChunkCache(settings.cache_path)
     for number, key in keys.items():
         cache.flag(key, {"why": "asked to speak it again", "chunk": number})
-    print(f"speaking {len(flags) + len(keys)} chunk(s) of job {job.id} again")
+    return len({f["key"] for f in flags} | set(keys.values()))
 
 
 def report(settings: Settings, job_id: int, *, json_out: bool) -> int:

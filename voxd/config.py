@@ -166,6 +166,33 @@ class ServeSettings(_Section):
     batch_wait_ms: float = Field(20.0, ge=0, le=10_000)
 
 
+class WebSettings(_Section):
+    """The daemon's web page and its JSON API (:mod:`voxd.web`)."""
+
+    # host:port; "" turns the page off. An address other than loopback needs a password.
+    listen: str = "127.0.0.1:8765"
+    password: SecretStr = SecretStr("")
+    max_upload_mb: float = Field(512.0, gt=0, le=65536)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            host, sep, port = value.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{value!r} is not an address like '127.0.0.1:8765' (or \"\" for no web page)")
+        return value
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) to listen on, or None where the page is off."""
+        if not self.listen:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 TEMPLATE_FIELDS = {
     "job": 1, "file": "book.epub", "title": "Title", "author": "Author", "chapters": 3,
     "duration": "1h02m03s", "elapsed": "12m00s", "output": "/out/book.m4b", "reason": "why",
@@ -307,6 +334,7 @@ class Settings(BaseSettings):
     qwen: QwenSettings = QwenSettings()
     remote: RemoteSettings = RemoteSettings()
     serve: ServeSettings = ServeSettings()
+    web: WebSettings = WebSettings()
 
     @field_validator("render_window")
     @classmethod

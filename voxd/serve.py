@@ -437,15 +437,15 @@ def shutdown(batcher: Batcher, engine: Engine) -> None:
         engine.close()
 
 
-def listen(host: str, port: int) -> list[socket.socket]:
+def listen(host: str, port: int, *, what: str = "voxd serve", setting: str = "") -> list[socket.socket]:
     """The server's sockets, bound: one for each address ``host`` names (``localhost`` is
     often both ::1 and 127.0.0.1, and a client may use either), as uvicorn binds them; a
     clear error naming the address when one cannot be bound."""
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
-        raise VoxdError(f"voxd serve cannot listen on {host}:{port}: {exc.strerror or exc} "
-                        "(check [serve] host, or --host)") from None
+        raise VoxdError(f"{what} cannot listen on {host}:{port}: {exc.strerror or exc} "
+                        f"(check {setting or '[serve] host, or --host'})") from None
     addresses = list(dict.fromkeys((family, kind, proto, address) for family, kind, proto, _, address in found))
     both = len({family for family, *_ in addresses}) > 1
     sockets: list[socket.socket] = []
@@ -460,9 +460,12 @@ def listen(host: str, port: int) -> list[socket.socket]:
     except OSError as exc:
         for sock in sockets:
             sock.close()
-        hint = "another server is on that port: stop it, or choose another with [serve] port or --port" \
-            if exc.errno == errno.EADDRINUSE else "check [serve] host and port, or --host and --port"
-        raise VoxdError(f"voxd serve cannot listen on {host}:{port}: {exc.strerror or exc}; {hint}") from None
+        if exc.errno == errno.EADDRINUSE:
+            hint = "another server is on that port: stop it, or choose another with " \
+                + (setting or "[serve] port or --port")
+        else:
+            hint = f"check {setting or '[serve] host and port, or --host and --port'}"
+        raise VoxdError(f"{what} cannot listen on {host}:{port}: {exc.strerror or exc}; {hint}") from None
     return sockets
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..book import Book, Chunk, Pause
+from ..book import Book, Chunk, Metadata, Pause
 from ..cache import ChunkCache
 from ..config import Settings
 from ..errors import AssemblyFailed, BookError
@@ -197,3 +197,30 @@ def _chunk_audio(cache: ChunkCache, c: Chunk, rate: int) -> np.ndarray:
     if chunk_rate != rate:
         raise BookError(f"chunk audio at {chunk_rate} Hz in a book at {rate} Hz")
     return samples
+
+
+def chapter_file(
+    items: list[Chunk], cache: ChunkCache, output: Path, settings: Settings, *, metadata: Metadata, title: str,
+) -> float:
+    """One chapter on its own, levelled as :func:`assemble` levels it, as an AAC file at ``output``
+    (written aside, renamed in): what the web page plays before the whole book is done.
+    Returns its length in seconds. A chunk missing from the cache raises
+    :class:`~voxd.errors.AssemblyFailed`."""
+    first = cache.get(items[0].key)
+    if first is None:
+        raise AssemblyFailed(f"chunk {items[0].index} of chapter {items[0].chapter + 1} is not in the cache")
+    rate = first[1]
+    del first
+    pauses = {p: np.zeros(int(settings.pause_seconds(p) * rate), np.float32) for p in Pause}
+    target = settings.loudness_lufs if settings.normalize_loudness else None
+    plan = _plan_chapter(items, cache, rate, pauses, lambda key: None, target_lufs=target,
+                         peak_dbfs=settings.peak_dbfs, part_samples=0)
+    limiting = plan.leveling is not None and plan.leveling.limiting_db > 0
+    with M4bWriter(output, sample_rate=rate, metadata=metadata, bitrate=settings.bitrate) as writer:
+        writer.start_chapter(title)
+        for c in items:
+            samples = _chunk_audio(cache, c, rate) * np.float32(plan.gain)
+            writer.write(limit(samples, settings.peak_dbfs, rate) if limiting else samples)
+            writer.write(pauses[c.pause])
+        writer.close()
+    return writer.duration

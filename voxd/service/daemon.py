@@ -65,7 +65,8 @@ class _Health:
             notify(f"STATUS={status}")
 
 
-RESTART_KEYS = ("inbox", "outbox", "state_dir", "cache_dir", "engine", "poll", "espeak", "piper", "qwen", "verify")
+RESTART_KEYS = ("inbox", "outbox", "state_dir", "cache_dir", "engine", "poll", "espeak", "piper", "qwen", "verify",
+                "web")
 
 
 class Digest(TypedDict):
@@ -120,6 +121,9 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
     if engine_name not in ENGINES:
         raise ConfigError(f"unknown engine {engine_name!r}; choose one of {', '.join(ENGINES)}")
     load_engine(settings, engine_name).close()  # cheap: checks the settings, loads no model
+    from ..web.server import WebServer, check_exposure
+
+    check_exposure(settings)  # a page open to the network without a password: refused before anything starts
 
     if settings.umask:
         os.umask(int(settings.umask, 8))  # for outputs a media server running as another user must read
@@ -140,6 +144,8 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
     worker = Worker(
         settings, store, lambda: load_engine(worker.settings, engine_name), notifier, stop=stop, alive=health
     )
+
+    page = WebServer(settings, store, wake=worker.wake.set, config_path=config_path)
 
     def on_ready(path: Path) -> None:
         job, what = enqueue(store, path, inbox / "done")
@@ -225,6 +231,7 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
         voice_watcher.start()
         scheduler.start()
         notifier.start()
+        page.start()
         log.info(
             "voxd ready: inbox %s, outbox %s, engine %s, state %s%s",
             inbox, settings.outbox_dir, engine_name, settings.state_path,
@@ -238,6 +245,7 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
         worker.run()
     finally:
         notify("STOPPING=1")
+        page.stop()
         watcher.stop()
         voice_watcher.stop()
         scheduler.shutdown(wait=False)

@@ -6,7 +6,7 @@ never edited, and a database of any earlier version is brought up to date in pla
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -123,5 +123,24 @@ MIGRATIONS: dict[int, str] = {
         takes    INTEGER NOT NULL,
         PRIMARY KEY (job_id, position)
     );
+    """,
+    # Each job's chapters and every chunk of each in order with the pause after it (a text
+    # said twice is there twice): what the web page lists and plays a chapter from, while the
+    # rest of the book renders.
+    8: """
+    CREATE TABLE job_chapters (
+        job_id  INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        chapter INTEGER NOT NULL,
+        title   TEXT NOT NULL,
+        PRIMARY KEY (job_id, chapter)
+    ) WITHOUT ROWID;
+    CREATE TABLE job_plan (
+        job_id  INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        seq     INTEGER NOT NULL,
+        chapter INTEGER NOT NULL,
+        key     TEXT NOT NULL,
+        pause   TEXT NOT NULL,
+        PRIMARY KEY (job_id, seq)
+    ) WITHOUT ROWID;
     """,
 }

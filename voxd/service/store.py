@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from enum import Enum
@@ -104,6 +104,15 @@ class Job:
             return None
         per_chunk = self.render_seconds / self.chunks_rendered
         return max(0.0, (self.chunks_total - self.chunks_done) * per_chunk)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedChapter:
+    """A chapter of a job's book: its place (0-based), title and chunks as (key, pause) in order."""
+
+    index: int
+    title: str
+    chunks: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,6 +500,29 @@ class Store:
             (job_id, *wanted),
         ).fetchall()
         return {int(r["position"]): str(r["key"]) for r in rows}
+
+    def set_plan(self, job_id: int, titles: Sequence[str], chunks: Iterable[tuple[int, str, str]]) -> None:
+        """Record the job's chapter titles and every chunk as (chapter, key, pause) in book order,
+        replacing an earlier run's: what a chapter is made of, to play it before the book is done."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM job_chapters WHERE job_id = ?", (job_id,))
+            conn.execute("DELETE FROM job_plan WHERE job_id = ?", (job_id,))
+            conn.executemany("INSERT INTO job_chapters (job_id, chapter, title) VALUES (?, ?, ?)",
+                             ((job_id, n, title) for n, title in enumerate(titles)))
+            conn.executemany("INSERT INTO job_plan (job_id, seq, chapter, key, pause) VALUES (?, ?, ?, ?, ?)",
+                             ((job_id, seq, chapter, key, pause) for seq, (chapter, key, pause) in enumerate(chunks)))
+
+    def chapters(self, job_id: int) -> list[PlannedChapter]:
+        """The job's chapters as its last run read them, each with its chunks in order; empty
+        until the book has been read."""
+        conn = self._connect()
+        titles = conn.execute("SELECT chapter, title FROM job_chapters WHERE job_id = ? ORDER BY chapter",
+                              (job_id,)).fetchall()
+        chunks: dict[int, list[tuple[str, str]]] = {}
+        for row in conn.execute("SELECT chapter, key, pause FROM job_plan WHERE job_id = ? ORDER BY seq", (job_id,)):
+            chunks.setdefault(int(row["chapter"]), []).append((str(row["key"]), str(row["pause"])))
+        return [PlannedChapter(index=int(r["chapter"]), title=str(r["title"]),
+                               chunks=tuple(chunks.get(int(r["chapter"]), ()))) for r in titles]
 
     def set_flags(self, job_id: int, flags: Iterable[dict]) -> None:
         """The job's flagged chunks (replacing those of its earlier runs): each a dict of

@@ -245,6 +245,8 @@ class Worker:
                 expected_seconds=expected,
             )
             self.store.set_chunks(job.id, [c.key for c in chunks])
+            self.store.set_plan(job.id, [ch.title for ch in book.chapters],
+                                ((c.chapter, c.key, c.pause.value) for c in chunks))
             read.append(chunks)
             log.info(
                 "job %d: %s by %s, %d chapters, %d chunks, about %s of audio",

@@ -1,0 +1,137 @@
+"""What the page plays: a chapter of a book (while the rest of it renders) and one chunk.
+
+A chapter is built from the chunk cache the way the assembler builds it (levelled, with
+its pauses) into an AAC file under ``state_dir/web/``, named by what it is made of, so a
+chapter spoken again is built anew and one asked for twice is built once. A finished
+book whose chunks have left the cache is read from its ``.m4b`` instead (the chapter's
+packets copied, nothing re-encoded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+from pathlib import Path
+
+from ..book import Chunk, Metadata, Pause
+from ..cache import ChunkCache
+from ..config import Settings
+from ..files import atomic_path
+from ..service.store import Job, PlannedChapter, Store
+
+_locks: dict[Path, threading.Lock] = {}
+_locks_lock = threading.Lock()
+
+
+class NotPlayable(Exception):
+    """A chapter or chunk the page cannot play (yet); ``status`` is the HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def ready(chapter: PlannedChapter, cache: ChunkCache) -> int:
+    """How many of the chapter's chunks are in the cache."""
+    return sum(1 for key, _ in chapter.chunks if cache.has(key))
+
+
+def chapter_audio(settings: Settings, store: Store, job: Job, number: int) -> Path:
+    """Chapter ``number`` (1-based) of the job's book as an AAC file on disk, built if need be."""
+    chapters = store.chapters(job.id)
+    if not chapters:
+        raise NotPlayable(409, f"job {job.id}'s book has not been read yet")
+    if not 1 <= number <= len(chapters):
+        raise NotPlayable(404, f"job {job.id}'s book has {len(chapters)} chapters, not {number}")
+    chapter = chapters[number - 1]
+    if not chapter.chunks:
+        raise NotPlayable(404, f"chapter {number} has nothing to hear")
+    cache = ChunkCache(settings.cache_path)
+    have = ready(chapter, cache)
+    if have < len(chapter.chunks):
+        if job.status.value == "done" and job.output and Path(job.output).is_file():
+            return _from_book(settings, job, number)
+        raise NotPlayable(409, f"chapter {number} is not rendered yet: {have} of {len(chapter.chunks)} chunks")
+    recipe = json.dumps([chapter.chunks, settings.bitrate, settings.normalize_loudness, settings.loudness_lufs,
+                         settings.peak_dbfs, [settings.pause_seconds(p) for p in Pause]])
+    digest = hashlib.sha256(recipe.encode()).hexdigest()[:16]
+    folder = settings.state_path / "web" / f"job-{job.id}"
+    path = folder / f"chapter-{number}-{digest}.m4a"
+    with _lock_for(path):
+        if path.is_file():
+            return path
+        from ..audio.assembly import chapter_file
+
+        folder.mkdir(parents=True, exist_ok=True)
+        items = [Chunk(chapter=chapter.index, index=n, text="", pause=Pause(pause), voice="", key=key)
+                 for n, (key, pause) in enumerate(chapter.chunks)]
+        metadata = Metadata(title=f"{job.title or job.name}: {chapter.title}",
+                            authors=(job.author,) if job.author else ())
+        chapter_file(items, cache, path, settings, metadata=metadata, title=chapter.title)
+        for stale in folder.glob(f"chapter-{number}-*.m4a"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+    return path
+
+
+def _from_book(settings: Settings, job: Job, number: int) -> Path:
+    """Chapter ``number`` copied out of the finished ``.m4b`` (its chunks have left the cache)."""
+    import av
+
+    source = Path(job.output or "")
+    stat = source.stat()
+    folder = settings.state_path / "web" / f"job-{job.id}"
+    path = folder / f"book-{number}-{stat.st_size}-{int(stat.st_mtime)}.m4a"
+    with _lock_for(path):
+        if path.is_file():
+            return path
+        folder.mkdir(parents=True, exist_ok=True)
+        with av.open(str(source)) as book:
+            marks = book.chapters()
+            if not 1 <= number <= len(marks):
+                raise NotPlayable(404, f"{source.name} has {len(marks)} chapters, not {number}")
+            mark = marks[number - 1]
+            unit = mark["time_base"] or 1
+            start, end = float(mark["start"] * unit), float(mark["end"] * unit)
+            stream = book.streams.audio[0]
+            base = stream.time_base
+            if base is None:
+                raise NotPlayable(409, f"{source.name} has no time base to cut chapters by")
+            with atomic_path(path) as tmp, av.open(str(tmp), "w", format="ipod") as out:
+                copy = out.add_stream_from_template(stream)
+                for packet in book.demux(stream):
+                    if packet.dts is None or packet.pts is None:
+                        continue
+                    at = float(packet.pts * base)
+                    if at < start:
+                        continue
+                    if at >= end:
+                        break
+                    packet.pts -= round(start / base)
+                    packet.dts -= round(start / base)
+                    packet.stream = copy
+                    out.mux(packet)
+    return path
+
+
+def chunk_audio(settings: Settings, store: Store, job: Job, position: int) -> bytes:
+    """Chunk ``position`` (as ``voxd report`` numbers them) as a WAV file's bytes."""
+    import soundfile as sf
+
+    key = store.chunk_keys(job.id, [position]).get(position)
+    if key is None:
+        raise NotPlayable(404, f"job {job.id} has no chunk {position}")
+    hit = ChunkCache(settings.cache_path).get(key)
+    if hit is None:
+        raise NotPlayable(409, f"chunk {position} of job {job.id} is not in the cache (not rendered yet, or removed)")
+    samples, rate = hit
+    out = io.BytesIO()
+    sf.write(out, samples, rate, format="WAV", subtype="PCM_16")
+    return out.getvalue()
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    with _locks_lock:
+        return _locks.setdefault(path, threading.Lock())

@@ -193,6 +193,7 @@ async def _voxd(web: Web, args: list[str], timeout: float) -> tuple[int, str]:
     """Run a ``voxd`` command with the daemon's configuration, in a process of its own (it may
     import torch or load a voice, which the daemon's page must not wait on or keep)."""
     config = ["--config", str(web.config_path)] if web.config_path else []
+    config += ["--engine", web.settings.engine]  # the daemon's, which `voxd run --engine` may have chosen
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "voxd", *args, *config,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:

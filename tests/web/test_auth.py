@@ -132,7 +132,8 @@ def test_sessions_expire():
 
 
 def test_what_a_browser_says_of_where_a_request_comes_from():
-    assert from_elsewhere({"sec-fetch-site": "same-origin", "origin": "http://127.0.0.1:8765"}, "127.0.0.1:8765") is None
+    same = {"sec-fetch-site": "same-origin", "origin": "http://127.0.0.1:8765"}
+    assert from_elsewhere(same, "127.0.0.1:8765") is None
     assert from_elsewhere({}, "127.0.0.1:8765") is None
     assert from_elsewhere({"origin": "http://127.0.0.1:9999"}, "127.0.0.1:8765")
     assert from_elsewhere({"origin": "null"}, "127.0.0.1:8765")

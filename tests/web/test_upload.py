@@ -93,7 +93,8 @@ def test_an_upload_over_the_cap_is_refused_as_it_streams_and_leaves_no_temp(tmp_
 
 @pytest.mark.parametrize("body, content_type, status", [
     (b"not a form", "text/plain", 400),
-    (b"--B\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n--B--\r\n", "multipart/form-data; boundary=B", 400),
+    (b"--B\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n--B--\r\n",
+     "multipart/form-data; boundary=B", 400),
     (b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"e.epub\"\r\n\r\n\r\n--B--\r\n",
      "multipart/form-data; boundary=B", 400),
     (b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.epub\"\r\n\r\nPK\x03\x04 and then nothing",

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from ..cache import ChunkCache
 from ..errors import VoxdError
 from ..service.store import Job
+from ..service.worker import format_duration
 from ..verify.report import summary
 from .app import Refused, Web
 from .media import NotPlayable, chapter_audio, chunk_audio, ready
@@ -33,10 +34,27 @@ KEEPALIVE_SECONDS = 15.0
 EVENT_JOBS = 500
 
 
+def note(job: Job) -> str:
+    """The job in a line, as ``voxd jobs`` puts it: what a running one does and how long it has
+    left, why one failed or waits, how long a finished one is and what the read-back found."""
+    status, read = job.status.value, summary(job)
+    if status == "running" and job.phase:
+        return job.phase
+    if status == "running" and job.eta_seconds is not None:
+        speed = f", {job.speed:.1f}x real time" if job.speed else ""
+        return f"about {format_duration(job.eta_seconds)} left{speed}" + (f"; {read}" if read else "")
+    if status in ("failed", "queued"):
+        return job.error or ""
+    if status == "done":
+        return f"{format_duration(job.audio_seconds)} of audio" + (f"; {read}" if read else "")
+    return ""
+
+
 def job_json(job: Job) -> dict[str, Any]:
     total = job.chunks_total or 0
     running = job.status.value == "running"
     return {
+        "note": note(job),
         "id": job.id, "name": job.name, "title": job.title, "author": job.author, "status": job.status.value,
         "chapters": job.chapters, "chunks_done": job.chunks_done, "chunks_total": job.chunks_total,
         "percent": round(100.0 * job.chunks_done / total, 1) if total else None,

@@ -10,10 +10,6 @@
     if (announce) { announce.textContent = text; }
   }
 
-  function note(job) {
-    return job.phase || job.error || (job.read_back && job.read_back.said) || "";
-  }
-
   function percent(job) {
     return job.percent === null || job.percent === undefined ? "" : Math.round(job.percent) + "%";
   }
@@ -51,11 +47,7 @@
     tr.querySelector("progress").value = job.percent || 0;
     tr.querySelector("progress").textContent = percent(job);
     tr.querySelector(".percent").textContent = percent(job);
-    let text = note(job);
-    if (job.status === "running" && !job.phase && job.eta_seconds !== null) {
-      text = Math.ceil(job.eta_seconds / 60) + " min left" + (job.speed ? ", " + job.speed + "x real time" : "");
-    }
-    tr.querySelector(".note").textContent = text;
+    tr.querySelector(".note").textContent = job.note;
   }
 
   function queue(jobs) {
@@ -81,7 +73,7 @@
     state.querySelector(".status").textContent = job.status;
     state.querySelector("progress").value = job.percent || 0;
     state.querySelector(".chunks").textContent = job.chunks_done + " of " + (job.chunks_total || "?") + " chunks";
-    state.querySelector(".note").textContent = job.phase || job.error || "";
+    state.querySelector(".note").textContent = job.note;
     state.querySelector(".speed").textContent = job.speed ? job.speed + "x real time" : "";
     state.querySelector(".eta").textContent = job.eta_seconds === null ? "" : Math.ceil(job.eta_seconds / 60) + " min";
     state.querySelector(".readback").textContent = job.read_back.said || "nothing checked yet";

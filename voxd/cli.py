@@ -314,6 +314,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     _doctor_gpu(settings, line, fetch=args.fetch)
     urls = [redact(u.get_secret_value()) for u in settings.notify_urls]
     line("notify", ", ".join(urls) if urls else "no notify_urls configured")
+    web = settings.web
+    line("web", f"the daemon's page at http://{web.listen}/ ("
+         + ("password required)" if web.password.get_secret_value() else "no password: this machine only)")
+         if web.listen else 'off ([web] listen = "")')
     print("all good" if not problems else f"{problems} problem(s) found")
     return 0 if not problems else 1
 

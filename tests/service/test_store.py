@@ -295,9 +295,10 @@ def test_version_3_database_gains_the_newer_columns(tmp_path):
     conn.commit()
     conn.close()
     store = Store(path)
-    assert store.schema_version == SCHEMA_VERSION == 7
+    assert store.schema_version == SCHEMA_VERSION == 8
     [job] = store.jobs()
     assert job.chunks_checked == job.chunks_flagged == job.chunks_unchecked == 0  # 7: the read-back
+    assert store.chapters(job.id) == []  # 8: each job's chapters, for the web page
     assert store.flags(job.id) == []
     assert job.name == "a" and job.phase is None  # 5: the fetch phase
     assert job.speed == 10.0 and job.chunks_rendered == 40  # 6: what a run rendered itself, as known before
@@ -316,3 +317,20 @@ def test_a_job_s_chunks_keep_their_places_and_its_flags_are_replaced_by_each_run
     assert store.flags(job.id) == [flag]
     store.set_flags(job.id, [])
     assert store.flags(job.id) == []
+
+
+def test_a_jobs_plan_keeps_each_chapter_and_every_chunk_in_order_with_its_pause(tmp_path):
+    store = Store(tmp_path / "db.sqlite3")
+    job, _ = store.put("a" * 64, "/in/a.epub")
+    # a text said twice is one chunk to render, but twice in the chapter
+    store.set_plan(job.id, ["One", "Two"], [(0, "k1", "sentence"), (0, "k2", "paragraph"), (0, "k1", "chapter"),
+                                            (1, "k3", "chapter")])
+    one, two = store.chapters(job.id)
+    assert (one.index, one.title, one.chunks) == (0, "One", (("k1", "sentence"), ("k2", "paragraph"),
+                                                             ("k1", "chapter")))
+    assert (two.index, two.title, two.chunks) == (1, "Two", (("k3", "chapter"),))
+    # a new run's reading replaces the last one's
+    store.set_plan(job.id, ["Only"], [(0, "k9", "chapter")])
+    assert [(c.title, c.chunks) for c in store.chapters(job.id)] == [("Only", (("k9", "chapter"),))]
+    other, _ = store.put("b" * 64, "/in/b.epub")
+    assert store.chapters(other.id) == []

@@ -91,6 +91,7 @@ def test_the_checks_page_shows_what_voxd_doctor_finds(open_page):
     with open_page.client() as c:
         html = c.get("/doctor").text
     assert "espeak" in html and "inbox" in html
+    assert 'off ([web] listen = &#34;&#34;)' in html  # the tests' environment turns the page off
 
 
 def test_a_doctor_line_is_read_as_verdict_label_text():

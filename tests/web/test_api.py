@@ -122,10 +122,13 @@ def test_retry_speaks_the_chunks_asked_for_again(page, tmp_path):
 def test_cancel_and_purge(page, tmp_path):
     job, _, chunks, cache = planned_job(page, tmp_path)
     with page.client(headers=BEARER) as c:
+        assert c.get(f"/api/jobs/{job.id}/chapters/1/audio").status_code == 200
+        assert list((page.settings.state_path / "web").rglob("*.m4a"))
         assert c.post(f"/api/jobs/{job.id}/cancel?purge=1").status_code == 200
         assert c.post(f"/api/jobs/{job.id}/cancel").status_code == 409
     assert page.store.get(job.id).status.value == "cancelled"
     assert not any(cache.has(ch.key) for ch in chunks)
+    assert not list((page.settings.state_path / "web").rglob("*.m4a"))  # nor the page's copy of a chapter
 
 
 def test_a_flagged_chunk_plays_as_wav(page, tmp_path):
@@ -139,7 +142,8 @@ def test_a_flagged_chunk_plays_as_wav(page, tmp_path):
 def test_the_event_stream_sends_the_jobs_and_again_when_one_changes(page, tmp_path):
     job, *_ = planned_job(page, tmp_path)
     seen: list[list[dict]] = []
-    with httpx.Client(base_url=page.url, headers=BEARER, timeout=30) as c, c.stream("GET", "/api/events") as r:
+    # a read timeout below the stream's keep-alive: a change that is never sent fails the test
+    with httpx.Client(base_url=page.url, headers=BEARER, timeout=10) as c, c.stream("GET", "/api/events") as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         event = None
         for line in r.iter_lines():

@@ -99,3 +99,21 @@ def test_a_doctor_line_is_read_as_verdict_label_text():
         "verdict": "ok", "label": "espeak", "text": "eSpeak NG 1.52, 131 voices"}
     assert _finding("NO  gpu      no CUDA device")["verdict"] == "problem"
     assert _finding("voxd 0.1.0, Python 3.11.2") == {"verdict": "", "label": "", "text": "voxd 0.1.0, Python 3.11.2"}
+
+
+def test_speak_again_from_the_page_marks_that_chunk_and_queues_the_book(open_page, tmp_path):
+    from voxd.cache import ChunkCache
+
+    job, _ = open_page.store.put("f" * 64, open_page.settings.inbox_dir / "b.epub")
+    open_page.store.set_chunks(job.id, ["k" * 64, "m" * 64])
+    with open_page.store.transaction() as conn:
+        conn.execute("UPDATE jobs SET status = 'done' WHERE id = ?", (job.id,))
+    with open_page.client() as c:
+        token = csrf_of(c.get(f"/jobs/{job.id}").text)
+        r = c.post(f"/jobs/{job.id}", data={"action": "respeak", "chunks": "2", "csrf": token},
+                   headers={"Sec-Fetch-Site": "same-origin", "Origin": open_page.url}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        assert "speaking 1 chunk(s) again" in c.get(r.headers["location"]).text
+    cache = ChunkCache(open_page.settings.cache_path)
+    assert cache.flagged("m" * 64) and not cache.flagged("k" * 64)
+    assert open_page.store.get(job.id).status.value == "queued"

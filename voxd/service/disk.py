@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +147,7 @@ def purge_job(settings: Settings, store: Store, job_id: int) -> tuple[int, int]:
             freed += entry
     if removed:
         log.info("cache: removed %d chunks (%s) of job %d", removed, size(freed), job_id)
+    shutil.rmtree(settings.state_path / "web" / f"job-{job_id}", ignore_errors=True)  # the page's chapter copies
     return removed, freed
 
 

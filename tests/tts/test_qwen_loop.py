@@ -203,3 +203,80 @@ def test_a_failed_batch_leaves_no_buffers_behind(models: dict[str, Model]) -> No
         model.speak("custom", sample=False)
     assert frames.states == {}
     assert_same_codes(model.speak("custom", sample=False), reference)
+
+
+# -- checkpoints of other shapes ---------------------------------------------------------------
+
+SERVED_SHAPES = ["4 groups, 3 layers, MHA", "20 groups, 8 heads"]  # tests/conftest.py's TINY_QWEN_SHAPES
+
+
+@pytest.fixture(scope="module")
+def shaped(tiny_qwen_shapes: dict[str, Path]) -> dict[str, Model]:
+    return {name: Model(path) for name, path in tiny_qwen_shapes.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SERVED_SHAPES)
+def test_a_checkpoint_of_another_shape_gets_qwen_tts_codes(shaped: dict[str, Model], name: str) -> None:
+    """Code groups, layers, heads, head and hidden sizes come from the checkpoint's config:
+    greedy and seeded sampling give qwen_tts's codes, exact and static shapes alike."""
+    model = shaped[name]
+    groups = model.qwen.model.config.talker_config.num_code_groups
+    model.reference()
+    greedy = model.speak("custom", sample=False)
+    sampled = model.speak("custom", sample=True, seed=3)
+    assert all(c.shape[1] == groups for c in greedy + sampled) and groups != 16
+    for static in (False, True):
+        frames = model.loop(static=static, sampler="multinomial")
+        assert frames.groups == groups
+        assert_same_codes(model.speak("custom", sample=False), greedy)
+        if not static:  # static shapes draw over whole buffers: another order of the generator
+            assert_same_codes(model.speak("custom", sample=True, seed=3), sampled)
+
+
+@pytest.mark.slow
+def test_a_checkpoint_the_loop_cannot_run_keeps_qwen_tts_loop(shaped: dict[str, Model],
+                                                              tiny_qwen_shapes: dict[str, Path],
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A talker with sliding-window attention: the loop's plain causal masks would decode other
+    codes, so install declines, says why, and the engine renders with qwen_tts's loop."""
+    from voxd.tts.base import Utterance
+    from voxd.tts.qwen import QwenEngine
+
+    model = shaped["sliding window"]
+    model.reference()
+    reference = model.speak("custom", sample=False)
+    assert qwen_loop.install(model.qwen.model) is None
+    assert "sliding window of 8 positions" in caplog.text and "qwen_tts's own generate" in caplog.text
+    forced = qwen_loop.Frames(model.qwen.model).install()  # the premise: the loop would be wrong here
+    try:
+        ours = model.speak("custom", sample=False)
+    finally:
+        forced.uninstall()
+    assert any(a.shape != b.shape or not bool((a == b).all()) for a, b in zip(ours, reference))
+    greedy = dict(do_sample=False, subtalker_do_sample=False)
+    path = str(tiny_qwen_shapes["sliding window"])
+    engine, theirs = QwenEngine(path, **greedy), QwenEngine(path, decode_loop="qwen_tts", **greedy)
+    batch = [Utterance(text, "Ryan", "en") for text in TEXTS]
+    for a, b in zip(engine.synthesize(batch).waveforms, theirs.synthesize(batch).waveforms):
+        np.testing.assert_array_equal(a, b)
+    assert engine._frames is None
+    engine.close()
+    theirs.close()
+
+
+def test_a_predictor_with_fewer_heads_than_code_groups_is_declined(caplog: pytest.LogCaptureFixture) -> None:
+    import torch
+    from qwen_tts.core.models import Qwen3TTSConfig, Qwen3TTSForConditionalGeneration
+
+    from tests.tiny_qwen import _model_config
+
+    raw = _model_config("custom_voice", {name: i for i, name in enumerate(
+        ["<|im_start|>", "<|im_end|>", "<tts_pad>", "<tts_text_bos>", "<tts_text_eod>"])})
+    raw["talker_config"]["code_predictor_config"]["num_code_groups"] = 8  # the talker's stays 16
+    torch.manual_seed(0)
+    model = Qwen3TTSForConditionalGeneration(
+        Qwen3TTSConfig(**{k: v for k, v in raw.items() if k not in ("architectures", "model_type")}))
+    assert qwen_loop.install(model) is None
+    assert "code predictor has 7 heads" in caplog.text
+    assert "generate" not in model.talker.__dict__

@@ -4,6 +4,7 @@ the tiny random-weight checkpoints (tests/tiny_qwen.py): the same codes, frame f
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -58,22 +59,23 @@ class Model:
             self.frames = None
         assert "generate" not in self.qwen.model.talker.__dict__
 
-    def speak(self, kind: str, sample: bool, seed: int = 0) -> list[Any]:
+    def speak(self, kind: str, sample: bool, seed: int = 0, texts: list[str] | None = None) -> list[Any]:
         import torch
 
         torch.manual_seed(seed)
         common = dict(do_sample=sample, subtalker_dosample=sample, max_new_tokens=120, **SAMPLING)
-        n = len(TEXTS)
+        texts = TEXTS if texts is None else texts
+        n = len(texts)
         if kind == "custom":
-            self.qwen.generate_custom_voice(text=TEXTS, speaker=["ryan"] * n, language=["english"] * n,
+            self.qwen.generate_custom_voice(text=texts, speaker=["ryan"] * n, language=["english"] * n,
                                             non_streaming_mode=True, **common)
         elif kind == "design":
-            self.qwen.generate_voice_design(text=TEXTS, instruct=["A calm, low voice."] * n,
+            self.qwen.generate_voice_design(text=texts, instruct=["A calm, low voice."] * n,
                                             language=["english"] * n, **common)
         else:
             t = np.arange(24000) / 24000
             reference = (0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32)
-            self.qwen.generate_voice_clone(text=TEXTS, language=["english"] * n, ref_audio=(reference, 24000),
+            self.qwen.generate_voice_clone(text=texts, language=["english"] * n, ref_audio=(reference, 24000),
                                            ref_text="Hello, this is me.", non_streaming_mode=True, **common)
         return self.codes
 
@@ -203,6 +205,62 @@ def test_a_failed_batch_leaves_no_buffers_behind(models: dict[str, Model]) -> No
         model.speak("custom", sample=False)
     assert frames.states == {}
     assert_same_codes(model.speak("custom", sample=False), reference)
+
+
+# -- the GPU's settings, on the CPU ---------------------------------------------------------------
+
+
+class CpuGraphs(qwen_loop.Frames):
+    """The graph path with only CUDA's own calls stood in for: ``_run`` replays a "graph"
+    (the frame, run eagerly) that ``_capture`` made after the real warm-up and restore."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__(model, static=True, sampler="exponential")
+        self.graphs = True
+
+    def _capture(self, state: qwen_loop.State, rules: qwen_loop.Rules) -> Any:
+        self._warm_up(state, rules)
+        return SimpleNamespace(replay=lambda: self.frame(state, rules))
+
+
+SEEDS = [11, 12, 13]
+
+
+def keyed_takes(model: Model, frames: qwen_loop.Frames) -> list[Any]:
+    """Each text alone with its own seed, then the three in one batch, with the frames' loop."""
+    takes = []
+    for text, seed in zip(TEXTS, SEEDS):
+        frames.plan(seeds=[seed])
+        takes += model.speak("custom", sample=True, texts=[text], seed=100 + seed)
+    frames.plan(seeds=SEEDS)
+    return takes + model.speak("custom", sample=True, seed=99)
+
+
+@pytest.mark.slow
+def test_the_gpu_settings_together_give_the_eager_loop_takes(models: dict[str, Model]) -> None:
+    """Static shapes, the exponential race on each item's seed and the graph path's capture,
+    warm-up and replay, as on a GPU: each item's take is the eager loop's with the same seed,
+    alone or in a batch (3 rows in a bucket of 4), whatever torch's generator holds."""
+    model = models["custom"]
+    model.reference()
+    eager = model.loop(sampler="exponential")
+    assert not eager.static
+    reference = keyed_takes(model, eager)
+    alone, batched = reference[:3], reference[3:]
+    assert len({len(c) for c in alone}) == 3  # the premise: the takes end at different frames
+    assert_same_codes(batched, alone)
+    model.reference()
+    graphs = CpuGraphs(model.qwen.model).install()
+    model.frames = graphs
+    ours = keyed_takes(model, graphs)
+    assert_same_codes(ours[:3], alone)
+    assert_same_codes(ours[3:], alone)
+    assert graphs.stats["rows"] == 4 and graphs.stats["items"] == 3
+    # One capture per batch shape: 1 row (three texts alone), then 4; the same shape again reuses it.
+    assert graphs.captures == 2
+    graphs.plan(seeds=SEEDS)
+    assert_same_codes(model.speak("custom", sample=True, seed=5), alone)
+    assert graphs.captures == 2 and graphs.stats["capture_seconds"] == 0.0
 
 
 # -- checkpoints of other shapes ---------------------------------------------------------------

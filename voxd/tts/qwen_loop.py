@@ -177,6 +177,8 @@ class Frames:
         self.last_capped: list[bool] = []
         #: The last call's timings (seconds) and frames, for benches and logs.
         self.stats: dict[str, float] = {}
+        #: Graphs captured so far: one per batch shape and rules, reused by the batches after.
+        self.captures = 0
         tc = self.talker.config
         pc = self.predictor.config
         #: Codes per frame (the checkpoint's ``num_code_groups``): the talker picks the first,
@@ -416,6 +418,7 @@ class Frames:
         if self.graphs and state.graph is None:
             started = time.monotonic()
             state.graph = self._capture(state, rules)
+            self.captures += 1
             self.stats["capture_seconds"] = round(time.monotonic() - started, 4)
         every = CHECK_EVERY if self.static else 1
         done = 0
@@ -429,7 +432,7 @@ class Frames:
             done += 1
             if done % every == 0 and not bool(state.unfinished[: state.items].any()):
                 break
-        if self.graphs:
+        if self.graphs and self.device.type == "cuda":
             torch.cuda.current_stream().synchronize()
         return done
 
@@ -437,25 +440,30 @@ class Frames:
         """One frame as a CUDA graph for this batch shape (warmed up first, as capture needs)."""
         import torch
 
-        # What a frame writes, put back after the warm-up frames (the batch's prefill is in it).
-        written = (state.token, state.past_hidden, state.step, state.cache_position, state.positions,
-                   state.key_mask, state.seen, state.unfinished, state.capped)
-        saved = [t.clone() for t in written]
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
-            for _ in range(2):
-                self.frame(state, rules)
+            self._warm_up(state, rules)
         torch.cuda.current_stream().wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         # A private memory pool: one graph lives at a time, and a pool shared with graphs
-        # already freed trips an internal assert in torch's allocator.
+        # already freed trips an internal assert in torch's allocator. Capturing runs no
+        # kernel, so the state is still the prefill's afterwards.
         with torch.cuda.graph(graph):
+            self.frame(state, rules)
+        log.debug("captured a decode graph: batch %d, cache %d", state.rows, state.length)
+        return graph
+
+    def _warm_up(self, state: State, rules: Rules, frames: int = 2) -> None:
+        """Run ``frames`` frames (what capture needs first) and put back all a frame writes,
+        so the batch starts from its prefill. Device-independent: the CPU tests run it."""
+        written = (state.token, state.past_hidden, state.step, state.cache_position, state.positions,
+                   state.key_mask, state.seen, state.unfinished, state.capped)
+        saved = [t.clone() for t in written]
+        for _ in range(frames):
             self.frame(state, rules)
         for target, value in zip(written, saved):
             target.copy_(value)
-        log.debug("captured a decode graph: batch %d, cache %d", state.rows, state.length)
-        return graph
 
     def frame(self, state: State, rules: Rules) -> None:
         """One audio frame for every row: the predictor's ``num_code_groups - 1`` codes for the

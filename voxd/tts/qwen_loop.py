@@ -251,10 +251,11 @@ class Frames:
         if seeds is not None:
             state.seeds[:items] = torch.tensor([s & SEED_MASK for s in seeds], device=self.device)
         first = self._prefill(state, rules, embeds, mask, text, pad_embed, max_frames, min_frames)
+        going = steps > 0 and bool(state.unfinished[:items].any())  # a host sync: the prefill is done
         t1 = time.monotonic()
         self.stats = {"items": items, "rows": state.rows, "prompt": prompt, "capture_seconds": 0.0}
         done = 0
-        if steps and bool(state.unfinished[:items].any()):
+        if going:
             done = self._run(state, rules, steps)
         t2 = time.monotonic()
         self.stats.update(prefill_seconds=round(t1 - t0, 4), frames=done,

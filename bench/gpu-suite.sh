@@ -3,7 +3,8 @@
 #   bench/gpu-suite.sh OUTDIR [python]
 #   bench/gpu-suite.sh --dry-run OUTDIR [python]   # no GPU: every python command below parses its
 #                                                  # arguments (and pytest collects), nothing runs
-# 1. the card, the driver and torch's CUDA build; 2. the tests marked gpu;
+# 1. the card, the driver and torch's CUDA build; 2. the tests marked gpu (the decode loop's CUDA
+#    graphs among them);
 # 3. bench/decode_loop.py: voxd's decode loop (CUDA graphs included) against qwen_tts's,
 #    code for code, on the tiny checkpoint in float32 and bfloat16;
 # 4. bench/batching.py on the full-size random model (real 1.7B dimensions), two rows of lengths:
@@ -76,7 +77,7 @@ if [ -z "$dry" ]; then
     nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv
     "$py" -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'capability', torch.cuda.get_device_capability(), 'transformers', transformers.__version__)"
 fi
-run_py 0 -m pytest -q -m gpu -p no:cacheprovider tests/tts/test_gpu.py 2>&1 | tail -3
+run_py 0 -m pytest -q -m gpu -p no:cacheprovider tests/tts/test_gpu.py tests/tts/test_qwen_loop.py 2>&1 | tail -3
 run_py 120 bench/decode_loop.py --out "$out/decode-loop-float32.json" 2>&1 | quiet
 run_py 120 bench/decode_loop.py --dtype bfloat16 --out "$out/decode-loop-bfloat16.json" 2>&1 | quiet
 run_py 0 bench/batching.py --full-size --loop "${LOOP:-voxd}" --sizes ${SIZES:-1 8 32 64 128 256} --batches 1 \

@@ -28,11 +28,11 @@ SAMPLING = dict(temperature=0.9, top_k=50, top_p=1.0, repetition_penalty=1.05, s
 class Model:
     """A loaded tiny checkpoint whose codec calls are recorded, with or without voxd's loop."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, device: str = "cpu") -> None:
         import torch
         from qwen_tts import Qwen3TTSModel
 
-        self.qwen = Qwen3TTSModel.from_pretrained(str(path), device_map="cpu", dtype=torch.float32,
+        self.qwen = Qwen3TTSModel.from_pretrained(str(path), device_map=device, dtype=torch.float32,
                                                   attn_implementation="sdpa")
         talker = self.qwen.model.talker
         talker.generation_config.pad_token_id = self.qwen.model.config.talker_config.codec_eos_token_id
@@ -261,6 +261,21 @@ def test_the_gpu_settings_together_give_the_eager_loop_takes(models: dict[str, M
     graphs.plan(seeds=SEEDS)
     assert_same_codes(model.speak("custom", sample=True, seed=5), alone)
     assert graphs.captures == 2 and graphs.stats["capture_seconds"] == 0.0
+
+
+@pytest.mark.gpu
+def test_cuda_graphs_replay_the_same_takes_and_capture_once_per_shape(tiny_qwen_dir: Path) -> None:
+    """On a card, in float32: the loop's defaults there (graphs, static shapes, the race on each
+    item's seed) capture one graph per batch shape, replay the same takes from it batch after
+    batch (the capture's warm-up leaves nothing behind), and end each take at its own frame."""
+    model = Model(tiny_qwen_dir, device="cuda:0")
+    frames = model.loop()
+    assert frames.graphs and frames.static and frames.sampler == "exponential"
+    first = keyed_takes(model, frames)
+    assert frames.captures == 2  # one row (each text alone), then four
+    assert len({len(c) for c in first[:3]}) > 1
+    assert_same_codes(keyed_takes(model, frames), first)
+    assert frames.captures == 2
 
 
 # -- checkpoints of other shapes ---------------------------------------------------------------

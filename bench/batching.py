@@ -14,10 +14,15 @@ lockstep padding, all as in production; only the retake of suspect chunks is off
 The model is loaded and warmed up before the first measurement.
 
 Random weights say nothing sensible about when to stop, so unless ``--lengths
-natural`` (the default with ``--model``) every item is made to last the frames
-its text predicts (15 characters a second, 12.5 frames a second, times
-``--length-scale``): EOS is suppressed until then and forced at that frame, by a
-hook on the talker's codec head. Compute per frame is the model's own.
+natural`` (the default with ``--model``) every item is made to last about the
+frames its text predicts (15 characters a second, 12.5 frames a second, times
+``--length-scale``, default 1: real narration chunks of 15-30 s), its end drawn
+within ``--length-spread`` (default 20%) of that prediction from a hash of its
+text, as real takes end around, not at, what their text predicts (the same item
+ends at the same frame at every batch size and in both loops). With voxd's loop
+each item's budget is held to it; with qwen_tts's, EOS is suppressed until then
+and forced at that frame, by a hook on the talker's codec head. Compute per frame
+is the model's own.
 
 ``--full-size`` builds a random-weight checkpoint with the real 1.7B CustomVoice
 dimensions (talker: hidden 2048, 28 layers, 16 heads / 8 KV, head_dim 128;
@@ -27,7 +32,9 @@ on-disk layout, in bfloat16 on the device, and loads it through the same
 ``from_pretrained`` call as production. Its compute and memory per frame are the
 real model's; its audio is noise.
 
-Reported per batch size: audio seconds per wall second (x real time), padding
+Reported per batch size: audio seconds per wall second (x real time), the wall
+time by phase (graph capture, prefill, the frame loop, codec decode and the gaps
+between: ``phase_seconds``, bench/report.py's ``phase_split``), padding
 waste (share of lockstep frames that were padding), peak memory during the run
 above what was in use before it (RSS high-water mark on the CPU,
 ``torch.cuda.max_memory_allocated`` on a GPU), wall time, batches. Results go to
@@ -52,7 +59,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from report import machine, write  # bench/report.py
+from report import machine, phase_line, phase_split, write  # bench/report.py
 from rss import reset_peak, status  # bench/rss.py: sys.path[0] is bench/ when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,8 +83,11 @@ FULL_CODE_PREDICTOR = {
 def tiny_qwen():
     """tests/tiny_qwen.py, imported by path (the bench does not need the tests package)."""
     spec = importlib.util.spec_from_file_location("tiny_qwen", ROOT / "tests" / "tiny_qwen.py")
+    if "tiny_qwen" in sys.modules:
+        return sys.modules["tiny_qwen"]
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
+    sys.modules["tiny_qwen"] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -175,10 +185,10 @@ class TextLengths:
     """Make item i of each batch stop after ``targets[i]`` frames: a forward hook on the
     talker's codec head masks EOS before then and forces it at that frame."""
 
-    def __init__(self, engine, scale: float) -> None:
+    def __init__(self, engine, scale: float, spread: float = 0.0) -> None:
         from voxd.tts.base import speech_seconds
 
-        self.engine, self.scale, self.speech_seconds = engine, scale, speech_seconds
+        self.engine, self.scale, self.spread, self.speech_seconds = engine, scale, spread, speech_seconds
         self.targets: list[int] = []
         self.step = 0
         self.real_synthesize = engine.synthesize
@@ -186,7 +196,12 @@ class TextLengths:
         self.hooked = False
 
     def frames(self, text: str) -> int:
-        return max(2, round(self.speech_seconds(text) * FRAMES_PER_SECOND * self.scale))
+        """The prediction, moved by up to ``spread`` of itself either way by the text's hash."""
+        import hashlib
+
+        draw = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64  # [0, 1)
+        predicted = self.speech_seconds(text) * FRAMES_PER_SECOND * self.scale
+        return max(2, round(predicted * (1 + self.spread * (2 * draw - 1))))
 
     def synthesize(self, batch, **kwargs):
         self.targets = [self.frames(u.text.strip()) for u in batch if u.text.strip()]
@@ -304,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(default with --model)")
     parser.add_argument("--length-scale", type=float,
                         help="with --lengths text: frames x this (default 1, with --smoke 0.1)")
+    parser.add_argument("--length-spread", type=float, default=0.2,
+                        help="with --lengths text: each item ends within this share of its prediction, "
+                             "either way (default 0.2; 0: exactly at it)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--loop", choices=("voxd", "qwen_tts", "both"), default="both",
                         help="the decode loop: voxd's (static cache, CUDA graphs), qwen_tts's own, or both in turn")
@@ -399,7 +417,8 @@ def _run(args, report: dict, tmp: Path, cuda: bool, device: str, dtype) -> int:
     sizes = args.sizes or ([1, 2, 4, 8, 16, 32, 64] if cuda else [1, 2, 4, 8, 16])
     loops = ["voxd", "qwen_tts"] if args.loop == "both" else [args.loop]
     pool = args.batches * max(sizes) if args.batches else (args.chunks or max(16, max(sizes)))
-    report.update(lengths=lengths, length_scale=args.length_scale if lengths == "text" else None, results=[],
+    report.update(lengths=lengths, length_scale=args.length_scale if lengths == "text" else None,
+                  length_spread=args.length_spread if lengths == "text" else None, results=[],
                   load_and_warmup_seconds={})
     from voxd.tts.base import Utterance
 
@@ -409,7 +428,7 @@ def _run(args, report: dict, tmp: Path, cuda: bool, device: str, dtype) -> int:
             engine.close()
         engine = QwenEngine(model_path, device=device, decode_loop=loop, cuda_graphs=not args.no_graphs)
         if lengths == "text":
-            TextLengths(engine, args.length_scale)
+            TextLengths(engine, args.length_scale, args.length_spread)
         chunks = book_chunks(pool, engine.model_id, args.book)
         report.update(chunks=len(chunks), characters=sum(len(c.text) for c in chunks))
         print(f"{report['model']} on {report['device']}, {loop} loop: {len(chunks)} chunks, "
@@ -501,9 +520,11 @@ def measure(engine, chunks, size, args, tmp, cuda, phases, loop) -> dict:
         "chunks": len(these),
         "phases": phases.batches,
     }
+    row["phase_seconds"] = phase_split(row)
     print(f"{loop:>8} {size:>5} {row['batches']:>7} {wall:>8.2f} {row['audio_seconds']:>8.1f} "
           f"{row['x_real_time']:>6.2f}x {100 * row['padding_waste']:>7.1f}% {row['peak_memory_mib']:>9.1f}",
           flush=True)
+    print(f"{'':>14}{phase_line(row['phase_seconds'])}", flush=True)
     return row
 
 

@@ -3,13 +3,18 @@
 #   bench/gpu-suite.sh OUTDIR [python]
 #   bench/gpu-suite.sh --dry-run OUTDIR [python]   # no GPU: every python command below parses its
 #                                                  # arguments (and pytest collects), nothing runs
-# 1. the card, the driver and torch's CUDA build; 2. the tests marked gpu;
+# 1. the card, the driver and torch's CUDA build; 2. the tests marked gpu (the decode loop's CUDA
+#    graphs among them);
 # 3. bench/decode_loop.py: voxd's decode loop (CUDA graphs included) against qwen_tts's,
 #    code for code, on the tiny checkpoint in float32 and bfloat16;
-# 4. bench/batching.py on the full-size random model (real 1.7B dimensions, fixed lengths),
-#    voxd's loop then qwen_tts's: x real time, padding and peak memory by batch size,
-#    generation and decode apart (and, with DECODE_PROBE=--decode-probe, the codec decoder alone;
-#    with FORCE_OOM=SIZE, a first batch of SIZE that cannot fit, and how the render recovers);
+# 4. bench/batching.py on the full-size random model (real 1.7B dimensions), two rows of lengths:
+#    real ones (batching.json: each item ends within 20% of what its text predicts, LENGTH_SCALE=1,
+#    15-30 s chunks; voxd's loop, LOOP=both adds qwen_tts's) and the short ones of the earlier
+#    suites (batching-short.json: a quarter of that, SHORT_SCALE=0.25; voxd's loop then qwen_tts's,
+#    SHORT_LOOP; SHORT= skips it): x real time, the wall time by phase (graph capture, prefill,
+#    frames, codec decode, gaps), padding and peak memory by batch size, generation and decode
+#    apart (and, with DECODE_PROBE=--decode-probe, the codec decoder alone; with FORCE_OOM=SIZE, a
+#    first batch of SIZE that cannot fit, and how the render recovers);
 # 5. bench/pipeline.py --full-size: the pipeline ratio (PIPELINE= skips it).
 # Results land in OUTDIR as JSON, gathered by bench/gpu_report.py into OUTDIR/gpu-report.json:
 # commit that as bench/results/gpu-<date>-<card>.json.
@@ -72,17 +77,21 @@ if [ -z "$dry" ]; then
     nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv
     "$py" -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'capability', torch.cuda.get_device_capability(), 'transformers', transformers.__version__)"
 fi
-run_py 0 -m pytest -q -m gpu -p no:cacheprovider tests/tts/test_gpu.py 2>&1 | tail -3
+run_py 0 -m pytest -q -m gpu -p no:cacheprovider tests/tts/test_gpu.py tests/tts/test_qwen_loop.py 2>&1 | tail -3
 run_py 120 bench/decode_loop.py --out "$out/decode-loop-float32.json" 2>&1 | quiet
 run_py 120 bench/decode_loop.py --dtype bfloat16 --out "$out/decode-loop-bfloat16.json" 2>&1 | quiet
-run_py 0 bench/batching.py --full-size --loop "${LOOP:-both}" --sizes ${SIZES:-1 8 32 64 128 256} --batches 1 \
-    --length-scale "${LENGTH_SCALE:-0.25}" ${FORCE_OOM:+--force-oom "$FORCE_OOM"} ${DECODE_PROBE:-} \
+run_py 0 bench/batching.py --full-size --loop "${LOOP:-voxd}" --sizes ${SIZES:-1 8 32 64 128 256} --batches 1 \
+    --length-scale "${LENGTH_SCALE:-1.0}" ${FORCE_OOM:+--force-oom "$FORCE_OOM"} ${DECODE_PROBE:-} \
     --out "$out/batching.json" 2>&1 | quiet
+[ -n "${SHORT-1}" ] && run_py 0 bench/batching.py --full-size --loop "${SHORT_LOOP:-both}" \
+    --sizes ${SIZES:-1 8 32 64 128 256} --batches 1 --length-scale "${SHORT_SCALE:-0.25}" \
+    --out "$out/batching-short.json" 2>&1 | quiet
 # 5. the whole pipeline (voxd render: ingest, render, assembly) against the engine alone, at
 #    the batch size voxd picks for this card: the pipeline ratio.
 [ -n "${PIPELINE-1}" ] && run_py "${PIPELINE_TIMEOUT:-300}" bench/pipeline.py --full-size \
     --out "$out/pipeline.json" 2>&1 | quiet
-# 6. one JSON with the summary first (device, batching, pipeline_ratio, forced_oom, identity)
+# 6. one JSON with the summary first (device, batching with each row's phases, pipeline_ratio,
+#    forced_oom, identity)
 run_py 0 bench/gpu_report.py "$out" --out "$out/gpu-report.json" 2>&1 | tail -20
 if [ -s "$failures" ]; then
     echo "dry run: these commands do not parse:" >&2

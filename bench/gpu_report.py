@@ -6,8 +6,11 @@
 OUTDIR holds what the suite wrote (batching*.json, decode-loop-*.json, pipeline.json,
 decode-probe.json); every file found is kept whole under ``runs``, and the summary
 a reader looks for first sits at the top: ``device`` (the CUDA device name),
-``batching`` (``{loop, batch_size, x_real_time, padding_waste, peak_vram_gb}`` per
-size), ``pipeline_ratio`` (the whole ``voxd render`` over the engine alone),
+``batching`` (``{loop, length_scale, batch_size, x_real_time, padding_waste,
+peak_vram_gb, phase_seconds}`` per size and length: the suite's real lengths and
+its short ones are two rows; ``phase_seconds`` splits the wall time into graph
+capture, prefill, frames, codec decode and gaps, bench/report.py's
+``phase_split``), ``pipeline_ratio`` (the whole ``voxd render`` over the engine alone),
 ``forced_oom`` (how a first batch too large to fit was recovered) and
 ``decode_loop_identical`` (voxd's loop against qwen_tts's, code for code).
 Where files from more than one card are given, each row names its card.
@@ -27,7 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from report import machine, write  # bench/report.py
+from report import machine, phase_line, phase_split, write  # bench/report.py
 
 SMOKE_FIXTURE = Path(__file__).resolve().parent / "results" / "gpu-2026-11-26-h100.json"
 _MACHINE_KEYS = ("created", "python", "platform", "cpus")
@@ -48,10 +51,12 @@ def gather(dirs: list[Path]) -> dict:
         for row in run.get("results", []):
             if "x_real_time" in row and "batch_size" in row:
                 summary["batching"].append({
-                    "device": device, "loop": row.get("loop"), "batch_size": row["batch_size"],
+                    "device": device, "loop": row.get("loop"), "length_scale": run.get("length_scale"),
+                    "batch_size": row["batch_size"],
                     "x_real_time": row["x_real_time"], "padding_waste": row.get("padding_waste"),
                     "peak_vram_gb": round(row.get("peak_memory_mib", 0.0) / 1024, 2),
                     "ms_per_frame": [b["ms_per_frame"] for b in row.get("phases", []) if "ms_per_frame" in b],
+                    "phase_seconds": phase_split(row),
                 })
         if "best" in run and "ratio" in run["best"]:
             summary["pipeline_ratio"] = run["best"]["ratio"]
@@ -109,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("name the folders bench/gpu-suite.sh wrote (or --smoke)")
     write(args.out, report)
     for row in report["batching"]:
-        print(f"{row['device']}  {row['loop']:>8} {row['batch_size']:>5} {row['x_real_time']:>8.2f}x "
-              f"{row['peak_vram_gb']:>7.2f} GB")
+        print(f"{row['device']}  {row['loop']:>8} x{row['length_scale']} {row['batch_size']:>5} "
+              f"{row['x_real_time']:>8.2f}x {row['peak_vram_gb']:>7.2f} GB  {phase_line(row['phase_seconds'])}")
     print(f"pipeline ratio: {report['pipeline_ratio']}")
     if report.get("smoke", {}).get("differs"):
         print(f"--smoke: the summary of {SMOKE_FIXTURE.name}'s runs is not the committed one: "

@@ -1,7 +1,8 @@
 """What every benchmark writes: its numbers as JSON under bench/results/, with the machine they came from.
 
 Also the small books the benchmarks' ``--smoke`` runs read, built on the spot, so that a smoke
-run needs neither ../shared/corpus nor anything else outside the checkout.
+run needs neither ../shared/corpus nor anything else outside the checkout, and the split of a
+GPU run's wall time into phases that bench/batching.py and bench/gpu_report.py both print.
 """
 
 from __future__ import annotations
@@ -78,3 +79,37 @@ def smoke_manifest(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc), encoding="utf-8")
     return path
+
+
+#: A batch's record (bench/batching.py's ``phases``) by phase: what voxd's decode loop times
+#: (graph capture, prefill, the frame loop) and the codec decode around it.
+PHASE_KEYS = {"capture": "capture_seconds", "prefill": "prefill_seconds", "frames": "frame_seconds",
+              "decode": "decode_seconds"}
+
+
+def phase_split(row: dict) -> dict:
+    """Seconds of one batching row's wall time by phase, summed over its batches, and the
+    gaps: everything else (qwen_tts building prompts, the render's own work, waits on the
+    host). qwen_tts's own loop times no phase of generation: its generation is in
+    ``generation_and_gaps`` and ``gaps`` is None. ``frames_share`` is the frame loop's share
+    of the wall time."""
+    batches = row.get("phases") or []
+    split: dict = {}
+    for name, key in PHASE_KEYS.items():
+        values = [b[key] for b in batches if key in b]
+        split[name] = round(sum(values), 3) if values else None
+    wall = row["wall_seconds"]
+    if split["frames"] is None:
+        split.update(gaps=None, generation_and_gaps=round(wall - (split["decode"] or 0.0), 3), frames_share=None)
+    else:
+        split["gaps"] = round(wall - sum(v for v in split.values() if v is not None), 3)
+        split["frames_share"] = round(split["frames"] / wall, 3) if wall else None
+    return split
+
+
+def phase_line(split: dict) -> str:
+    """One line of a phase split, for the scripts' tables."""
+    names = ("capture", "prefill", "frames", "decode", "gaps", "generation_and_gaps")
+    shown = [f"{name} {split[name]:.2f}s" for name in names if split.get(name) is not None]
+    share = split.get("frames_share")
+    return ", ".join(shown) + (f" (frames {100 * share:.0f}% of the wall time)" if share is not None else "")

@@ -63,6 +63,30 @@ def tiny_qwen_checkpoints(tmp_path_factory: pytest.TempPathFactory, tiny_qwen_di
     }
 
 
+#: Tiny checkpoints of other shapes than the released ones (tests/tiny_qwen.py's Shape): other
+#: code groups per frame (fewer and more than 16), heads, layers, head and hidden sizes, a
+#: predictor as wide as its talker (no projection between them), and one the decode loop
+#: cannot run (the talker's sliding-window attention).
+TINY_QWEN_SHAPES = {
+    "4 groups, 3 layers, MHA": dict(code_groups=4, talker_hidden=48, talker_layers=3, talker_heads=2,
+                                    talker_kv_heads=2, talker_head_dim=8, predictor_hidden=48, predictor_layers=2,
+                                    predictor_heads=4, predictor_kv_heads=1, predictor_head_dim=8),
+    "20 groups, 8 heads": dict(code_groups=20, talker_heads=8, talker_kv_heads=2, predictor_hidden=24,
+                               predictor_heads=3, predictor_kv_heads=3, predictor_head_dim=8),
+    "sliding window": dict(sliding_window=8),
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_shapes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny CustomVoice checkpoints of the shapes in TINY_QWEN_SHAPES, built once per session."""
+    from tests.tiny_qwen import Shape, build_tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("tiny-shapes")
+    return {name: build_tiny_checkpoint(root / f"shape-{i}", shape=Shape(**dims))  # type: ignore[arg-type]
+            for i, (name, dims) in enumerate(TINY_QWEN_SHAPES.items())}
+
+
 @pytest.fixture
 def one_torch_thread() -> Iterator[None]:
     """Two torch threads on a busy two-core machine are many times slower than one."""

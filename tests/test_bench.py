@@ -87,7 +87,7 @@ def check_assemble(doc: dict, tmp_path: Path) -> None:
 
 def check_batching(doc: dict, tmp_path: Path) -> None:
     assert doc["smoke"] and doc["device"].startswith("cpu") and doc["lengths"] == "text"
-    assert doc["length_scale"] == 0.1 and doc["chunks"] == 4
+    assert doc["length_scale"] == 0.1 and doc["length_spread"] == 0.2 and doc["chunks"] == 4
     rows = doc["results"]
     assert [(r["loop"], r["batch_size"]) for r in rows] == [("voxd", 1), ("voxd", 2), ("qwen_tts", 1), ("qwen_tts", 2)]
     assert "errors" not in doc
@@ -96,6 +96,16 @@ def check_batching(doc: dict, tmp_path: Path) -> None:
         assert positive(r["wall_seconds"], r["audio_seconds"], r["x_real_time"]), r
         assert len(r["phases"]) >= r["batches"] and all(b["decode_seconds"] >= 0 for b in r["phases"]), r
         assert 0.0 <= r["padding_waste"] < 1.0 and r["out_of_memory"] == 0
+        split = r["phase_seconds"]  # the wall time by phase, summed over the batches
+        assert split["decode"] == pytest.approx(sum(b["decode_seconds"] for b in r["phases"]), abs=0.01)
+        if r["loop"] == "voxd":  # its loop times each phase of generation
+            assert split["frames"] > 0 and split["prefill"] > 0 and split["capture"] == 0.0  # no graphs on a CPU
+            assert split["gaps"] >= 0 and 0 < split["frames_share"] < 1
+            parts = sum(split[k] for k in ("capture", "prefill", "frames", "decode", "gaps"))
+            assert parts == pytest.approx(r["wall_seconds"], abs=0.01)
+        else:
+            assert split["frames"] is None and split["gaps"] is None
+            assert split["generation_and_gaps"] + split["decode"] == pytest.approx(r["wall_seconds"], abs=0.01)
     assert all(r["padding_waste"] == 0.0 for r in rows if r["batch_size"] == 1)
     # the same chunks, each held to the frames its text predicts: the same audio at every size, in both loops
     assert max(r["audio_seconds"] for r in rows) - min(r["audio_seconds"] for r in rows) < 0.1
@@ -360,10 +370,13 @@ def test_gpu_suite_dry_run_parses_every_command(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = [line for line in done.stdout.splitlines() if line.startswith("dry run: ")]
-    assert any("tests/tts/test_gpu.py collects" in line for line in lines), done.stdout
+    assert any("tests/tts/test_gpu.py tests/tts/test_qwen_loop.py collects" in line for line in lines), done.stdout
     scripts = [line.split()[2] for line in lines if line.split()[2].startswith("bench/")]
-    assert scripts == ["bench/decode_loop.py", "bench/decode_loop.py", "bench/batching.py", "bench/pipeline.py",
-                       "bench/gpu_report.py"], done.stdout
+    assert scripts == ["bench/decode_loop.py", "bench/decode_loop.py", "bench/batching.py", "bench/batching.py",
+                       "bench/pipeline.py", "bench/gpu_report.py"], done.stdout
+    # real lengths first, then the short row of the earlier suites
+    scales = [line.split("'length_scale': ")[1].split(",")[0] for line in lines if "bench/batching.py" in line]
+    assert scales == ["1.0", "0.25"], done.stdout
     assert not any(out.iterdir()), "a dry run wrote results"
 
     # and a command line that does not parse fails the dry run

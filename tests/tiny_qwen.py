@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 # The real CustomVoice checkpoints' talker ids (config.json of Qwen3-TTS-12Hz-1.7B-CustomVoice).
@@ -74,25 +75,51 @@ _TEXT_VOCAB_ENTRIES = 100_352  # > 100_000, see _write_text_tokenizer
 _TEXT_EMBEDDINGS = 512  # rows of the talker's text embedding: every id the tokenizer can emit
 
 TALKER_HIDDEN = 64
-_TALKER_HEAD_DIM = 16  # mrope sections must sum to head_dim / 2
-_MROPE_SECTION = [4, 2, 2]
 _SIGNAL_CHANNEL = 0  # the hidden channel the codec head reads
 _EOS_RANK = 12  # greedy decoding stops after _EOS_RANK - 1 frames
 _VOCODER_GAIN = 0.1
 
 
-def build_tiny_checkpoint(dest: Path, kind: str = "custom_voice", seed: int = 0) -> Path:
-    """Write a tiny Qwen3-TTS checkpoint of ``kind`` (custom_voice, voice_design or base) to ``dest``."""
+@dataclass(frozen=True)
+class Shape:
+    """The dimensions a checkpoint's config sets, for checkpoints of other shapes than the
+    released ones (the defaults are this module's usual tiny model). ``code_groups`` is the
+    codes per frame, talker's and speech tokenizer's alike; ``sliding_window`` turns on the
+    talker's sliding-window attention."""
+
+    code_groups: int = NUM_CODE_GROUPS
+    talker_hidden: int = TALKER_HIDDEN
+    talker_layers: int = 2
+    talker_heads: int = 4
+    talker_kv_heads: int = 2
+    talker_head_dim: int = 16
+    predictor_hidden: int = 32
+    predictor_layers: int = 1
+    predictor_heads: int = 2
+    predictor_kv_heads: int = 1
+    predictor_head_dim: int = 16
+    sliding_window: int | None = None
+
+    def mrope_section(self) -> list[int]:
+        """Three sections summing to half the talker's head_dim, as qwen_tts's rotary needs."""
+        half = self.talker_head_dim // 2
+        return [half - 2 * (half // 4), half // 4, half // 4]
+
+
+def build_tiny_checkpoint(dest: Path, kind: str = "custom_voice", seed: int = 0, shape: Shape | None = None) -> Path:
+    """Write a tiny Qwen3-TTS checkpoint of ``kind`` (custom_voice, voice_design or base),
+    of ``shape`` (default: the usual tiny dimensions), to ``dest``."""
     import torch
 
     if kind not in ("custom_voice", "voice_design", "base"):
         raise ValueError(f"unknown checkpoint kind {kind!r}")
+    shape = shape or Shape()
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator().manual_seed(seed)
     ids = _write_text_tokenizer(dest)
-    _write_model(dest, kind, ids, generator)
-    _write_speech_tokenizer(dest / "speech_tokenizer", generator)
+    _write_model(dest, kind, ids, generator, shape)
+    _write_speech_tokenizer(dest / "speech_tokenizer", generator, shape.code_groups)
     return dest
 
 
@@ -173,7 +200,8 @@ def _byte_of(ch: str) -> int:
 # -- the talker model ------------------------------------------------------------------
 
 
-def _model_config(kind: str, ids: dict[str, int]) -> dict:
+def _model_config(kind: str, ids: dict[str, int], shape: Shape | None = None) -> dict:
+    shape = shape or Shape()
     text_vocab = _TEXT_EMBEDDINGS
     speakers = SPEAKER_IDS if kind == "custom_voice" else {}
     dialects = SPEAKER_DIALECTS if kind == "custom_voice" else {}
@@ -190,7 +218,7 @@ def _model_config(kind: str, ids: dict[str, int]) -> dict:
         "tts_eos_token_id": ids["<tts_text_eod>"],
         "speaker_encoder_config": {
             "mel_dim": 128,
-            "enc_dim": TALKER_HIDDEN,  # the x-vector is used as a talker input embedding
+            "enc_dim": shape.talker_hidden,  # the x-vector is used as a talker input embedding
             "enc_channels": [32, 32, 32, 32, 96],
             "enc_kernel_sizes": [5, 3, 3, 3, 1],
             "enc_dilations": [1, 2, 3, 4, 1],
@@ -201,48 +229,49 @@ def _model_config(kind: str, ids: dict[str, int]) -> dict:
         },
         "talker_config": {
             "vocab_size": CODEC_VOCAB,
-            "hidden_size": TALKER_HIDDEN,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "head_dim": _TALKER_HEAD_DIM,
+            "hidden_size": shape.talker_hidden,
+            "intermediate_size": 2 * shape.talker_hidden,
+            "num_hidden_layers": shape.talker_layers,
+            "num_attention_heads": shape.talker_heads,
+            "num_key_value_heads": shape.talker_kv_heads,
+            "head_dim": shape.talker_head_dim,
             "hidden_act": "silu",
             "max_position_embeddings": 32768,
             "rms_norm_eps": 1e-6,
             "rope_theta": 1000000.0,
-            "rope_scaling": {"interleaved": True, "mrope_section": _MROPE_SECTION, "rope_type": "default"},
-            "use_sliding_window": False,
+            "rope_scaling": {"interleaved": True, "mrope_section": shape.mrope_section(), "rope_type": "default"},
+            "use_sliding_window": shape.sliding_window is not None,
+            **({"sliding_window": shape.sliding_window} if shape.sliding_window is not None else {}),
             "text_vocab_size": text_vocab,
             "text_hidden_size": 32,
-            "num_code_groups": NUM_CODE_GROUPS,
+            "num_code_groups": shape.code_groups,
             **CODEC,
             "spk_id": speakers,
             "spk_is_dialect": dialects,
             "codec_language_id": LANGUAGE_IDS,
             "code_predictor_config": {
                 "vocab_size": CODEBOOK_SIZE,
-                "hidden_size": 32,
-                "intermediate_size": 64,
-                "num_hidden_layers": 1,
-                "num_attention_heads": 2,
-                "num_key_value_heads": 1,
-                "head_dim": 16,
+                "hidden_size": shape.predictor_hidden,
+                "intermediate_size": 2 * shape.predictor_hidden,
+                "num_hidden_layers": shape.predictor_layers,
+                "num_attention_heads": shape.predictor_heads,
+                "num_key_value_heads": shape.predictor_kv_heads,
+                "head_dim": shape.predictor_head_dim,
                 "hidden_act": "silu",
                 "max_position_embeddings": 65536,
                 "rms_norm_eps": 1e-6,
                 "rope_theta": 1000000.0,
-                "num_code_groups": NUM_CODE_GROUPS,
+                "num_code_groups": shape.code_groups,
             },
         },
     }
 
 
-def _write_model(dest: Path, kind: str, ids: dict[str, int], generator) -> None:
+def _write_model(dest: Path, kind: str, ids: dict[str, int], generator, shape: Shape) -> None:
     import torch
     from qwen_tts.core.models import Qwen3TTSConfig, Qwen3TTSForConditionalGeneration
 
-    raw = _model_config(kind, ids)
+    raw = _model_config(kind, ids, shape)
     config = Qwen3TTSConfig(**{k: v for k, v in raw.items() if k not in ("architectures", "model_type")})
     model = Qwen3TTSForConditionalGeneration(config).eval()
     with torch.no_grad():
@@ -304,7 +333,7 @@ def _make_eos_reachable(model, generator) -> None:
 # -- the speech tokenizer (codec) --------------------------------------------------------
 
 
-def _write_speech_tokenizer(dest: Path, generator) -> None:
+def _write_speech_tokenizer(dest: Path, generator, code_groups: int = NUM_CODE_GROUPS) -> None:
     import torch
     from qwen_tts.core import Qwen3TTSTokenizerV2Config, Qwen3TTSTokenizerV2Model
     from transformers import EncodecFeatureExtractor
@@ -319,7 +348,7 @@ def _write_speech_tokenizer(dest: Path, generator) -> None:
             "codebook_size": CODEBOOK_SIZE,
             "codebook_dim": 16,
             "vector_quantization_hidden_dimension": 16,
-            "num_quantizers": NUM_CODE_GROUPS,
+            "num_quantizers": code_groups,
             "num_semantic_quantizers": 1,
             "upsample_groups": 32,
             "num_hidden_layers": 1,
@@ -339,13 +368,13 @@ def _write_speech_tokenizer(dest: Path, generator) -> None:
             "head_dim": 16,
             "intermediate_size": 64,
             "num_hidden_layers": 1,
-            "num_quantizers": NUM_CODE_GROUPS,
+            "num_quantizers": code_groups,
             "sliding_window": 72,
             "upsample_rates": [8, 5, 4, 3],
             "upsampling_ratios": [2, 2],
             "decoder_dim": 32,
         },
-        encoder_valid_num_quantizers=NUM_CODE_GROUPS,
+        encoder_valid_num_quantizers=code_groups,
         input_sample_rate=SAMPLE_RATE,
         output_sample_rate=SAMPLE_RATE,
         decode_upsample_rate=FRAME_SAMPLES,

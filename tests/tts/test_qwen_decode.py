@@ -52,8 +52,14 @@ def codes_and_tokenizer(tiny_qwen_dir: Path) -> tuple[list[dict[str, Any]], Any]
     engine.synthesize([Utterance(text, "Ryan", "en") for text in TEXTS])
     tokenizer.decode = real
     engine._decoder.uninstall()
-    # Of different lengths, as a batch's items end at different frames: one call pads.
-    return [{"audio_codes": c[: len(c) - 2 * i]} for i, c in enumerate(seen)], tokenizer
+    # Of different lengths, as a batch's items end at different frames: one call pads. The
+    # greedy tiny model stops every item at the same frame, so each is cut to its own length,
+    # in an order that is not longest-first: the decoder sorts them, and must put them back.
+    cuts = [4, 0, 6, 2]
+    codes = [{"audio_codes": c[: len(c) - cut]} for cut, c in zip(cuts, seen)]
+    lengths = [len(c["audio_codes"]) for c in codes]
+    assert len(set(lengths)) == len(lengths) and lengths != sorted(lengths, reverse=True)
+    return codes, tokenizer
 
 
 @pytest.mark.parametrize("max_items", [1, 3])
@@ -92,12 +98,26 @@ def test_a_sub_batch_out_of_memory_is_halved_and_nothing_is_lost(codes_and_token
     assert_same_audio(parts, whole)
 
 
-def test_other_errors_are_not_taken_for_memory(codes_and_tokenizer: tuple[list[Any], Any]) -> None:
+def test_other_errors_are_not_taken_for_memory(codes_and_tokenizer: tuple[list[Any], Any],
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """An error that is not out-of-memory goes up from the first call: no halving, no retry."""
     codes, tokenizer = codes_and_tokenizer
     bad = [{"audio_codes": c["audio_codes"][:, :3]} for c in codes]  # 3 codebooks, not 16
-    with pytest.raises(Exception) as caught:
-        Decoder(tokenizer, max_items=2).decode(bad)
-    assert not isinstance(caught.value, MemoryError)
+    calls: list[int] = []
+    real = tokenizer.decode
+
+    def counted(encoded: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(len(encoded))
+        return real(encoded, *args, **kwargs)
+
+    tokenizer.decode = counted
+    try:
+        with pytest.raises(ValueError, match="layer of codes"):
+            Decoder(tokenizer, max_items=2).decode(bad)
+    finally:
+        tokenizer.decode = real
+    assert calls == [2]
+    assert "ran out of memory" not in caplog.text
 
 
 @pytest.mark.slow

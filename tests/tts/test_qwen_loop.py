@@ -4,6 +4,7 @@ the tiny random-weight checkpoints (tests/tiny_qwen.py): the same codes, frame f
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -27,11 +28,11 @@ SAMPLING = dict(temperature=0.9, top_k=50, top_p=1.0, repetition_penalty=1.05, s
 class Model:
     """A loaded tiny checkpoint whose codec calls are recorded, with or without voxd's loop."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, device: str = "cpu") -> None:
         import torch
         from qwen_tts import Qwen3TTSModel
 
-        self.qwen = Qwen3TTSModel.from_pretrained(str(path), device_map="cpu", dtype=torch.float32,
+        self.qwen = Qwen3TTSModel.from_pretrained(str(path), device_map=device, dtype=torch.float32,
                                                   attn_implementation="sdpa")
         talker = self.qwen.model.talker
         talker.generation_config.pad_token_id = self.qwen.model.config.talker_config.codec_eos_token_id
@@ -58,22 +59,23 @@ class Model:
             self.frames = None
         assert "generate" not in self.qwen.model.talker.__dict__
 
-    def speak(self, kind: str, sample: bool, seed: int = 0) -> list[Any]:
+    def speak(self, kind: str, sample: bool, seed: int = 0, texts: list[str] | None = None) -> list[Any]:
         import torch
 
         torch.manual_seed(seed)
         common = dict(do_sample=sample, subtalker_dosample=sample, max_new_tokens=120, **SAMPLING)
-        n = len(TEXTS)
+        texts = TEXTS if texts is None else texts
+        n = len(texts)
         if kind == "custom":
-            self.qwen.generate_custom_voice(text=TEXTS, speaker=["ryan"] * n, language=["english"] * n,
+            self.qwen.generate_custom_voice(text=texts, speaker=["ryan"] * n, language=["english"] * n,
                                             non_streaming_mode=True, **common)
         elif kind == "design":
-            self.qwen.generate_voice_design(text=TEXTS, instruct=["A calm, low voice."] * n,
+            self.qwen.generate_voice_design(text=texts, instruct=["A calm, low voice."] * n,
                                             language=["english"] * n, **common)
         else:
             t = np.arange(24000) / 24000
             reference = (0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32)
-            self.qwen.generate_voice_clone(text=TEXTS, language=["english"] * n, ref_audio=(reference, 24000),
+            self.qwen.generate_voice_clone(text=texts, language=["english"] * n, ref_audio=(reference, 24000),
                                            ref_text="Hello, this is me.", non_streaming_mode=True, **common)
         return self.codes
 
@@ -203,3 +205,151 @@ def test_a_failed_batch_leaves_no_buffers_behind(models: dict[str, Model]) -> No
         model.speak("custom", sample=False)
     assert frames.states == {}
     assert_same_codes(model.speak("custom", sample=False), reference)
+
+
+# -- the GPU's settings, on the CPU ---------------------------------------------------------------
+
+
+class CpuGraphs(qwen_loop.Frames):
+    """The graph path with only CUDA's own calls stood in for: ``_run`` replays a "graph"
+    (the frame, run eagerly) that ``_capture`` made after the real warm-up and restore."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__(model, static=True, sampler="exponential")
+        self.graphs = True
+
+    def _capture(self, state: qwen_loop.State, rules: qwen_loop.Rules) -> Any:
+        self._warm_up(state, rules)
+        return SimpleNamespace(replay=lambda: self.frame(state, rules))
+
+
+SEEDS = [11, 12, 13]
+
+
+def keyed_takes(model: Model, frames: qwen_loop.Frames) -> list[Any]:
+    """Each text alone with its own seed, then the three in one batch, with the frames' loop."""
+    takes = []
+    for text, seed in zip(TEXTS, SEEDS):
+        frames.plan(seeds=[seed])
+        takes += model.speak("custom", sample=True, texts=[text], seed=100 + seed)
+    frames.plan(seeds=SEEDS)
+    return takes + model.speak("custom", sample=True, seed=99)
+
+
+@pytest.mark.slow
+def test_the_gpu_settings_together_give_the_eager_loop_takes(models: dict[str, Model]) -> None:
+    """Static shapes, the exponential race on each item's seed and the graph path's capture,
+    warm-up and replay, as on a GPU: each item's take is the eager loop's with the same seed,
+    alone or in a batch (3 rows in a bucket of 4), whatever torch's generator holds."""
+    model = models["custom"]
+    model.reference()
+    eager = model.loop(sampler="exponential")
+    assert not eager.static
+    reference = keyed_takes(model, eager)
+    alone, batched = reference[:3], reference[3:]
+    assert len({len(c) for c in alone}) == 3  # the premise: the takes end at different frames
+    assert_same_codes(batched, alone)
+    model.reference()
+    graphs = CpuGraphs(model.qwen.model).install()
+    model.frames = graphs
+    ours = keyed_takes(model, graphs)
+    assert_same_codes(ours[:3], alone)
+    assert_same_codes(ours[3:], alone)
+    assert graphs.stats["rows"] == 4 and graphs.stats["items"] == 3
+    # One capture per batch shape: 1 row (three texts alone), then 4; the same shape again reuses it.
+    assert graphs.captures == 2
+    graphs.plan(seeds=SEEDS)
+    assert_same_codes(model.speak("custom", sample=True, seed=5), alone)
+    assert graphs.captures == 2 and graphs.stats["capture_seconds"] == 0.0
+
+
+@pytest.mark.gpu
+def test_cuda_graphs_replay_the_same_takes_and_capture_once_per_shape(tiny_qwen_dir: Path) -> None:
+    """On a card, in float32: the loop's defaults there (graphs, static shapes, the race on each
+    item's seed) capture one graph per batch shape, replay the same takes from it batch after
+    batch (the capture's warm-up leaves nothing behind), and end each take at its own frame."""
+    model = Model(tiny_qwen_dir, device="cuda:0")
+    frames = model.loop()
+    assert frames.graphs and frames.static and frames.sampler == "exponential"
+    first = keyed_takes(model, frames)
+    assert frames.captures == 2  # one row (each text alone), then four
+    assert len({len(c) for c in first[:3]}) > 1
+    assert_same_codes(keyed_takes(model, frames), first)
+    assert frames.captures == 2
+
+
+# -- checkpoints of other shapes ---------------------------------------------------------------
+
+SERVED_SHAPES = ["4 groups, 3 layers, MHA", "20 groups, 8 heads"]  # tests/conftest.py's TINY_QWEN_SHAPES
+
+
+@pytest.fixture(scope="module")
+def shaped(tiny_qwen_shapes: dict[str, Path]) -> dict[str, Model]:
+    return {name: Model(path) for name, path in tiny_qwen_shapes.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SERVED_SHAPES)
+def test_a_checkpoint_of_another_shape_gets_qwen_tts_codes(shaped: dict[str, Model], name: str) -> None:
+    """Code groups, layers, heads, head and hidden sizes come from the checkpoint's config:
+    greedy and seeded sampling give qwen_tts's codes, exact and static shapes alike."""
+    model = shaped[name]
+    groups = model.qwen.model.config.talker_config.num_code_groups
+    model.reference()
+    greedy = model.speak("custom", sample=False)
+    sampled = model.speak("custom", sample=True, seed=3)
+    assert all(c.shape[1] == groups for c in greedy + sampled) and groups != 16
+    for static in (False, True):
+        frames = model.loop(static=static, sampler="multinomial")
+        assert frames.groups == groups
+        assert_same_codes(model.speak("custom", sample=False), greedy)
+        if not static:  # static shapes draw over whole buffers: another order of the generator
+            assert_same_codes(model.speak("custom", sample=True, seed=3), sampled)
+
+
+@pytest.mark.slow
+def test_a_checkpoint_the_loop_cannot_run_keeps_qwen_tts_loop(shaped: dict[str, Model],
+                                                              tiny_qwen_shapes: dict[str, Path],
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A talker with sliding-window attention: the loop's plain causal masks would decode other
+    codes, so install declines, says why, and the engine renders with qwen_tts's loop."""
+    from voxd.tts.base import Utterance
+    from voxd.tts.qwen import QwenEngine
+
+    model = shaped["sliding window"]
+    model.reference()
+    reference = model.speak("custom", sample=False)
+    assert qwen_loop.install(model.qwen.model) is None
+    assert "sliding window of 8 positions" in caplog.text and "qwen_tts's own generate" in caplog.text
+    forced = qwen_loop.Frames(model.qwen.model).install()  # the premise: the loop would be wrong here
+    try:
+        ours = model.speak("custom", sample=False)
+    finally:
+        forced.uninstall()
+    assert any(a.shape != b.shape or not bool((a == b).all()) for a, b in zip(ours, reference))
+    greedy = dict(do_sample=False, subtalker_do_sample=False)
+    path = str(tiny_qwen_shapes["sliding window"])
+    engine, theirs = QwenEngine(path, **greedy), QwenEngine(path, decode_loop="qwen_tts", **greedy)
+    batch = [Utterance(text, "Ryan", "en") for text in TEXTS]
+    for a, b in zip(engine.synthesize(batch).waveforms, theirs.synthesize(batch).waveforms):
+        np.testing.assert_array_equal(a, b)
+    assert engine._frames is None
+    engine.close()
+    theirs.close()
+
+
+def test_a_predictor_with_fewer_heads_than_code_groups_is_declined(caplog: pytest.LogCaptureFixture) -> None:
+    import torch
+    from qwen_tts.core.models import Qwen3TTSConfig, Qwen3TTSForConditionalGeneration
+
+    from tests.tiny_qwen import _model_config
+
+    raw = _model_config("custom_voice", {name: i for i, name in enumerate(
+        ["<|im_start|>", "<|im_end|>", "<tts_pad>", "<tts_text_bos>", "<tts_text_eod>"])})
+    raw["talker_config"]["code_predictor_config"]["num_code_groups"] = 8  # the talker's stays 16
+    torch.manual_seed(0)
+    model = Qwen3TTSForConditionalGeneration(
+        Qwen3TTSConfig(**{k: v for k, v in raw.items() if k not in ("architectures", "model_type")}))
+    assert qwen_loop.install(model) is None
+    assert "code predictor has 7 heads" in caplog.text
+    assert "generate" not in model.talker.__dict__

@@ -1,19 +1,23 @@
 """voxd's own decode loop for Qwen3-TTS: a static KV cache, one audio frame as one replayable step.
 
 Why: qwen_tts runs the talker through transformers' ``generate`` and, inside every talker
-step, a nested ``generate`` of the 15-code predictor with a fresh cache and fresh logits
-processors. Per audio frame that is thousands of kernel launches and dozens of host syncs,
-none of which grow with the batch, so the GPU waits on Python (0.47x real time at batch 1
-on an H200, bench/results/gpu-2026-11-26.json). This loop replaces ``talker.generate`` on a
-loaded model and keeps everything else of qwen_tts: the prompts (CustomVoice, VoiceDesign,
-cloning) are built upstream exactly as before, and the codes go back to qwen_tts's codec.
+step, a nested ``generate`` of the code predictor (15 codes in the released checkpoints)
+with a fresh cache and fresh logits processors. Per audio frame that is thousands of
+kernel launches and dozens of host syncs, none of which grow with the batch, so the GPU
+waits on Python (0.47x real time at batch 1 on an H200, bench/results/gpu-2026-11-26.json).
+This loop replaces ``talker.generate`` on a loaded model and keeps everything else of
+qwen_tts: the prompts (CustomVoice, VoiceDesign, cloning) are built upstream exactly as
+before, and the codes go back to qwen_tts's codec.
 
 What it does differently:
 
 * The talker's and the predictor's keys and values live in buffers allocated once per
   batch shape (:class:`StaticCache`); positions, masks and the step counter are tensors,
-  so one frame (15 predictor steps, their sampling, one talker step, its sampling) is a
-  fixed sequence of kernels with no host sync (:meth:`Frames.frame`).
+  so one frame (a predictor step per code group after the first, their sampling, one talker
+  step, its sampling) is a fixed sequence of kernels with no host sync (:meth:`Frames.frame`).
+* Every shape comes from the checkpoint's config (code groups, layers, heads, head and
+  hidden sizes); what the loop does not implement (sliding-window attention) makes
+  :func:`install` decline, and qwen_tts's own loop decodes.
 * On CUDA that frame is captured once per batch shape as a CUDA graph and replayed; the
   host looks at the batch only every few frames, to stop when every item is done.
 * Every item has its own frame budget: one that never says end-of-speech stops at its own
@@ -40,10 +44,6 @@ from .qwen_sampling import SEED_MASK, Sampling, penalise, pick
 
 log = logging.getLogger(__name__)
 
-#: The codec groups per frame: the talker picks the first, the predictor the other 15.
-PREDICTED = 15
-#: Draws per frame in keyed sampling: the talker's first code and the predictor's 15.
-DRAWS = PREDICTED + 1
 #: How often (in frames) the graph loop asks whether every item is done: each ask is a host sync.
 CHECK_EVERY = 8
 #: Cache lengths are rounded up to this, so batches of similar length share one graph.
@@ -177,8 +177,14 @@ class Frames:
         self.last_capped: list[bool] = []
         #: The last call's timings (seconds) and frames, for benches and logs.
         self.stats: dict[str, float] = {}
+        #: Graphs captured so far: one per batch shape and rules, reused by the batches after.
+        self.captures = 0
         tc = self.talker.config
         pc = self.predictor.config
+        #: Codes per frame (the checkpoint's ``num_code_groups``): the talker picks the first,
+        #: the predictor the others. It is also the number of draws per frame in keyed sampling.
+        self.groups = int(tc.num_code_groups)
+        self.predicted = self.groups - 1
         self.talker_shape = (tc.num_hidden_layers, tc.num_key_value_heads, tc.head_dim)
         self.predictor_shape = (pc.num_hidden_layers, pc.num_key_value_heads, pc.head_dim)
         self.vocab = tc.vocab_size
@@ -245,10 +251,11 @@ class Frames:
         if seeds is not None:
             state.seeds[:items] = torch.tensor([s & SEED_MASK for s in seeds], device=self.device)
         first = self._prefill(state, rules, embeds, mask, text, pad_embed, max_frames, min_frames)
+        going = steps > 0 and bool(state.unfinished[:items].any())  # a host sync: the prefill is done
         t1 = time.monotonic()
         self.stats = {"items": items, "rows": state.rows, "prompt": prompt, "capture_seconds": 0.0}
         done = 0
-        if steps and bool(state.unfinished[:items].any()):
+        if going:
             done = self._run(state, rules, steps)
         t2 = time.monotonic()
         self.stats.update(prefill_seconds=round(t1 - t0, 4), frames=done,
@@ -286,8 +293,7 @@ class Frames:
         state = State(
             rows=rows, length=length, text_columns=text_columns,
             talker_cache=StaticCache(talker_layers, rows, talker_heads, length, talker_dim, dt, dev),
-            predictor_cache=StaticCache(predictor_layers, rows, predictor_heads, PREDICTED + 1, predictor_dim, dt,
-                                        dev),
+            predictor_cache=StaticCache(predictor_layers, rows, predictor_heads, self.groups, predictor_dim, dt, dev),
             token=torch.zeros(rows, 1, **long),
             past_hidden=torch.zeros(rows, 1, hidden_size, dtype=dt, device=dev),
             step=torch.zeros(1, **long),
@@ -302,14 +308,14 @@ class Frames:
             max_frames=torch.zeros(rows, **long),
             capped=torch.zeros(rows, dtype=torch.bool, device=dev),
             seeds=torch.zeros(rows, **long),
-            codes=torch.zeros(rows, max(1, steps), PREDICTED + 1, **long),
+            codes=torch.zeros(rows, max(1, steps), self.groups, **long),
             hidden=torch.zeros(rows, max(1, steps), hidden_size, dtype=dt, device=dev),
             items=items,
         )
         # The predictor's masks are the same every frame: prefill of 2, then one per step.
-        positions = torch.arange(PREDICTED + 1, device=dev)
+        positions = torch.arange(self.groups, device=dev)
         state.predictor_masks = [(positions[None, :] <= positions[:2, None])[None, None]] + [
-            (positions <= 1 + j)[None, None, None, :] for j in range(1, PREDICTED)
+            (positions <= 1 + j)[None, None, None, :] for j in range(1, self.predicted)
         ]
         if self.static:
             self.states[(rows, length, text_columns)] = state
@@ -378,7 +384,7 @@ class Frames:
         state.text_last.fill_(columns)
         if rows > items:
             state.key_mask[items:, 0] = True
-        token = self._choose(state, rules, scores, generated=0, rows=items, draw=state.step * DRAWS)
+        token = self._choose(state, rules, scores, generated=0, rows=items, draw=state.step * self.groups)
         state.token[:items, 0] = token
         state.token[items:, 0] = rules.pad
         state.past_hidden[:items] = last
@@ -413,6 +419,7 @@ class Frames:
         if self.graphs and state.graph is None:
             started = time.monotonic()
             state.graph = self._capture(state, rules)
+            self.captures += 1
             self.stats["capture_seconds"] = round(time.monotonic() - started, 4)
         every = CHECK_EVERY if self.static else 1
         done = 0
@@ -426,7 +433,7 @@ class Frames:
             done += 1
             if done % every == 0 and not bool(state.unfinished[: state.items].any()):
                 break
-        if self.graphs:
+        if self.graphs and self.device.type == "cuda":
             torch.cuda.current_stream().synchronize()
         return done
 
@@ -434,29 +441,34 @@ class Frames:
         """One frame as a CUDA graph for this batch shape (warmed up first, as capture needs)."""
         import torch
 
-        # What a frame writes, put back after the warm-up frames (the batch's prefill is in it).
-        written = (state.token, state.past_hidden, state.step, state.cache_position, state.positions,
-                   state.key_mask, state.seen, state.unfinished, state.capped)
-        saved = [t.clone() for t in written]
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
-            for _ in range(2):
-                self.frame(state, rules)
+            self._warm_up(state, rules)
         torch.cuda.current_stream().wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         # A private memory pool: one graph lives at a time, and a pool shared with graphs
-        # already freed trips an internal assert in torch's allocator.
+        # already freed trips an internal assert in torch's allocator. Capturing runs no
+        # kernel, so the state is still the prefill's afterwards.
         with torch.cuda.graph(graph):
             self.frame(state, rules)
-        for target, value in zip(written, saved):
-            target.copy_(value)
         log.debug("captured a decode graph: batch %d, cache %d", state.rows, state.length)
         return graph
 
+    def _warm_up(self, state: State, rules: Rules, frames: int = 2) -> None:
+        """Run ``frames`` frames (what capture needs first) and put back all a frame writes,
+        so the batch starts from its prefill. Device-independent: the CPU tests run it."""
+        written = (state.token, state.past_hidden, state.step, state.cache_position, state.positions,
+                   state.key_mask, state.seen, state.unfinished, state.capped)
+        saved = [t.clone() for t in written]
+        for _ in range(frames):
+            self.frame(state, rules)
+        for target, value in zip(written, saved):
+            target.copy_(value)
+
     def frame(self, state: State, rules: Rules) -> None:
-        """One audio frame for every row: the predictor's 15 codes for the last talker code,
-        then the talker's next code. Only tensor operations on ``state``: capturable."""
+        """One audio frame for every row: the predictor's ``num_code_groups - 1`` codes for the
+        last talker code, then the talker's next code. Only tensor operations on ``state``: capturable."""
         import torch
 
         rows = state.rows if self.static else state.items
@@ -464,12 +476,12 @@ class Frames:
         predictor_embeds = self.predictor.model.get_input_embeddings()
         token = state.token[:rows]
         said = talker_embed(token)  # [rows, 1, H]
-        # The predictor: a prompt of two (talker hidden, code embedding), then 14 steps.
+        # The predictor: a prompt of two (talker hidden, code embedding), then one step per code left.
         cache = state.predictor_cache
         x = torch.cat((state.past_hidden[:rows], said), dim=1)
         parts = [said]
         codes = []
-        for j in range(PREDICTED):
+        for j in range(self.predicted):
             if j == 0:
                 position = torch.arange(2, device=self.device)
                 if not self.static:
@@ -482,7 +494,7 @@ class Frames:
             mask = state.predictor_masks[j] if self.static else None
             h = self._predictor_layers(x, mask, position, cache)
             scores = self.predictor.lm_head[j](h[:, -1]).float()
-            keys = (state.seeds[:rows], state.step * DRAWS + 1 + j) if state.keyed else None
+            keys = (state.seeds[:rows], state.step * self.groups + 1 + j) if state.keyed else None
             code = pick(scores, rules.predictor, self.sampler, keys)
             codes.append(code)
             parts.append(predictor_embeds[j](code[:, None]))
@@ -503,7 +515,7 @@ class Frames:
         scores = self.talker.codec_head(h)[:, -1].float()
         generated = state.step + 1
         token = self._choose(state, rules, scores, generated=generated, rows=rows,
-                             draw=generated * DRAWS)
+                             draw=generated * self.groups)
         # Book-keeping, all on the device.
         state.codes[:rows].index_copy_(1, state.step, frame_codes[:, None])
         state.hidden[:rows].index_copy_(1, state.step, h)
@@ -564,15 +576,45 @@ def _use_grouped_attention(config: Any) -> None:
 def install(model: Any, *, graphs: bool | None = None, static: bool | None = None,
             sampler: str | None = None) -> Frames | None:
     """Put the loop under a loaded qwen_tts model (``Qwen3TTSModel.model``); None when the
-    model lacks what the loop reads (another qwen_tts version), which keeps qwen_tts's own."""
+    loop cannot serve it (another qwen_tts version, a checkpoint of a shape the loop does
+    not run), which keeps qwen_tts's own, with a log line that says why."""
     try:
         talker = model.talker
         predictor = talker.code_predictor
         needed = (talker.model.layers, talker.model.rotary_emb, talker.codec_head, talker.get_rope_index,
                   predictor.model.layers, predictor.lm_head, predictor.small_to_mtp_projection,
-                  talker.config.head_dim, predictor.config.head_dim)
+                  talker.config.head_dim, predictor.config.head_dim, talker.config.num_code_groups)
     except AttributeError as exc:
         log.warning("Qwen3-TTS: this qwen_tts has no %s; decoding with its own generate", exc.name)
         return None
     del needed
+    reason = unservable(model)
+    if reason is not None:
+        log.warning("Qwen3-TTS: voxd's decode loop cannot run this checkpoint (%s); decoding with qwen_tts's "
+                    "own generate", reason)
+        return None
     return Frames(model, graphs=graphs, static=static, sampler=sampler).install()
+
+
+def unservable(model: Any) -> str | None:
+    """Why the loop cannot decode for this model, or None. Every shape the loop uses is read
+    from the checkpoint's config (code groups, layers, heads, head and hidden sizes); what it
+    does not implement is refused here rather than decoded wrongly."""
+    talker = model.talker
+    predictor = talker.code_predictor
+    tc, pc = talker.config, predictor.config
+    groups = int(tc.num_code_groups)
+    if groups < 2:
+        return f"num_code_groups is {groups}: a frame needs the talker's code and at least one predicted"
+    heads, embeds = len(predictor.lm_head), len(predictor.model.get_input_embeddings())
+    if min(heads, embeds) < groups - 1:
+        return (f"the talker's num_code_groups is {groups} but its code predictor has {heads} heads and "
+                f"{embeds} code embeddings, not {groups - 1}")
+    # The loop's masks are plain causal ones: a sliding window (an option of the talker's
+    # attention, on for some layers of the predictor's) would see other positions.
+    if getattr(tc, "sliding_window", None) is not None:
+        return f"the talker attends through a sliding window of {tc.sliding_window} positions"
+    window = getattr(pc, "sliding_window", None)
+    if "sliding_attention" in (getattr(pc, "layer_types", None) or ()) and window is not None and window < groups:
+        return f"the code predictor attends through a sliding window of {window} positions, under {groups}"
+    return None

@@ -24,6 +24,7 @@ from voxd.ingest.matter import matter_kind
 from voxd.narration.lexicon import Lexicon, load_lexicon_file
 from voxd.narration.prose import foreign_share, nonsense
 from voxd.narration.text import Dropped, plan_chunks
+from voxd.terminal import shown
 from voxd.tts.base import speech_seconds
 from voxd.tts.languages import ISO_LANGUAGES, language_name
 
@@ -374,8 +375,9 @@ def duration(seconds: float) -> str:
 
 def describe(plan: Plan, *, flagged_only: bool = False) -> str:
     """The plan as text for a terminal: a summary, then each chapter and its chunks (``!``
-    before a flagged one, ``~`` after a section break)."""
-    lines = [f"{plan.title} by {plan.author} ({plan.source})"]
+    before a flagged one, ``~`` after a section break). A book's own text and titles are
+    shown with their control characters escaped (:func:`voxd.terminal.shown`)."""
+    lines = [shown(f"{plan.title} by {plan.author} ({plan.source})")]
     language = plan.language or "not declared"
     spoken = language_name(plan.language) if plan.engine in _QWEN_ENGINES else None
     lines.append(f"language: {language}" + (f" ({spoken})" if spoken and spoken != "Auto" else "")
@@ -402,7 +404,8 @@ def describe(plan: Plan, *, flagged_only: bool = False) -> str:
     if plan.lexicon_entries:
         lines.append(f"lexicon: {plan.lexicon_entries} entries")
     if plan.skipped:
-        lines.append("skipped as front or back matter: " + "; ".join(f"{s.title} ({s.reason})" for s in plan.skipped))
+        skipped = "; ".join(f"{shown(s.title)} ({s.reason})" for s in plan.skipped)
+        lines.append(f"skipped as front or back matter: {skipped}")
     if plan.left_out:
         chars = sum(d["chars"] for ch in plan.chapters for d in ch.left_out)
         lines.append(f"left out as not language: {plan.left_out} pieces, {chars} characters")
@@ -411,17 +414,17 @@ def describe(plan: Plan, *, flagged_only: bool = False) -> str:
         lines.append(f"flagged: {plan.flagged_chunks} chunks ({counts})")
     for n, ch in enumerate(plan.chapters, 1):
         lines.append("")
-        lines.append(f"{n}. {ch.title} [{len(ch.chunks)} chunks, {duration(ch.seconds)}]")
+        lines.append(f"{n}. {shown(ch.title)} [{len(ch.chunks)} chunks, {duration(ch.seconds)}]")
         for c in ch.chunks:
             if flagged_only and not c["flags"]:
                 continue
             mark = "!" if c["flags"] else " "
             note = f"  [{', '.join(c['flags'])}]" if c["flags"] else ""
-            lines.append(f"  {mark} {c['text']}{note}")
+            lines.append(f"  {mark} {shown(c['text'])}{note}")
             if c["pause"] == "section" and not flagged_only:
                 lines.append("    ~")
         for d in ch.left_out:
-            lines.append(f"  - left out ({d['reason']}, {d['chars']} characters): {d['text'][:60]}")
+            lines.append(f"  - left out ({d['reason']}, {d['chars']} characters): {shown(d['text'][:60])}")
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ from lxml import etree
 
 from voxd.book import SECTION_BREAK, Book, Chapter
 from voxd.errors import BookError, VoxdError
+from voxd.ingest.alttext import alttexts, repeated_alttexts
 from voxd.ingest.common import check_toc_depth, describe, norm
 from voxd.ingest.epub.metadata import read_cover, read_metadata
 from voxd.ingest.epub.navigation import Node, landmark_types, ncx_dirs, resolve, toc_nodes
@@ -41,7 +42,8 @@ def read_epub(
     the top level); ``None`` picks the level that gives chapter-sized pieces.
     ``skip_front_back_matter``: leave out cover, title page, copyright, contents,
     dedication, index, colophon and the like.
-    ``figure_mention`` is for the PDF reader's figures; an EPUB's images are never read.
+    ``figure_mention``: say the short word ("formula") where a formula's alt text is a
+    placeholder that was left out (:mod:`voxd.ingest.alttext`); an EPUB's images are never read.
 
     Raises :class:`BookError` when the file is not a readable, DRM-free EPUB with text.
     """
@@ -73,7 +75,8 @@ def read_epub(
     except (KeyError, etree.LxmlError, *ZIP_ERRORS) as exc:
         raise BookError(f"{name}: not a readable EPUB ({describe(exc)})") from None
 
-    reader = _Reader(name, ebook, package, skip_matter=skip_front_back_matter, language=metadata.language)
+    reader = _Reader(name, ebook, package, skip_matter=skip_front_back_matter, language=metadata.language,
+                     figure_mention=figure_mention)
     chapters = reader.chapters(toc_depth)
     if not chapters:
         raise BookError(f"{name}: has no readable text")
@@ -110,11 +113,19 @@ def _lexicon(path: Path, package: Package) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _content(item: ebl.EpubItem) -> bytes:
+    content = item.content
+    return (content.encode("utf-8") if isinstance(content, str) else content) or b""
+
+
 class _Reader:
     def __init__(
-        self, name: str, ebook: ebl.EpubBook, package: Package, *, skip_matter: bool, language: str | None = None
+        self, name: str, ebook: ebl.EpubBook, package: Package, *, skip_matter: bool, language: str | None = None,
+        figure_mention: bool = False,
     ) -> None:
         self.name = name
+        self.figure_mention = figure_mention
+        self.repeated: frozenset[str] = frozenset()
         self.formula = formula_word(language)
         self.ebook = ebook
         self.package = package
@@ -142,14 +153,12 @@ class _Reader:
         return items
 
     def _build_stream(self, targets: dict[str, set[str]]) -> None:
+        self.repeated = repeated_alttexts(alttexts(_content(item) for item, _ in self._spine_items()))
         for item, linear in self._spine_items():
             href = posixpath.normpath(item.file_name)
             if not linear and href not in targets:
                 continue  # out-of-flow (pop-up notes and the like) unless the TOC points there
-            content = item.content
-            if isinstance(content, str):
-                content = content.encode("utf-8")
-            doc = self._read_doc(href, content or b"", targets.get(href, set()))
+            doc = self._read_doc(href, _content(item), targets.get(href, set()))
             doc.offset = len(self.blocks)
             self.docs.append(doc)
             self.blocks.extend(doc.blocks)
@@ -158,7 +167,8 @@ class _Reader:
 
     def _read_doc(self, href: str, data: bytes, targets: set[str]) -> Doc:
         root, lenient = parse_document(data)
-        ex = Extractor(targets, skip_matter=self.skip_matter, lenient=lenient, formula=self.formula)
+        ex = Extractor(targets, skip_matter=self.skip_matter, lenient=lenient, formula=self.formula,
+                       figure_mention=self.figure_mention, repeated=self.repeated)
         start_types: frozenset[str] = frozenset()
         if root is not None:
             ex.run(root)

@@ -15,6 +15,7 @@ import lxml.html
 from lxml import etree
 
 from voxd.book import SECTION_BREAK
+from voxd.ingest.alttext import is_placeholder
 from voxd.ingest.common import SOFT_HYPHEN, is_navigation, strip_invisible
 from voxd.ingest.epub.safexml import html_parser, local, plain_text
 from voxd.tts.languages import primary_subtag
@@ -116,11 +117,16 @@ class Doc:
 class Extractor:
     """Flatten one XHTML document into paragraphs, noting where TOC targets start."""
 
-    def __init__(self, targets: set[str], *, skip_matter: bool, lenient: bool, formula: str = FORMULA["en"]) -> None:
+    def __init__(
+        self, targets: set[str], *, skip_matter: bool, lenient: bool, formula: str = FORMULA["en"],
+        figure_mention: bool = False, repeated: frozenset[str] = frozenset(),
+    ) -> None:
         self.targets = targets
         self.skip_matter = skip_matter
         self.lenient = lenient
         self.formula = formula
+        self.figure_mention = figure_mention
+        self.repeated = repeated  # alt texts the book puts on most of its formulas
         self._link = 0  # inside a link
         self._link_chars = 0  # characters of the paragraph being gathered that are link text
         self.blocks: list[Block] = []
@@ -252,13 +258,19 @@ class Extractor:
         self._mark(el, tag)
         if tag == "math":
             # A formula is said by its alttext where the book gives one, else named: its
-            # markup read as text is a soup of single letters and operators.
-            said = " ".join((el.get("alttext") or "").split()) or self.formula
-            if el.get("display") == "block":
+            # markup read as text is a soup of single letters and operators. A placeholder
+            # ("Alternative text not available", "image", a file name) describes nothing:
+            # left out, or named with figure_mention.
+            alt = " ".join((el.get("alttext") or "").split())
+            if alt and (alt in self.repeated or is_placeholder(alt)):
+                said = self.formula if self.figure_mention else ""
+            else:
+                said = alt or self.formula
+            if said and el.get("display") == "block":
                 self._flush()
                 self._add(said)
                 self._flush()
-            else:
+            elif said:
                 self._add(f" {said} ")
             self._mark_skipped(el)
             return

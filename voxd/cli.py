@@ -153,6 +153,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     book = read_book_isolated(  # the daemon's limits: a hostile book costs this command, not the machine
         source, timeout=settings.ingest_timeout_seconds, memory_mb=settings.ingest_memory_mb,
         toc_depth=settings.toc_depth, skip_front_back_matter=settings.skip_front_back_matter,
+        code_listings=settings.code_listings,
     )
     stem = source.name.split(".")[0] or "book"
     out = Path(args.output) if args.output else source.with_name(fitting_name(f"{stem}.voxd.json"))

@@ -77,6 +77,7 @@ def convert(
         toc_depth=settings.toc_depth,
         skip_front_back_matter=settings.skip_front_back_matter,
         figure_mention=settings.figure_mention,
+        code_listings=settings.code_listings,
     )
     crash_point("ingest")
     voice = settings.voice or "default"

@@ -705,3 +705,39 @@ def test_web_navigation_is_not_read(tmp_path: Path) -> None:
         "Unpack the archive and run the installer.",
         "Next, read the configuration guide before you start.",
     )
+
+
+# ----------------------------------------------------------------------------- code listings
+
+CODE_BODY = (
+    "<h1>Packaging</h1>"
+    "<p>The spine lists the documents; run <code>zip -X</code> to pack them.</p>"
+    "<pre>&lt;spine&gt;\n  &lt;itemref idref=\"chapter1\"/&gt;\n&lt;/spine&gt;</pre>"
+    "<pre><code>def read(path):\n    return open(path).read()</code></pre>"
+    "<p>Then check it:</p>"
+    "<p><code>epubcheck book.epub</code></p>"
+    "<p>Done.</p>"
+    "<pre>Whose woods these are I think I know.\n   His house is in the village though;</pre>"
+)
+
+
+def test_a_code_listing_is_mentioned_not_read_and_inline_code_stays(tmp_path: Path) -> None:
+    path = build_epub(tmp_path / "code.epub", [("c.xhtml", "Packaging", CODE_BODY)])
+    assert read_epub(path).chapters[0].paragraphs == (
+        "The spine lists the documents; run zip -X to pack them.",
+        "A code example.",  # two listings in a row: said once
+        "Then check it:",
+        "A code example.",
+        "Done.",
+        "Whose woods these are I think I know.",  # verse set in <pre> is read
+        "His house is in the village though;",
+    )
+    skipped = read_epub(path, code_listings="skip").chapters[0].paragraphs
+    assert "A code example." not in skipped and "Then check it:" in skipped and "Done." in skipped
+    read = " ".join(read_epub(path, code_listings="read").chapters[0].paragraphs)
+    assert 'itemref idref="chapter1"' in read and "epubcheck book.epub" in read
+
+
+def test_the_code_mention_is_in_the_books_language(tmp_path: Path) -> None:
+    path = build_epub(tmp_path / "de.epub", [("c.xhtml", "Packen", CODE_BODY)], language="de")
+    assert "Ein Codebeispiel." in read_epub(path).chapters[0].paragraphs

@@ -351,6 +351,7 @@ def read_plan(source: Path, settings: Settings) -> Plan:
             toc_depth=settings.toc_depth,
             skip_front_back_matter=skip,
             figure_mention=settings.figure_mention,
+            code_listings=settings.code_listings,
         )
 
     book = read(settings.skip_front_back_matter)

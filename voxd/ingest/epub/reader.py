@@ -20,7 +20,7 @@ from voxd.ingest.epub.metadata import read_cover, read_metadata
 from voxd.ingest.epub.navigation import Node, landmark_types, ncx_dirs, resolve, toc_nodes
 from voxd.ingest.epub.package import ZIP_ERRORS, Package, check_encryption
 from voxd.ingest.epub.safexml import parse_document
-from voxd.ingest.epub.text import MATTER_TYPES, Block, Doc, Extractor, context_types, formula_word
+from voxd.ingest.epub.text import MATTER_TYPES, Block, Doc, Extractor, code_mention, context_types, formula_word
 from voxd.ingest.matter import is_matter_title, text_kind
 from voxd.ingest.outline import chapter_spans, settle, walk
 from voxd.ingest.safezip import check_zip
@@ -34,7 +34,8 @@ _DOC_TYPES = frozenset({"application/xhtml+xml", "text/html", "application/html"
 
 
 def read_epub(
-    path: Path, *, toc_depth: int | None = None, skip_front_back_matter: bool = True, figure_mention: bool = False
+    path: Path, *, toc_depth: int | None = None, skip_front_back_matter: bool = True, figure_mention: bool = False,
+    code_listings: str = "mention",
 ) -> Book:
     """Read the EPUB at ``path`` into a :class:`Book` whose chapters are ready to speak.
 
@@ -44,6 +45,9 @@ def read_epub(
     dedication, index, colophon and the like.
     ``figure_mention``: say the short word ("formula") where a formula's alt text is a
     placeholder that was left out (:mod:`voxd.ingest.alttext`); an EPUB's images are never read.
+    ``code_listings``: a listing of code or markup (a ``<pre>``, a paragraph of nothing but
+    code) is said as "A code example." in the book's language ("mention"), left out
+    ("skip") or read line by line ("read"); inline code in a sentence is always read.
 
     Raises :class:`BookError` when the file is not a readable, DRM-free EPUB with text.
     """
@@ -76,7 +80,7 @@ def read_epub(
         raise BookError(f"{name}: not a readable EPUB ({describe(exc)})") from None
 
     reader = _Reader(name, ebook, package, skip_matter=skip_front_back_matter, language=metadata.language,
-                     figure_mention=figure_mention)
+                     figure_mention=figure_mention, code_listings=code_listings)
     chapters = reader.chapters(toc_depth)
     if not chapters:
         raise BookError(f"{name}: has no readable text")
@@ -121,9 +125,11 @@ def _content(item: ebl.EpubItem) -> bytes:
 class _Reader:
     def __init__(
         self, name: str, ebook: ebl.EpubBook, package: Package, *, skip_matter: bool, language: str | None = None,
-        figure_mention: bool = False,
+        figure_mention: bool = False, code_listings: str = "mention",
     ) -> None:
         self.name = name
+        self.code_listings = code_listings
+        self.code_said = code_mention(language)
         self.figure_mention = figure_mention
         self.repeated: frozenset[str] = frozenset()
         self.formula = formula_word(language)
@@ -168,7 +174,8 @@ class _Reader:
     def _read_doc(self, href: str, data: bytes, targets: set[str]) -> Doc:
         root, lenient = parse_document(data)
         ex = Extractor(targets, skip_matter=self.skip_matter, lenient=lenient, formula=self.formula,
-                       figure_mention=self.figure_mention, repeated=self.repeated)
+                       figure_mention=self.figure_mention, repeated=self.repeated, code=self.code_listings,
+                       code_said=self.code_said)
         start_types: frozenset[str] = frozenset()
         if root is not None:
             ex.run(root)

@@ -74,6 +74,49 @@ FORMULA = {
 
 def formula_word(language: str | None) -> str:
     return FORMULA.get(primary_subtag(language, "en"), FORMULA["en"])
+
+
+#: Said where a code or markup listing was, by language (``code_listings = "mention"``).
+CODE_MENTION = {
+    "en": "A code example.", "de": "Ein Codebeispiel.", "fr": "Un exemple de code.", "es": "Un ejemplo de código.",
+    "it": "Un esempio di codice.", "pt": "Um exemplo de código.", "ru": "Пример кода.", "zh": "代码示例。",
+    "ja": "コード例。", "ko": "코드 예제.",
+}  # fmt: skip
+
+
+def code_mention(language: str | None) -> str:
+    return CODE_MENTION.get(primary_subtag(language, "en"), CODE_MENTION["en"])
+
+
+_CODE_TAGS = ("code", "kbd", "samp", "tt", "var")
+_LISTING_TAGS = frozenset({"pre", "listing", "xmp", "plaintext"})
+# A block of code: every word of it inside code elements (<p><code>ls -l</code></p>).
+_HAS_CODE = etree.XPath("boolean(.//*[" + " or ".join(f"local-name()='{t}'" for t in _CODE_TAGS) + "])")
+_TEXT_OUTSIDE_CODE = etree.XPath(
+    "boolean(.//text()[normalize-space()][not(ancestor::*["
+    + " or ".join(f"local-name()='{t}'" for t in _CODE_TAGS) + "])])"
+)
+_CODE_CLASS = re.compile(r".*(?:code|program|listing|source|highlight|screen|console|terminal|shell).*", re.I)
+# What code and markup look like, and poetry set in <pre> does not.
+_CODE_LINE = re.compile(
+    r"\s*(?:</?[A-Za-z!?][^>]*>|[$#>%] \S|//|/\*|\*/|#include|#!|(?:def|class|import|from|return|function|var|let"
+    r"|const|public|private|static|void|int|if|for|while|print)\b.*(?:[({=]|:\s*$)|.*[{}]\s*$|.*\)\s*[{:;]\s*$)"
+)
+_CODE_SYMBOLS = frozenset("{}<>;=[]\\|$#@^~`&")
+
+
+def _looks_like_code(el: etree._Element) -> bool:
+    """Whether a <pre> holds code or markup rather than verse or a letter set in type."""
+    if _HAS_CODE(el) or any(_CODE_CLASS.fullmatch(c) for c in (el.get("class") or "").split()):
+        return True
+    text = plain_text(el)
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return False
+    visible = [ch for ch in text if not ch.isspace()]
+    symbols = sum(ch in _CODE_SYMBOLS for ch in visible)
+    code_lines = sum(1 for line in lines if _CODE_LINE.match(line))
+    return symbols >= max(3, len(visible) * 0.03) or code_lines * 3 >= len(lines)
 _URL_TEXT = re.compile(r"(?:https?://|ftp://|mailto:|www\.)\S+", re.IGNORECASE)
 _LEFTOVER_ENTITY = re.compile(r"&[A-Za-z_][\w.-]*;")
 # A block with no letter or digit this short is an ornament between sections ("* * *").
@@ -119,7 +162,8 @@ class Extractor:
 
     def __init__(
         self, targets: set[str], *, skip_matter: bool, lenient: bool, formula: str = FORMULA["en"],
-        figure_mention: bool = False, repeated: frozenset[str] = frozenset(),
+        figure_mention: bool = False, repeated: frozenset[str] = frozenset(), code: str = "mention",
+        code_said: str = CODE_MENTION["en"],
     ) -> None:
         self.targets = targets
         self.skip_matter = skip_matter
@@ -127,6 +171,8 @@ class Extractor:
         self.formula = formula
         self.figure_mention = figure_mention
         self.repeated = repeated  # alt texts the book puts on most of its formulas
+        self.code = code  # code listings: "mention", "skip" or "read"
+        self.code_said = code_said
         self._link = 0  # inside a link
         self._link_chars = 0  # characters of the paragraph being gathered that are link text
         self.blocks: list[Block] = []
@@ -255,6 +301,12 @@ class Extractor:
         block = tag in _BLOCK_TAGS
         if block:
             self._flush()
+        if self.code != "read" and not self._heading and self._listing(el, tag):
+            self._mark(el, tag)
+            self._mark_skipped(el)
+            if self.code == "mention" and not (self.blocks and self.blocks[-1].text == self.code_said):
+                self.blocks.append(Block(self.code_said, False))
+            return
         self._mark(el, tag)
         if tag == "math":
             # A formula is said by its alttext where the book gives one, else named: its
@@ -315,6 +367,17 @@ class Extractor:
             parts = [b.text for b in self.blocks[start:]]
             if parts:
                 self.first_heading = ": ".join(parts)
+
+
+    @staticmethod
+    def _listing(el: etree._Element, tag: str) -> bool:
+        """A listing of code or markup: a <pre> that looks like code, or a paragraph that
+        is nothing but code. Inline code inside a sentence is a word, and stays."""
+        if tag in _LISTING_TAGS:
+            return _looks_like_code(el)
+        if tag in ("p", "div"):
+            return bool(_HAS_CODE(el)) and not _TEXT_OUTSIDE_CODE(el) and bool(plain_text(el).strip())
+        return False
 
 
 def _link_list(el: etree._Element) -> bool:

@@ -343,7 +343,7 @@ def test_text_is_cleaned_for_speech(tmp_path: Path) -> None:
     assert book.chapters[0].paragraphs == (
         "A footnote here and a role one and a sup and a bare sup.",
         "Zerowidthjoiners and lots of space.",
-        "Read the website or today.",
+        "Read the website or https://example.com today.",
         "Line one",
         "Line two",
         "Line three",
@@ -741,3 +741,25 @@ def test_a_code_listing_is_mentioned_not_read_and_inline_code_stays(tmp_path: Pa
 def test_the_code_mention_is_in_the_books_language(tmp_path: Path) -> None:
     path = build_epub(tmp_path / "de.epub", [("c.xhtml", "Packen", CODE_BODY)], language="de")
     assert "Ein Codebeispiel." in read_epub(path).chapters[0].paragraphs
+
+
+def test_a_removed_web_address_leaves_no_hole(tmp_path: Path) -> None:
+    """A link whose text is a URL is said by its host: "at ." and "( )" are never left."""
+    from voxd.narration.text import plan_chunks
+
+    body = (
+        "<h1>About</h1>"
+        '<p>His professional website is at <a href="http://beezer.cotc.pugetsound.edu/">'
+        "http://beezer.cotc.pugetsound.edu/</a>.</p>"
+        '<p>Errata are kept online (<a href="https://example.org/errata">https://example.org/errata</a>).</p>'
+        '<p>Write to <a href="mailto:rob@example.edu">mailto:rob@example.edu</a> with corrections.</p>'
+        '<p><a href="https://example.org/">https://example.org/</a></p>'
+    )
+    book = read_epub(build_epub(tmp_path / "web.epub", [("a.xhtml", "About", body)]))
+    said = [c.text for c in plan_chunks(book, voice="v", language="en")]
+    assert said == [
+        "About",
+        "His professional website is at beezer dot cotc dot pugetsound dot edu.",
+        "Errata are kept online (example dot org).",
+        "Write to rob at example dot edu with corrections.",
+    ]

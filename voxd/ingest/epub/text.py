@@ -2,7 +2,7 @@
 and where each table-of-contents target starts.
 
 What is never read aloud is decided here, once: notes and their markers, page and line
-numbers, URLs, media and navigation, and (when asked) front and back matter sections.
+numbers, media and navigation, code listings, and (when asked) front and back matter sections.
 """
 
 from __future__ import annotations
@@ -273,8 +273,6 @@ class Extractor:
             return True
         if tag == "a":
             text = plain_text(el).strip()
-            if _URL_TEXT.fullmatch(text):
-                return True  # never read a URL aloud
             href = el.get("href") or ""
             if "#" in href and _NOTE_MARKER.fullmatch(text):
                 return True  # a bare "12" or "*" linking to a note
@@ -339,7 +337,9 @@ class Extractor:
             self._heading += 1
         if tag == "pre":
             self._pre += 1
-        link = tag == "a" and el.get("href") is not None
+        # A link whose text is a web address is no navigation: the cleanup says its host
+        # ("website at example dot com"), so the sentence around it keeps its words.
+        link = tag == "a" and el.get("href") is not None and not _URL_TEXT.fullmatch(plain_text(el).strip())
         if link:
             self._link += 1
 

@@ -763,3 +763,37 @@ def test_a_removed_web_address_leaves_no_hole(tmp_path: Path) -> None:
         "Errata are kept online (example dot org).",
         "Write to rob at example dot edu with corrections.",
     ]
+
+
+# ----------------------------------------------------------------------------- link lists
+
+THEOREMS = [("EOPSS", "Equation Operations Preserve Solution Sets"), ("REMEF", "Row-Equivalent Matrices"),
+            ("RREFU", "Reduced Row-Echelon Form is Unique"), ("HSC", "Homogeneous Systems are Consistent")]
+
+
+def linear_algebra(path: Path) -> Path:
+    """A textbook that opens with a section of links to its theorems and one of its heading labels."""
+    links = "".join(f'<p><a href="s1.xhtml#{t}">Theorem {t} {name}</a></p>' for t, name in THEOREMS)
+    labels = "".join(f"<p>Theorem {t} {name}</p>" for t, name in THEOREMS)
+    body = "<h1>Systems</h1>" + "".join(
+        f'<h2 id="{t}">Theorem {t} {name}</h2><p>Suppose a system of equations; then {name.lower()} holds, '
+        f'as <a href="s1.xhtml#{THEOREMS[0][0]}">Theorem {THEOREMS[0][0]}</a> shows.</p>'
+        for t, name in THEOREMS
+    )
+    docs = [("theorems.xhtml", "Theorems", f"<h1>Theorems</h1>{links}"),
+            ("notation.xhtml", "Notation", f"<h1>Notation</h1>{labels}"),
+            ("s1.xhtml", "Systems", body)]
+    return build_epub(path, docs, title="Linear Algebra")
+
+
+def test_a_section_of_links_into_the_book_is_skipped_like_a_contents_page(tmp_path: Path) -> None:
+    from voxd.ingest.matter import NAVIGATION
+
+    path = linear_algebra(tmp_path / "la.epub")
+    book = read_epub(path)
+    assert [c.title for c in book.chapters] == ["Systems"]
+    assert dict(book.skipped) == {"Theorems": NAVIGATION, "Notation": NAVIGATION}
+    # a chapter that links to its own theorems is read, and nothing is skipped when asked
+    assert any("Theorem EOPSS" in p for p in book.chapters[0].paragraphs)
+    assert [c.title for c in read_epub(path, skip_front_back_matter=False).chapters] == [
+        "Theorems", "Notation", "Systems"]

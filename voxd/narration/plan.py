@@ -329,13 +329,15 @@ def plan_book(book: Book, settings: Settings, *, source: str, unskipped: Book | 
 def skipped_sections(book: Book, unskipped: Book) -> list[Skipped]:
     """Chapters of ``unskipped`` that ``book`` does not have, each with why it is matter."""
     kept = Counter((ch.title, ch.paragraphs[:1]) for ch in book.chapters)
+    said = dict(book.skipped)  # what the reader saw that the text no longer shows (links)
     out = []
     for ch in unskipped.chapters:
         key = (ch.title, ch.paragraphs[:1])
         if kept[key]:
             kept[key] -= 1
             continue
-        out.append(Skipped(ch.title, matter_kind(ch.title, ch.paragraphs) or "front or back matter"))
+        out.append(Skipped(ch.title, matter_kind(ch.title, ch.paragraphs) or said.get(ch.title)
+                           or "front or back matter"))
     return out
 
 

@@ -21,7 +21,7 @@ from voxd.ingest.epub.navigation import Node, landmark_types, ncx_dirs, resolve,
 from voxd.ingest.epub.package import ZIP_ERRORS, Package, check_encryption
 from voxd.ingest.epub.safexml import parse_document
 from voxd.ingest.epub.text import MATTER_TYPES, Block, Doc, Extractor, code_mention, context_types, formula_word
-from voxd.ingest.matter import is_matter_title, text_kind
+from voxd.ingest.matter import NAVIGATION, is_matter_title, text_kind
 from voxd.ingest.outline import chapter_spans, settle, walk
 from voxd.ingest.safezip import check_zip
 from voxd.narration.lexicon import MAX_LEXICON_BYTES, parse_pls
@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 
 __all__ = ["read_epub"]
 
+#: A section of at least this many paragraphs, this share of them links into the book (or
+#: the book's own heading labels, at most _LABEL_CHARS long), is navigation.
+_LINK_LIST_MIN = 3
+_LINK_LIST_SHARE = 0.7
+_LABEL_CHARS = 120
 _DOC_TYPES = frozenset({"application/xhtml+xml", "text/html", "application/html"})
 
 
@@ -84,7 +89,8 @@ def read_epub(
     chapters = reader.chapters(toc_depth)
     if not chapters:
         raise BookError(f"{name}: has no readable text")
-    return Book(metadata=metadata, chapters=tuple(chapters), cover=cover, lexicon=_lexicon(path, package))
+    return Book(metadata=metadata, chapters=tuple(chapters), cover=cover, lexicon=_lexicon(path, package),
+                skipped=tuple(reader.skipped))
 
 
 def _lexicon(path: Path, package: Package) -> tuple[tuple[str, str], ...]:
@@ -129,6 +135,8 @@ class _Reader:
     ) -> None:
         self.name = name
         self.code_listings = code_listings
+        self.skipped: list[tuple[str, str]] = []  # sections left out for their text, and why
+        self._labels: set[str] | None = None  # the book's headings, as norm() has them
         self.code_said = code_mention(language)
         self.figure_mention = figure_mention
         self.repeated: frozenset[str] = frozenset()
@@ -249,16 +257,34 @@ class _Reader:
             blocks = self.blocks[start:end]
             title = node.title or next((b.text for b in blocks if b.heading), "") or f"Chapter {len(chapters) + 1}"
             paragraphs = _drop_title_headings(title, blocks)
-            if paragraphs and not self._matter_text(title, paragraphs):
+            if paragraphs and not self._matter_text(title, paragraphs, blocks):
                 chapters.append(Chapter(title=title, paragraphs=tuple(paragraphs)))
         return chapters
 
-    def _matter_text(self, title: str, paragraphs: list[str]) -> bool:
-        """A chapter whose text is an index, a contents page or an imprint, whatever its title says."""
-        kind = text_kind(paragraphs) if self.skip_matter else None
+    def _matter_text(self, title: str, paragraphs: list[str], blocks: list[Block]) -> bool:
+        """A chapter whose text is an index, a contents page, an imprint or a list of links into
+        the book, whatever its title says."""
+        if not self.skip_matter:
+            return False
+        kind = text_kind(paragraphs) or (NAVIGATION if self._link_list(blocks) else None)
         if kind:
             log.info("%s: leaving out %r: it reads like front or back matter (%s)", self.name, title, kind)
+            self.skipped.append((title, kind))
         return kind is not None
+
+    def _link_list(self, blocks: list[Block]) -> bool:
+        """Whether a section is a navigation list like a table of contents ("Theorems",
+        "Notation"): most of its paragraphs are links to other places in the book, or the
+        same short labels as the book's headings."""
+        if self._labels is None:
+            self._labels = {norm(b.text) for b in self.blocks if b.heading and len(b.text) <= _LABEL_CHARS}
+        body = [b for b in blocks if not b.heading and b.text != SECTION_BREAK]
+        if len(body) < _LINK_LIST_MIN:
+            return False
+        labels = self._labels
+        listed = sum(1 for b in body
+                     if b.inner_links >= 0.5 or (len(b.text) <= _LABEL_CHARS and norm(b.text) in labels))
+        return listed >= len(body) * _LINK_LIST_SHARE
 
     def _spine_chapters(self) -> list[Chapter]:
         landmarks = landmark_types(self.ebook, self.package) if self.skip_matter else {}
@@ -274,7 +300,7 @@ class _Reader:
             ):
                 continue
             paragraphs = _drop_title_headings(title, doc.blocks)
-            if paragraphs and not self._matter_text(title, paragraphs):
+            if paragraphs and not self._matter_text(title, paragraphs, doc.blocks):
                 chapters.append(Chapter(title=title, paragraphs=tuple(paragraphs)))
         return chapters
 

@@ -118,6 +118,7 @@ def _looks_like_code(el: etree._Element) -> bool:
     code_lines = sum(1 for line in lines if _CODE_LINE.match(line))
     return symbols >= max(3, len(visible) * 0.03) or code_lines * 3 >= len(lines)
 _URL_TEXT = re.compile(r"(?:https?://|ftp://|mailto:|www\.)\S+", re.IGNORECASE)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # an href that leaves the book: http:, mailto:
 _LEFTOVER_ENTITY = re.compile(r"&[A-Za-z_][\w.-]*;")
 # A block with no letter or digit this short is an ornament between sections ("* * *").
 _ORNAMENT_MAX = 40
@@ -144,6 +145,7 @@ def clean(text: str, *, strip_entities: bool = False) -> str:
 class Block:
     text: str
     heading: bool
+    inner_links: float = 0.0  # share of its characters in links to other places in the book
 
 
 @dataclass(slots=True)
@@ -175,6 +177,8 @@ class Extractor:
         self.code_said = code_said
         self._link = 0  # inside a link
         self._link_chars = 0  # characters of the paragraph being gathered that are link text
+        self._inner = 0  # inside a link to another place in the book
+        self._inner_chars = 0
         self.blocks: list[Block] = []
         self.anchors: dict[str, int] = {}
         self.anchor_types: dict[str, frozenset[str]] = {}
@@ -202,15 +206,17 @@ class Extractor:
     def _flush(self) -> None:
         if self._buf:
             text = clean("".join(self._buf), strip_entities=self.lenient)
-            links = self._link_chars / max(1, len(text.replace(" ", "")))
+            visible = max(1, len(text.replace(" ", "")))
+            links = self._link_chars / visible
             if text and any(ch.isalnum() for ch in text):
                 if not is_navigation(text, links):
-                    self.blocks.append(Block(text, self._buf_heading and not self._buf_body))
+                    heading = self._buf_heading and not self._buf_body
+                    self.blocks.append(Block(text, heading, min(1.0, self._inner_chars / visible)))
             elif text and len(text) <= _ORNAMENT_MAX:
                 self._section_break()  # "* * *", "⁂": an ornament between sections
         self._buf.clear()
         self._buf_heading = self._buf_body = False
-        self._link_chars = 0
+        self._link_chars = self._inner_chars = 0
 
     def _section_break(self) -> None:
         if self.blocks and self.blocks[-1].text != SECTION_BREAK:
@@ -231,6 +237,8 @@ class Extractor:
         self._buf.append(text)
         if self._link:
             self._link_chars += len(text.replace(" ", "").strip())
+        if self._inner:
+            self._inner_chars += len(text.replace(" ", "").strip())
         if text and not text.isspace():
             if self._heading:
                 self._buf_heading = True
@@ -340,8 +348,11 @@ class Extractor:
         # A link whose text is a web address is no navigation: the cleanup says its host
         # ("website at example dot com"), so the sentence around it keeps its words.
         link = tag == "a" and el.get("href") is not None and not _URL_TEXT.fullmatch(plain_text(el).strip())
+        inner = link and not _SCHEME.match(el.get("href") or "")
         if link:
             self._link += 1
+        if inner:
+            self._inner += 1
 
         self._add(el.text)
         for child in el:
@@ -357,6 +368,8 @@ class Extractor:
 
         if link:
             self._link -= 1
+        if inner:
+            self._inner -= 1
         if tag == "pre":
             self._pre -= 1
         if heading:

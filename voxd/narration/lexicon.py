@@ -15,6 +15,7 @@ chunks that hold its word and of no other: editing the lexicon re-renders only t
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -26,13 +27,19 @@ from lxml import etree
 
 from voxd.errors import ConfigError
 
-__all__ = ["Lexicon", "check_entries", "load_lexicon_file", "parse_pls"]
+__all__ = ["MAX_ENTRIES", "Lexicon", "check_entries", "load_lexicon_file", "parse_pls"]
+
+log = logging.getLogger(__name__)
 
 _PLS = "http://www.w3.org/2005/01/pronunciation-lexicon"
 #: Larger lexicon files are refused: a lexicon is a list of names, not a book.
 MAX_LEXICON_BYTES = 4 * 1024 * 1024
 #: Longer entries are refused (a word or a short phrase, and what to say instead).
 MAX_ENTRY_CHARS = 200
+#: Entries past this many in one lexicon are refused (a manifest's, the global file) or left
+#: out with a warning (an EPUB's): a lexicon is a list of names. Applying one costs about the
+#: same whatever its size (see :class:`Lexicon`); building it, about 5 s per 100,000 entries.
+MAX_ENTRIES = 200_000
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -41,12 +48,15 @@ def check_entries(entries: Mapping[str, Any] | Iterable[tuple[Any, Any]]) -> tup
     """The usable (written, spoken) pairs, and a problem in words for each entry that is not.
 
     A written form must hold a letter or digit and neither form may be empty or longer
-    than :data:`MAX_ENTRY_CHARS` characters.
+    than :data:`MAX_ENTRY_CHARS` characters; entries past :data:`MAX_ENTRIES` are refused.
     """
     items = entries.items() if isinstance(entries, Mapping) else entries
     pairs: list[tuple[str, str]] = []
     problems: list[str] = []
-    for written, spoken in items:
+    for n, (written, spoken) in enumerate(items):
+        if n >= MAX_ENTRIES:
+            problems.append(f"more than {MAX_ENTRIES} entries: {written!r} and those after it")
+            break
         if not isinstance(written, str) or not isinstance(spoken, str):
             problems.append(f"{written!r}: both the word and what to say must be text")
             continue
@@ -68,6 +78,12 @@ class Lexicon:
 
     Later entries win over earlier ones for the same word, so
     ``Lexicon.of(global_pairs, book_pairs)`` lets a book override the global lexicon.
+
+    The entries are compiled into one pattern shaped like a trie (``Mr(?: Darcy)?|Ms``...),
+    matched without case: at each place in a text it follows one branch per character,
+    whatever the number of entries, so a lexicon of 100,000 entries costs about what
+    one of ten does. A match is then held to its entry (an entry with capitals matches
+    only as written); where it is not one, the longest entry that is a prefix of it is.
     """
 
     exact: Mapping[str, str]
@@ -78,42 +94,101 @@ class Lexicon:
     def of(cls, *sources: Iterable[tuple[str, str]]) -> Lexicon:
         exact: dict[str, str] = {}
         folded: dict[str, str] = {}
+        words: set[str] = set()
         for source in sources:
             for written, spoken in source:
                 if written == written.lower():
                     folded[written.casefold()] = spoken
                 else:
                     exact[written] = spoken
-        if not exact and not folded:
+                words.add(written)
+        if not words:
             return cls({}, {}, None)
-
-        # Longest first, so "Mr Darcy" wins over "Mr"; lower-case entries ignore case.
-        words = [(w, False) for w in exact] + [(w, True) for w in folded]
-        words.sort(key=lambda item: len(item[0]), reverse=True)
-        alternatives = "|".join(f"(?i:{re.escape(w)})" if fold else re.escape(w) for w, fold in words)
-        return cls(exact, folded, re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)"))
+        return cls(exact, folded, re.compile(rf"(?<!\w)(?:{_trie_pattern(words)})(?!\w)", re.IGNORECASE))
 
     def __len__(self) -> int:
         return len(self.exact) + len(self.folded)
 
     def __call__(self, text: str) -> str:
+        return self.say(text)
+
+    def say(self, text: str, *, joiner: str = " ") -> str:
+        """``text`` with each word of the lexicon said as it says; with ``joiner`` the spaces
+        inside what an entry says are that character, so a splitter can keep it whole."""
         if self.pattern is None:
             return text
-        return self.pattern.sub(self._say, text)
+        out: list[str] = []
+        pos = 0
+        search = self.pattern.search
+        while (m := search(text, pos)) is not None:
+            start = m.start()
+            found = self._entry(text, start, m.end())
+            if found is None:  # only entries with capitals, written otherwise: not a match here
+                out.append(text[pos : start + 1])
+                pos = start + 1
+                continue
+            end, spoken = found
+            out.append(text[pos:start])
+            out.append(spoken if joiner == " " else spoken.replace(" ", joiner))
+            pos = end
+        out.append(text[pos:])
+        return "".join(out)
 
-    def _say(self, m: re.Match[str]) -> str:
-        word = m.group()
-        if word in self.exact:
-            return self.exact[word]
-        spoken = self.folded.get(word.casefold(), word)
-        if word[:1].isupper() and spoken[:1].islower():
-            return spoken[0].upper() + spoken[1:]
-        return spoken
+    def _entry(self, text: str, start: int, end: int) -> tuple[int, str] | None:
+        """The longest entry that matches ``text`` from ``start``, up to ``end``, and what it says."""
+        for stop in range(end, start, -1):
+            if stop != end and _WORD.match(text, stop):
+                continue  # an entry ends where a word does
+            word = text[start:stop]
+            if word in self.exact:
+                return stop, self.exact[word]
+            spoken = self.folded.get(word.casefold())
+            if spoken is not None:
+                if word[:1].isupper() and spoken[:1].islower():
+                    spoken = spoken[0].upper() + spoken[1:]
+                return stop, spoken
+        return None
 
 
-def parse_pls(data: bytes) -> tuple[Pairs, int]:
-    """The ``<alias>`` entries of a W3C pronunciation lexicon (PLS), and how many lexemes
-    had none (only ``<phoneme>`` transcriptions, which no engine voxd drives can read).
+_WORD = re.compile(r"\w")
+
+
+def _key(ch: str) -> str:
+    """A trie edge for a character: its lower case where that is one character."""
+    low = ch.lower()
+    return low if len(low) == 1 else ch
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """One regular expression for ``words`` (compiled without case), shaped as their trie:
+    at each node the branches start with different characters, longer ones tried first."""
+    root: dict[str, dict] = {}
+    for word in words:
+        node = root
+        for ch in word:
+            node = node.setdefault(_key(ch), {})
+        node[""] = {}
+    return _node_pattern(root)
+
+
+def _node_pattern(node: dict[str, dict]) -> str:
+    branches = []
+    for ch in sorted(k for k in node if k):
+        child, literal = node[ch], [ch]
+        while len(child) == 1 and "" not in child:  # a chain without a fork: one literal run
+            (nxt, child), = child.items()
+            literal.append(nxt)
+        branches.append(re.escape("".join(literal)) + _node_pattern(child))
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    return f"(?:{body})?" if "" in node else body
+
+
+def parse_pls(data: bytes) -> tuple[Pairs, int, list[str]]:
+    """The ``<alias>`` entries of a W3C pronunciation lexicon (PLS), how many lexemes had
+    none (only ``<phoneme>`` transcriptions, which no engine voxd drives can read), and a
+    problem in words, naming the entry, for each one left out (:func:`check_entries`).
 
     Raises ``ValueError`` for a file that is not a PLS lexicon.
     """
@@ -134,8 +209,16 @@ def parse_pls(data: bytes) -> tuple[Pairs, int]:
             skipped += 1
             continue
         pairs.extend((g, alias) for g in graphemes if g.strip())
-    usable, _ = check_entries(pairs)
-    return usable, skipped
+    usable, problems = check_entries(pairs)
+    return usable, skipped, problems
+
+
+def warn_left_out(source: str, problems: list[str], shown: int = 20) -> None:
+    """Name each entry of a publisher's lexicon that was left out (the first ``shown`` of them)."""
+    for problem in problems[:shown]:
+        log.warning("%s: left out the lexicon entry %s", source, problem)
+    if len(problems) > shown:
+        log.warning("%s: left out %d more lexicon entries", source, len(problems) - shown)
 
 
 def load_lexicon_file(path: Path) -> Pairs:
@@ -149,9 +232,10 @@ def load_lexicon_file(path: Path) -> Pairs:
         raise ConfigError(f"lexicon {path} is larger than {MAX_LEXICON_BYTES // 2**20} MiB")
     if path.suffix.lower() in (".pls", ".xml"):
         try:
-            pairs, _ = parse_pls(data)
+            pairs, _, problems = parse_pls(data)
         except ValueError as exc:
             raise ConfigError(f"lexicon {path} is not a pronunciation lexicon: {exc}") from None
+        warn_left_out(str(path), problems)
         return pairs
     try:
         table = tomllib.loads(data.decode("utf-8-sig"))

@@ -343,7 +343,7 @@ def _paragraph_texts(
     """The chunk texts of one paragraph, in order; what is not language goes to ``dropped``.
 
     The lexicon is applied to each packed chunk, so chunk boundaries never depend on it;
-    a chunk it makes longer than ``max_chars`` is cut again on its own.
+    a chunk it makes longer than ``max_chars`` is cut again on its own (:func:`_recut`).
     """
     cleaned = clean_for_speech(paragraph, language)
     if not cleaned:
@@ -365,8 +365,27 @@ def _paragraph_texts(
         if len(said) <= max_chars:
             out.append((said, cut))
         else:
-            out.extend((piece, True) for piece in _split_long(said, max_chars))
+            out.extend(_recut(text, cut, lexicon, target_chars, max_chars))
     return out
+
+
+# Holds the words of what a lexicon entry says together while a chunk it lengthened is cut
+# again: not a space, so neither the sentence splitter nor a clause or word split sees one.
+_KEEP = "\u2060"
+
+
+def _recut(text: str, cut: bool, lexicon: Lexicon, target_chars: int, max_chars: int) -> list[Piece]:
+    """A chunk the lexicon made longer than ``max_chars``, said and cut again as the chunker
+    cuts a paragraph: at sentence ends, then at clause marks, packed back up to
+    ``target_chars``, each entry's words kept in one piece ("the National Aeronautics and
+    Space Administration" is never cut)."""
+    say = getattr(lexicon, "say", None)
+    said = say(text, joiner=_KEEP) if say is not None else lexicon(text)
+    pieces: list[Piece] = []
+    for sentence in split_sentences(said):
+        split = _split_long(sentence, max_chars)
+        pieces.extend((piece, cut or len(split) > 1) for piece in split)
+    return [(piece.replace(_KEEP, " "), piece_cut) for piece, piece_cut in _pack(pieces, target_chars)]
 
 
 def _speaks_english(language: str | None) -> bool:

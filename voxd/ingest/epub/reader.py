@@ -24,7 +24,7 @@ from voxd.ingest.epub.text import MATTER_TYPES, Block, Doc, Extractor, code_ment
 from voxd.ingest.matter import NAVIGATION, is_matter_title, text_kind
 from voxd.ingest.outline import chapter_spans, settle, walk
 from voxd.ingest.safezip import check_zip
-from voxd.narration.lexicon import MAX_LEXICON_BYTES, parse_pls
+from voxd.narration.lexicon import MAX_LEXICON_BYTES, parse_pls, warn_left_out
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +113,11 @@ def _lexicon(path: Path, package: Package) -> tuple[tuple[str, str], ...]:
                 info = zf.getinfo(where)
                 if info.file_size > MAX_LEXICON_BYTES:
                     raise ValueError(f"larger than {MAX_LEXICON_BYTES // 2**20} MiB")
-                found, phonemes = parse_pls(zf.read(info))
+                found, phonemes, problems = parse_pls(zf.read(info))
             except (KeyError, ValueError, *ZIP_ERRORS) as exc:
                 log.warning("%s: left out the pronunciation lexicon %s: %s", path.name, href, describe(exc))
                 continue
+            warn_left_out(f"{path.name}: {href}", problems)
             if phonemes:
                 log.info("%s: %s: %d entries give only phonemes, which are not used", path.name, href, phonemes)
             pairs.extend(found)

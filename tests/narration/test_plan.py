@@ -185,3 +185,19 @@ def test_plan_lists_a_section_of_links_under_skipped_with_the_reason(tmp_path: P
     assert [ch["title"] for ch in plan["chapters"]] == ["Systems"]
     out = _plan_cli(path, tmp_path).stdout
     assert f"skipped as front or back matter: Theorems ({reason}); Notation ({reason})" in out
+
+
+def test_a_books_lexicon_is_applied_in_the_readers_process(tmp_path: Path) -> None:
+    from voxd.narration.plan import read_speech
+
+    manifest = tmp_path / "names.voxd.json"
+    manifest.write_text(json.dumps({"voxd_manifest": 1, "title": "Names", "language": "en",
+                                    "lexicon": {"Hermione": "Her-my-oh-nee"},
+                                    "chapters": [{"title": "One", "text": "Hermione waved."}]}))
+    settings = load_settings(None, engine="espeak", state_dir=str(tmp_path / "state"))
+    book, speech = read_speech(manifest, settings)
+    assert [c.text for c in speech.chunks] == ["One", "Her-my-oh-nee waved."] and speech.lexicon_entries == 1
+    assert book.lexicon == (("Hermione", "Her-my-oh-nee"),)
+    slow = settings.model_copy(update={"ingest_timeout_seconds": 0.01})
+    with pytest.raises(Exception, match="reading it and cutting it into chunks took longer than 0.01 s"):
+        read_speech(manifest, slow)

@@ -53,7 +53,7 @@ class Speech:
 
     chunks: list[Chunk]
     dropped: list[Dropped]
-    lexicon: Lexicon
+    lexicon_entries: int  # the number, not the Lexicon: a Speech comes back from the reader's process
     body: int  # chunks that are not a chapter's title
 
 
@@ -80,7 +80,30 @@ def speech_chunks(book: Book, settings: Settings) -> Speech:
         dropped=dropped,
     )
     titles = sum(1 for c in chunks if c.index == 0) if settings.speak_chapter_titles else 0
-    return Speech(chunks=chunks, dropped=dropped, lexicon=lexicon, body=len(chunks) - titles)
+    return Speech(chunks=chunks, dropped=dropped, lexicon_entries=len(lexicon), body=len(chunks) - titles)
+
+
+def read_speech(source: Path, settings: Settings, *, skip_matter: bool | None = None,
+                checkpoint: Callable[[], None] | None = None) -> tuple[Book, Speech]:
+    """Read ``source`` and cut it into chunks (:func:`speech_chunks`) in the reader's child
+    process, under its memory and time limits: a book's lexicon is applied there too."""
+    from functools import partial
+
+    from voxd.ingest.isolated import read_isolated
+
+    book, speech = read_isolated(
+        source,
+        partial(speech_chunks, settings=settings),
+        timeout=settings.ingest_timeout_seconds,
+        memory_mb=settings.ingest_memory_mb,
+        checkpoint=checkpoint,
+        toc_depth=settings.toc_depth,
+        skip_front_back_matter=settings.skip_front_back_matter if skip_matter is None else skip_matter,
+        figure_mention=settings.figure_mention,
+        code_listings=settings.code_listings,
+    )
+    assert speech is not None
+    return book, speech
 
 
 # -- languages -------------------------------------------------------------------------
@@ -287,10 +310,12 @@ class Plan:
         }
 
 
-def plan_book(book: Book, settings: Settings, *, source: str, unskipped: Book | None = None) -> Plan:
-    """The plan of a book already read; ``unskipped`` (the same book read with front and
-    back matter kept) names what was left out as matter."""
-    speech = speech_chunks(book, settings)
+def plan_book(book: Book, settings: Settings, *, source: str, unskipped: Book | None = None,
+              speech: Speech | None = None) -> Plan:
+    """The plan of a book already read (and cut into chunks, where ``speech`` is given);
+    ``unskipped`` (the same book read with front and back matter kept) names what was left
+    out as matter."""
+    speech = speech if speech is not None else speech_chunks(book, settings)
     spoken = spoken_languages(settings.engine, settings)
     language = settings.language or book.metadata.language
     chapters = [
@@ -320,7 +345,7 @@ def plan_book(book: Book, settings: Settings, *, source: str, unskipped: Book | 
         unspoken=unspoken_languages(speech.chunks, spoken),
         spoken_offered=spoken.offered if spoken else "",
         skipped=skipped_sections(book, unskipped) if unskipped is not None else [],
-        lexicon_entries=len(speech.lexicon),
+        lexicon_entries=speech.lexicon_entries,
         speed=past_speed(settings),
         max_book_hours=settings.max_book_hours,
     )
@@ -345,20 +370,19 @@ def read_plan(source: Path, settings: Settings) -> Plan:
     """Read ``source`` as the daemon would (in a child process, with its limits) and plan it."""
     from voxd.ingest.isolated import read_book_isolated
 
-    def read(skip: bool) -> Book:
-        return read_book_isolated(
+    book, speech = read_speech(source, settings)
+    unskipped = None
+    if settings.skip_front_back_matter and source.suffix.lower() != ".json":
+        unskipped = read_book_isolated(
             source,
             timeout=settings.ingest_timeout_seconds,
             memory_mb=settings.ingest_memory_mb,
             toc_depth=settings.toc_depth,
-            skip_front_back_matter=skip,
+            skip_front_back_matter=False,
             figure_mention=settings.figure_mention,
             code_listings=settings.code_listings,
         )
-
-    book = read(settings.skip_front_back_matter)
-    unskipped = read(False) if settings.skip_front_back_matter and source.suffix.lower() != ".json" else None
-    return plan_book(book, settings, source=source.name, unskipped=unskipped)
+    return plan_book(book, settings, source=source.name, unskipped=unskipped, speech=speech)
 
 
 # -- for people ------------------------------------------------------------------------------

@@ -244,6 +244,7 @@ def check_speech(doc: dict, tmp_path: Path) -> None:
         assert after["paragraphs"] == SMOKE_PARAGRAPHS + 2 and after["chunks"] >= SMOKE_CHUNKS + 2, after
         assert after["skipped_sections"] == 0 and after["flagged_chunks"] >= 1, after
         assert after["fragment_paragraphs"] == 1, after  # the figure's labels, "0 10 20 x"
+        assert after["holes"] == 0 and after["code_mentions"] == 0, after  # its web address is said by its host
     assert doc["totals"]["after"]["chunks"] == sum(b["after"]["chunks"] for b in books.values())
 
 

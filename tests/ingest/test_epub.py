@@ -718,6 +718,9 @@ CODE_BODY = (
     "<p><code>epubcheck book.epub</code></p>"
     "<p>Done.</p>"
     "<pre>Whose woods these are I think I know.\n   His house is in the village though;</pre>"
+    "<p><tt>ARRIVING TUESDAY STOP</tt></p>"
+    '<pre class="screenplay">INT. KITCHEN - NIGHT</pre>'
+    '<pre class="programlisting">make install</pre>'
 )
 
 
@@ -731,6 +734,9 @@ def test_a_code_listing_is_mentioned_not_read_and_inline_code_stays(tmp_path: Pa
         "Done.",
         "Whose woods these are I think I know.",  # verse set in <pre> is read
         "His house is in the village though;",
+        "ARRIVING TUESDAY STOP",  # a telegram set in type
+        "INT. KITCHEN - NIGHT",
+        "A code example.",  # a listing by its class, whatever its text
     )
     skipped = read_epub(path, code_listings="skip").chapters[0].paragraphs
     assert "A code example." not in skipped and "Then check it:" in skipped and "Done." in skipped

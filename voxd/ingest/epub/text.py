@@ -88,7 +88,8 @@ def code_mention(language: str | None) -> str:
     return CODE_MENTION.get(primary_subtag(language, "en"), CODE_MENTION["en"])
 
 
-_CODE_TAGS = ("code", "kbd", "samp", "tt", "var")
+# Not <tt> or <var>: old books set telegrams in <tt>, and mathematics writes its variables in <var>.
+_CODE_TAGS = ("code", "kbd", "samp")
 _LISTING_TAGS = frozenset({"pre", "listing", "xmp", "plaintext"})
 # A block of code: every word of it inside code elements (<p><code>ls -l</code></p>).
 _HAS_CODE = etree.XPath("boolean(.//*[" + " or ".join(f"local-name()='{t}'" for t in _CODE_TAGS) + "])")
@@ -96,7 +97,13 @@ _TEXT_OUTSIDE_CODE = etree.XPath(
     "boolean(.//text()[normalize-space()][not(ancestor::*["
     + " or ".join(f"local-name()='{t}'" for t in _CODE_TAGS) + "])])"
 )
-_CODE_CLASS = re.compile(r".*(?:code|program|listing|source|highlight|screen|console|terminal|shell).*", re.I)
+# Class names that mark a listing (DocBook's programlisting and screen, Pandoc's sourceCode,
+# highlighters' highlight-python, language-js), as a name or a part of one, not "screenplay".
+_CODE_CLASS = re.compile(
+    r"(?:.*[-_])?(?:code|sourcecode|programlisting|listing|source|highlight|screen|console|terminal|shell"
+    r"|prettyprint|language|lang|brush|src)(?:[-_:].*)?",
+    re.IGNORECASE,
+)
 # What code and markup look like, and poetry set in <pre> does not.
 _CODE_LINE = re.compile(
     r"\s*(?:</?[A-Za-z!?][^>]*>|[$#>%] \S|//|/\*|\*/|#include|#!|(?:def|class|import|from|return|function|var|let"

@@ -124,6 +124,8 @@ def _looks_like_code(el: etree._Element) -> bool:
     symbols = sum(ch in _CODE_SYMBOLS for ch in visible)
     code_lines = sum(1 for line in lines if _CODE_LINE.match(line))
     return symbols >= max(3, len(visible) * 0.03) or code_lines * 3 >= len(lines)
+
+
 _URL_TEXT = re.compile(r"(?:https?://|ftp://|mailto:|www\.)\S+", re.IGNORECASE)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # an href that leaves the book: http:, mailto:
 _LEFTOVER_ENTITY = re.compile(r"&[A-Za-z_][\w.-]*;")

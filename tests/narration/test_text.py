@@ -106,6 +106,8 @@ def test_urls_are_said_by_their_host_so_the_sentence_keeps_its_words() -> None:
     assert (clean_for_speech("A wiki https://en.wikipedia.org/wiki/Foo_(bar) page.")
             == "A wiki en dot wikipedia dot org page.")
     assert clean_for_speech("Write to jane.doe@example.com today.") == "Write to jane dot doe at example dot com today."
+    assert (clean_for_speech("The router is at http://192.168.1.1:8080/setup.")
+            == "The router is at 192 dot 168 dot 1 dot 1.")
     assert clean_for_speech("Sieh https://www.beispiel.de/x.", "de") == "Sieh beispiel Punkt de."
     assert clean_for_speech("Écrivez à marie@exemple.fr.", "fr") == "Écrivez à marie arobase exemple point fr."
     # A web address on its own is a list of links, not a sentence.

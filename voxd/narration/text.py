@@ -114,7 +114,7 @@ def spoken_host(address: str, language: str | None = None) -> str:
         return f"{user} {_AT.get(primary, 'at')} {dot.join(email.group('host').split('.'))}"
     found = _HOST.match(address)
     host = found.group("host").strip(".") if found else ""
-    if not _HOST_NAME.fullmatch(host) or not any(ch.isalpha() for ch in host):
+    if not _HOST_NAME.fullmatch(host):
         return ""
     return dot.join(host.split("."))
 

@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 __all__ = ["read_epub"]
 
 #: A section of at least this many paragraphs, this share of them links into the book (or
-#: the book's own heading labels, at most _LABEL_CHARS long), is navigation.
+#: the book's own heading labels, at most _LABEL_CHARS long), and little other text, is navigation.
 _LINK_LIST_MIN = 3
 _LINK_LIST_SHARE = 0.7
+_LINK_LIST_PROSE = 300  # characters of other text such a section may have (an introduction)
 _LABEL_CHARS = 120
 _DOC_TYPES = frozenset({"application/xhtml+xml", "text/html", "application/html"})
 
@@ -283,9 +284,13 @@ class _Reader:
         if len(body) < _LINK_LIST_MIN:
             return False
         labels = self._labels
-        listed = sum(1 for b in body
-                     if b.inner_links >= 0.5 or (len(b.text) <= _LABEL_CHARS and norm(b.text) in labels))
-        return listed >= len(body) * _LINK_LIST_SHARE
+        prose = [b for b in body
+                 if b.inner_links < 0.5 and not (len(b.text) <= _LABEL_CHARS and norm(b.text) in labels)]
+        if len(prose) > len(body) * (1 - _LINK_LIST_SHARE):
+            return False
+        # A chapter that opens with its own list of sections still has its text: it is read.
+        chars = sum(len(b.text) for b in body)
+        return sum(len(b.text) for b in prose) <= max(_LINK_LIST_PROSE, chars * 0.2)
 
     def _spine_chapters(self) -> list[Chapter]:
         landmarks = landmark_types(self.ebook, self.package) if self.skip_matter else {}

@@ -83,7 +83,7 @@ def speech_chunks(book: Book, settings: Settings) -> Speech:
     return Speech(chunks=chunks, dropped=dropped, lexicon_entries=len(lexicon), body=len(chunks) - titles)
 
 
-def read_speech(source: Path, settings: Settings, *, skip_matter: bool | None = None,
+def read_speech(source: Path, settings: Settings, *,
                 checkpoint: Callable[[], None] | None = None) -> tuple[Book, Speech]:
     """Read ``source`` and cut it into chunks (:func:`speech_chunks`) in the reader's child
     process, under its memory and time limits: a book's lexicon is applied there too."""
@@ -98,7 +98,7 @@ def read_speech(source: Path, settings: Settings, *, skip_matter: bool | None = 
         memory_mb=settings.ingest_memory_mb,
         checkpoint=checkpoint,
         toc_depth=settings.toc_depth,
-        skip_front_back_matter=settings.skip_front_back_matter if skip_matter is None else skip_matter,
+        skip_front_back_matter=settings.skip_front_back_matter,
         figure_mention=settings.figure_mention,
         code_listings=settings.code_listings,
     )

@@ -67,7 +67,7 @@ class Phases:
     of assembly overlaps the render, in another process).
     """
 
-    NAMES = ("read_book_isolated", "speech_chunks", "render")  # the names convert() looks up in its module
+    NAMES = ("read_speech", "render")  # the names convert() looks up in its module (read_speech: reading and chunking)
 
     def __init__(self) -> None:
         self.seconds = {name: 0.0 for name in (*self.NAMES, "finish")}

@@ -1,6 +1,7 @@
 """What the listener would hear, book by book: sections skipped as front or back matter,
-chunks worth a look (voxd.narration.plan's flags), text left out as not language, and paragraphs that
-are fragments rather than sentences (figure labels read as "0 10 20 x").
+chunks worth a look (voxd.narration.plan's flags), text left out as not language, paragraphs that
+are fragments rather than sentences (figure labels read as "0 10 20 x"), chunks with a hole where a
+web address was taken out ("is at ."), and code listings said as "A code example.".
 
 Compare two versions of voxd on the same books: ``--before DIR`` is another checkout's
 root (``git archive COMMIT voxd | tar -x -C DIR``); its books are read and chunked by its own
@@ -114,6 +115,7 @@ def measure(data: dict) -> dict:
             skipped.append(title)
     flags: Counter[str] = Counter()
     flagged = 0
+    holes = sum(1 for c in data["chunks"] if HOLE.search(c["text"]))
     for c in data["chunks"]:
         chunk = Chunk(0, 0, c["text"], Pause.SENTENCE, "v", language=c["language"], cut=c["cut"])
         found = chunk_flags(chunk, "qwen")
@@ -126,6 +128,8 @@ def measure(data: dict) -> dict:
         "chunks": len(data["chunks"]),
         "flagged_chunks": flagged,
         "flags": dict(flags),
+        "holes": holes,
+        "code_mentions": sum(1 for c in data["chunks"] if c["text"] in CODE_MENTIONS),
         "left_out_pieces": len(data["left_out"]),
         "left_out_chars": sum(data["left_out"]),
         "paragraphs": data["paragraphs"],
@@ -133,6 +137,9 @@ def measure(data: dict) -> dict:
     }
 
 
+# What a removed web address leaves: "is at .", "see , or", "( )".
+HOLE = re.compile(r"\b(?:at|see|visit|from|on|to|via|under)\s+[.,;:!?)](?=\s|$)|\(\s*\)")
+CODE_MENTIONS = frozenset({"A code example.", "Ein Codebeispiel.", "Un exemple de code.", "Un ejemplo de código."})
 # A chapter for --smoke with something to find: a run of capitals (a flag) beside a web address, and
 # a figure's axis labels (a fragment, flagged as mostly digits).
 SMOKE_NOTES = ("Notes", ["The chart is at www.example.com with THE OLD HARBOUR MAP beside it.", "0 10 20 x"])
@@ -205,7 +212,8 @@ def _run(args, built: Path) -> int:
     if args.before:
         sides["before"] = dump(args.before, books)
     results: dict[str, dict] = {}
-    keys = ("skipped_sections", "flagged_chunks", "left_out_pieces", "fragment_paragraphs", "chunks")
+    keys = ("skipped_sections", "flagged_chunks", "left_out_pieces", "fragment_paragraphs", "holes", "code_mentions",
+            "chunks")
     print(f"{'book':<44} {'side':<6} " + " ".join(f"{k:>19}" for k in keys))
     for book in books:
         row = results.setdefault(book.name, {})

@@ -200,9 +200,9 @@ def _check_pipeline_run(doc: dict) -> None:
                     best["m4b_bytes"], best["engine_seconds_in_pipeline"], best["engine_seconds_alone"])
     assert best["ratio"] == pytest.approx(best["pipeline_seconds"] / best["engine_alone_seconds"], rel=0.05)
     phases = best["phases_seconds"]
-    assert set(phases) == {"read_book_isolated", "speech_chunks", "render", "finish"}
+    assert set(phases) == {"read_speech", "render", "finish"}
     # each phase was timed inside convert(): a name it no longer calls would stay at zero
-    assert positive(phases["read_book_isolated"], phases["render"], phases["finish"]), phases
+    assert positive(phases["read_speech"], phases["render"], phases["finish"]), phases
     assert sum(phases.values()) <= best["pipeline_seconds"] + 0.01
 
 
@@ -232,6 +232,18 @@ def check_serve(doc: dict, tmp_path: Path) -> None:
     assert doc["runs"][0]["audio_seconds"] == pytest.approx(doc["runs"][1]["audio_seconds"], abs=0.2)
 
 
+def check_lexicon(doc: dict, tmp_path: Path) -> None:
+    assert doc["smoke"]
+    without, with_ = doc["results"]
+    assert (without["case"], without["entries"], with_["case"], with_["entries"]) == (
+        "without lexicon", 0, "with lexicon", 1000)
+    assert without["lexicon_entries"] == 0 and with_["lexicon_entries"] == 1000
+    assert without["book_chars"] == with_["book_chars"] == 10_000
+    # the same book: the lexicon's entries, longer than the words they replace, made it longer
+    assert with_["spoken_chars"] > without["spoken_chars"] and with_["chunks"] >= without["chunks"]
+    assert positive(without["plan_seconds"], with_["plan_seconds"], with_["us_per_char"])
+
+
 def check_speech(doc: dict, tmp_path: Path) -> None:
     books = doc["books"]
     assert set(books) == {"smoke.epub", "smoke.pdf"}
@@ -242,6 +254,7 @@ def check_speech(doc: dict, tmp_path: Path) -> None:
         assert after["paragraphs"] == SMOKE_PARAGRAPHS + 2 and after["chunks"] >= SMOKE_CHUNKS + 2, after
         assert after["skipped_sections"] == 0 and after["flagged_chunks"] >= 1, after
         assert after["fragment_paragraphs"] == 1, after  # the figure's labels, "0 10 20 x"
+        assert after["holes"] == 0 and after["code_mentions"] == 0, after  # its web address is said by its host
     assert doc["totals"]["after"]["chunks"] == sum(b["after"]["chunks"] for b in books.values())
 
 
@@ -302,6 +315,7 @@ CASES: dict[str, tuple[tuple[str, ...], Callable[[dict, Path], None], float]] = 
     "remote": ((), check_remote, 180),
     "serve": ((), check_serve, 240),
     "speech": (("--before", str(ROOT)), check_speech, 120),
+    "lexicon": ((), check_lexicon, 120),
     "piper_engine": ((), check_piper_engine, 180),
     "verify": ((), check_verify, 240),
     "gpu_report": ((), check_gpu_report, 60),

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from voxd.cache import ChunkCache
 from voxd.samples import build_sample
@@ -63,7 +64,7 @@ def test_jobs_keeps_one_line_per_job_whatever_the_names_hold(tmp_path: Path) -> 
     table = out.stdout.split("\n\n")[0].splitlines()
     assert len(table) == 4, out.stdout
     assert "\x1b" not in out.stdout
-    assert "two lines and [2Jescapes.epub" in table[1] and "the reader failed: line one line two" in table[1]
+    assert "two lines and\\x1b[2Jescapes.epub" in table[1] and "the reader failed: line one line two" in table[1]
     assert "~2h00m00s" in table[2]
     # the columns line up on screen: a wide (CJK) character takes two columns
     from voxd.service.joblist import width
@@ -116,3 +117,40 @@ def test_retry_with_max_hours_lets_one_book_through(tmp_path: Path) -> None:
     assert out.returncode == 0 and "queued again, up to 40 hours" in out.stdout
     again = store.require(job.id)
     assert again.status.value == "queued" and again.max_hours == 40.0
+
+
+HOSTILE_TITLE = "Pwned\x1b]0;owned\x07 \u202eeman"
+
+
+def test_plan_extract_render_and_jobs_show_a_books_controls_escaped(tmp_path: Path) -> None:
+    """A title that would set the terminal's title, ring its bell and turn a line around."""
+    manifest = tmp_path / "hostile.voxd.json"
+    manifest.write_text(json.dumps({
+        "voxd_manifest": 1, "title": HOSTILE_TITLE, "authors": ["A\x1b[2J"], "language": "en",
+        "chapters": [{"title": "One\x1b[31m", "text": "It was \u202edrawkcab\u202c, they said."}],
+    }))
+    for args in (("plan", str(manifest)), ("plan", "--flagged", str(manifest)),
+                 ("extract", str(manifest), "-o", str(tmp_path / "out.voxd.json"))):
+        out = voxd(tmp_path, *args)
+        assert out.returncode == 0, out.stderr
+        assert not any(ch in out.stdout for ch in "\x1b\x07\u202e\u202c"), (args, out.stdout)
+        assert "Pwned\\x1b]0;owned\\x07 \\u202eeman" in out.stdout
+    assert "One\\x1b[31m" in voxd(tmp_path, "plan", str(manifest)).stdout
+    planned = voxd(tmp_path, "plan", "--json", str(manifest)).stdout
+    assert "\u202e" not in planned and json.loads(planned)["title"] == HOSTILE_TITLE
+    store = Store(tmp_path / "state" / "voxd.sqlite3")
+    job, _ = store.put("d" * 64, manifest)
+    store.progress(job.id, title=HOSTILE_TITLE)
+    jobs = voxd(tmp_path, "jobs").stdout
+    assert "Pwned\\x1b]0;owned\\x07 \\u202eeman" in jobs and "\x1b" not in jobs and "\u202e" not in jobs
+
+
+@pytest.mark.slow
+def test_render_shows_a_books_controls_escaped(tmp_path: Path) -> None:
+    manifest = tmp_path / "hostile.voxd.json"
+    manifest.write_text(json.dumps({"voxd_manifest": 1, "title": HOSTILE_TITLE, "language": "en",
+                                    "chapters": [{"title": "One", "text": "A short one."}]}))
+    out = voxd(tmp_path, "render", str(manifest), "-o", str(tmp_path / "h.m4b"))
+    assert out.returncode == 0, out.stderr
+    assert "Pwned\\x1b]0;owned\\x07 \\u202eeman by" in out.stdout
+    assert not any(ch in out.stdout + out.stderr for ch in "\x1b\x07\u202e")

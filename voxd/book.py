@@ -68,6 +68,9 @@ class Book:
     #: How to say words: (written, spoken) pairs from the manifest or the EPUB's PLS
     #: lexicons, applied on top of the global lexicon (see :mod:`voxd.narration.lexicon`).
     lexicon: tuple[tuple[str, str], ...] = ()
+    #: Sections the reader left out for what their text is, whatever their title, and why:
+    #: (title, kind) with a kind of :mod:`voxd.ingest.matter` ("pages", "imprint", "navigation: ...").
+    skipped: tuple[tuple[str, str], ...] = ()
 
 
 class Pause(str, Enum):

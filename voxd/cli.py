@@ -21,6 +21,7 @@ from .cli_queue import settings_for as _settings
 from .config import Settings, load_settings
 from .errors import ConfigError, VoxdError
 from .progress import ProgressBar
+from .terminal import json_shown, shown
 
 
 def _setup_logging(level: str) -> None:
@@ -88,10 +89,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         if listener is not None:
             listener.close()
     meta = outcome.book.metadata
-    print(
-        f"{meta.title} by {meta.author}: {len(outcome.chapters)} chapters, "
-        f"{outcome.duration / 60:.1f} min of audio"
-    )
+    print(shown(f"{meta.title} by {meta.author}: {len(outcome.chapters)} chapters, "
+                f"{outcome.duration / 60:.1f} min of audio"))
     from .cli_readback import read_back
 
     read_back(outcome.progress)
@@ -120,8 +119,9 @@ def _start(settings: Settings, bar: ProgressBar, book, chunks) -> None:
     if short:
         print(f"voxd: warning: {short}: the render may fill the disk and stop there", file=sys.stderr)
     if bar.enabled:
-        print(f"{book.metadata.title}: about {hours(expected_seconds(chunks, settings))} of audio", file=sys.stderr)
-    bar.start(f"{book.metadata.title[:40]}", len({c.key for c in chunks}))
+        print(shown(f"{book.metadata.title}: about {hours(expected_seconds(chunks, settings))} of audio"),
+              file=sys.stderr)
+    bar.start(shown(book.metadata.title[:40]), len({c.key for c in chunks}))
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -134,8 +134,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise VoxdError(f"{source}: no such file")
     plan = read_plan(source, settings)
     if args.json:
-        json.dump(plan.as_json(), sys.stdout, ensure_ascii=False, indent=2)
-        print()
+        print(json_shown(json.dumps(plan.as_json(), ensure_ascii=False, indent=2)))
     else:
         print(describe(plan, flagged_only=args.flagged))
     return 0
@@ -154,14 +153,15 @@ def cmd_extract(args: argparse.Namespace) -> int:
     book = read_book_isolated(  # the daemon's limits: a hostile book costs this command, not the machine
         source, timeout=settings.ingest_timeout_seconds, memory_mb=settings.ingest_memory_mb,
         toc_depth=settings.toc_depth, skip_front_back_matter=settings.skip_front_back_matter,
+        code_listings=settings.code_listings,
     )
     stem = source.name.split(".")[0] or "book"
     out = Path(args.output) if args.output else source.with_name(fitting_name(f"{stem}.voxd.json"))
     write_manifest(book, out, cover_name=f"{out.name.split('.')[0]}.cover.jpg")
     words = sum(len(p.split()) for c in book.chapters for p in c.paragraphs)
-    print(f"{book.metadata.title} by {book.metadata.author}: {len(book.chapters)} chapters, {words} words")
+    print(shown(f"{book.metadata.title} by {book.metadata.author}: {len(book.chapters)} chapters, {words} words"))
     for n, chapter in enumerate(book.chapters, 1):
-        print(f"  {n:3d}. {chapter.title}")
+        print(f"  {n:3d}. {shown(chapter.title)}")
     print(out)
     return 0
 
@@ -469,10 +469,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # here, where a closed pipe is caught, not at the interpreter's exit
         return status
     except ConfigError as exc:
-        print(f"voxd: configuration error: {exc}", file=sys.stderr)
+        print(shown(f"voxd: configuration error: {exc}", lines=True), file=sys.stderr)
         return 2
     except VoxdError as exc:
-        print(f"voxd: {exc}", file=sys.stderr)
+        print(shown(f"voxd: {exc}", lines=True), file=sys.stderr)  # a book's name may be in it
         return 1
     except KeyboardInterrupt:
         return 130

@@ -312,8 +312,12 @@ class Settings(BaseSettings):
     pause_chapter: float = Field(2.0, ge=0, le=30)
     # a section break inside a chapter: the pause alone, or "Part Two" spoken after it
     section_breaks: Literal["pause", "spoken"] = "pause"
-    # what a PDF figure whose labels were left out is called ("Figure."), or nothing
+    # what a PDF figure whose labels were left out is called ("Figure."), and an EPUB formula
+    # whose alt text is a placeholder ("formula"), or nothing
     figure_mention: bool = False
+    # EPUB code and markup listings (<pre>, a paragraph of nothing but code): "A code example." in
+    # the book's language, nothing, or read line by line; inline code in a sentence is always read
+    code_listings: Literal["mention", "skip", "read"] = "mention"
     # how to say words (voxd.narration.lexicon): a TOML file of word = "what to say", or a PLS file;
     # unset: lexicon.toml beside the config file, if there is one
     lexicon_file: Path | None = None

@@ -18,9 +18,8 @@ from .cache import ChunkCache
 from .config import Settings
 from .errors import BookError
 from .faults import crash_point
-from .ingest.isolated import read_book_isolated
 from .narration import length
-from .narration.plan import check_languages, speech_chunks
+from .narration.plan import check_languages, read_speech
 from .render import Check, Progress, render, with_keys
 from .tts.base import Engine
 from .tts.gpu import BatchMemory, batch_size_for
@@ -69,18 +68,9 @@ def convert(
     A book whose text would play longer than ``max_book_hours`` is refused
     (:class:`~voxd.errors.TooLong`) before ``on_book`` hears of it.
     """
-    book = read_book_isolated(
-        source,
-        timeout=settings.ingest_timeout_seconds,
-        memory_mb=settings.ingest_memory_mb,
-        checkpoint=checkpoint,
-        toc_depth=settings.toc_depth,
-        skip_front_back_matter=settings.skip_front_back_matter,
-        figure_mention=settings.figure_mention,
-    )
+    book, speech = read_speech(source, settings, checkpoint=checkpoint)  # chunked under the reader's limits
     crash_point("ingest")
     voice = settings.voice or "default"
-    speech = speech_chunks(book, settings)
     chunks = speech.chunks
     if speech.dropped:
         chars = sum(len(d.text) for d in speech.dropped)

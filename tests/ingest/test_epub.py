@@ -343,7 +343,7 @@ def test_text_is_cleaned_for_speech(tmp_path: Path) -> None:
     assert book.chapters[0].paragraphs == (
         "A footnote here and a role one and a sup and a bare sup.",
         "Zerowidthjoiners and lots of space.",
-        "Read the website or today.",
+        "Read the website or https://example.com today.",
         "Line one",
         "Line two",
         "Line three",
@@ -705,3 +705,106 @@ def test_web_navigation_is_not_read(tmp_path: Path) -> None:
         "Unpack the archive and run the installer.",
         "Next, read the configuration guide before you start.",
     )
+
+
+# ----------------------------------------------------------------------------- code listings
+
+CODE_BODY = (
+    "<h1>Packaging</h1>"
+    "<p>The spine lists the documents; run <code>zip -X</code> to pack them.</p>"
+    "<pre>&lt;spine&gt;\n  &lt;itemref idref=\"chapter1\"/&gt;\n&lt;/spine&gt;</pre>"
+    "<pre><code>def read(path):\n    return open(path).read()</code></pre>"
+    "<p>Then check it:</p>"
+    "<p><code>epubcheck book.epub</code></p>"
+    "<p>Done.</p>"
+    "<pre>Whose woods these are I think I know.\n   His house is in the village though;</pre>"
+    "<p><tt>ARRIVING TUESDAY STOP</tt></p>"
+    '<pre class="screenplay">INT. KITCHEN - NIGHT</pre>'
+    '<pre class="programlisting">make install</pre>'
+)
+
+
+def test_a_code_listing_is_mentioned_not_read_and_inline_code_stays(tmp_path: Path) -> None:
+    path = build_epub(tmp_path / "code.epub", [("c.xhtml", "Packaging", CODE_BODY)])
+    assert read_epub(path).chapters[0].paragraphs == (
+        "The spine lists the documents; run zip -X to pack them.",
+        "A code example.",  # two listings in a row: said once
+        "Then check it:",
+        "A code example.",
+        "Done.",
+        "Whose woods these are I think I know.",  # verse set in <pre> is read
+        "His house is in the village though;",
+        "ARRIVING TUESDAY STOP",  # a telegram set in type
+        "INT. KITCHEN - NIGHT",
+        "A code example.",  # a listing by its class, whatever its text
+    )
+    skipped = read_epub(path, code_listings="skip").chapters[0].paragraphs
+    assert "A code example." not in skipped and "Then check it:" in skipped and "Done." in skipped
+    read = " ".join(read_epub(path, code_listings="read").chapters[0].paragraphs)
+    assert 'itemref idref="chapter1"' in read and "epubcheck book.epub" in read
+
+
+def test_the_code_mention_is_in_the_books_language(tmp_path: Path) -> None:
+    path = build_epub(tmp_path / "de.epub", [("c.xhtml", "Packen", CODE_BODY)], language="de")
+    assert "Ein Codebeispiel." in read_epub(path).chapters[0].paragraphs
+
+
+def test_a_removed_web_address_leaves_no_hole(tmp_path: Path) -> None:
+    """A link whose text is a URL is said by its host: "at ." and "( )" are never left."""
+    from voxd.narration.text import plan_chunks
+
+    body = (
+        "<h1>About</h1>"
+        '<p>His professional website is at <a href="http://beezer.cotc.pugetsound.edu/">'
+        "http://beezer.cotc.pugetsound.edu/</a>.</p>"
+        '<p>Errata are kept online (<a href="https://example.org/errata">https://example.org/errata</a>).</p>'
+        '<p>Write to <a href="mailto:rob@example.edu">mailto:rob@example.edu</a> with corrections.</p>'
+        '<p><a href="https://example.org/">https://example.org/</a></p>'
+    )
+    book = read_epub(build_epub(tmp_path / "web.epub", [("a.xhtml", "About", body)]))
+    said = [c.text for c in plan_chunks(book, voice="v", language="en")]
+    assert said == [
+        "About",
+        "His professional website is at beezer dot cotc dot pugetsound dot edu.",
+        "Errata are kept online (example dot org).",
+        "Write to rob at example dot edu with corrections.",
+    ]
+
+
+# ----------------------------------------------------------------------------- link lists
+
+THEOREMS = [("EOPSS", "Equation Operations Preserve Solution Sets"), ("REMEF", "Row-Equivalent Matrices"),
+            ("RREFU", "Reduced Row-Echelon Form is Unique"), ("HSC", "Homogeneous Systems are Consistent")]
+
+
+def linear_algebra(path: Path) -> Path:
+    """A textbook that opens with a section of links to its theorems and one of its heading labels."""
+    links = "".join(f'<p><a href="s1.xhtml#{t}">Theorem {t} {name}</a></p>' for t, name in THEOREMS)
+    labels = "".join(f"<p>Theorem {t} {name}</p>" for t, name in THEOREMS)
+    body = "<h1>Systems</h1>" + "".join(
+        f'<h2 id="{t}">Theorem {t} {name}</h2><p>Suppose a system of equations; then {name.lower()} holds, '
+        f'as <a href="s1.xhtml#{THEOREMS[0][0]}">Theorem {THEOREMS[0][0]}</a> shows.</p>'
+        for t, name in THEOREMS
+    )
+    names = ("rows", "columns", "sums", "products", "inverses", "transposes", "ranks", "traces", "blocks",
+             "kernels", "images", "spans")
+    sections = "".join(f'<p><a href="#s{n}">Of {name}</a></p>' for n, name in enumerate(names, 1))
+    text = "".join(f'<p id="s{n}">{" ".join([LOREM] * 5)}</p>' for n in range(1, 4))  # fewer, longer paragraphs
+    docs = [("theorems.xhtml", "Theorems", f"<h1>Theorems</h1><p>Every theorem, in order.</p>{links}"),
+            ("notation.xhtml", "Notation", f"<h1>Notation</h1>{labels}"),
+            ("s1.xhtml", "Systems", body),
+            ("s2.xhtml", "Matrices", f"<h1>Matrices</h1>{sections}{text}")]
+    return build_epub(path, docs, title="Linear Algebra")
+
+
+def test_a_section_of_links_into_the_book_is_skipped_like_a_contents_page(tmp_path: Path) -> None:
+    from voxd.ingest.matter import NAVIGATION
+
+    path = linear_algebra(tmp_path / "la.epub")
+    book = read_epub(path)
+    assert [c.title for c in book.chapters] == ["Systems", "Matrices"]  # one opens with its own links
+    assert dict(book.skipped) == {"Theorems": NAVIGATION, "Notation": NAVIGATION}
+    # a chapter that links to its own theorems is read, and nothing is skipped when asked
+    assert any("Theorem EOPSS" in p for p in book.chapters[0].paragraphs)
+    assert [c.title for c in read_epub(path, skip_front_back_matter=False).chapters] == [
+        "Theorems", "Notation", "Systems", "Matrices"]

@@ -78,3 +78,28 @@ def test_a_stop_is_heard_while_a_book_is_read(tmp_path):
         read_book_isolated(stuck, timeout=600, memory_mb=2048, checkpoint=stopping)
     assert len(asked) == 3
     assert not [p for p in multiprocessing.active_children() if p.name == "voxd-reader"]
+
+
+def _pid(book) -> int:
+    import os
+
+    return os.getpid()
+
+
+def _forever(book) -> None:
+    while True:
+        pass
+
+
+def test_what_is_worked_out_of_a_book_is_worked_out_in_the_child_under_its_time_limit(tmp_path):
+    """voxd cuts a book into chunks (its lexicon applied) in the reader's process: a stall
+    there ends at ingest_timeout_seconds, as a stalled reader does."""
+    import os
+
+    from voxd.ingest.isolated import read_isolated
+
+    book = build_sample(tmp_path / "alice.epub")
+    read, pid = read_isolated(book, _pid, timeout=60, memory_mb=2048)
+    assert read == read_book(book) and isinstance(pid, int) and pid != os.getpid()
+    with pytest.raises(BookError, match=r"alice.epub: reading it and cutting it into chunks took longer than 2 s"):
+        read_isolated(book, _forever, timeout=2, memory_mb=2048)

@@ -44,9 +44,9 @@ def test_entries_are_checked() -> None:
 
 
 def test_pls_aliases_are_read_and_phonemes_counted() -> None:
-    pairs, phonemes = parse_pls(PLS.encode())
+    pairs, phonemes, problems = parse_pls(PLS.encode())
     assert pairs == (("Hermione", "Her-my-oh-nee"), ("Sirius", "Sear-ee-us"), ("SIRIUS", "Sear-ee-us"))
-    assert phonemes == 1
+    assert phonemes == 1 and problems == []
     with pytest.raises(ValueError, match="PLS"):
         parse_pls(b"<html/>")
 
@@ -145,3 +145,101 @@ def test_an_entry_changes_only_the_keys_of_chunks_with_its_word(tmp_path: Path) 
     assert len(before) == len(after)
     changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
     assert changed == [4, 8]  # the title is chunk 0
+
+
+# -- a lexicon that lengthens words, a large one, one with entries left out ------------------
+
+NASA = "the National Aeronautics and Space Administration"
+SPACE = ("NASA said NASA would fly, and NASA did: NASA built it, NASA tested it and NASA flew it; NASA, NASA "
+         "and NASA again. Then NASA rested while NASA planned what NASA would do next for NASA and NASA.")
+
+
+# One long sentence with no clause mark in it: only a cut between words is left.
+RUN_ON = ("When NASA asked NASA whether NASA could help NASA the answer from NASA was that NASA would ask NASA "
+          "and NASA agreed so NASA and NASA and NASA went on with what NASA had planned before NASA began it all")
+
+
+@pytest.mark.parametrize("paragraph", [SPACE, RUN_ON], ids=["clauses", "run-on"])
+def test_a_lexicon_that_lengthens_words_never_recuts_the_text_into_words(paragraph: str) -> None:
+    from voxd.narration.text import chunk_chapter
+
+    chapter = Chapter(title="Space", paragraphs=(paragraph,))
+    chunks = chunk_chapter(0, chapter, voice="v", language="en", speak_title=False,
+                           lexicon=Lexicon.of([("NASA", NASA)]))
+    texts = [c.text for c in chunks]
+    assert 2 <= len(texts) <= 5, texts
+    assert all(len(t) <= 500 and len(t.split()) >= 10 for t in texts), texts
+    # every entry said whole, in one chunk, and nothing lost or added
+    assert " ".join(texts) == paragraph.replace("NASA", NASA)
+    assert sum(t.count(NASA) for t in texts) == paragraph.count("NASA")
+    if paragraph is SPACE:
+        assert texts[-1].startswith("Then") and not chunks[-1].cut  # a sentence that fits is not marked cut
+
+
+def _reference(pairs: list[tuple[str, str]], text: str) -> str:
+    """What a lexicon says, as one alternation tried entry by entry, longest first (the old way)."""
+    import re
+
+    exact = {w: s for w, s in pairs if w != w.lower()}
+    folded = {w.casefold(): s for w, s in pairs if w == w.lower()}
+    written = [w for w, _ in pairs if w == w.lower()]  # as written: "straße", not its casefold "strasse"
+    words = sorted([(w, False) for w in exact] + [(w, True) for w in written], key=lambda i: len(i[0]), reverse=True)
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(f"(?i:{re.escape(w)})" if f else re.escape(w) for w, f in words)
+                         + r")(?!\w)")
+
+    def say(m: re.Match[str]) -> str:
+        word = m.group()
+        if word in exact:
+            return exact[word]
+        spoken = folded[word.casefold()]
+        return spoken[0].upper() + spoken[1:] if word[:1].isupper() and spoken[:1].islower() else spoken
+
+    return pattern.sub(say, text)
+
+
+def test_the_trie_says_what_the_entry_by_entry_pattern_said() -> None:
+    import random
+
+    rng = random.Random(3)
+    words = ["mr", "Mr", "mr darcy", "Mr Darcy", "darcy", "US", "us", "U.S.", "AT&T", "at", "gif", "GIF", "ab",
+             "abc", "abcd", "Abc", "x-ray", "x", "éclair", "Éclair", "straße", "naïve"]
+    for _ in range(200):
+        pairs = [(w, f"<{w.upper()}>") for w in rng.sample(words, rng.randint(1, len(words)))]
+        text = " ".join(rng.choice([*words, "and", "the", "Abcd", "ABC", "Darcy", "mr.", "(us)", "gifs"])
+                        for _ in range(30))
+        assert Lexicon.of(pairs)(text) == _reference(pairs, text), (pairs, text)
+
+
+def test_entries_past_the_cap_are_refused_and_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from voxd.narration import lexicon
+
+    monkeypatch.setattr(lexicon, "MAX_ENTRIES", 3)
+    pairs, problems = check_entries({"a": "1", "b": "2", "c": "3", "d": "4", "e": "5"})
+    assert pairs == (("a", "1"), ("b", "2"), ("c", "3"))
+    assert problems == ["more than 3 entries: 'd' and those after it"]
+    with pytest.raises(BookError, match=r"names\.voxd\.json.*more than 3 entries"):
+        read_book(_manifest(tmp_path / "names.voxd.json", {"a": "1", "b": "2", "c": "3", "d": "4"}))
+
+
+def test_an_epub_lexicon_entry_left_out_is_named_in_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    long = "Aldous" * 40
+    pls = PLS.replace("</lexicon>", f"<lexeme><grapheme>{long}</grapheme><alias>too long</alias></lexeme></lexicon>")
+    book = epub.EpubBook()
+    book.set_identifier("urn:uuid:voxd-pls-long")
+    book.set_title("Spelled")
+    book.set_language("en")
+    book.add_item(epub.EpubItem(uid="pls", file_name="lexicon.pls", media_type="application/pls+xml",
+                                content=pls.encode()))
+    chapter = epub.EpubHtml(title="One", file_name="one.xhtml", lang="en")
+    chapter.content = "<html><head><title>One</title></head><body><h1>One</h1><p>Hermione met Sirius.</p></body></html>"
+    book.add_item(chapter)
+    book.toc = [epub.Link("one.xhtml", "One", "one")]
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = ["nav", chapter]
+    epub.write_epub(str(tmp_path / "long.epub"), book)
+    with caplog.at_level("WARNING"):
+        read = read_book(tmp_path / "long.epub")
+    assert ("Hermione", "Her-my-oh-nee") in read.lexicon and all(w != long for w, _ in read.lexicon)
+    [warning] = [r.getMessage() for r in caplog.records if "left out the lexicon entry" in r.getMessage()]
+    assert "long.epub: lexicon.pls" in warning and long[:30] in warning and "longer than 200" in warning

@@ -173,3 +173,31 @@ def test_a_book_over_max_book_hours_is_said_to_be_too_long(tmp_path: Path) -> No
         plan = plan_book(book, settings, source="walk.epub")
         assert plan.too_long is too_long and plan.as_json()["too_long"] is too_long
         assert plan.seconds == pytest.approx(length.expected_seconds(speech_chunks(book, settings).chunks, settings))
+
+
+def test_plan_lists_a_section_of_links_under_skipped_with_the_reason(tmp_path: Path) -> None:
+    from tests.ingest.test_epub import linear_algebra
+
+    path = linear_algebra(tmp_path / "la.epub")
+    plan = json.loads(_plan_cli(path, tmp_path, "--json").stdout)
+    reason = "navigation: links into the book"
+    assert {s["title"]: s["reason"] for s in plan["skipped"]} == {"Theorems": reason, "Notation": reason}
+    assert [ch["title"] for ch in plan["chapters"]] == ["Systems", "Matrices"]
+    out = _plan_cli(path, tmp_path).stdout
+    assert f"skipped as front or back matter: Theorems ({reason}); Notation ({reason})" in out
+
+
+def test_a_books_lexicon_is_applied_in_the_readers_process(tmp_path: Path) -> None:
+    from voxd.narration.plan import read_speech
+
+    manifest = tmp_path / "names.voxd.json"
+    manifest.write_text(json.dumps({"voxd_manifest": 1, "title": "Names", "language": "en",
+                                    "lexicon": {"Hermione": "Her-my-oh-nee"},
+                                    "chapters": [{"title": "One", "text": "Hermione waved."}]}))
+    settings = load_settings(None, engine="espeak", state_dir=str(tmp_path / "state"))
+    book, speech = read_speech(manifest, settings)
+    assert [c.text for c in speech.chunks] == ["One", "Her-my-oh-nee waved."] and speech.lexicon_entries == 1
+    assert book.lexicon == (("Hermione", "Her-my-oh-nee"),)
+    slow = settings.model_copy(update={"ingest_timeout_seconds": 0.01})
+    with pytest.raises(Exception, match="reading it and cutting it into chunks took longer than 0.01 s"):
+        read_speech(manifest, slow)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -95,14 +96,28 @@ def test_hyphenated_line_break_joined() -> None:
     assert clean_for_speech("a well-known fact") == "a well-known fact"
 
 
-def test_urls_removed() -> None:
-    assert clean_for_speech("See http://example.com/page?id=1 for more.") == "See for more."
-    assert clean_for_speech("Visit https://example.org/a.html.") == "Visit."
-    assert clean_for_speech("Or www.example.com, later.") == "Or, later."
-    assert clean_for_speech("Links (https://x.example/y) go.") == "Links go."
-    assert clean_for_speech("A wiki https://en.wikipedia.org/wiki/Foo_(bar) page.") == "A wiki page."
-    # Not a URL: "www." inside a word.
+def test_urls_are_said_by_their_host_so_the_sentence_keeps_its_words() -> None:
+    assert (clean_for_speech("His professional website is at http://beezer.cotc.pugetsound.edu/home.html.")
+            == "His professional website is at beezer dot cotc dot pugetsound dot edu.")
+    assert clean_for_speech("See http://example.com/page?id=1 for more.") == "See example dot com for more."
+    assert clean_for_speech("Visit https://example.org/a.html.") == "Visit example dot org."
+    assert clean_for_speech("Or www.example.com, later.") == "Or example dot com, later."
+    assert clean_for_speech("Links (https://x.example/y) go.") == "Links (x dot example) go."
+    assert (clean_for_speech("A wiki https://en.wikipedia.org/wiki/Foo_(bar) page.")
+            == "A wiki en dot wikipedia dot org page.")
+    assert clean_for_speech("Write to jane.doe@example.com today.") == "Write to jane dot doe at example dot com today."
+    assert (clean_for_speech("The router is at http://192.168.1.1:8080/setup.")
+            == "The router is at 192 dot 168 dot 1 dot 1.")
+    assert clean_for_speech("Sieh https://www.beispiel.de/x.", "de") == "Sieh beispiel Punkt de."
+    assert clean_for_speech("Écrivez à marie@exemple.fr.", "fr") == "Écrivez à marie arobase exemple point fr."
+    # A web address on its own is a list of links, not a sentence.
+    assert clean_for_speech("https://example.com/page") == ""
+    # Not a URL: "www." inside a word; not an address: a word with an @ in it.
     assert clean_for_speech("Awww. Sweet.") == "Awww. Sweet."
+    assert clean_for_speech("Meet @noon at user@localhost.") == "Meet @noon at user@localhost."
+    for text in ("No holes at http://example.com.", "(https://a.b/c)", "mail me@x.org"):
+        assert clean_for_speech(clean_for_speech(text)) == clean_for_speech(text)
+        assert not re.search(r"\bat \.|\(\s*\)", clean_for_speech(text))
 
 
 def test_footnote_marks_removed() -> None:
@@ -375,7 +390,7 @@ def test_voice_style_language() -> None:
 
 def test_paragraphs_are_cleaned() -> None:
     chunks = _chunks(_chapter("An exam-\nple[1] at http://x.example today."), speak_title=False)
-    assert [c.text for c in chunks] == ["An example at today."]
+    assert [c.text for c in chunks] == ["An example at x dot example today."]
 
 
 def test_invalid_sizes() -> None:

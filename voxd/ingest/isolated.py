@@ -5,6 +5,10 @@ libraries. A crash, a runaway allocation or an endless loop in one of them must
 cost one job, not the daemon (Calibre and Dangerzone do the same): the reader runs
 in a fresh ``spawn`` child under ``RLIMIT_AS``, and is killed when it runs past
 its time. Its Book comes back pickled; its typed errors come back as themselves.
+
+What a book carries is worked on under the same limits: :func:`read_isolated` runs a
+function of the book in the child too (the daemon and ``voxd plan`` cut it into chunks
+there, applying its lexicon, which a manifest fills with whatever it likes).
 """
 
 from __future__ import annotations
@@ -15,20 +19,23 @@ import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import children
 from ..book import Book
 from ..errors import BookError, VoxdError
 
+T = TypeVar("T")
 
-def _child(conn, path: str, options: dict[str, Any], memory_bytes: int) -> None:
+
+def _child(conn, path: str, options: dict[str, Any], memory_bytes: int, then: Callable[[Book], Any] | None) -> None:
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     try:
         from . import read_book
 
-        conn.send(("ok", read_book(Path(path), **options)))
+        book = read_book(Path(path), **options)
+        conn.send(("ok", (book, then(book) if then is not None else None)))
     except VoxdError as exc:
         conn.send(("error", exc))
     except BaseException as exc:  # a parser bug: report it as words, not a pickled traceback
@@ -86,10 +93,18 @@ def read_book_isolated(path: Path, *, timeout: float, memory_mb: int,
     ``checkpoint`` is called every :data:`CHECK_SECONDS` while the child reads; whatever it
     raises (a stop, a cancel) ends the read, and the child is killed.
     """
+    book, _ = read_isolated(path, None, timeout=timeout, memory_mb=memory_mb, checkpoint=checkpoint, **options)
+    return book
+
+
+def read_isolated(path: Path, then: Callable[[Book], T] | None, *, timeout: float, memory_mb: int,
+                  checkpoint: Callable[[], None] | None = None, **options: Any) -> tuple[Book, T | None]:
+    """:func:`read_book_isolated`, and ``then(book)`` worked out in the same child, under the
+    same limits (``then`` is pickled: a module-level function or a ``functools.partial`` of one)."""
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(
-        target=_child, args=(send, str(path), options, memory_mb * 2**20), name="voxd-reader", daemon=True
+        target=_child, args=(send, str(path), options, memory_mb * 2**20, then), name="voxd-reader", daemon=True
     )
     children.start(proc)
     send.close()
@@ -97,7 +112,8 @@ def read_book_isolated(path: Path, *, timeout: float, memory_mb: int,
         deadline = time.monotonic() + timeout
         while not receive.poll(max(0.0, min(CHECK_SECONDS, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
-                raise BookError(f"{path.name}: reading it took longer than {timeout:g} s (ingest_timeout_seconds); "
+                what = "reading it" if then is None else "reading it and cutting it into chunks"
+                raise BookError(f"{path.name}: {what} took longer than {timeout:g} s (ingest_timeout_seconds); "
                                 "the file may be malformed or hostile")
             if checkpoint:
                 checkpoint()

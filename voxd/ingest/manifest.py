@@ -162,11 +162,12 @@ class ManifestSpec(BaseModel):
 
 
 def read_manifest(
-    path: Path, *, toc_depth: int | None = None, skip_front_back_matter: bool = True, figure_mention: bool = False
+    path: Path, *, toc_depth: int | None = None, skip_front_back_matter: bool = True, figure_mention: bool = False,
+    code_listings: str = "mention",
 ) -> Book:
     """Read the voxd manifest at ``path`` into a :class:`Book`.
 
-    ``toc_depth``, ``skip_front_back_matter`` and ``figure_mention`` are accepted so that
+    ``toc_depth``, ``skip_front_back_matter``, ``figure_mention`` and ``code_listings`` are accepted so that
     :func:`~voxd.ingest.read_book` can pass the EPUB and PDF readers' options to
     any reader; a manifest's chapters are given as they are, so they change nothing.
 

@@ -119,6 +119,9 @@ _IMPRINT_MARKS = (
         re.IGNORECASE,
     ),
 )
+#: The kind of a section that is nothing but links into the book ("Theorems", "Notation"):
+#: the EPUB reader tells it by its links, which the text alone no longer shows.
+NAVIGATION = "navigation: links into the book"
 _IMPRINT_MAX_CHARS = 2500
 _LIST_MIN_LINES = 3
 

@@ -15,6 +15,7 @@ chunks that hold its word and of no other: editing the lexicon re-renders only t
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -26,13 +27,20 @@ from lxml import etree
 
 from voxd.errors import ConfigError
 
-__all__ = ["Lexicon", "check_entries", "load_lexicon_file", "parse_pls"]
+__all__ = ["MAX_ENTRIES", "Lexicon", "check_entries", "load_lexicon_file", "parse_pls"]
+
+log = logging.getLogger(__name__)
 
 _PLS = "http://www.w3.org/2005/01/pronunciation-lexicon"
 #: Larger lexicon files are refused: a lexicon is a list of names, not a book.
 MAX_LEXICON_BYTES = 4 * 1024 * 1024
 #: Longer entries are refused (a word or a short phrase, and what to say instead).
 MAX_ENTRY_CHARS = 200
+#: Entries past this many in one lexicon are refused (a manifest's, the global file) or left
+#: out with a warning (an EPUB's): a lexicon is a list of names. Applying one costs about the
+#: same whatever its size (see :class:`Lexicon`); building it, about 0.4 s and 90 MB per
+#: 100,000 short entries, in the reader's process (under ``ingest_memory_mb``).
+MAX_ENTRIES = 200_000
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -41,12 +49,15 @@ def check_entries(entries: Mapping[str, Any] | Iterable[tuple[Any, Any]]) -> tup
     """The usable (written, spoken) pairs, and a problem in words for each entry that is not.
 
     A written form must hold a letter or digit and neither form may be empty or longer
-    than :data:`MAX_ENTRY_CHARS` characters.
+    than :data:`MAX_ENTRY_CHARS` characters; entries past :data:`MAX_ENTRIES` are refused.
     """
     items = entries.items() if isinstance(entries, Mapping) else entries
     pairs: list[tuple[str, str]] = []
     problems: list[str] = []
-    for written, spoken in items:
+    for n, (written, spoken) in enumerate(items):
+        if n >= MAX_ENTRIES:
+            problems.append(f"more than {MAX_ENTRIES} entries: {written!r} and those after it")
+            break
         if not isinstance(written, str) or not isinstance(spoken, str):
             problems.append(f"{written!r}: both the word and what to say must be text")
             continue
@@ -62,58 +73,118 @@ def check_entries(entries: Mapping[str, Any] | Iterable[tuple[Any, Any]]) -> tup
     return tuple(pairs), problems
 
 
+_END = ""  # the key that marks, in a trie node, where an entry ends
+Trie = dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class Lexicon:
     """Whole-word replacements, applied by calling the lexicon on a text.
 
     Later entries win over earlier ones for the same word, so
     ``Lexicon.of(global_pairs, book_pairs)`` lets a book override the global lexicon.
+
+    The entries make one trie, keyed by lower-case characters: where a word starts with
+    the first character of some entry (one small pattern finds those places), the trie is
+    followed character by character to the longest entry that ends there at a word's end.
+    The cost is that of the text, whatever the number of entries: a lexicon of 100,000
+    entries is applied about as fast as one of ten, and built in a fraction of a second.
+    A match is then held to its entry (an entry with capitals matches only as written);
+    where it is not one, the longest shorter entry is.
     """
 
     exact: Mapping[str, str]
     folded: Mapping[str, str]
-    pattern: re.Pattern[str] | None
+    trie: Trie
+    starts: re.Pattern[str] | None
 
     @classmethod
     def of(cls, *sources: Iterable[tuple[str, str]]) -> Lexicon:
         exact: dict[str, str] = {}
         folded: dict[str, str] = {}
+        trie: Trie = {}
         for source in sources:
             for written, spoken in source:
                 if written == written.lower():
                     folded[written.casefold()] = spoken
                 else:
                     exact[written] = spoken
-        if not exact and not folded:
-            return cls({}, {}, None)
-
-        # Longest first, so "Mr Darcy" wins over "Mr"; lower-case entries ignore case.
-        words = [(w, False) for w in exact] + [(w, True) for w in folded]
-        words.sort(key=lambda item: len(item[0]), reverse=True)
-        alternatives = "|".join(f"(?i:{re.escape(w)})" if fold else re.escape(w) for w, fold in words)
-        return cls(exact, folded, re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)"))
+                node = trie
+                for ch in written:
+                    node = node.setdefault(_key(ch), {})
+                node[_END] = True
+        if not trie:
+            return cls({}, {}, {}, None)
+        firsts = "".join(re.escape(ch) for ch in sorted(trie))
+        return cls(exact, folded, trie, re.compile(rf"(?<!\w)[{firsts}]", re.IGNORECASE))
 
     def __len__(self) -> int:
         return len(self.exact) + len(self.folded)
 
     def __call__(self, text: str) -> str:
-        if self.pattern is None:
+        return self.say(text)
+
+    def say(self, text: str, *, joiner: str = " ") -> str:
+        """``text`` with each word of the lexicon said as it says; with ``joiner`` the spaces
+        inside what an entry says are that character, so a splitter can keep it whole."""
+        if self.starts is None:
             return text
-        return self.pattern.sub(self._say, text)
+        out: list[str] = []
+        pos = 0
+        for m in self.starts.finditer(text):
+            start = m.start()
+            if start < pos:
+                continue  # inside what was just replaced
+            found = self._entry(text, start)
+            if found is None:
+                continue
+            end, spoken = found
+            out.append(text[pos:start])
+            out.append(spoken if joiner == " " else spoken.replace(" ", joiner))
+            pos = end
+        out.append(text[pos:])
+        return "".join(out)
 
-    def _say(self, m: re.Match[str]) -> str:
-        word = m.group()
-        if word in self.exact:
-            return self.exact[word]
-        spoken = self.folded.get(word.casefold(), word)
-        if word[:1].isupper() and spoken[:1].islower():
-            return spoken[0].upper() + spoken[1:]
-        return spoken
+    def _entry(self, text: str, start: int) -> tuple[int, str] | None:
+        """The longest entry that matches ``text`` from ``start`` to a word's end, and what it says."""
+        node = self.trie
+        ends = []
+        i, n = start, len(text)
+        while i < n:
+            child = node.get(_key(text[i]))
+            if child is None:
+                break
+            node = child
+            i += 1
+            if _END in node and (i == n or not _is_word(text[i])):
+                ends.append(i)
+        for stop in reversed(ends):
+            word = text[start:stop]
+            if word in self.exact:
+                return stop, self.exact[word]
+            spoken = self.folded.get(word.casefold())
+            if spoken is not None:
+                if word[:1].isupper() and spoken[:1].islower():
+                    spoken = spoken[0].upper() + spoken[1:]
+                return stop, spoken
+        return None
 
 
-def parse_pls(data: bytes) -> tuple[Pairs, int]:
-    """The ``<alias>`` entries of a W3C pronunciation lexicon (PLS), and how many lexemes
-    had none (only ``<phoneme>`` transcriptions, which no engine voxd drives can read).
+def _is_word(ch: str) -> bool:
+    """What ``\\w`` matches: a letter, a digit or an underscore."""
+    return ch.isalnum() or ch == "_"
+
+
+def _key(ch: str) -> str:
+    """A trie edge for a character: its lower case where that is one character."""
+    low = ch.lower()
+    return low if len(low) == 1 else ch
+
+
+def parse_pls(data: bytes) -> tuple[Pairs, int, list[str]]:
+    """The ``<alias>`` entries of a W3C pronunciation lexicon (PLS), how many lexemes had
+    none (only ``<phoneme>`` transcriptions, which no engine voxd drives can read), and a
+    problem in words, naming the entry, for each one left out (:func:`check_entries`).
 
     Raises ``ValueError`` for a file that is not a PLS lexicon.
     """
@@ -134,8 +205,16 @@ def parse_pls(data: bytes) -> tuple[Pairs, int]:
             skipped += 1
             continue
         pairs.extend((g, alias) for g in graphemes if g.strip())
-    usable, _ = check_entries(pairs)
-    return usable, skipped
+    usable, problems = check_entries(pairs)
+    return usable, skipped, problems
+
+
+def warn_left_out(source: str, problems: list[str], shown: int = 20) -> None:
+    """Name each entry of a publisher's lexicon that was left out (the first ``shown`` of them)."""
+    for problem in problems[:shown]:
+        log.warning("%s: left out the lexicon entry %s", source, problem)
+    if len(problems) > shown:
+        log.warning("%s: left out %d more lexicon entries", source, len(problems) - shown)
 
 
 def load_lexicon_file(path: Path) -> Pairs:
@@ -149,9 +228,10 @@ def load_lexicon_file(path: Path) -> Pairs:
         raise ConfigError(f"lexicon {path} is larger than {MAX_LEXICON_BYTES // 2**20} MiB")
     if path.suffix.lower() in (".pls", ".xml"):
         try:
-            pairs, _ = parse_pls(data)
+            pairs, _, problems = parse_pls(data)
         except ValueError as exc:
             raise ConfigError(f"lexicon {path} is not a pronunciation lexicon: {exc}") from None
+        warn_left_out(str(path), problems)
         return pairs
     try:
         table = tomllib.loads(data.decode("utf-8-sig"))

@@ -24,6 +24,7 @@ from voxd.ingest.matter import matter_kind
 from voxd.narration.lexicon import Lexicon, load_lexicon_file
 from voxd.narration.prose import foreign_share, nonsense
 from voxd.narration.text import Dropped, plan_chunks
+from voxd.terminal import shown
 from voxd.tts.base import speech_seconds
 from voxd.tts.languages import ISO_LANGUAGES, language_name
 
@@ -52,7 +53,7 @@ class Speech:
 
     chunks: list[Chunk]
     dropped: list[Dropped]
-    lexicon: Lexicon
+    lexicon_entries: int  # the number, not the Lexicon: a Speech comes back from the reader's process
     body: int  # chunks that are not a chapter's title
 
 
@@ -79,7 +80,30 @@ def speech_chunks(book: Book, settings: Settings) -> Speech:
         dropped=dropped,
     )
     titles = sum(1 for c in chunks if c.index == 0) if settings.speak_chapter_titles else 0
-    return Speech(chunks=chunks, dropped=dropped, lexicon=lexicon, body=len(chunks) - titles)
+    return Speech(chunks=chunks, dropped=dropped, lexicon_entries=len(lexicon), body=len(chunks) - titles)
+
+
+def read_speech(source: Path, settings: Settings, *,
+                checkpoint: Callable[[], None] | None = None) -> tuple[Book, Speech]:
+    """Read ``source`` and cut it into chunks (:func:`speech_chunks`) in the reader's child
+    process, under its memory and time limits: a book's lexicon is applied there too."""
+    from functools import partial
+
+    from voxd.ingest.isolated import read_isolated
+
+    book, speech = read_isolated(
+        source,
+        partial(speech_chunks, settings=settings),
+        timeout=settings.ingest_timeout_seconds,
+        memory_mb=settings.ingest_memory_mb,
+        checkpoint=checkpoint,
+        toc_depth=settings.toc_depth,
+        skip_front_back_matter=settings.skip_front_back_matter,
+        figure_mention=settings.figure_mention,
+        code_listings=settings.code_listings,
+    )
+    assert speech is not None
+    return book, speech
 
 
 # -- languages -------------------------------------------------------------------------
@@ -286,10 +310,12 @@ class Plan:
         }
 
 
-def plan_book(book: Book, settings: Settings, *, source: str, unskipped: Book | None = None) -> Plan:
-    """The plan of a book already read; ``unskipped`` (the same book read with front and
-    back matter kept) names what was left out as matter."""
-    speech = speech_chunks(book, settings)
+def plan_book(book: Book, settings: Settings, *, source: str, unskipped: Book | None = None,
+              speech: Speech | None = None) -> Plan:
+    """The plan of a book already read (and cut into chunks, where ``speech`` is given);
+    ``unskipped`` (the same book read with front and back matter kept) names what was left
+    out as matter."""
+    speech = speech if speech is not None else speech_chunks(book, settings)
     spoken = spoken_languages(settings.engine, settings)
     language = settings.language or book.metadata.language
     chapters = [
@@ -319,7 +345,7 @@ def plan_book(book: Book, settings: Settings, *, source: str, unskipped: Book | 
         unspoken=unspoken_languages(speech.chunks, spoken),
         spoken_offered=spoken.offered if spoken else "",
         skipped=skipped_sections(book, unskipped) if unskipped is not None else [],
-        lexicon_entries=len(speech.lexicon),
+        lexicon_entries=speech.lexicon_entries,
         speed=past_speed(settings),
         max_book_hours=settings.max_book_hours,
     )
@@ -328,13 +354,15 @@ def plan_book(book: Book, settings: Settings, *, source: str, unskipped: Book | 
 def skipped_sections(book: Book, unskipped: Book) -> list[Skipped]:
     """Chapters of ``unskipped`` that ``book`` does not have, each with why it is matter."""
     kept = Counter((ch.title, ch.paragraphs[:1]) for ch in book.chapters)
+    said = dict(book.skipped)  # what the reader saw that the text no longer shows (links)
     out = []
     for ch in unskipped.chapters:
         key = (ch.title, ch.paragraphs[:1])
         if kept[key]:
             kept[key] -= 1
             continue
-        out.append(Skipped(ch.title, matter_kind(ch.title, ch.paragraphs) or "front or back matter"))
+        out.append(Skipped(ch.title, matter_kind(ch.title, ch.paragraphs) or said.get(ch.title)
+                           or "front or back matter"))
     return out
 
 
@@ -342,19 +370,19 @@ def read_plan(source: Path, settings: Settings) -> Plan:
     """Read ``source`` as the daemon would (in a child process, with its limits) and plan it."""
     from voxd.ingest.isolated import read_book_isolated
 
-    def read(skip: bool) -> Book:
-        return read_book_isolated(
+    book, speech = read_speech(source, settings)
+    unskipped = None
+    if settings.skip_front_back_matter and source.suffix.lower() != ".json":
+        unskipped = read_book_isolated(
             source,
             timeout=settings.ingest_timeout_seconds,
             memory_mb=settings.ingest_memory_mb,
             toc_depth=settings.toc_depth,
-            skip_front_back_matter=skip,
+            skip_front_back_matter=False,
             figure_mention=settings.figure_mention,
+            code_listings=settings.code_listings,
         )
-
-    book = read(settings.skip_front_back_matter)
-    unskipped = read(False) if settings.skip_front_back_matter and source.suffix.lower() != ".json" else None
-    return plan_book(book, settings, source=source.name, unskipped=unskipped)
+    return plan_book(book, settings, source=source.name, unskipped=unskipped, speech=speech)
 
 
 # -- for people ------------------------------------------------------------------------------
@@ -374,8 +402,9 @@ def duration(seconds: float) -> str:
 
 def describe(plan: Plan, *, flagged_only: bool = False) -> str:
     """The plan as text for a terminal: a summary, then each chapter and its chunks (``!``
-    before a flagged one, ``~`` after a section break)."""
-    lines = [f"{plan.title} by {plan.author} ({plan.source})"]
+    before a flagged one, ``~`` after a section break). A book's own text and titles are
+    shown with their control characters escaped (:func:`voxd.terminal.shown`)."""
+    lines = [shown(f"{plan.title} by {plan.author} ({plan.source})")]
     language = plan.language or "not declared"
     spoken = language_name(plan.language) if plan.engine in _QWEN_ENGINES else None
     lines.append(f"language: {language}" + (f" ({spoken})" if spoken and spoken != "Auto" else "")
@@ -402,7 +431,8 @@ def describe(plan: Plan, *, flagged_only: bool = False) -> str:
     if plan.lexicon_entries:
         lines.append(f"lexicon: {plan.lexicon_entries} entries")
     if plan.skipped:
-        lines.append("skipped as front or back matter: " + "; ".join(f"{s.title} ({s.reason})" for s in plan.skipped))
+        skipped = "; ".join(f"{shown(s.title)} ({s.reason})" for s in plan.skipped)
+        lines.append(f"skipped as front or back matter: {skipped}")
     if plan.left_out:
         chars = sum(d["chars"] for ch in plan.chapters for d in ch.left_out)
         lines.append(f"left out as not language: {plan.left_out} pieces, {chars} characters")
@@ -411,17 +441,17 @@ def describe(plan: Plan, *, flagged_only: bool = False) -> str:
         lines.append(f"flagged: {plan.flagged_chunks} chunks ({counts})")
     for n, ch in enumerate(plan.chapters, 1):
         lines.append("")
-        lines.append(f"{n}. {ch.title} [{len(ch.chunks)} chunks, {duration(ch.seconds)}]")
+        lines.append(f"{n}. {shown(ch.title)} [{len(ch.chunks)} chunks, {duration(ch.seconds)}]")
         for c in ch.chunks:
             if flagged_only and not c["flags"]:
                 continue
             mark = "!" if c["flags"] else " "
             note = f"  [{', '.join(c['flags'])}]" if c["flags"] else ""
-            lines.append(f"  {mark} {c['text']}{note}")
+            lines.append(f"  {mark} {shown(c['text'])}{note}")
             if c["pause"] == "section" and not flagged_only:
                 lines.append("    ~")
         for d in ch.left_out:
-            lines.append(f"  - left out ({d['reason']}, {d['chars']} characters): {d['text'][:60]}")
+            lines.append(f"  - left out ({d['reason']}, {d['chars']} characters): {shown(d['text'][:60])}")
     return "\n".join(lines)
 
 

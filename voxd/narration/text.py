@@ -80,7 +80,17 @@ _QUOTE_FOLD = str.maketrans(
 _LINE_HYPHEN = re.compile(r"([^\W\d_])-[ \t]*\r?\n[ \t]*(?=([^\W\d_]))")
 _WHITESPACE = re.compile(r"\s+")
 # Bare URLs; the lookbehind keeps "awww." from matching mid-word.
-_URL = re.compile(r"(?P<lead> ?)(?<![\w.@/])(?P<url>(?:https?://|ftp://|www\.)\S+)", re.IGNORECASE)
+_URL = re.compile(r"(?P<lead> ?)(?<![\w.@/])(?P<url>(?:https?://|ftp://|mailto:|www\.)\S+)", re.IGNORECASE)
+# E-mail addresses, and the host of a URL (after its scheme and any user, before its port or path).
+_LABEL = r"[^\W_](?:[\w-]*\w)?"  # one part of a host name: "pugetsound"
+_EMAIL = re.compile(rf"(?<![\w.@/+-])(?P<user>[\w.+-]+)@(?P<host>{_LABEL}(?:\.{_LABEL})+)(?![\w@-])")
+_HOST = re.compile(r"(?:[a-z][a-z0-9+.-]*:(?://)?)?(?:[^@/?#]*@)?(?:www\d?\.)?(?P<host>[^/:?#\s]+)", re.IGNORECASE)
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+# "dot" and "at" as an address is read out, by language.
+_DOT = {"de": "Punkt", "fr": "point", "es": "punto", "it": "punto", "pt": "ponto", "ru": "точка", "zh": "点",
+        "ja": "ドット", "ko": "점"}
+_AT = {"fr": "arobase", "es": "arroba", "it": "chiocciola", "pt": "arroba", "ru": "собака", "ja": "アットマーク",
+       "ko": "골뱅이"}
 _URL_TRAILING = ".,;:!?'\")]}>»"
 # [1], [12], [3, 4], [5-7]: reference marks, not words.
 _FOOTNOTE = re.compile(r"\s*\[\d{1,3}(?:\s*[,\u2013-]\s*\d{1,3})*\]")
@@ -92,8 +102,27 @@ def _join_line_hyphen(m: re.Match[str]) -> str:
     return m.group(1) if m.group(2).islower() else m.group(1) + "-"
 
 
-def _drop_url(m: re.Match[str]) -> str:
-    """Remove the URL but keep punctuation that belongs to the sentence around it."""
+def spoken_host(address: str, language: str | None = None) -> str:
+    """The site a URL names, as it is said: "beezer dot cotc dot pugetsound dot edu" for
+    ``http://beezer.cotc.pugetsound.edu/home.html`` (no scheme, ``www``, port or path);
+    an e-mail address as "jane at example dot com". Empty where there is no host name."""
+    primary = primary_subtag(language, "en")
+    dot = f" {_DOT.get(primary, 'dot')} "
+    email = _EMAIL.fullmatch(address.removeprefix("mailto:").split("?")[0])
+    if email:
+        user = dot.join(part for part in email.group("user").split(".") if part)
+        return f"{user} {_AT.get(primary, 'at')} {dot.join(email.group('host').split('.'))}"
+    found = _HOST.match(address)
+    host = found.group("host").strip(".") if found else ""
+    if not _HOST_NAME.fullmatch(host):
+        return ""
+    return dot.join(host.split("."))
+
+
+def _say_url(m: re.Match[str], language: str | None) -> str:
+    """The URL's host in place of the URL (a sentence that named it still reads as one:
+    "His website is at beezer dot cotc dot pugetsound dot edu."), punctuation that
+    belongs to the sentence around it kept."""
     url = m.group("url")
     end = len(url)
     while end and url[end - 1] in _URL_TRAILING:
@@ -102,7 +131,12 @@ def _drop_url(m: re.Match[str]) -> str:
         if ch == ")" and url[: end - 1].count("(") > url[: end - 1].count(")"):
             break
         end -= 1
-    return url[end:]
+    said = spoken_host(url[:end], language)
+    return (m.group("lead") + said if said else "") + url[end:]
+
+
+def _say_email(m: re.Match[str], language: str | None) -> str:
+    return spoken_host(m.group(), language)
 
 
 def _drop_footnote(m: re.Match[str]) -> str:
@@ -111,15 +145,16 @@ def _drop_footnote(m: re.Match[str]) -> str:
     return " " if m.group().startswith((" ", "\t", "\n")) and following.isalnum() else ""
 
 
-def clean_for_speech(text: str) -> str:
+def clean_for_speech(text: str, language: str | None = None) -> str:
     """Return ``text`` as one line fit to be read aloud.
 
     Removes soft hyphens and zero-width characters, drops footnote superscripts
     glued to words, folds quote variants to ASCII ``'`` and ``"``, applies NFKC
     (ligatures, full-width forms, non-breaking spaces; "…" becomes "..."), joins
-    words hyphenated across line breaks, drops bare URLs and bracketed footnote
-    marks like ``[1]``, and collapses all whitespace to single spaces.
-    Idempotent: cleaning cleaned text changes nothing.
+    words hyphenated across line breaks, says a URL by its host and an e-mail address as
+    one is said (:func:`spoken_host`, in ``language``; a text that is nothing but a URL
+    goes), drops bracketed footnote marks like ``[1]``, and collapses all whitespace to
+    single spaces. Idempotent: cleaning cleaned text changes nothing.
     """
     text = _SOFT_HYPHEN.sub("", text)
     text = _INVISIBLE.sub("", text)
@@ -128,7 +163,10 @@ def clean_for_speech(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _LINE_HYPHEN.sub(_join_line_hyphen, text)
     text = _WHITESPACE.sub(" ", text)
-    text = _URL.sub(_drop_url, text)
+    if _URL.fullmatch(text.strip(" " + _URL_TRAILING)):
+        return ""  # a web address on its own: a list of links, not a sentence
+    text = _URL.sub(lambda m: _say_url(m, language), text)
+    text = _EMAIL.sub(lambda m: _say_email(m, language), text)
     text = _FOOTNOTE.sub(_drop_footnote, text)
     text = _EMPTY_BRACKETS.sub("", text)
     return _WHITESPACE.sub(" ", text).strip()
@@ -300,13 +338,14 @@ def _paragraph_texts(
     *,
     lexicon: Lexicon | None = None,
     dropped: list[str] | None = None,
+    language: str | None = None,
 ) -> list[Piece]:
     """The chunk texts of one paragraph, in order; what is not language goes to ``dropped``.
 
     The lexicon is applied to each packed chunk, so chunk boundaries never depend on it;
-    a chunk it makes longer than ``max_chars`` is cut again on its own.
+    a chunk it makes longer than ``max_chars`` is cut again on its own (:func:`_recut`).
     """
-    cleaned = clean_for_speech(paragraph)
+    cleaned = clean_for_speech(paragraph, language)
     if not cleaned:
         return []
     pieces: list[Piece] = []
@@ -326,8 +365,27 @@ def _paragraph_texts(
         if len(said) <= max_chars:
             out.append((said, cut))
         else:
-            out.extend((piece, True) for piece in _split_long(said, max_chars))
+            out.extend(_recut(text, cut, lexicon, target_chars, max_chars))
     return out
+
+
+# Holds the words of what a lexicon entry says together while a chunk it lengthened is cut
+# again: not a space, so neither the sentence splitter nor a clause or word split sees one.
+_KEEP = "\u2060"
+
+
+def _recut(text: str, cut: bool, lexicon: Lexicon, target_chars: int, max_chars: int) -> list[Piece]:
+    """A chunk the lexicon made longer than ``max_chars``, said and cut again as the chunker
+    cuts a paragraph: at sentence ends, then at clause marks, packed back up to
+    ``target_chars``, each entry's words kept in one piece ("the National Aeronautics and
+    Space Administration" is never cut)."""
+    say = getattr(lexicon, "say", None)
+    said = say(text, joiner=_KEEP) if say is not None else lexicon(text)
+    pieces: list[Piece] = []
+    for sentence in split_sentences(said):
+        split = _split_long(sentence, max_chars)
+        pieces.extend((piece, cut or len(split) > 1) for piece in split)
+    return [(piece.replace(_KEEP, " "), piece_cut) for piece, piece_cut in _pack(pieces, target_chars)]
 
 
 def _speaks_english(language: str | None) -> bool:
@@ -420,8 +478,8 @@ def chunk_chapter(
             texts.append((text, Pause.PARAGRAPH if i == len(group) - 1 else Pause.SENTENCE, cut))
 
     if speak_title:
-        title = speakable_title(clean_for_speech(chapter.title), roman=_speaks_english(language))
-        add(_paragraph_texts(title, target_chars, max_chars, lexicon=lexicon))
+        title = speakable_title(clean_for_speech(chapter.title, language), roman=_speaks_english(language))
+        add(_paragraph_texts(title, target_chars, max_chars, lexicon=lexicon, language=language))
     body_start = len(texts)
     section = 1
     pending: int | None = None  # a break waits for the next paragraph with something to say
@@ -433,7 +491,8 @@ def chunk_chapter(
                 section = number if number is not None else section
                 pending = None
             continue
-        group = _paragraph_texts(paragraph, target_chars, max_chars, lexicon=lexicon, dropped=dropped)
+        group = _paragraph_texts(paragraph, target_chars, max_chars, lexicon=lexicon, dropped=dropped,
+                                 language=language)
         if not group:
             continue
         if pending is not None:

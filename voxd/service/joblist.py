@@ -2,8 +2,8 @@
 
 Titles, file names and error messages come from strangers' files: a newline or a
 tab in one must not start a new row, a control character must not move the
-terminal's cursor, and a Chinese or Japanese title takes two columns per
-character on screen, not one.
+terminal's cursor (it is shown escaped, :mod:`voxd.terminal`), and a Chinese or Japanese
+title takes two columns per character on screen, not one.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
+from ..terminal import one_line
 from ..verify.report import summary
 from .store import Job
 from .worker import format_duration
@@ -18,19 +19,6 @@ from .worker import format_duration
 HEADER = ("ID", "STATUS", "BOOK", "CH", "CHUNKS", "AUDIO", "SPEED", "ETA / NOTE")
 BOOK_WIDTH = 40
 NOTE_WIDTH = 60
-
-
-def one_line(text: str) -> str:
-    """``text`` on one line: line breaks, tabs and other control or invisible format
-    characters become single spaces (or go)."""
-    out = []
-    for ch in text:
-        category = unicodedata.category(ch)
-        if category in ("Cc", "Zl", "Zp") or ch.isspace():
-            out.append(" ")
-        elif category not in ("Cf", "Cs", "Co", "Cn"):
-            out.append(ch)
-    return " ".join("".join(out).split())
 
 
 def width(text: str) -> int:

@@ -74,7 +74,7 @@ def describe(job: Job, rows: Sequence[dict[str, Any]]) -> str:
     """``voxd report``: the summary, then each flagged chunk."""
     head = f"job {job.id}: {job.title or job.name}"
     line = summary(job) or "not read back (the read-back was off, or the job has not rendered yet)"
-    from ..service.joblist import one_line  # a book's text may hold what a terminal would obey
+    from ..terminal import one_line  # a book's text may hold what a terminal would obey
 
     out = [one_line(head), line]
     for r in rows:

@@ -14,26 +14,34 @@ from lxml import etree
 
 from voxd.book import SECTION_BREAK, Book, Chapter
 from voxd.errors import BookError, VoxdError
+from voxd.ingest.alttext import alttexts, repeated_alttexts
 from voxd.ingest.common import check_toc_depth, describe, norm
 from voxd.ingest.epub.metadata import read_cover, read_metadata
 from voxd.ingest.epub.navigation import Node, landmark_types, ncx_dirs, resolve, toc_nodes
 from voxd.ingest.epub.package import ZIP_ERRORS, Package, check_encryption
 from voxd.ingest.epub.safexml import parse_document
-from voxd.ingest.epub.text import MATTER_TYPES, Block, Doc, Extractor, context_types, formula_word
-from voxd.ingest.matter import is_matter_title, text_kind
+from voxd.ingest.epub.text import MATTER_TYPES, Block, Doc, Extractor, code_mention, context_types, formula_word
+from voxd.ingest.matter import NAVIGATION, is_matter_title, text_kind
 from voxd.ingest.outline import chapter_spans, settle, walk
 from voxd.ingest.safezip import check_zip
-from voxd.narration.lexicon import MAX_LEXICON_BYTES, parse_pls
+from voxd.narration.lexicon import MAX_LEXICON_BYTES, parse_pls, warn_left_out
 
 log = logging.getLogger(__name__)
 
 __all__ = ["read_epub"]
 
+#: A section of at least this many paragraphs, this share of them links into the book (or
+#: the book's own heading labels, at most _LABEL_CHARS long), and little other text, is navigation.
+_LINK_LIST_MIN = 3
+_LINK_LIST_SHARE = 0.7
+_LINK_LIST_PROSE = 300  # characters of other text such a section may have (an introduction)
+_LABEL_CHARS = 120
 _DOC_TYPES = frozenset({"application/xhtml+xml", "text/html", "application/html"})
 
 
 def read_epub(
-    path: Path, *, toc_depth: int | None = None, skip_front_back_matter: bool = True, figure_mention: bool = False
+    path: Path, *, toc_depth: int | None = None, skip_front_back_matter: bool = True, figure_mention: bool = False,
+    code_listings: str = "mention",
 ) -> Book:
     """Read the EPUB at ``path`` into a :class:`Book` whose chapters are ready to speak.
 
@@ -41,7 +49,11 @@ def read_epub(
     the top level); ``None`` picks the level that gives chapter-sized pieces.
     ``skip_front_back_matter``: leave out cover, title page, copyright, contents,
     dedication, index, colophon and the like.
-    ``figure_mention`` is for the PDF reader's figures; an EPUB's images are never read.
+    ``figure_mention``: say the short word ("formula") where a formula's alt text is a
+    placeholder that was left out (:mod:`voxd.ingest.alttext`); an EPUB's images are never read.
+    ``code_listings``: a listing of code or markup (a ``<pre>``, a paragraph of nothing but
+    code) is said as "A code example." in the book's language ("mention"), left out
+    ("skip") or read line by line ("read"); inline code in a sentence is always read.
 
     Raises :class:`BookError` when the file is not a readable, DRM-free EPUB with text.
     """
@@ -73,11 +85,13 @@ def read_epub(
     except (KeyError, etree.LxmlError, *ZIP_ERRORS) as exc:
         raise BookError(f"{name}: not a readable EPUB ({describe(exc)})") from None
 
-    reader = _Reader(name, ebook, package, skip_matter=skip_front_back_matter, language=metadata.language)
+    reader = _Reader(name, ebook, package, skip_matter=skip_front_back_matter, language=metadata.language,
+                     figure_mention=figure_mention, code_listings=code_listings)
     chapters = reader.chapters(toc_depth)
     if not chapters:
         raise BookError(f"{name}: has no readable text")
-    return Book(metadata=metadata, chapters=tuple(chapters), cover=cover, lexicon=_lexicon(path, package))
+    return Book(metadata=metadata, chapters=tuple(chapters), cover=cover, lexicon=_lexicon(path, package),
+                skipped=tuple(reader.skipped))
 
 
 def _lexicon(path: Path, package: Package) -> tuple[tuple[str, str], ...]:
@@ -100,21 +114,34 @@ def _lexicon(path: Path, package: Package) -> tuple[tuple[str, str], ...]:
                 info = zf.getinfo(where)
                 if info.file_size > MAX_LEXICON_BYTES:
                     raise ValueError(f"larger than {MAX_LEXICON_BYTES // 2**20} MiB")
-                found, phonemes = parse_pls(zf.read(info))
+                found, phonemes, problems = parse_pls(zf.read(info))
             except (KeyError, ValueError, *ZIP_ERRORS) as exc:
                 log.warning("%s: left out the pronunciation lexicon %s: %s", path.name, href, describe(exc))
                 continue
+            warn_left_out(f"{path.name}: {href}", problems)
             if phonemes:
                 log.info("%s: %s: %d entries give only phonemes, which are not used", path.name, href, phonemes)
             pairs.extend(found)
     return tuple(pairs)
 
 
+def _content(item: ebl.EpubItem) -> bytes:
+    content = item.content
+    return (content.encode("utf-8") if isinstance(content, str) else content) or b""
+
+
 class _Reader:
     def __init__(
-        self, name: str, ebook: ebl.EpubBook, package: Package, *, skip_matter: bool, language: str | None = None
+        self, name: str, ebook: ebl.EpubBook, package: Package, *, skip_matter: bool, language: str | None = None,
+        figure_mention: bool = False, code_listings: str = "mention",
     ) -> None:
         self.name = name
+        self.code_listings = code_listings
+        self.skipped: list[tuple[str, str]] = []  # sections left out for their text, and why
+        self._labels: set[str] | None = None  # the book's headings, as norm() has them
+        self.code_said = code_mention(language)
+        self.figure_mention = figure_mention
+        self.repeated: frozenset[str] = frozenset()
         self.formula = formula_word(language)
         self.ebook = ebook
         self.package = package
@@ -142,14 +169,12 @@ class _Reader:
         return items
 
     def _build_stream(self, targets: dict[str, set[str]]) -> None:
+        self.repeated = repeated_alttexts(alttexts(_content(item) for item, _ in self._spine_items()))
         for item, linear in self._spine_items():
             href = posixpath.normpath(item.file_name)
             if not linear and href not in targets:
                 continue  # out-of-flow (pop-up notes and the like) unless the TOC points there
-            content = item.content
-            if isinstance(content, str):
-                content = content.encode("utf-8")
-            doc = self._read_doc(href, content or b"", targets.get(href, set()))
+            doc = self._read_doc(href, _content(item), targets.get(href, set()))
             doc.offset = len(self.blocks)
             self.docs.append(doc)
             self.blocks.extend(doc.blocks)
@@ -158,7 +183,9 @@ class _Reader:
 
     def _read_doc(self, href: str, data: bytes, targets: set[str]) -> Doc:
         root, lenient = parse_document(data)
-        ex = Extractor(targets, skip_matter=self.skip_matter, lenient=lenient, formula=self.formula)
+        ex = Extractor(targets, skip_matter=self.skip_matter, lenient=lenient, formula=self.formula,
+                       figure_mention=self.figure_mention, repeated=self.repeated, code=self.code_listings,
+                       code_said=self.code_said)
         start_types: frozenset[str] = frozenset()
         if root is not None:
             ex.run(root)
@@ -232,16 +259,38 @@ class _Reader:
             blocks = self.blocks[start:end]
             title = node.title or next((b.text for b in blocks if b.heading), "") or f"Chapter {len(chapters) + 1}"
             paragraphs = _drop_title_headings(title, blocks)
-            if paragraphs and not self._matter_text(title, paragraphs):
+            if paragraphs and not self._matter_text(title, paragraphs, blocks):
                 chapters.append(Chapter(title=title, paragraphs=tuple(paragraphs)))
         return chapters
 
-    def _matter_text(self, title: str, paragraphs: list[str]) -> bool:
-        """A chapter whose text is an index, a contents page or an imprint, whatever its title says."""
-        kind = text_kind(paragraphs) if self.skip_matter else None
+    def _matter_text(self, title: str, paragraphs: list[str], blocks: list[Block]) -> bool:
+        """A chapter whose text is an index, a contents page, an imprint or a list of links into
+        the book, whatever its title says."""
+        if not self.skip_matter:
+            return False
+        kind = text_kind(paragraphs) or (NAVIGATION if self._link_list(blocks) else None)
         if kind:
             log.info("%s: leaving out %r: it reads like front or back matter (%s)", self.name, title, kind)
+            self.skipped.append((title, kind))
         return kind is not None
+
+    def _link_list(self, blocks: list[Block]) -> bool:
+        """Whether a section is a navigation list like a table of contents ("Theorems",
+        "Notation"): most of its paragraphs are links to other places in the book, or the
+        same short labels as the book's headings."""
+        if self._labels is None:
+            self._labels = {norm(b.text) for b in self.blocks if b.heading and len(b.text) <= _LABEL_CHARS}
+        body = [b for b in blocks if not b.heading and b.text != SECTION_BREAK]
+        if len(body) < _LINK_LIST_MIN:
+            return False
+        labels = self._labels
+        prose = [b for b in body
+                 if b.inner_links < 0.5 and not (len(b.text) <= _LABEL_CHARS and norm(b.text) in labels)]
+        if len(prose) > len(body) * (1 - _LINK_LIST_SHARE):
+            return False
+        # A chapter that opens with its own list of sections still has its text: it is read.
+        chars = sum(len(b.text) for b in body)
+        return sum(len(b.text) for b in prose) <= max(_LINK_LIST_PROSE, chars * 0.2)
 
     def _spine_chapters(self) -> list[Chapter]:
         landmarks = landmark_types(self.ebook, self.package) if self.skip_matter else {}
@@ -257,7 +306,7 @@ class _Reader:
             ):
                 continue
             paragraphs = _drop_title_headings(title, doc.blocks)
-            if paragraphs and not self._matter_text(title, paragraphs):
+            if paragraphs and not self._matter_text(title, paragraphs, doc.blocks):
                 chapters.append(Chapter(title=title, paragraphs=tuple(paragraphs)))
         return chapters
 

@@ -2,7 +2,7 @@
 and where each table-of-contents target starts.
 
 What is never read aloud is decided here, once: notes and their markers, page and line
-numbers, URLs, media and navigation, and (when asked) front and back matter sections.
+numbers, media and navigation, code listings, and (when asked) front and back matter sections.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import lxml.html
 from lxml import etree
 
 from voxd.book import SECTION_BREAK
+from voxd.ingest.alttext import is_placeholder
 from voxd.ingest.common import SOFT_HYPHEN, is_navigation, strip_invisible
 from voxd.ingest.epub.safexml import html_parser, local, plain_text
 from voxd.tts.languages import primary_subtag
@@ -73,7 +74,60 @@ FORMULA = {
 
 def formula_word(language: str | None) -> str:
     return FORMULA.get(primary_subtag(language, "en"), FORMULA["en"])
+
+
+#: Said where a code or markup listing was, by language (``code_listings = "mention"``).
+CODE_MENTION = {
+    "en": "A code example.", "de": "Ein Codebeispiel.", "fr": "Un exemple de code.", "es": "Un ejemplo de código.",
+    "it": "Un esempio di codice.", "pt": "Um exemplo de código.", "ru": "Пример кода.", "zh": "代码示例。",
+    "ja": "コード例。", "ko": "코드 예제.",
+}  # fmt: skip
+
+
+def code_mention(language: str | None) -> str:
+    return CODE_MENTION.get(primary_subtag(language, "en"), CODE_MENTION["en"])
+
+
+# Not <tt> or <var>: old books set telegrams in <tt>, and mathematics writes its variables in <var>.
+_CODE_TAGS = ("code", "kbd", "samp")
+_LISTING_TAGS = frozenset({"pre", "listing", "xmp", "plaintext"})
+# A block of code: every word of it inside code elements (<p><code>ls -l</code></p>).
+_HAS_CODE = etree.XPath("boolean(.//*[" + " or ".join(f"local-name()='{t}'" for t in _CODE_TAGS) + "])")
+_TEXT_OUTSIDE_CODE = etree.XPath(
+    "boolean(.//text()[normalize-space()][not(ancestor::*["
+    + " or ".join(f"local-name()='{t}'" for t in _CODE_TAGS) + "])])"
+)
+# Class names that mark a listing (DocBook's programlisting and screen, Pandoc's sourceCode,
+# highlighters' highlight-python, language-js), as a name or a part of one, not "screenplay".
+_CODE_CLASS = re.compile(
+    r"(?:.*[-_])?(?:code|sourcecode|programlisting|listing|source|highlight|screen|console|terminal|shell"
+    r"|prettyprint|language|lang|brush|src)(?:[-_:].*)?",
+    re.IGNORECASE,
+)
+# What code and markup look like, and poetry set in <pre> does not.
+_CODE_LINE = re.compile(
+    r"\s*(?:</?[A-Za-z!?][^>]*>|[$#>%] \S|//|/\*|\*/|#include|#!|(?:def|class|import|from|return|function|var|let"
+    r"|const|public|private|static|void|int|if|for|while|print)\b.*(?:[({=]|:\s*$)|.*[{}]\s*$|.*\)\s*[{:;]\s*$)"
+)
+_CODE_SYMBOLS = frozenset("{}<>;=[]\\|$#@^~`&")
+
+
+def _looks_like_code(el: etree._Element) -> bool:
+    """Whether a <pre> holds code or markup rather than verse or a letter set in type."""
+    if _HAS_CODE(el) or any(_CODE_CLASS.fullmatch(c) for c in (el.get("class") or "").split()):
+        return True
+    text = plain_text(el)
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return False
+    visible = [ch for ch in text if not ch.isspace()]
+    symbols = sum(ch in _CODE_SYMBOLS for ch in visible)
+    code_lines = sum(1 for line in lines if _CODE_LINE.match(line))
+    return symbols >= max(3, len(visible) * 0.03) or code_lines * 3 >= len(lines)
+
+
 _URL_TEXT = re.compile(r"(?:https?://|ftp://|mailto:|www\.)\S+", re.IGNORECASE)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # an href that leaves the book: http:, mailto:
 _LEFTOVER_ENTITY = re.compile(r"&[A-Za-z_][\w.-]*;")
 # A block with no letter or digit this short is an ornament between sections ("* * *").
 _ORNAMENT_MAX = 40
@@ -100,6 +154,7 @@ def clean(text: str, *, strip_entities: bool = False) -> str:
 class Block:
     text: str
     heading: bool
+    inner_links: float = 0.0  # share of its characters in links to other places in the book
 
 
 @dataclass(slots=True)
@@ -116,13 +171,23 @@ class Doc:
 class Extractor:
     """Flatten one XHTML document into paragraphs, noting where TOC targets start."""
 
-    def __init__(self, targets: set[str], *, skip_matter: bool, lenient: bool, formula: str = FORMULA["en"]) -> None:
+    def __init__(
+        self, targets: set[str], *, skip_matter: bool, lenient: bool, formula: str = FORMULA["en"],
+        figure_mention: bool = False, repeated: frozenset[str] = frozenset(), code: str = "mention",
+        code_said: str = CODE_MENTION["en"],
+    ) -> None:
         self.targets = targets
         self.skip_matter = skip_matter
         self.lenient = lenient
         self.formula = formula
+        self.figure_mention = figure_mention
+        self.repeated = repeated  # alt texts the book puts on most of its formulas
+        self.code = code  # code listings: "mention", "skip" or "read"
+        self.code_said = code_said
         self._link = 0  # inside a link
         self._link_chars = 0  # characters of the paragraph being gathered that are link text
+        self._inner = 0  # inside a link to another place in the book
+        self._inner_chars = 0
         self.blocks: list[Block] = []
         self.anchors: dict[str, int] = {}
         self.anchor_types: dict[str, frozenset[str]] = {}
@@ -150,15 +215,17 @@ class Extractor:
     def _flush(self) -> None:
         if self._buf:
             text = clean("".join(self._buf), strip_entities=self.lenient)
-            links = self._link_chars / max(1, len(text.replace(" ", "")))
+            visible = max(1, len(text.replace(" ", "")))
+            links = self._link_chars / visible
             if text and any(ch.isalnum() for ch in text):
                 if not is_navigation(text, links):
-                    self.blocks.append(Block(text, self._buf_heading and not self._buf_body))
+                    heading = self._buf_heading and not self._buf_body
+                    self.blocks.append(Block(text, heading, min(1.0, self._inner_chars / visible)))
             elif text and len(text) <= _ORNAMENT_MAX:
                 self._section_break()  # "* * *", "⁂": an ornament between sections
         self._buf.clear()
         self._buf_heading = self._buf_body = False
-        self._link_chars = 0
+        self._link_chars = self._inner_chars = 0
 
     def _section_break(self) -> None:
         if self.blocks and self.blocks[-1].text != SECTION_BREAK:
@@ -179,6 +246,8 @@ class Extractor:
         self._buf.append(text)
         if self._link:
             self._link_chars += len(text.replace(" ", "").strip())
+        if self._inner:
+            self._inner_chars += len(text.replace(" ", "").strip())
         if text and not text.isspace():
             if self._heading:
                 self._buf_heading = True
@@ -221,8 +290,6 @@ class Extractor:
             return True
         if tag == "a":
             text = plain_text(el).strip()
-            if _URL_TEXT.fullmatch(text):
-                return True  # never read a URL aloud
             href = el.get("href") or ""
             if "#" in href and _NOTE_MARKER.fullmatch(text):
                 return True  # a bare "12" or "*" linking to a note
@@ -249,16 +316,28 @@ class Extractor:
         block = tag in _BLOCK_TAGS
         if block:
             self._flush()
+        if self.code != "read" and not self._heading and self._listing(el, tag):
+            self._mark(el, tag)
+            self._mark_skipped(el)
+            if self.code == "mention" and not (self.blocks and self.blocks[-1].text == self.code_said):
+                self.blocks.append(Block(self.code_said, False))
+            return
         self._mark(el, tag)
         if tag == "math":
             # A formula is said by its alttext where the book gives one, else named: its
-            # markup read as text is a soup of single letters and operators.
-            said = " ".join((el.get("alttext") or "").split()) or self.formula
-            if el.get("display") == "block":
+            # markup read as text is a soup of single letters and operators. A placeholder
+            # ("Alternative text not available", "image", a file name) describes nothing:
+            # left out, or named with figure_mention.
+            alt = " ".join((el.get("alttext") or "").split())
+            if alt and (alt in self.repeated or is_placeholder(alt)):
+                said = self.formula if self.figure_mention else ""
+            else:
+                said = alt or self.formula
+            if said and el.get("display") == "block":
                 self._flush()
                 self._add(said)
                 self._flush()
-            else:
+            elif said:
                 self._add(f" {said} ")
             self._mark_skipped(el)
             return
@@ -275,9 +354,14 @@ class Extractor:
             self._heading += 1
         if tag == "pre":
             self._pre += 1
-        link = tag == "a" and el.get("href") is not None
+        # A link whose text is a web address is no navigation: the cleanup says its host
+        # ("website at example dot com"), so the sentence around it keeps its words.
+        link = tag == "a" and el.get("href") is not None and not _URL_TEXT.fullmatch(plain_text(el).strip())
+        inner = link and not _SCHEME.match(el.get("href") or "")
         if link:
             self._link += 1
+        if inner:
+            self._inner += 1
 
         self._add(el.text)
         for child in el:
@@ -293,6 +377,8 @@ class Extractor:
 
         if link:
             self._link -= 1
+        if inner:
+            self._inner -= 1
         if tag == "pre":
             self._pre -= 1
         if heading:
@@ -303,6 +389,17 @@ class Extractor:
             parts = [b.text for b in self.blocks[start:]]
             if parts:
                 self.first_heading = ": ".join(parts)
+
+
+    @staticmethod
+    def _listing(el: etree._Element, tag: str) -> bool:
+        """A listing of code or markup: a <pre> that looks like code, or a paragraph that
+        is nothing but code. Inline code inside a sentence is a word, and stays."""
+        if tag in _LISTING_TAGS:
+            return _looks_like_code(el)
+        if tag in ("p", "div"):
+            return bool(_HAS_CODE(el)) and not _TEXT_OUTSIDE_CODE(el) and bool(plain_text(el).strip())
+        return False
 
 
 def _link_list(el: etree._Element) -> bool:

@@ -39,6 +39,7 @@ def read_pdf(
     skip_front_back_matter: bool = True,
     part_chars: int = PART_CHARS,
     figure_mention: bool = False,
+    code_listings: str = "mention",
 ) -> Book:
     """Read the PDF at ``path`` into a :class:`Book` whose chapters are ready to speak.
 
@@ -49,6 +50,7 @@ def read_pdf(
     ``part_chars``: size of the "Part N" pieces used when the PDF has neither an outline
     nor headings.
     ``figure_mention``: say "Figure." where the labels of a figure were left out.
+    ``code_listings`` is for the EPUB reader (a PDF marks no code).
 
     Raises :class:`BookError` when the file is not a readable PDF, is encrypted, is a
     scan without a text layer, has too many pages or has no text.

@@ -44,12 +44,14 @@ def recording(path: Path) -> Path:
 class ServeProcess:
     """A real ``voxd serve`` in a subprocess on a loopback port, its log in a file.
 
-    ``extra_config`` is appended to its config file (e.g. ``"[serve]\\nmax_queue = 1\\n"``).
+    ``extra_config`` is appended to its config file (e.g. ``"[serve]\\nmax_queue = 1\\n"``);
+    ``nofile`` limits the files it may open (soft and hard), as a unit's LimitNOFILE does.
     """
 
     def __init__(self, root: Path, *, engine: str = "espeak", key: str = "test-key", extra_config: str = "",
-                 port: int | None = None, env: dict[str, str] | None = None) -> None:
+                 port: int | None = None, env: dict[str, str] | None = None, nofile: int | None = None) -> None:
         self.root = root
+        self.nofile = nofile
         root.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.key = key
@@ -71,6 +73,7 @@ class ServeProcess:
                 [sys.executable, "-m", "voxd", "serve", "--config", str(self.config), "--engine", self.engine,
                  "--host", "127.0.0.1", "--port", str(self.port)],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.root,
+                preexec_fn=self._limit if self.nofile is not None else None,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -83,6 +86,11 @@ class ServeProcess:
             except OSError:
                 time.sleep(0.1)
         raise AssertionError(f"voxd serve did not start in {timeout} s:\n{self.log()}")
+
+    def _limit(self) -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

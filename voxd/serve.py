@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -151,6 +151,9 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
                             "voxd serve: refused %s %s from %s: %d %s", request.method,
                             request.url.path[:QUOTE_CHARS], client, exc.status, exc.message[:MAX_MESSAGE_CHARS])
                 return error_response(exc.status, exc.message, param=exc.param, kind=exc.kind, headers=exc.headers)
+            except ClientDisconnect:  # the client went, or its body did not come in time: nobody to answer
+                log.debug("voxd serve: %s %s: the client disconnected", request.method, request.url.path[:QUOTE_CHARS])
+                return Response(status_code=499)
             except Exception as exc:  # noqa: BLE001 - a request this server did not foresee: one line, no traceback
                 log.error("voxd serve: %s %s failed: %s: %s", request.method, request.url.path[:QUOTE_CHARS],
                           type(exc).__name__, str(exc)[:MAX_MESSAGE_CHARS])
@@ -535,6 +538,13 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
     import uvicorn
 
     from .render import MAX_LENGTH_RATIO
+    from .serve_connections import (
+        RefusalLog,
+        backlog_for,
+        fit_file_limit,
+        guarded_protocol,
+        throttled_exception_handler,
+    )
     from .tts.gpu import batch_size_for
     from .tts.registry import load_engine
 
@@ -558,7 +568,15 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
         )
         app = create_app(engine, batcher, options)
 
+        refusals = RefusalLog()
+        connections = fit_file_limit(s.max_connections)
+
         class Server(uvicorn.Server):
+            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+                # asyncio logs a traceback for each accept() out of files: counted and logged once in a while
+                asyncio.get_running_loop().set_exception_handler(throttled_exception_handler(refusals))
+                await super().startup(sockets=sockets)
+
             @contextlib.contextmanager
             def capture_signals(self) -> Iterator[None]:
                 # voxd handles the signals itself: uvicorn would raise them again once it stopped,
@@ -566,7 +584,8 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
                 yield
 
         server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                       lifespan="off", server_header=False))
+                                       lifespan="off", server_header=False, backlog=backlog_for(connections),
+                                       http=guarded_protocol(connections, s.request_timeout_seconds, refusals)))
 
         def stop(signum: int, frame: object) -> None:
             log.info("voxd serve: %s received, finishing the requests in flight", signal.Signals(signum).name)

@@ -208,7 +208,12 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
             raise _Refused(503, f"the server is busy: {exc}; try again shortly", kind="server_busy",
                            headers={"Retry-After": "1"}) from None
         try:
-            spoken = await asyncio.wrap_future(future)
+            spoken = await _unless_gone(request, asyncio.wrap_future(future))
+        except ClientDisconnect:
+            future.cancel()  # dropped from its batch, unless that batch is being spoken already
+            batcher.cancelled()
+            log.debug("speech dropped %s: the client disconnected", digest)
+            raise
         except PermanentError as exc:
             raise _Refused(400, str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - the engine failed: the client may try elsewhere
@@ -428,6 +433,25 @@ def _unpaired_surrogate(body: Any) -> tuple[str | None, str] | None:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+async def _unless_gone(request: Request, work: asyncio.Future[Any]) -> Any:
+    """``work``'s result, or :class:`ClientDisconnect` as soon as the client hangs up (its body
+    read, the ASGI receive says only that)."""
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(gone())
+    try:
+        done, _ = await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if work not in done:
+        work.cancel()
+        raise ClientDisconnect()
+    return work.result()
 
 
 def _utterance(req: SpeechRequest, engine: Engine, options: ServeOptions) -> Utterance:

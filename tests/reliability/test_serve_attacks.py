@@ -5,6 +5,7 @@ requests are in tests/test_serve.py."""
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import time
 
@@ -134,3 +135,34 @@ def test_refusals_are_logged_once_per_interval(caplog):
     assert len(lines) == 3 and refusals.total == 300
     assert "refused a connection: 512 connections are open" in lines[0]
     assert "refused 100 connections in the last 10 s" in lines[1]
+
+
+@pytest.mark.slow
+def test_a_request_whose_client_is_gone_is_dropped_from_its_batch(tmp_path):
+    import threading
+
+    from ..support import text_digest
+
+    config = "[serve]\nbatch_wait_ms = 2000\n"  # the first request waits 2 s for company
+    with ServeProcess(tmp_path, extra_config=config) as server:
+        replies: list[int] = []
+        asker = threading.Thread(target=lambda: replies.append(speak(server)))
+        asker.start()
+        time.sleep(0.3)
+        gone = [f"Text number {n}, asked for by a client that does not wait for it." for n in range(10)]
+        for text in gone:
+            body = json.dumps({"input": text, "response_format": "wav"}).encode()
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as client:
+                client.sendall(b"POST /v1/audio/speech HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               b"Authorization: Bearer test-key\r\nContent-Type: application/json\r\n"
+                               + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                time.sleep(0.05)  # the server has the request; then the client hangs up
+        asker.join(30)
+        assert replies == [200]
+        deadline = time.monotonic() + 5
+        while len(server.requested()) < 11 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sorted(server.requested()) == sorted([text_digest(TEXT)] + [text_digest(t) for t in gone])
+        assert server.answered() == [text_digest(TEXT)]  # nothing spoken for nobody
+        assert server.log().count("the client disconnected") >= 10
+        assert speak(server) == 200

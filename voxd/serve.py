@@ -46,6 +46,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import heap
 from .audio.speech_formats import MEDIA_TYPES, encode
 from .errors import ConfigError, EngineError, PermanentError, VoiceError, VoxdError
 from .tts.base import Engine, Utterance
@@ -577,6 +578,7 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
     s = settings.serve
     key = s.api_key.get_secret_value()
     check_exposure(host, key)
+    heap.map_large_buffers()  # a burst's waves given back when freed, not kept in glibc's arenas
     sockets = listen(host, port)  # before the model loads: a port in use is said at once, not minutes later
     with contextlib.ExitStack() as bound:  # the sockets are closed however this ends
         for sock in sockets:

@@ -13,7 +13,9 @@ Sizing is the renderer's: the batch size comes from the free VRAM
 half and tried again, and the smaller size holds from then on. A batch that
 fails for a reason of its own input (a VoiceError) is run again one request at
 a time, so one bad request never fails the others. A request whose future was cancelled (its
-client went away) before its batch began is dropped: nothing is spoken for nobody.
+client went away) before its batch began is dropped: nothing is spoken for nobody. Once the
+queue has been empty for ``IDLE_SECONDS`` after a batch, the memory the batches freed is given
+back to the system (:mod:`voxd.heap`).
 """
 
 from __future__ import annotations
@@ -26,10 +28,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import heap
 from ..errors import EngineError, OutOfMemory, PermanentError
 from .base import Engine, Utterance
 
 log = logging.getLogger(__name__)
+
+#: Seconds with nothing to speak, after a batch, before freed memory is given back: by then the
+#: batch's replies have been encoded and sent.
+IDLE_SECONDS = 1.0
 
 
 class QueueFull(Exception):
@@ -66,6 +73,7 @@ class Batcher:
         self.max_queue = max_queue
         self.max_ratio = max_ratio if engine.lockstep else None
         self.batches = 0
+        self._spoke = False  # a batch was spoken since memory was last given back
         self._queue: list[_Request] = []
         self._running = 0
         self._cond = threading.Condition()
@@ -113,8 +121,10 @@ class Batcher:
             try:
                 self._speak(batch)
             finally:
+                del batch  # its waves are the futures' now, and go with the replies
                 with self._cond:
                     self._running = 0
+                    self._spoke = True
 
     def _next_batch(self) -> list[_Request] | None:
         """The next batch, once it is full or its oldest request has waited ``max_wait``; its
@@ -124,7 +134,13 @@ class Batcher:
             while not self._queue:
                 if self._closed:
                     return None
-                self._cond.wait()
+                if not self._cond.wait(IDLE_SECONDS if self._spoke else None) and self._spoke:
+                    self._spoke = False
+                    self._cond.release()  # no lock held while the heap is trimmed: submit() goes on
+                    try:
+                        heap.release()
+                    finally:
+                        self._cond.acquire()
                 self._drop_cancelled()
             first = self._queue[0]
             while not self._closed and not first.future.cancelled():

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import av
 import httpx
+import numpy as np
 import pytest
 import soundfile
 
 from voxd.audio.wav import decode_wav
 
 from .servers import free_port
-from .support import ServeProcess, text_digest
+from .support import ServeProcess, spectrum_distance, text_digest
 
 TEXT = "A sentence for the speech server, long enough to hear."
 
@@ -106,8 +107,15 @@ def test_a_stock_openai_client_gets_mp3_in_this_servers_voice(serve_espeak: Serv
     with av.open(io.BytesIO(stock.content)) as container:
         assert container.format.name == "mp3"
         seconds = float(container.duration) / av.time_base
+        mono = av.AudioResampler(format="flt", layout="mono", rate=22050)
+        heard = np.concatenate([out.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
+                                for out in mono.resample(frame)])
     ours = decode_wav(post(serve_espeak, {"input": TEXT, "response_format": "wav"}).content)
     assert seconds == pytest.approx(ours.samples.size / ours.sample_rate, rel=0.1)  # the same speech
+    # ...in this server's default voice (en-us), not another English one
+    british = decode_wav(post(serve_espeak, {"input": TEXT, "voice": "en-gb", "response_format": "wav"}).content)
+    near, far = spectrum_distance(heard, ours.samples), spectrum_distance(heard, british.samples)
+    assert near < 0.24 and far > 1.5 * near, (near, far)  # measured: 0.16 and 0.33
     for fmt, media in (("opus", "audio/ogg"), ("aac", "audio/aac")):
         reply = post(serve_espeak, {"input": TEXT, "voice": "nova", "response_format": fmt})
         assert reply.status_code == 200 and reply.headers["content-type"] == media

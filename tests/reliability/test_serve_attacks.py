@@ -166,3 +166,21 @@ def test_a_request_whose_client_is_gone_is_dropped_from_its_batch(tmp_path):
         assert server.answered() == [text_digest(TEXT)]  # nothing spoken for nobody
         assert server.log().count("the client disconnected") >= 10
         assert speak(server) == 200
+
+
+@pytest.mark.slow
+def test_a_flood_of_malformed_requests_is_a_400_each_and_a_line_each(tmp_path):
+    bodies = [b"[" * 5000 + b"]" * 5000, b'{"input": "\\ud800 x"}',
+              b'{"input": "ok", "voice": "' + b"v" * 500_000 + b'"}', b"\xff\xfe not even text",
+              b'{"input": 1e999999}', b'{"input": ["a", {"b": null}]}']
+    with ServeProcess(tmp_path) as server:
+        since = len(server.log())
+        with httpx.Client(headers={"Authorization": f"Bearer {server.key}", "Content-Type": "application/json"},
+                          timeout=30) as http:
+            for n in range(120):
+                reply = http.post(f"{server.url}/audio/speech", content=bodies[n % len(bodies)])
+                assert 400 <= reply.status_code < 500 and set(reply.json()["error"]) >= {"message", "code"}, reply.text
+                assert len(reply.content) < 2000
+        added = server.log()[since:]
+        assert "Traceback" not in added and len(added.splitlines()) == 120 and len(added) < 120 * 400
+        assert speak(server) == 200

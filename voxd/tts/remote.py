@@ -41,9 +41,7 @@ their cache.
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
-import socket
 import threading
 import time
 from collections.abc import Collection, Sequence
@@ -61,7 +59,7 @@ from ..errors import (
     ServersUnavailable,
     VoiceError,
 )
-from .base import Engine, Synthesis, Utterance, speech_seconds
+from .base import Engine, Synthesis, Utterance
 from .fleet import Endpoint, Fleet, Slot
 from .languages import language_name
 from .speech_api import (
@@ -79,6 +77,7 @@ from .speech_api import (
     shown,
     transport_error,
 )
+from .speech_reply import Oversized, Unreachable, post_speech, reply_cap, request_deadline
 
 if TYPE_CHECKING:
     import httpx
@@ -91,46 +90,11 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 4
 #: Seconds to wait for a connection.
 CONNECT_SECONDS = 10.0
-#: A request may take ``timeout_seconds`` plus this many seconds per second of expected audio,
-#: from the moment it is sent to its reply's last byte...
-SECONDS_PER_AUDIO_SECOND = 4.0
-#: ...but never longer than this.
-MAX_READ_SECONDS = 900.0
-#: The most bytes a second of audio takes in a reply, its rate unknown: 48 kHz, 32-bit float, two
-#: channels. Once the fleet's rate is known, that rate's worth.
-MAX_BYTES_PER_SAMPLE = 4 * 2
-MAX_REPLY_RATE = 48000
-#: A reply may hold this many times the audio its text is expected to take, and at least
-#: MIN_REPLY_SECONDS of it, plus a header's room: a server sending more is not sending that
-#: text's speech (a 2 GB reply is refused after a few MB, not held in memory).
-REPLY_LENGTH_RATIO = 4.0
-MIN_REPLY_SECONDS = 10.0
-REPLY_HEADER_BYTES = 64 * 1024
-#: The most of an error reply that is read (its message is quoted by its first 300 characters).
-ERROR_BODY_BYTES = 64 * 1024
-#: Each speech request on a connection of its own, its reply not compressed: the deadline's
-#: watchdog knows the connection's socket, and a reply's size is counted in what it decodes to.
-_ONE_SHOT = {"Connection": "close", "Accept-Encoding": "identity"}
 #: What blank text becomes (no request is made for it).
 _SILENCE_SECONDS = 0.1
 _DEFAULT_NAMES = frozenset({"", "default"})
 #: Preferred for "default" on servers that list Qwen3-TTS's speakers.
 _DEFAULT_SPEAKERS = ("ryan", "aiden", "vivian", "serena")
-
-
-def reply_cap(text: str, rate: int | None) -> int:
-    """The most bytes a reply to ``text`` may hold: its expected audio, REPLY_LENGTH_RATIO times
-    over (at least MIN_REPLY_SECONDS), at the fleet's rate (the highest a server sends while it
-    is unknown) in the widest samples a WAV carries."""
-    seconds = max(MIN_REPLY_SECONDS, REPLY_LENGTH_RATIO * speech_seconds(text.strip()))
-    per_second = (rate or MAX_REPLY_RATE) * MAX_BYTES_PER_SAMPLE
-    return REPLY_HEADER_BYTES + int(seconds * per_second)
-
-
-def request_deadline(text: str, timeout_seconds: float) -> float:
-    """Seconds a request for ``text`` may take in all, sent to last byte: a server that trickles
-    its reply is given up on then, like one that says nothing."""
-    return min(MAX_READ_SECONDS, timeout_seconds + SECONDS_PER_AUDIO_SECOND * speech_seconds(text.strip()))
 
 
 @dataclass(slots=True)
@@ -232,7 +196,7 @@ class RemoteEngine(Engine):
                 return
             except RequestRejected as exc:
                 raise VoiceError(f"speech server {shown(ep.url)}: {exc.server_message or exc}") from None
-            except _Unreachable:
+            except Unreachable:
                 continue
         raise ServersUnavailable(f"no speech server answered whether it speaks {name!r} ({self.fleet.reasons()})")
 
@@ -290,7 +254,7 @@ class RemoteEngine(Engine):
         for ep in self.fleet.endpoints:
             try:
                 ids = model_ids(self._get_json(ep.url, "/models"))
-            except (_Unreachable, RequestRejected, ServersRefuse) as exc:
+            except (Unreachable, RequestRejected, ServersRefuse) as exc:
                 found.append((shown(ep.url), False, str(exc)))
                 continue
             wanted = self._model or (ids[0] if ids else "")
@@ -319,7 +283,7 @@ class RemoteEngine(Engine):
         for ep in self.fleet.endpoints:
             try:
                 served = served_from(self._get_json(ep.url, "/models"), self._model, ep.url)
-            except _Unreachable as exc:
+            except Unreachable as exc:
                 reasons.append(f"{shown(ep.url)}: {exc}")
                 continue
             except ServersRefuse as exc:  # another server may serve voxd
@@ -341,7 +305,7 @@ class RemoteEngine(Engine):
             return served
         try:
             body = self._get_json(url, "/audio/voices")
-        except (_Unreachable, RequestRejected, ServersRefuse):
+        except (Unreachable, RequestRejected, ServersRefuse):
             return served
         voices = body.get("voices") if isinstance(body, dict) else body
         if not isinstance(voices, list):
@@ -394,7 +358,7 @@ class RemoteEngine(Engine):
                 log.warning("speech server %s is left out: it %s", shown(ep.url), exc)
                 self.fleet.exclude(slot, f"left out: it {exc}")
                 continue
-            except _Unreachable as exc:
+            except Unreachable as exc:
                 news = self.fleet.failed(slot, str(exc), timed_out=exc.timed_out)
                 log.log(logging.WARNING if news else logging.DEBUG, "speech server %s: %s; %s", shown(ep.url), exc,
                         "trying another" if len(self.fleet.endpoints) > 1 else "trying again after a pause")
@@ -405,7 +369,7 @@ class RemoteEngine(Engine):
                 else:
                     self._give_up_if_long(unanswered_since)
                     continue
-            except _Oversized as exc:
+            except Oversized as exc:
                 self.fleet.failed(slot, f"sent a bad reply: {exc}")
                 log.warning("speech server %s sent a bad reply: %s", shown(ep.url), exc)
                 attempts, last = attempts + 1, str(exc)
@@ -569,60 +533,7 @@ class RemoteEngine(Engine):
             return self._client
 
     def _post(self, url: str, body: dict[str, Any], deadline: float, cap: int) -> httpx.Response:
-        """The reply to a speech request, read whole within ``deadline`` seconds and ``cap`` bytes
-        (:class:`_Oversized` past it). httpx's timeouts are per read, so a watchdog shuts the
-        connection's socket at the deadline: a server that trickles a byte at a time, headers or
-        body, is given up on then."""
-        import httpx
-
-        streams: list[Any] = []  # the connection's network stream, as httpcore reports it
-
-        def trace(event: str, info: dict[str, Any]) -> None:
-            if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
-                streams.append(info.get("return_value"))
-
-        expired = threading.Event()
-
-        def expire() -> None:
-            expired.set()
-            for stream in streams:
-                sock = stream.get_extra_info("socket") if stream is not None else None
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.shutdown(socket.SHUT_RDWR)
-
-        watchdog = threading.Timer(deadline, expire)
-        watchdog.daemon = True
-        watchdog.start()
-        timeout = httpx.Timeout(deadline, connect=CONNECT_SECONDS)
-        try:
-            with self._http().stream("POST", f"{url}/audio/speech", json=body, timeout=timeout, headers=_ONE_SHOT,
-                                     extensions={"trace": trace}) as response:
-                ok = response.status_code == 200
-                declared = response.headers.get("content-length", "")
-                if ok and declared.isdigit() and int(declared) > cap:
-                    raise _Oversized(f"{int(declared)} bytes long, bigger than the {cap} this text can need")
-                data = bytearray()
-                for piece in response.iter_bytes():
-                    data += piece
-                    if len(data) > (cap if ok else ERROR_BODY_BYTES):
-                        if ok:
-                            raise _Oversized(f"over {cap} bytes, bigger than this text can need")
-                        break  # an error's message is at its start
-                headers = [(k, v) for k, v in response.headers.multi_items()
-                           if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
-                return httpx.Response(response.status_code, headers=headers, content=bytes(data),
-                                      request=response.request)
-        except httpx.TimeoutException as exc:
-            connecting = isinstance(exc, httpx.ConnectTimeout)
-            what = "did not connect" if connecting else f"gave no whole answer in {deadline:.0f} s"
-            raise _Unreachable(what, timed_out=not connecting) from None
-        except httpx.TransportError as exc:
-            if expired.is_set():
-                raise _Unreachable(f"gave no whole answer in {deadline:.0f} s", timed_out=True) from None
-            raise _Unreachable(transport_error(exc)) from None
-        finally:
-            watchdog.cancel()
+        return post_speech(self._http(), url, body, deadline=deadline, cap=cap, connect_seconds=CONNECT_SECONDS)
 
     def _get_json(self, url: str, path: str) -> Any:
         import httpx
@@ -630,9 +541,9 @@ class RemoteEngine(Engine):
         try:
             response = self._http().get(f"{url}{path}", timeout=httpx.Timeout(30.0, connect=CONNECT_SECONDS))
         except httpx.TimeoutException:
-            raise _Unreachable(f"did not answer GET {path} in 30 s") from None
+            raise Unreachable(f"did not answer GET {path} in 30 s") from None
         except httpx.TransportError as exc:
-            raise _Unreachable(transport_error(exc)) from None
+            raise Unreachable(transport_error(exc)) from None
         if response.status_code in REFUSING:
             raise refusal(f"speech server {shown(url)} refused GET {path} ({response.status_code}): "
                           f"{server_message(response)}", response.status_code)
@@ -644,28 +555,16 @@ class RemoteEngine(Engine):
             error.server_message = server_message(response)
             raise error
         if response.status_code != 200:
-            raise _Unreachable(f"answered GET {path} with {response.status_code}")
+            raise Unreachable(f"answered GET {path} with {response.status_code}")
         try:
             return response.json()
         except ValueError:
-            raise _Unreachable(f"answered GET {path} with something that is not JSON") from None
+            raise Unreachable(f"answered GET {path} with something that is not JSON") from None
 
 
 def refusal(message: str, status: int) -> ServersRefuse:
     """A refusal of voxd: of its key, or of its account's quota."""
     return ServersRefuse(message, "[remote] api_key" if status in REFUSING else "the account's quota")
-
-
-class _Unreachable(Exception):
-    """The server did not answer (refused, reset, timed out)."""
-
-    def __init__(self, message: str, *, timed_out: bool = False) -> None:
-        super().__init__(message)
-        self.timed_out = timed_out
-
-
-class _Oversized(Exception):
-    """The server's reply is bigger than its text can need: a bad take, not held in memory."""
 
 
 class _WrongModel(Exception):

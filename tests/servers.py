@@ -107,19 +107,31 @@ class OddSpeechServer(LoopbackServer):
     * ``status(text, n)``: an int answers with that HTTP status and an OpenAI error envelope
       (429 and 503 with ``Retry-After: 0.2``; 4290 is OpenAI's quota 429, which has none);
     * ``say(text, n)``: a string is spoken instead of the text asked for (a server that answers
-      for another request), with HTTP 200 as such servers do.
+      for another request), with HTTP 200 as such servers do;
+    * ``hostile(text, n)``: ``"huge"`` claims a 2 GB WAV and streams silence as fast as the client
+      takes it (at most ``HUGE_BYTES``), ``"endless"`` does the same with no length said;
+      ``"trickle"`` sends its headers, then the WAV a byte every ``TRICKLE_SECONDS``;
+      ``"trickle-headers"`` sends even its headers that way. Each stops after ``HOSTILE_SECONDS``
+      or when the client goes; ``sent`` counts the bytes of each reply sent.
 
     ``engine`` speaks (default: eSpeak NG).
 
     ``n`` counts from 1. ``asked`` records every text in the order it came.
     """
 
-    def __init__(self, *, cut=None, rate=None, status=None, say=None, model: str = "odd-tts", engine=None) -> None:
+    HUGE_BYTES = 256 * 2**20
+    TRICKLE_SECONDS = 0.25
+    HOSTILE_SECONDS = 20.0
+
+    def __init__(self, *, cut=None, rate=None, status=None, say=None, hostile=None, model: str = "odd-tts",
+                 engine=None) -> None:
         from voxd.tts.espeak import EspeakEngine
 
         self.engine = engine or EspeakEngine()
         self.voice = "default" if engine else "en-us"
         self.cut, self.rate, self.status, self.say, self.model = cut, rate, status, say, model
+        self.hostile = hostile
+        self.sent: list[int] = []
         self.asked: list[str] = []
         self.bodies: list[dict] = []
         self.lock = threading.Lock()
@@ -150,7 +162,46 @@ class OddSpeechServer(LoopbackServer):
                     self._json(min(status, 429) if status == 4290 else status,
                                {"error": {"message": message, "type": "test", "code": status}})
                     return
+                mode = server.hostile(text, n) if server.hostile else None
+                if mode:
+                    self._hostile(mode, server.speak(text, n))
+                    return
                 self._audio(server.speak(text, n))
+
+            def _hostile(self, mode: str, payload: bytes) -> None:
+                import time
+
+                sent, deadline = 0, time.monotonic() + server.HOSTILE_SECONDS
+                if mode in ("huge", "endless"):
+                    length = b"Content-Length: 2147483648\r\n" if mode == "huge" else b"Connection: close\r\n"
+                    head = b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\n" + length + b"\r\n" + payload[:44]
+                else:
+                    head = (b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\n"
+                            + f"Content-Length: {len(payload)}\r\n\r\n".encode())
+                try:
+                    if mode == "trickle-headers":
+                        payload = head + payload
+                    else:
+                        self.wfile.write(head)
+                        self.wfile.flush()
+                    while time.monotonic() < deadline:
+                        if mode in ("huge", "endless"):
+                            if sent >= server.HUGE_BYTES:
+                                break
+                            self.wfile.write(bytes(2**16))
+                            sent += 2**16
+                        else:
+                            if sent >= len(payload):
+                                break
+                            self.wfile.write(payload[sent:sent + 1])
+                            self.wfile.flush()
+                            sent += 1
+                            time.sleep(server.TRICKLE_SECONDS)
+                except OSError:  # the client went away, as it should
+                    pass
+                with server.lock:
+                    server.sent.append(sent)
+                self.close_connection = True
 
             def _audio(self, payload: bytes) -> None:
                 self.send_response(200)

@@ -230,6 +230,11 @@ def check_serve(doc: dict, tmp_path: Path) -> None:
     assert doc["runs"][0]["batches"] == 4  # one client, one request at a time: nothing to batch
     # greedy decoding: the same four texts make the same audio however they are batched
     assert doc["runs"][0]["audio_seconds"] == pytest.approx(doc["runs"][1]["audio_seconds"], abs=0.2)
+    memory = doc["memory"]
+    assert memory["requests"] == 4 and memory["characters"] == 4096 and memory["engine"] == "espeak"
+    assert positive(memory["start_mb"], memory["peak_mb"], memory["idle_after_mb"], memory["wall_seconds"])
+    assert memory["peak_mb"] >= memory["start_mb"]
+    assert memory["idle_growth_mb"] == pytest.approx(memory["idle_after_mb"] - memory["start_mb"], abs=0.2)
 
 
 def check_lexicon(doc: dict, tmp_path: Path) -> None:

@@ -246,3 +246,44 @@ def test_a_render_stopped_by_a_signal_leaves_nothing_behind(tmp_path, how, statu
     assert proc.returncode == status, err
     assert "Traceback" not in err and "leaked" not in err, err
     assert not outbox.exists() or not list(outbox.rglob("*")), list(outbox.rglob("*"))
+
+
+SIGNAL_IN_CALLBACK = """
+import os, signal, sys
+from voxd import cli
+from voxd.tts.espeak import _Library
+
+real, calls = _Library._collect, [0]
+
+
+def collect(self, wav, count, events):
+    # The signal arrives while eSpeak is inside its C code and calls back into Python: the
+    # handler runs here, in the callback, where ctypes would swallow an exception it raised.
+    calls[0] += 1
+    if calls[0] == 40:
+        os.kill(os.getpid(), signal.{name})
+    return real(self, wav, count, events)
+
+
+_Library._collect = collect
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "status"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_during_espeaks_callback_still_stops_the_render(tmp_path, name, status):
+    (tmp_path / "voxd.toml").write_text(
+        'inbox = "inbox"\noutbox = "outbox"\nstate_dir = "state"\nengine = "espeak"\n'
+        "chunk_target_chars = 60\nchunk_max_chars = 120\n[espeak]\nbatch_size = 1\n"
+    )
+    book = long_book(tmp_path / "long.epub")
+    out = subprocess.run(
+        [sys.executable, "-c", SIGNAL_IN_CALLBACK.replace("{name}", name), "render", str(book), "--quiet",
+         "--config", str(tmp_path / "voxd.toml")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == status, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr and "Exception ignored" not in out.stderr, out.stderr[-2000:]
+    outbox = tmp_path / "outbox"
+    assert not outbox.exists() or not list(outbox.rglob("*")), list(outbox.rglob("*"))

@@ -43,3 +43,11 @@ def test_cancel_and_retry(tmp_path):
     assert "queued again" in voxd(tmp_path, "retry", "1").stdout
     missing = voxd(tmp_path, "cancel", "99", check=False)
     assert missing.returncode == 1 and "no job 99" in missing.stderr
+
+
+@pytest.mark.parametrize("command", ["cancel", "retry", "report"])
+def test_an_id_beyond_sqlite_is_no_such_job(tmp_path, command):
+    out = voxd(tmp_path, command, "99999999999999999999", check=False)
+    assert out.returncode == 1
+    assert "no job 99999999999999999999" in out.stderr
+    assert "Traceback" not in out.stderr and "OverflowError" not in out.stderr

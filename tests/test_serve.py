@@ -12,13 +12,14 @@ from pathlib import Path
 
 import av
 import httpx
+import numpy as np
 import pytest
 import soundfile
 
 from voxd.audio.wav import decode_wav
 
 from .servers import free_port
-from .support import ServeProcess, text_digest
+from .support import ServeProcess, spectrum_distance, text_digest
 
 TEXT = "A sentence for the speech server, long enough to hear."
 
@@ -106,8 +107,15 @@ def test_a_stock_openai_client_gets_mp3_in_this_servers_voice(serve_espeak: Serv
     with av.open(io.BytesIO(stock.content)) as container:
         assert container.format.name == "mp3"
         seconds = float(container.duration) / av.time_base
+        mono = av.AudioResampler(format="flt", layout="mono", rate=22050)
+        heard = np.concatenate([out.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
+                                for out in mono.resample(frame)])
     ours = decode_wav(post(serve_espeak, {"input": TEXT, "response_format": "wav"}).content)
     assert seconds == pytest.approx(ours.samples.size / ours.sample_rate, rel=0.1)  # the same speech
+    # ...in this server's default voice (en-us), not another English one
+    british = decode_wav(post(serve_espeak, {"input": TEXT, "voice": "en-gb", "response_format": "wav"}).content)
+    near, far = spectrum_distance(heard, ours.samples), spectrum_distance(heard, british.samples)
+    assert near < 0.24 and far > 1.5 * near, (near, far)  # measured: 0.16 and 0.33
     for fmt, media in (("opus", "audio/ogg"), ("aac", "audio/aac")):
         reply = post(serve_espeak, {"input": TEXT, "voice": "nova", "response_format": fmt})
         assert reply.status_code == 200 and reply.headers["content-type"] == media
@@ -245,3 +253,47 @@ def test_sigterm_stops_it_cleanly(tmp_path):
     assert post(server, {"input": TEXT}).status_code == 200
     server.stop()
     assert server.proc.returncode == 0 and "voxd serve stopped" in server.log()
+
+
+def new_log(server: ServeProcess, since: int) -> list[str]:
+    return server.log()[since:].splitlines()
+
+
+@pytest.mark.parametrize("body, param, words", [
+    (b"[" * 1000 + b"]" * 1000, None, "nested too deeply"),
+    (b'{"input": "\\ud800 x"}', "input", "unpaired surrogate"),
+    (b'{"input": "fine", "voice": "en\\udfff"}', "voice", "unpaired surrogate"),
+    (b'{"input": "fine", "\\ud800": 1}', None, "unpaired surrogate"),
+])
+def test_malformed_json_is_a_400_in_the_envelope_and_one_log_line(serve_espeak: ServeProcess, body, param, words):
+    since = len(serve_espeak.log())
+    response = post(serve_espeak, body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["param"] == param and words in error["message"]
+    lines = new_log(serve_espeak, since)
+    assert len(lines) == 1 and "refused POST /v1/audio/speech from 127.0.0.1: 400" in lines[0], lines
+    assert post(serve_espeak, {"input": TEXT, "response_format": "wav"}).status_code == 200  # still serving
+
+
+@pytest.mark.parametrize("body, param", [
+    ({"input": TEXT, "voice": "v" * 1_000_000}, "voice"),
+    ({"input": TEXT, "model": "m" * 100_000}, "model"),
+    ({"input": TEXT, "response_format": "f" * 100_000}, "response_format"),
+    ({"input": TEXT, "language": "l" * 100_000}, "language"),
+])
+def test_errors_quote_only_a_short_prefix_of_what_the_client_sent(serve_espeak: ServeProcess, body, param):
+    since = len(serve_espeak.log())
+    response = post(serve_espeak, body)
+    assert response.status_code in (400, 404)
+    error = error_of(response)
+    assert error["param"] == param and len(error["message"]) < 300, error["message"][:400]
+    assert len(serve_espeak.log()) - since < 600  # the log line quotes no more
+
+
+def test_a_long_path_or_voice_name_is_not_echoed_whole(serve_espeak: ServeProcess):
+    headers = {"Authorization": f"Bearer {serve_espeak.key}"}
+    nowhere = httpx.get(f"{serve_espeak.url}/{'p' * 20_000}", headers=headers, timeout=30)
+    assert nowhere.status_code == 404 and len(error_of(nowhere)["message"]) < 400
+    voice = httpx.get(f"{serve_espeak.url}/audio/voices/{'v' * 20_000}", headers=headers, timeout=30)
+    assert voice.status_code == 404 and len(error_of(voice)["message"]) < 300

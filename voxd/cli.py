@@ -9,7 +9,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +18,8 @@ from . import __version__
 from .cli_queue import cmd_add, cmd_cancel, cmd_jobs, cmd_report, cmd_retry
 from .cli_queue import settings_for as _settings
 from .config import Settings, load_settings
-from .errors import ConfigError, VoxdError
+from .errors import ConfigError, Interrupted, VoxdError
+from .interrupts import StopSignals
 from .progress import ProgressBar
 from .terminal import json_shown, shown
 
@@ -67,9 +67,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     engine = load_engine(settings)
     listener = listener_for(settings)
     bar = ProgressBar(enabled=not args.quiet)
-    signal.signal(signal.SIGTERM, _stop_render)
     try:
-        with bar.logs_above():
+        with StopSignals() as stop, bar.logs_above():
             outcome = convert(
                 source,
                 lambda book: Path(args.output) if args.output else outbox_path(settings.outbox_dir, book.metadata),
@@ -79,6 +78,7 @@ def cmd_render(args: argparse.Namespace) -> int:
                 on_progress=bar.update,
                 on_assembly=bar.assembling,
                 listener=listener,
+                checkpoint=stop.check,
             )
     except TooLong as exc:
         raise TooLong(f"{exc}; or run again with --max-hours {enough_hours(exc.seconds)}",
@@ -96,13 +96,6 @@ def cmd_render(args: argparse.Namespace) -> int:
     read_back(outcome.progress)
     print(outcome.output)
     return 0
-
-
-def _stop_render(signum: int, frame: object) -> None:
-    """``kill``, ``timeout`` and a service manager stop a render as Ctrl-C does: the assembly
-    is abandoned and its temp file dropped (the default action would leave both behind), and
-    the exit status says which signal it was."""
-    raise SystemExit(128 + signum)
 
 
 def _start(settings: Settings, bar: ProgressBar, book, chunks) -> None:
@@ -468,6 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = args.func(args)
         sys.stdout.flush()  # here, where a closed pipe is caught, not at the interpreter's exit
         return status
+    except Interrupted as exc:  # Ctrl-C (130) or SIGTERM (143), seen at a checkpoint
+        return 128 + exc.signum
     except ConfigError as exc:
         print(shown(f"voxd: configuration error: {exc}", lines=True), file=sys.stderr)
         return 2

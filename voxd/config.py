@@ -164,6 +164,8 @@ class ServeSettings(_Section):
     max_input_chars: int = Field(4096, ge=1, le=1_000_000)
     max_body_mb: float = Field(16.0, gt=0, le=1024)
     batch_wait_ms: float = Field(20.0, ge=0, le=10_000)
+    max_connections: int = Field(512, ge=1, le=1_000_000)
+    request_timeout_seconds: float = Field(30.0, gt=0, le=3600)
 
 
 class WebSettings(_Section):

@@ -146,6 +146,14 @@ class OutsideWindow(Stopping):
     """The render window closed; the job waits in the queue for it to open again."""
 
 
+class Interrupted(Stopping):
+    """``voxd render`` got SIGINT or SIGTERM: it stops at its next checkpoint and exits 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by signal {signum}")
+        self.signum = signum
+
+
 class Cancelled(VoxdError):
     """The job was cancelled while it ran: neither a failure nor something to retry."""
 

@@ -31,6 +31,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 import signal
 import socket
 import time
@@ -41,10 +42,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import heap
 from .audio.speech_formats import MEDIA_TYPES, encode
 from .errors import ConfigError, EngineError, PermanentError, VoiceError, VoxdError
 from .tts.base import Engine, Utterance
@@ -104,12 +106,31 @@ class _Refused(Exception):
         self.headers = headers or {}
 
 
+#: The most of a client's string an error message or a log line quotes.
+QUOTE_CHARS = 60
+#: The longest message an error envelope carries: whatever a message quotes, it stays this short.
+MAX_MESSAGE_CHARS = 1000
+
+
+def quote(text: str, limit: int = QUOTE_CHARS, *, marks: bool = True) -> str:
+    """A client's string as an error quotes it (in quotes, or as it is for a path): its first
+    ``limit`` characters, and its length when it is longer (a 1 MB voice name is not sent back,
+    nor written to the log)."""
+    shown = (repr if marks else str)(text[:limit])
+    return shown if len(text) <= limit else f"{shown}... ({len(text)} characters)"
+
+
 def error_response(status: int, message: str, *, param: str | None = None, kind: str = "invalid_request_error",
                    headers: dict[str, str] | None = None) -> JSONResponse:
     """OpenAI's error envelope, which every client of these servers parses."""
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS] + "..."
     body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
     return JSONResponse(body, status_code=status, headers=headers)
 
+
+#: The longest voice name looked up: the engines' and the library's are far shorter.
+MAX_VOICE_CHARS = 200
 
 #: Transcriptions waiting for the recogniser (one runs at a time) beyond which a request gets 503.
 MAX_TRANSCRIPTIONS_WAITING = 32
@@ -125,11 +146,20 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
                 _authorise(request, options.api_key)
                 return await handler(request)
             except _Refused as exc:
-                if exc.status == 401:  # a daemon with an old key, or someone trying keys: the admin should know
+                if exc.status < 500:  # one line each; a wrong key (an old daemon, someone trying keys) a warning
                     client = request.client.host if request.client else "an unknown address"
-                    log.warning("voxd serve: refused %s %s from %s: %s", request.method, request.url.path, client,
-                                exc.message)
+                    log.log(logging.WARNING if exc.status == 401 else logging.INFO,
+                            "voxd serve: refused %s %s from %s: %d %s", request.method,
+                            request.url.path[:QUOTE_CHARS], client, exc.status, exc.message[:MAX_MESSAGE_CHARS])
                 return error_response(exc.status, exc.message, param=exc.param, kind=exc.kind, headers=exc.headers)
+            except ClientDisconnect:  # the client went, or its body did not come in time: nobody to answer
+                log.debug("voxd serve: %s %s: the client disconnected", request.method, request.url.path[:QUOTE_CHARS])
+                return Response(status_code=499)
+            except Exception as exc:  # noqa: BLE001 - a request this server did not foresee: one line, no traceback
+                log.error("voxd serve: %s %s failed: %s: %s", request.method, request.url.path[:QUOTE_CHARS],
+                          type(exc).__name__, str(exc)[:MAX_MESSAGE_CHARS])
+                return error_response(500, f"the server failed on this request: {type(exc).__name__}",
+                                      kind="server_error")
         return run
 
     async def health(request: Request) -> Response:
@@ -153,6 +183,8 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
         """Whether this server speaks a voice: names are checked by the engine, so variants and
         aliases a list cannot show (eSpeak's "en-us+f3") answer too."""
         name = request.path_params["name"]
+        if len(name) > MAX_VOICE_CHARS:
+            raise _Refused(404, f"no voice is named {quote(name)}", param="voice", kind="not_found_error")
         try:
             engine.check_voices([name])
         except VoiceError as exc:
@@ -177,7 +209,12 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
             raise _Refused(503, f"the server is busy: {exc}; try again shortly", kind="server_busy",
                            headers={"Retry-After": "1"}) from None
         try:
-            spoken = await asyncio.wrap_future(future)
+            spoken = await _unless_gone(request, asyncio.wrap_future(future))
+        except ClientDisconnect:
+            future.cancel()  # dropped from its batch, unless that batch is being spoken already
+            batcher.cancelled()
+            log.debug("speech dropped %s: the client disconnected", digest)
+            raise
         except PermanentError as exc:
             raise _Refused(400, str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - the engine failed: the client may try elsewhere
@@ -222,7 +259,7 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
         if len(data) > options.max_body_bytes:
             raise _Refused(413, f"the audio is over {options.max_body_bytes} bytes, the most this server takes")
         if fmt not in ("json", "text", "verbose_json"):
-            raise _Refused(400, f"response_format {fmt!r}: this server answers json, text or verbose_json",
+            raise _Refused(400, f"response_format {quote(fmt)}: this server answers json, text or verbose_json",
                            param="response_format")
         try:
             wave, rate = await asyncio.to_thread(_decode_audio, data)
@@ -231,7 +268,7 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
         except Exception as exc:  # noqa: BLE001 - whatever the decoder says of a file it cannot read
             raise _Refused(400, f"the audio could not be decoded: {exc}", param="file") from None
         if language and not recogniser.knows(language):
-            raise _Refused(400, f"this server's recogniser ({recogniser.name}) does not know {language!r}",
+            raise _Refused(400, f"this server's recogniser ({recogniser.name}) does not know {quote(language)}",
                            param="language")
         if transcribing[0] >= MAX_TRANSCRIPTIONS_WAITING:  # each would hold a worker thread behind the lock
             raise _Refused(503, "the server is busy transcribing; try again shortly", kind="server_busy",
@@ -264,10 +301,11 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
         assert isinstance(exc, HTTPException)
         headers = dict(exc.headers or {})
         if exc.status_code == 404:
-            message = (f"this server has no {request.url.path}; it answers POST /v1/audio/speech, "
+            message = (f"this server has no {quote(request.url.path, marks=False)}; it answers POST /v1/audio/speech, "
                        "POST /v1/audio/transcriptions, GET /v1/models, GET /v1/audio/voices and GET /health")
         elif exc.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path} (allowed: {headers.get('Allow', '')})"
+            message = (f"{request.method} is not allowed on {quote(request.url.path, marks=False)} "
+                       f"(allowed: {headers.get('Allow', '')})")
         else:
             message = exc.detail
         return error_response(exc.status_code, message, headers=headers)
@@ -362,15 +400,66 @@ async def _read_body(request: Request, limit: int) -> bytes:
 async def _read_json(request: Request, limit: int) -> Any:
     data = await _read_body(request, limit)
     try:
-        return json.loads(data)
+        body = json.loads(data)
+    except RecursionError:
+        raise _Refused(400, "the request body is nested too deeply to be a request") from None
     except ValueError as exc:
         raise _Refused(400, f"the request body is not JSON: {exc}") from None
+    where = _unpaired_surrogate(body)
+    if where is not None:
+        param, char = where
+        raise _Refused(400, f"{param or 'the body'} holds an unpaired surrogate (U+{ord(char):04X}), which is not "
+                            "text: send UTF-8", param=param)
+    return body
+
+
+def _unpaired_surrogate(body: Any) -> tuple[str | None, str] | None:
+    """Where a JSON body holds a lone surrogate (``"\\ud800"`` is valid JSON, not encodable text):
+    the top-level field it is under (None for a key or a body that is not an object) and the
+    character. A walk with a stack, not recursion: the body was nested as deep as the parser took."""
+    stack: list[tuple[str | None, Any]] = [(None, body)]
+    if isinstance(body, dict):
+        stack = [(None, key) for key in body] + [(str(key), value) for key, value in body.items()]
+    while stack:
+        field, value = stack.pop()
+        if isinstance(value, str):
+            found = _SURROGATE.search(value)
+            if found:
+                return (field if isinstance(body, dict) else None), found.group()
+        elif isinstance(value, dict):
+            stack.extend((field, item) for pair in value.items() for item in pair)
+        elif isinstance(value, list):
+            stack.extend((field, item) for item in value)
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+async def _unless_gone(request: Request, work: asyncio.Future[Any]) -> Any:
+    """``work``'s result, or :class:`ClientDisconnect` as soon as the client hangs up (its body
+    read, the ASGI receive says only that)."""
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(gone())
+    try:
+        done, _ = await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if work not in done:
+        work.cancel()
+        raise ClientDisconnect()
+    return work.result()
 
 
 def _utterance(req: SpeechRequest, engine: Engine, options: ServeOptions) -> Utterance:
     """The engine's utterance for a request, or the reason this server refuses it."""
     if req.model not in (None, "", options.model_name, engine.model_id) and req.model not in OPENAI_MODELS:
-        raise _Refused(404, f"the model {req.model!r} does not exist here; this server serves {options.model_name!r}",
+        raise _Refused(404, f"the model {quote(req.model)} does not exist here; this server serves "
+                            f"{options.model_name!r}",
                        param="model", kind="not_found_error")
     text = req.input.strip()
     if not text:
@@ -379,7 +468,7 @@ def _utterance(req: SpeechRequest, engine: Engine, options: ServeOptions) -> Utt
         raise _Refused(400, f"input is {len(req.input)} characters; this server takes at most "
                        f"{options.max_input_chars} (split the text)", param="input")
     if req.response_format not in MEDIA_TYPES:
-        raise _Refused(400, f"response_format {req.response_format!r} is not supported here: use "
+        raise _Refused(400, f"response_format {quote(req.response_format)} is not supported here: use "
                        f"{', '.join(MEDIA_TYPES)}", param="response_format")
     if req.speed != 1.0:
         raise _Refused(400, "speed is not supported: voxd speaks at the voice's own pace (leave it at 1.0)",
@@ -390,6 +479,9 @@ def _utterance(req: SpeechRequest, engine: Engine, options: ServeOptions) -> Utt
                        "`voxd voices design` and name them in 'voice')", param="ref_audio" if req.ref_audio else
                        "task_type")
     voice = req.voice.strip() or "default"
+    if len(voice) > MAX_VOICE_CHARS:
+        raise _Refused(400, f"no voice is named {quote(voice)}: a voice's name is at most {MAX_VOICE_CHARS} "
+                            "characters", param="voice")
     try:
         engine.check_voices([voice])
     except VoiceError as exc:
@@ -474,6 +566,13 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
     import uvicorn
 
     from .render import MAX_LENGTH_RATIO
+    from .serve_connections import (
+        RefusalLog,
+        backlog_for,
+        fit_file_limit,
+        guarded_protocol,
+        throttled_exception_handler,
+    )
     from .tts.gpu import batch_size_for
     from .tts.registry import load_engine
 
@@ -482,6 +581,7 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
     s = settings.serve
     key = s.api_key.get_secret_value()
     check_exposure(host, key)
+    heap.map_large_buffers()  # a burst's waves given back when freed, not kept in glibc's arenas
     sockets = listen(host, port)  # before the model loads: a port in use is said at once, not minutes later
     with contextlib.ExitStack() as bound:  # the sockets are closed however this ends
         for sock in sockets:
@@ -497,7 +597,15 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
         )
         app = create_app(engine, batcher, options)
 
+        refusals = RefusalLog()
+        connections = fit_file_limit(s.max_connections)
+
         class Server(uvicorn.Server):
+            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+                # asyncio logs a traceback for each accept() out of files: counted and logged once in a while
+                asyncio.get_running_loop().set_exception_handler(throttled_exception_handler(refusals))
+                await super().startup(sockets=sockets)
+
             @contextlib.contextmanager
             def capture_signals(self) -> Iterator[None]:
                 # voxd handles the signals itself: uvicorn would raise them again once it stopped,
@@ -505,7 +613,8 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
                 yield
 
         server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                       lifespan="off", server_header=False))
+                                       lifespan="off", server_header=False, backlog=backlog_for(connections),
+                                       http=guarded_protocol(connections, s.request_timeout_seconds, refusals)))
 
         def stop(signum: int, frame: object) -> None:
             log.info("voxd serve: %s received, finishing the requests in flight", signal.Signals(signum).name)

@@ -79,12 +79,29 @@ def test_notifications_reach_a_webhook_and_reload_on_sighup(daemon_factory, tmp_
 
 
 def test_bad_reload_keeps_running_settings(daemon_factory, tmp_path):
+    import tomllib
+
     d = daemon_factory().start()
-    d.config.write_text(d.config.read_text() + "engine = 'nonsense'\n")
+    good = d.config.read_text()
+    # A file that is not TOML (a key given twice), then a TOML file with a value out of range:
+    # each reload fails, naming the problem, and the running settings stay.
+    d.config.write_text(good + "engine = 'nonsense'\n")
+    with pytest.raises(tomllib.TOMLDecodeError):
+        tomllib.loads(d.config.read_text())
     d.proc.send_signal(signal.SIGHUP)
-    d.wait_for(lambda: "reload failed" in d.log(), 10, "reload error")
+    d.wait_for(lambda: d.log().count("reload failed") == 1, 10, "reload error")
+    d.config.write_text(good.replace('log_level = "DEBUG"', 'log_level = "LOUD"').replace(
+        "rescan_seconds = 2.0", "rescan_seconds = 0.0"))
+    assert tomllib.loads(d.config.read_text())["rescan_seconds"] == 0.0  # valid TOML, invalid values
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_for(lambda: d.log().count("reload failed") == 2, 10, "reload error for invalid values")
+    [second] = [line for line in d.log().splitlines() if "reload failed" in line][1:]
+    failure = d.log()[d.log().index(second):]
+    assert "rescan_seconds" in failure and "log_level" in failure
+    assert "configuration reloaded" not in d.log()
     shutil.copy(build_sample(tmp_path / "alice.epub"), d.inbox / "alice.epub")
     d.wait_for(d.outputs, 120, "still renders")
+    assert " DEBUG " in d.log()[d.log().index(second):]  # the running log level stayed
     assert d.stop() == 0
 
 

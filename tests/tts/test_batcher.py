@@ -144,3 +144,31 @@ def test_a_full_queue_refuses_and_closing_fails_what_waits():
     assert all(outcomes)
     with pytest.raises(EngineError, match="shutting down"):
         batcher.submit(say("Four."))
+
+
+def test_a_cancelled_request_is_dropped_from_its_batch_and_frees_its_place():
+    engine = Recording()
+    batcher = Batcher(engine, batch_size=16, max_wait=0.5, max_queue=3)
+    kept = batcher.submit(say("Wanted by a client that waits."))
+    gone = [batcher.submit(say(f"Asked for by client {n}, who left.")) for n in range(2)]
+    with pytest.raises(QueueFull):
+        batcher.submit(say("One too many."))
+    assert all(f.cancel() for f in gone)
+    batcher.cancelled()
+    late = batcher.submit(say("Room again, now the others are gone."))  # their places are free
+    assert kept.result(30).wave.size > 0 and late.result(30).wave.size > 0
+    assert [sorted(texts) for texts, _ in engine.calls] == [sorted(["Wanted by a client that waits.",
+                                                                    "Room again, now the others are gone."])]
+    batcher.close()
+
+
+def test_a_batch_of_only_cancelled_requests_calls_no_engine():
+    engine = Recording()
+    batcher = Batcher(engine, batch_size=16, max_wait=0.3, max_queue=10)
+    futures = [batcher.submit(say(f"Nobody waits for text {n}.")) for n in range(3)]
+    assert all(f.cancel() for f in futures)
+    batcher.cancelled()
+    after = batcher.submit(say("Then someone who does."))
+    assert after.result(30).wave.size > 0
+    assert [texts for texts, _ in engine.calls] == [["Then someone who does."]]
+    batcher.close()

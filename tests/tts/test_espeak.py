@@ -129,6 +129,19 @@ def test_model_id_names_the_rate() -> None:
     assert "rate=175" in normal.model_id
     assert len({slow.model_id, normal.model_id, fast.model_id}) == 3
     assert EspeakEngine(rate_wpm=120).model_id == slow.model_id
+    assert EspeakEngine(default_voice="en-gb").model_id != normal.model_id  # "default" is another voice's audio
+
+
+def test_default_in_the_default_voices_language_is_the_default_voice() -> None:
+    from tests.support import envelope_correlation, spectrum_distance
+
+    engine = EspeakEngine()  # en-us
+    default, named, british = engine.synthesize([Utterance(LONG, "default", language="en"),
+                                                 Utterance(LONG, "en-us", language="en"),
+                                                 Utterance(LONG, "default", language="en-GB")]).waveforms
+    assert spectrum_distance(default, named) < 0.15 and envelope_correlation(default, named) > 0.95
+    assert spectrum_distance(british, named) > 0.2  # a region of its own is that region's voice
+    assert engine.narrator("default") == "eSpeak NG (en-us)"
 
 
 def test_higher_rate_gives_shorter_audio() -> None:

@@ -182,11 +182,15 @@ def test_the_adaptive_window_grows_again_after_an_overload_and_never_passes_the_
     a.limit, a.settled = 8, True
     f.overloaded(f.acquire(0), 0.0)
     assert a.limit == 4 and not a.settled
-    rate = 1.0
-    while not a.settled:
+    rate, limits = 1.0, []
+    for _ in range(12):  # bounded: a window that never settles fails here instead of hanging the suite
+        if a.settled:
+            break
         rate *= 2
         complete_round(f, clock, rate)
-    assert a.limit == CEILING
+        limits.append(a.limit)
+    assert a.settled and a.limit == CEILING, limits
+    assert limits == sorted(limits) and max(limits) == CEILING and len(limits) <= 6, limits  # it grew, to the top
 
 
 def test_requests_sent_under_the_old_window_do_not_count_for_the_new_one():

@@ -63,11 +63,17 @@ def engine_for(*urls: str, **options) -> RemoteEngine:
 def test_requests_spread_over_the_fleet_and_come_back_in_order(tmp_path):
     with OddSpeechServer() as a, OddSpeechServer() as b:
         eng = engine_for(a.url, b.url)
-        texts = [f"Sentence number {n} of a book read by two servers at once." for n in range(12)]
+        # lengths far apart (each text a clause longer than the one before), shuffled: a wave in
+        # the wrong place is the length of another text
+        texts = [f"Sentence {n} of a book read by two servers" + ", and then one more clause" * n + "."
+                 for n in (7, 2, 11, 0, 5, 9, 1, 4, 10, 3, 8, 6)]
         waves = eng.synthesize([Utterance(t, "en-us", "en") for t in texts]).waveforms
         assert len(a.asked) + len(b.asked) == 12 and a.asked and b.asked
-        alone = OddSpeechServer().engine.synthesize([Utterance(texts[5], "en-us")]).waveforms[0]
-        assert abs(waves[5].size - alone.size) < 0.05 * alone.size  # the sixth wave is the sixth text
+        alone = [w.size for w in a.engine.synthesize([Utterance(t, "en-us", "en") for t in texts]).waveforms]
+        ranked = sorted(alone)
+        assert min(hi / lo for lo, hi in zip(ranked, ranked[1:])) > 1.08  # the premise: no two alike
+        for got, own in zip(waves, alone):  # each wave is its own text's
+            assert abs(got.size - own) < 0.03 * own
         eng.close()
 
 
@@ -382,3 +388,76 @@ def test_a_bad_take_is_asked_for_again_with_another_seed_where_the_server_takes_
         assert result.problems == [None]
         seeds = [body.get("seed") for body in a.bodies]
         assert seeds[0] == 11 and len(set(seeds)) == 3  # each retry drew another take
+
+
+# -- hostile servers: replies too big, replies that never end ----------------------------------------
+
+
+def within(seconds: float, call):
+    """``call()``'s result or exception, or a failure if it takes longer than ``seconds`` (the
+    thread is left behind: the hostile server stops on its own after HOSTILE_SECONDS)."""
+    import threading
+
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still waiting after {seconds} s"
+    return outcome, time.monotonic() - started
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["huge", "endless"])
+def test_a_reply_bigger_than_its_text_can_need_is_cut_off_as_a_bad_take(mode):
+    from voxd.tts.speech_reply import reply_cap
+
+    short, other = "A short line.", "Another short line, spoken well."
+    with OddSpeechServer(hostile=lambda text, n: mode if text == short else None) as a:
+        eng = engine_for(a.url, max_in_flight=1)
+        outcome, _ = within(60, lambda: eng.synthesize([Utterance(other, "en-us", "en"),
+                                                        Utterance(short, "en-us", "en")]))
+        result = outcome["result"]
+        assert result.problems[0] is None
+        assert "bigger than" in result.problems[1] and a.times(short) == MAX_ATTEMPTS
+        cap = reply_cap(short, 22050)
+        assert cap < 8 * 2**20
+        # the client stopped reading at the cap: the server got to send little more than that (what
+        # the kernel's buffers on both ends took, a few MB on loopback) of the 256 MB it would
+        deadline = time.monotonic() + 10
+        while len(a.sent) < MAX_ATTEMPTS and time.monotonic() < deadline:  # its last reply ending
+            time.sleep(0.05)
+        assert len(a.sent) == MAX_ATTEMPTS and max(a.sent) < cap + 16 * 2**20, a.sent
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["trickle", "trickle-headers"])
+def test_a_reply_that_trickles_in_is_given_up_at_its_deadline(mode):
+    text = "Hi there."  # a deadline of 0.5 s + 4 x 0.6 s of expected audio
+    with OddSpeechServer(hostile=lambda t, n: mode) as a:
+        eng = engine_for(a.url, timeout_seconds=0.5, pause_after_seconds=60.0)
+        _ = eng.model_id
+        outcome, took = within(40, lambda: eng.synthesize([Utterance(text, "en-us", "en")]))
+        error = outcome.get("error")
+        assert isinstance(error, EngineError), outcome
+        assert f"failed {MAX_ATTEMPTS} times" in str(error) and "no whole answer in" in str(error)
+        assert took < 30  # four deadlines of ~3 s and the back-offs between them, not minutes
+        assert all(n < 40 for n in a.sent)  # each gave up after a few bytes
+
+
+@pytest.mark.slow
+def test_a_fleet_that_only_trickles_pauses_the_job():
+    with OddSpeechServer(hostile=lambda t, n: "trickle") as a:
+        eng = engine_for(a.url, timeout_seconds=0.5, pause_after_seconds=2.0)
+        _ = eng.model_id
+        outcome, took = within(30, lambda: eng.synthesize([Utterance("A trickled line.", "en-us", "en")]))
+        assert isinstance(outcome.get("error"), ServersUnavailable), outcome
+        assert "no speech server has answered with audio for 2 s" in str(outcome["error"])
+        assert took < 15

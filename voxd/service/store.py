@@ -261,6 +261,9 @@ class Store:
             return Job.from_row(row), False
 
     def get(self, job_id: int) -> Job | None:
+        """The job with this id, or None: an id beyond SQLite's 64-bit integers names no job."""
+        if not -(2**63) <= job_id < 2**63:
+            return None
         row = self._connect().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_row(row) if row else None
 

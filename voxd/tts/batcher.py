@@ -12,7 +12,10 @@ Sizing is the renderer's: the batch size comes from the free VRAM
 (:func:`voxd.tts.gpu.batch_size_for`); a batch that runs out of memory is split in
 half and tried again, and the smaller size holds from then on. A batch that
 fails for a reason of its own input (a VoiceError) is run again one request at
-a time, so one bad request never fails the others.
+a time, so one bad request never fails the others. A request whose future was cancelled (its
+client went away) before its batch began is dropped: nothing is spoken for nobody. Once the
+queue has been empty for ``IDLE_SECONDS`` after a batch, the memory the batches freed is given
+back to the system (:mod:`voxd.heap`).
 """
 
 from __future__ import annotations
@@ -25,10 +28,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import heap
 from ..errors import EngineError, OutOfMemory, PermanentError
 from .base import Engine, Utterance
 
 log = logging.getLogger(__name__)
+
+#: Seconds with nothing to speak, after a batch, before freed memory is given back: by then the
+#: batch's replies have been encoded and sent.
+IDLE_SECONDS = 1.0
 
 
 class QueueFull(Exception):
@@ -65,6 +73,7 @@ class Batcher:
         self.max_queue = max_queue
         self.max_ratio = max_ratio if engine.lockstep else None
         self.batches = 0
+        self._spoke = False  # a batch was spoken since memory was last given back
         self._queue: list[_Request] = []
         self._running = 0
         self._cond = threading.Condition()
@@ -82,6 +91,7 @@ class Batcher:
         with self._cond:
             if self._closed:
                 raise EngineError("the server is shutting down")
+            self._drop_cancelled()
             if len(self._queue) + self._running >= self.max_queue:
                 raise QueueFull(f"{self.max_queue} requests are already waiting")
             request = _Request(utterance, seed, time.monotonic())
@@ -95,7 +105,8 @@ class Batcher:
             waiting, self._queue = self._queue, []
             self._cond.notify_all()
         for request in waiting:
-            request.future.set_exception(EngineError("the server shut down before speaking this text"))
+            if request.future.set_running_or_notify_cancel():
+                request.future.set_exception(EngineError("the server shut down before speaking this text"))
         self._thread.join(timeout=60)
 
     # -- the engine's thread ---------------------------------------------------------
@@ -110,26 +121,55 @@ class Batcher:
             try:
                 self._speak(batch)
             finally:
+                del batch  # its waves are the futures' now, and go with the replies
                 with self._cond:
                     self._running = 0
+                    self._spoke = True
 
     def _next_batch(self) -> list[_Request] | None:
-        """The next batch, once it is full or its oldest request has waited ``max_wait``."""
-        while not self._queue:
-            if self._closed:
-                return None
-            self._cond.wait()
-        first = self._queue[0]
-        while not self._closed:
-            company = sum(1 for r in self._queue if r.seed == first.seed)
-            left = first.arrived + self.max_wait - time.monotonic()
-            if company >= self.batch_size or left <= 0:
-                break
-            self._cond.wait(left)
-        batch = self._pick(first)
-        taken = {id(r) for r in batch}
-        self._queue = [r for r in self._queue if id(r) not in taken]
-        return batch
+        """The next batch, once it is full or its oldest request has waited ``max_wait``; its
+        requests' futures running (no longer cancellable), the cancelled ones dropped."""
+        while True:
+            self._drop_cancelled()
+            while not self._queue:
+                if self._closed:
+                    return None
+                if not self._cond.wait(IDLE_SECONDS if self._spoke else None) and self._spoke:
+                    self._spoke = False
+                    self._cond.release()  # no lock held while the heap is trimmed: submit() goes on
+                    try:
+                        heap.release()
+                    finally:
+                        self._cond.acquire()
+                self._drop_cancelled()
+            first = self._queue[0]
+            while not self._closed and not first.future.cancelled():
+                company = sum(1 for r in self._queue if r.seed == first.seed and not r.future.cancelled())
+                left = first.arrived + self.max_wait - time.monotonic()
+                if company >= self.batch_size or left <= 0:
+                    break
+                self._cond.wait(left)
+            self._drop_cancelled()
+            if not self._queue:
+                continue
+            batch = self._pick(self._queue[0])
+            taken = {id(r) for r in batch}
+            self._queue = [r for r in self._queue if id(r) not in taken]
+            batch = [r for r in batch if r.future.set_running_or_notify_cancel()]
+            if batch:
+                return batch
+
+    def _drop_cancelled(self) -> None:
+        kept = [r for r in self._queue if not r.future.cancelled()]
+        if len(kept) < len(self._queue):
+            log.debug("%d request(s) dropped before being spoken: their clients went away",
+                      len(self._queue) - len(kept))
+            self._queue = kept
+
+    def cancelled(self) -> None:
+        """A client cancelled its future: wake the batcher, which drops it before the batch."""
+        with self._cond:
+            self._cond.notify_all()
 
     def _pick(self, first: _Request) -> list[_Request]:
         """``first`` and the waiting requests closest to it in length, same seed, within the ratio."""

@@ -313,8 +313,9 @@ class EspeakEngine(Engine):
         self._lib = _library()
         self.rate_wpm = rate_wpm
         self.sample_rate: int = self._lib.sample_rate
-        self.model_id: str = f"espeak-ng/{self._lib.version}/rate={rate_wpm}"
         self._default_voice = self._resolve(default_voice)
+        # the default voice is in the identity: "default" is that voice's audio, not another's
+        self.model_id: str = f"espeak-ng/{self._lib.version}/rate={rate_wpm}/default={self._default_voice}"
         self.default_voice = default_voice
         self._closed = False
 
@@ -353,12 +354,19 @@ class EspeakEngine(Engine):
         return self._language_voice(utterance.language) or self._default_voice
 
     def _language_voice(self, language: str | None) -> str | None:
-        """The voice for a book's language tag ("de-AT" falls back to "de"), if any."""
+        """The voice for a book's language tag ("de-AT" falls back to "de"), if any: the default
+        voice where it speaks that language and the tag names no region of its own ("en" is
+        en-us's English, not eSpeak's "en", which is British: the voice named as the default is
+        the one that speaks)."""
         if not language:
             return None
         table = self._lib.voices
         tag = _normalise(language)
-        return table.resolve(tag) or table.resolve(tag.split("-", 1)[0])
+        primary = tag.split("-", 1)[0]
+        default_language = _normalise(self.default_voice).partition("+")[0].split("-", 1)[0]
+        if primary == default_language and ("-" not in tag or table.resolve(tag) is None):
+            return self._default_voice
+        return table.resolve(tag) or table.resolve(primary)
 
     def _resolve(self, name: str) -> str:
         resolved = self._lib.voices.resolve(name)

@@ -59,7 +59,7 @@ from ..errors import (
     ServersUnavailable,
     VoiceError,
 )
-from .base import Engine, Synthesis, Utterance, speech_seconds
+from .base import Engine, Synthesis, Utterance
 from .fleet import Endpoint, Fleet, Slot
 from .languages import language_name
 from .speech_api import (
@@ -77,6 +77,7 @@ from .speech_api import (
     shown,
     transport_error,
 )
+from .speech_reply import Oversized, Unreachable, post_speech, reply_cap, request_deadline
 
 if TYPE_CHECKING:
     import httpx
@@ -89,10 +90,6 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 4
 #: Seconds to wait for a connection.
 CONNECT_SECONDS = 10.0
-#: A reply may take ``timeout_seconds`` plus this many seconds per second of expected audio...
-SECONDS_PER_AUDIO_SECOND = 4.0
-#: ...but never longer than this.
-MAX_READ_SECONDS = 900.0
 #: What blank text becomes (no request is made for it).
 _SILENCE_SECONDS = 0.1
 _DEFAULT_NAMES = frozenset({"", "default"})
@@ -199,7 +196,7 @@ class RemoteEngine(Engine):
                 return
             except RequestRejected as exc:
                 raise VoiceError(f"speech server {shown(ep.url)}: {exc.server_message or exc}") from None
-            except _Unreachable:
+            except Unreachable:
                 continue
         raise ServersUnavailable(f"no speech server answered whether it speaks {name!r} ({self.fleet.reasons()})")
 
@@ -257,7 +254,7 @@ class RemoteEngine(Engine):
         for ep in self.fleet.endpoints:
             try:
                 ids = model_ids(self._get_json(ep.url, "/models"))
-            except (_Unreachable, RequestRejected, ServersRefuse) as exc:
+            except (Unreachable, RequestRejected, ServersRefuse) as exc:
                 found.append((shown(ep.url), False, str(exc)))
                 continue
             wanted = self._model or (ids[0] if ids else "")
@@ -286,7 +283,7 @@ class RemoteEngine(Engine):
         for ep in self.fleet.endpoints:
             try:
                 served = served_from(self._get_json(ep.url, "/models"), self._model, ep.url)
-            except _Unreachable as exc:
+            except Unreachable as exc:
                 reasons.append(f"{shown(ep.url)}: {exc}")
                 continue
             except ServersRefuse as exc:  # another server may serve voxd
@@ -308,7 +305,7 @@ class RemoteEngine(Engine):
             return served
         try:
             body = self._get_json(url, "/audio/voices")
-        except (_Unreachable, RequestRejected, ServersRefuse):
+        except (Unreachable, RequestRejected, ServersRefuse):
             return served
         voices = body.get("voices") if isinstance(body, dict) else body
         if not isinstance(voices, list):
@@ -342,8 +339,7 @@ class RemoteEngine(Engine):
     def _speak(self, u: Utterance, seed: int | None) -> tuple[np.ndarray, int, str | None]:
         """One text through the fleet: (wave, rate, what is still wrong with it or None)."""
         body = self._request(u, seed)
-        expected = speech_seconds(u.text.strip())
-        read = min(MAX_READ_SECONDS, self.timeout_seconds + SECONDS_PER_AUDIO_SECOND * expected)
+        deadline = request_deadline(u.text, self.timeout_seconds)
         attempts, best, last = 0, None, ""
         unanswered_since: float | None = None
         while True:
@@ -357,22 +353,28 @@ class RemoteEngine(Engine):
             ep = slot.endpoint
             try:
                 self._verify(ep)
-                response = self._post(ep.url, body, read)
+                response = self._post(ep.url, body, deadline, reply_cap(u.text, self._rate))
             except _WrongModel as exc:
                 log.warning("speech server %s is left out: it %s", shown(ep.url), exc)
                 self.fleet.exclude(slot, f"left out: it {exc}")
                 continue
-            except _Unreachable as exc:
+            except Unreachable as exc:
                 news = self.fleet.failed(slot, str(exc), timed_out=exc.timed_out)
                 log.log(logging.WARNING if news else logging.DEBUG, "speech server %s: %s; %s", shown(ep.url), exc,
                         "trying another" if len(self.fleet.endpoints) > 1 else "trying again after a pause")
                 unanswered_since = unanswered_since or time.monotonic()
-                if exc.timed_out:
+                if exc.timed_out:  # no audio either: a fleet that only times out pauses the job too
                     attempts, last = attempts + 1, str(exc)
-                    unanswered_since = None
+                    self._give_up_if_long(unanswered_since)
                 else:
                     self._give_up_if_long(unanswered_since)
                     continue
+            except Oversized as exc:
+                self.fleet.failed(slot, f"sent a bad reply: {exc}")
+                log.warning("speech server %s sent a bad reply: %s", shown(ep.url), exc)
+                attempts, last = attempts + 1, str(exc)
+                if best is None:
+                    best = _Try(np.zeros(0, np.float32), self._rate or 24000, f"the server's reply was {exc}", 1e9)
             except BaseException:
                 self.fleet.released(slot)
                 raise
@@ -530,18 +532,8 @@ class RemoteEngine(Engine):
                 )
             return self._client
 
-    def _post(self, url: str, body: dict[str, Any], read_seconds: float) -> httpx.Response:
-        import httpx
-
-        timeout = httpx.Timeout(read_seconds, connect=CONNECT_SECONDS)
-        try:
-            return self._http().post(f"{url}/audio/speech", json=body, timeout=timeout)
-        except httpx.TimeoutException as exc:
-            connecting = isinstance(exc, httpx.ConnectTimeout)
-            what = "did not connect" if connecting else f"gave no answer in {read_seconds:.0f} s"
-            raise _Unreachable(what, timed_out=not connecting) from None
-        except httpx.TransportError as exc:
-            raise _Unreachable(transport_error(exc)) from None
+    def _post(self, url: str, body: dict[str, Any], deadline: float, cap: int) -> httpx.Response:
+        return post_speech(self._http(), url, body, deadline=deadline, cap=cap, connect_seconds=CONNECT_SECONDS)
 
     def _get_json(self, url: str, path: str) -> Any:
         import httpx
@@ -549,9 +541,9 @@ class RemoteEngine(Engine):
         try:
             response = self._http().get(f"{url}{path}", timeout=httpx.Timeout(30.0, connect=CONNECT_SECONDS))
         except httpx.TimeoutException:
-            raise _Unreachable(f"did not answer GET {path} in 30 s") from None
+            raise Unreachable(f"did not answer GET {path} in 30 s") from None
         except httpx.TransportError as exc:
-            raise _Unreachable(transport_error(exc)) from None
+            raise Unreachable(transport_error(exc)) from None
         if response.status_code in REFUSING:
             raise refusal(f"speech server {shown(url)} refused GET {path} ({response.status_code}): "
                           f"{server_message(response)}", response.status_code)
@@ -563,24 +555,16 @@ class RemoteEngine(Engine):
             error.server_message = server_message(response)
             raise error
         if response.status_code != 200:
-            raise _Unreachable(f"answered GET {path} with {response.status_code}")
+            raise Unreachable(f"answered GET {path} with {response.status_code}")
         try:
             return response.json()
         except ValueError:
-            raise _Unreachable(f"answered GET {path} with something that is not JSON") from None
+            raise Unreachable(f"answered GET {path} with something that is not JSON") from None
 
 
 def refusal(message: str, status: int) -> ServersRefuse:
     """A refusal of voxd: of its key, or of its account's quota."""
     return ServersRefuse(message, "[remote] api_key" if status in REFUSING else "the account's quota")
-
-
-class _Unreachable(Exception):
-    """The server did not answer (refused, reset, timed out)."""
-
-    def __init__(self, message: str, *, timed_out: bool = False) -> None:
-        super().__init__(message)
-        self.timed_out = timed_out
 
 
 class _WrongModel(Exception):

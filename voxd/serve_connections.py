@@ -1,0 +1,136 @@
+"""``voxd serve``'s connections: how many may be open, how long a request may take to arrive,
+and one log line for many refused.
+
+uvicorn takes every connection it can accept and waits for a request's headers and body as
+long as the client likes: a thousand half-open connections (slowloris) took every file the
+process may open, locked real clients out, and asyncio logged a traceback per failed
+``accept()``. So each connection past ``max_connections`` is closed as soon as it is accepted
+(the cap sits below the open-file limit, which is raised to fit where the hard limit allows), a
+request whose headers or body have not all arrived ``request_timeout`` seconds after it began
+is dropped, and refusals are counted and logged once per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import time
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Files the process needs besides its connections: the model's files, the log, the engine's
+#: libraries and threads, the listening sockets.
+RESERVED_FILES = 128
+#: Refused connections (and accept() failures) are logged at most once in this many seconds.
+REFUSAL_LOG_SECONDS = 10.0
+
+
+class RefusalLog:
+    """Refused connections, counted and logged once per interval with their number."""
+
+    def __init__(self, interval: float = REFUSAL_LOG_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._count = 0
+        self._last = float("-inf")
+        self.total = 0
+
+    def refused(self, why: str) -> None:
+        self._count += 1
+        self.total += 1
+        now = self._clock()
+        if self._last == float("-inf"):
+            log.warning("voxd serve: refused a connection: %s (more are counted, and logged every %.0f s)", why,
+                        self.interval)
+            self._count, self._last = 0, now
+        elif now - self._last >= self.interval:
+            log.warning("voxd serve: refused %d connection%s in the last %.0f s: %s", self._count,
+                        "" if self._count == 1 else "s", now - self._last, why)
+            self._count, self._last = 0, now
+
+
+def fit_file_limit(max_connections: int) -> int:
+    """The connection cap this process can keep: its open-file limit is raised (up to the hard
+    limit) to hold ``max_connections`` plus :data:`RESERVED_FILES`; where it cannot be, the cap is
+    lowered to fit, with a warning naming the setting."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = max_connections + RESERVED_FILES
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        except (ValueError, OSError):
+            pass
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        fitting = max(1, soft - RESERVED_FILES)
+        log.warning("voxd serve: this process may open %d files, too few for [serve] max_connections = %d: "
+                    "taking %d connections at a time (raise LimitNOFILE or `ulimit -n`)", soft, max_connections,
+                    fitting)
+        return fitting
+    return max_connections
+
+
+def backlog_for(max_connections: int) -> int:
+    """The listening socket's backlog, which is also how many connections asyncio accepts in one
+    go before any of them is looked at: a quarter of the cap, so a burst past the cap is closed
+    before it can take the files the cap keeps free (uvicorn's 2048 would take them all)."""
+    return min(2048, max(16, max_connections // 4))
+
+
+def guarded_protocol(max_connections: int, request_timeout: float, refusals: RefusalLog) -> type[Any]:
+    """uvicorn's h11 protocol with the cap and the request deadline (uvicorn's ``http`` option)."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if len(self.connections) > max_connections:
+                refusals.refused(f"{max_connections} connections are open ([serve] max_connections)")
+                transport.abort()
+                return
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self._deadline is None and self.conn.their_state is h11.IDLE:  # the next request on the connection
+                self._arm()
+            super().data_received(data)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._deadline = self.loop.call_later(request_timeout, self._expired)
+
+        def _expired(self) -> None:
+            self._deadline = None
+            # IDLE: the request's headers have not all come; SEND_BODY: its body has not
+            if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+                client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+                log.debug("voxd serve: %s sent no whole request in %.0f s; closed", client, request_timeout)
+                self.transport.abort()
+
+    return GuardedH11
+
+
+def throttled_exception_handler(refusals: RefusalLog) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    """The event loop's handler: an ``accept()`` out of files (which asyncio logs with a traceback
+    each time) counted with the refusals; anything else as asyncio logs it."""
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if "out of system resource" in str(context.get("message", "")):
+            error = context.get("exception")
+            refusals.refused(f"accept() failed: {error}")
+            return
+        loop.default_exception_handler(context)
+
+    return handle

@@ -173,3 +173,34 @@ def test_a_book_over_max_book_hours_is_said_to_be_too_long(tmp_path: Path) -> No
         plan = plan_book(book, settings, source="walk.epub")
         assert plan.too_long is too_long and plan.as_json()["too_long"] is too_long
         assert plan.seconds == pytest.approx(length.expected_seconds(speech_chunks(book, settings).chunks, settings))
+
+
+def _flags_of(text: str, language: str) -> list[str]:
+    (chunk,) = chunk_chapter(0, Chapter("t", (text,)), voice="v", language=language, speak_title=False)
+    return chunk_flags(chunk, "espeak")
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("قال الرجل العجوز إن البحر كان هادئا في ذلك الصباح الجميل.", "ar"),  # Arabic has no case
+        ("он сказал что вечер был тихим и тёплым.", "ru"),  # lowercase Cyrillic
+        ("吾輩は猫である名前はまだ無いどこで生れたか頓と見当がつかぬ。", "ja"),  # a long CJK run
+        ("他说今天的天气非常好我们一起去公园散步吧。", "zh"),
+        ("Il disait: c'est déjà l'été, à côté de la mer.", "fr"),
+    ],
+)
+def test_caps_only_for_letters_that_have_case(text: str, language: str) -> None:
+    assert "caps" not in _flags_of(text, language)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("ОН СКАЗАЛ: ВЕЧЕР БЫЛ ТИХИМ, и всё.", "ru"),  # capitals of another script shout too
+        ("Il criait ÉTÉ, ÉCOLE, ÂME au vent.", "fr"),
+        ("The word was ANTIDISESTABLISHMENT, he said.", "en"),
+    ],
+)
+def test_caps_for_runs_of_capitals_in_any_cased_script(text: str, language: str) -> None:
+    assert "caps" in _flags_of(text, language)

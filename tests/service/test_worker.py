@@ -94,6 +94,10 @@ def test_unsupported_file_type_fails(env):
     job = queue(settings, store, src)
     worker.process(job)
     assert "unsupported file type" in store.get(job.id).error
+    # retrying the same bytes cannot help: the note says what voxd reads instead
+    note = (settings.inbox_dir / "failed" / "notes.txt.error.txt").read_text()
+    assert "voxd retry" not in note, note
+    assert "convert it to EPUB or PDF" in note and "drop that into the inbox" in note
 
 
 def test_deleted_while_queued(env):

@@ -110,6 +110,7 @@ def _start(settings: Settings, bar: ProgressBar, book, chunks) -> None:
     """Say now if the book may not fit on the disk (it is rendered anyway), then start the bar."""
     from .cache import ChunkCache
     from .narration.length import expected_seconds, hours
+    from .render import count_chunks
     from .service.disk import needs, shortfall
 
     try:
@@ -120,7 +121,8 @@ def _start(settings: Settings, bar: ProgressBar, book, chunks) -> None:
     if short:
         print(f"voxd: warning: {short}: the render may fill the disk and stop there", file=sys.stderr)
     if bar.enabled:
-        print(f"{book.metadata.title}: about {hours(expected_seconds(chunks, settings))} of audio", file=sys.stderr)
+        print(f"{book.metadata.title}: about {hours(expected_seconds(chunks, settings))} of audio, "
+              f"{count_chunks(chunks)}", file=sys.stderr)
     bar.start(f"{book.metadata.title[:40]}", len({c.key for c in chunks}))
 
 

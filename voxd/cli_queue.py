@@ -56,9 +56,10 @@ def _copy_into(src: Path, inbox: Path) -> Path:
     The free name is picked after the copy, just before the rename, so a file that
     took ``src.name`` in the inbox meanwhile is never replaced.
     """
-    from .files import rename_into_place, temp_beside, unique_path
+    from .files import new_file_mode, rename_into_place, temp_beside, unique_path
 
-    with temp_beside(inbox / src.name) as tmp:
+    # the mode cp gives (0666 less the umask), not a temp file's 0600: the daemon may run as another user
+    with temp_beside(inbox / src.name, mode=new_file_mode()) as tmp:
         shutil.copyfile(src, tmp)
         target = unique_path(inbox, src.name)
         rename_into_place(tmp, target)
@@ -86,7 +87,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     else:
         from .service.joblist import table
 
-        print(table(jobs))
+        # the terminal's width (COLUMNS first); none when printing to a pipe or a file
+        print(table(jobs, shutil.get_terminal_size((0, 0)).columns))
     from .service.disk import report
 
     print()

@@ -37,7 +37,7 @@ from ..errors import (
 from ..faults import crash_point
 from ..files import move_into, sha256_file, write_text_atomic
 from ..narration import length
-from ..render import Progress
+from ..render import Progress, count_chunks
 from ..tts.base import Engine
 from ..tts.hub import FetchProgress
 from ..verify.listener import Listener, listener_for
@@ -248,8 +248,8 @@ class Worker:
             self.store.set_chunks(job.id, [c.key for c in chunks])
             read.append(chunks)
             log.info(
-                "job %d: %s by %s, %d chapters, %d chunks, about %s of audio",
-                job.id, book.metadata.title, book.metadata.author, len(book.chapters), len(chunks),
+                "job %d: %s by %s, %d chapters, %s, about %s of audio",
+                job.id, book.metadata.title, book.metadata.author, len(book.chapters), count_chunks(chunks),
                 format_duration(expected),
             )
             self.notifier.event(

@@ -147,7 +147,11 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
         return JSONResponse({"object": "list", "data": [entry]})
 
     async def voices(request: Request) -> Response:
-        return JSONResponse({"voices": engine.voices()})
+        body: dict[str, Any] = {"voices": engine.voices()}
+        language = request.query_params.get("language")
+        if language is not None:  # which voice speaks this language (a daemon's narrator tag)
+            body["narrator"] = engine.narrator("default", language.strip()[:35] or None)
+        return JSONResponse(body)
 
     async def voice(request: Request) -> Response:
         """Whether this server speaks a voice: names are checked by the engine, so variants and

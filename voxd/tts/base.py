@@ -122,8 +122,9 @@ class Engine(Protocol):
         """Names accepted as ``Utterance.voice``."""
         ...
 
-    def narrator(self, voice: str) -> str:
-        """How the voice is credited as narrator in the audiobook's tags."""
+    def narrator(self, voice: str, language: str | None = None) -> str:
+        """How the voice is credited as narrator in the audiobook's tags: the voice that speaks
+        ``voice`` in ``language`` (the chunk's), which for "default" may depend on the language."""
         ...
 
     def close(self) -> None:

@@ -318,10 +318,11 @@ class EspeakEngine(Engine):
         self.default_voice = default_voice
         self._closed = False
 
-    def narrator(self, voice: str) -> str:
-        """How the voice is credited in the audiobook's tags."""
-        name = self.default_voice if voice in ("", "default") else voice
-        return f"eSpeak NG ({name})"
+    def narrator(self, voice: str, language: str | None = None) -> str:
+        """How the voice is credited in the audiobook's tags: "default" is the voice of the
+        chunk's language (``en-gb``, ``ar``), as :meth:`synthesize` picks it."""
+        default = _normalise(voice) in _DEFAULT_NAMES
+        return f"eSpeak NG ({(self._language_code(language) or self.default_voice) if default else voice})"
 
     def synthesize(self, batch: Sequence[Utterance], *, seed: int | None = None) -> Synthesis:
         """Speak each utterance in turn; voices are checked before any audio is made.
@@ -359,6 +360,15 @@ class EspeakEngine(Engine):
         table = self._lib.voices
         tag = _normalise(language)
         return table.resolve(tag) or table.resolve(tag.split("-", 1)[0])
+
+    def _language_code(self, language: str | None) -> str | None:
+        """The code eSpeak knows the language's voice by ("en-gb", "ar"; "de" for "de-AT"),
+        as :meth:`_language_voice` finds it: what the tags name, not the voice file's path."""
+        if not language:
+            return None
+        table = self._lib.voices
+        tag = _normalise(language)
+        return next((code for code in (tag, tag.split("-", 1)[0]) if table.resolve(code)), None)
 
     def _resolve(self, name: str) -> str:
         resolved = self._lib.voices.resolve(name)

@@ -196,8 +196,12 @@ class PiperEngine(Engine):
     def voices(self) -> list[str]:
         return [v.name for v in self.catalogue.voices]
 
-    def narrator(self, voice: str) -> str:
-        name = self.default_voice if voice in DEFAULT_NAMES else voice
+    def narrator(self, voice: str, language: str | None = None) -> str:
+        """"Piper (de_DE-thorsten-medium)": for "default", the voice the language chooses."""
+        name = voice
+        if voice in DEFAULT_NAMES:
+            found = self.catalogue.for_language(language)
+            name = found.name if found is not None else self.default_voice
         return f"Piper ({name})"
 
     def close(self) -> None:

@@ -16,19 +16,25 @@ from .config import Settings, load_settings
 from .errors import VoxdError
 
 
-def settings_for(args: argparse.Namespace) -> Settings:
-    """The settings a subcommand runs with: the config file, then ``--engine`` where it was given."""
+def settings_for(args: argparse.Namespace, *, engine: bool = True) -> Settings:
+    """The settings a subcommand runs with: the config file, then ``--engine`` where it was given;
+    ``engine = "auto"`` made the engine it stands for here, unless the command needs none."""
     overrides = {}
     if getattr(args, "engine", None):
         overrides["engine"] = args.engine
-    return load_settings(args.config, **overrides)
+    settings = load_settings(args.config, **overrides)
+    if engine:
+        from .tts.auto import resolve
+
+        settings, _ = resolve(settings)
+    return settings
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     from .files import sha256_file
     from .service.store import Store
 
-    settings = settings_for(args)
+    settings = settings_for(args, engine=False)
     inbox = settings.inbox_dir
     inbox.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db_path)
@@ -69,7 +75,7 @@ def _copy_into(src: Path, inbox: Path) -> Path:
 def cmd_jobs(args: argparse.Namespace) -> int:
     from .service.store import Store
 
-    settings = settings_for(args)
+    settings = settings_for(args, engine=False)
     jobs = Store(settings.db_path).jobs()
     if args.json:
         rows = []
@@ -119,13 +125,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     """What the read-back found in a job: the flagged chunks, with what was heard."""
     from .cli_readback import report
 
-    return report(settings_for(args), args.id, json_out=args.json)
+    return report(settings_for(args, engine=False), args.id, json_out=args.json)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     from .service.store import Store
 
-    settings = settings_for(args)
+    settings = settings_for(args, engine=False)
     store = Store(settings.db_path)
     job = store.get(args.id)
     if job is None:

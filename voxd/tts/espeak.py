@@ -304,6 +304,8 @@ def _library() -> _Library:
 class EspeakEngine(Engine):
     """The eSpeak NG engine; see the module docstring for when to use it."""
 
+    paced = True
+
     def __init__(self, rate_wpm: int = 175, default_voice: str = "en-us") -> None:
         if not isinstance(rate_wpm, int) or not _RATE_MIN <= rate_wpm <= _RATE_MAX:
             raise ConfigError(
@@ -330,7 +332,7 @@ class EspeakEngine(Engine):
         if self._closed:
             raise EngineError("the eSpeak NG engine was used after close()")
         voices = [self._voice_for(utterance) for utterance in batch]
-        waveforms = [self._speak(u.text, voice) for u, voice in zip(batch, voices)]
+        waveforms = [self._speak(u.text, voice, u.speed) for u, voice in zip(batch, voices)]
         return Synthesis(waveforms=waveforms, sample_rate=self.sample_rate)
 
     def check_voices(self, voices: Collection[str]) -> None:
@@ -376,9 +378,18 @@ class EspeakEngine(Engine):
             raise VoiceError(self._lib.voices.unknown_message(name))
         return resolved
 
-    def _speak(self, text: str, voice: str) -> np.ndarray:
+    def _speak(self, text: str, voice: str, speed: float = 1.0) -> np.ndarray:
+        """``text`` at ``rate_wpm`` times ``speed``: eSpeak's own rate as far as it goes (80 to
+        450 words a minute), the audio stretched for the rest."""
         clean = text.replace("\0", " ").strip()
-        samples = self._lib.speak(clean, voice, self.rate_wpm) if clean else np.empty(0, np.int16)
+        rate = min(_RATE_MAX, max(_RATE_MIN, round(self.rate_wpm * speed)))
+        samples = self._lib.speak(clean, voice, rate) if clean else np.empty(0, np.int16)
         if samples.size == 0:  # blank text, or only characters eSpeak does not pronounce
             return np.zeros(int(self.sample_rate * _SILENCE_SECONDS), dtype=np.float32)
-        return samples.astype(np.float32) / 32768.0
+        wave = samples.astype(np.float32) / 32768.0
+        rest = self.rate_wpm * speed / rate
+        if abs(rest - 1.0) > 0.01:
+            from ..audio.tempo import stretch
+
+            wave = stretch(wave, self.sample_rate, rest)
+        return wave

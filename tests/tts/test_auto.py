@@ -77,6 +77,7 @@ def test_a_gpu_torch_cannot_use_is_no_reason_for_qwen(tmp_path, path_with) -> No
     choice = choose(settings(tmp_path))
     assert choice.engine == "piper", choice
     assert "torch cannot use it" in choice.why and "supports CUDA up to 12.2" in choice.why
+    assert "; to use it: update the NVIDIA driver to 580 or newer" in choice.why
 
 
 def test_device_cpu_is_no_gpu_for_auto(tmp_path, path_with) -> None:

@@ -58,7 +58,9 @@ def gpu_verdict(device: str = "auto") -> tuple[bool, str]:
     if not found.hardware:
         return False, "no NVIDIA GPU on this machine"
     if not found.usable:
-        return False, "an NVIDIA GPU is here but torch cannot use it: " + "; ".join(found.problems or ("unknown",))
+        fix = f"; to use it: {'; or '.join(found.advice)}" if found.advice else ""
+        return False, ("an NVIDIA GPU is here but torch cannot use it: " + "; ".join(found.problems or ("unknown",))
+                       + fix)
     card = found.card
     if card is not None and card.memory_total_mib is not None and card.memory_total_mib < MIN_GPU_MIB:
         return False, (f"the {card.name} has {card.memory_total_mib / 1024:.1f} GiB, less than the "

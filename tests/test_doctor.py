@@ -73,6 +73,7 @@ def test_doctor_fetch_gets_the_models_and_resumes_an_interrupted_fetch(tmp_path)
     (tmp_path / "voxd.toml").write_text(
         f'engine = "qwen"\nstate_dir = "state"\n[qwen]\ncustom_voice_model = "{CUSTOM}"\n'
         f'base_model = "{BASE}"\nvoice_design_model = "{design}"\n'
+        'device = "cpu"\n'  # Qwen3-TTS on the CPU on purpose: no warning of a missing GPU to count
     )
     repos = {CUSTOM: checkpoint(12 << 20, "custom_voice"), BASE: checkpoint(2 << 20, "base")}
     with FakeHub(repos, bytes_per_second=2e6) as hub:

@@ -313,9 +313,9 @@ class Store:
             raise ValueError(f"not progress fields: {sorted(unknown)}")
         if not values:
             return
-        # a phase is what a running job does now: one that arrives after a cancel is dropped
-        assignments = ", ".join("phase = CASE WHEN status = 'running' THEN ? END" if k == "phase" else f"{k} = ?"
-                                for k in values)
+        # a phase is what a job does now: one that arrives after it was cancelled, failed or done is dropped
+        assignments = ", ".join("phase = CASE WHEN status IN ('queued', 'running') THEN ? END" if k == "phase"
+                                else f"{k} = ?" for k in values)
         with self.transaction() as conn:
             conn.execute(
                 f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ?",

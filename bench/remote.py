@@ -77,7 +77,7 @@ def paced_engine(speed: float):
         def voices(self):
             return ["default"]
 
-        def narrator(self, voice):
+        def narrator(self, voice, language=None):
             return "paced"
 
         def close(self):

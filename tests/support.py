@@ -332,8 +332,8 @@ class Spy:
     def voices(self):
         return self.real.voices()
 
-    def narrator(self, voice):
-        return self.real.narrator(voice)
+    def narrator(self, voice, language=None):
+        return self.real.narrator(voice, language)
 
     def close(self):
         pass

@@ -51,3 +51,38 @@ def test_an_id_beyond_sqlite_is_no_such_job(tmp_path, command):
     assert out.returncode == 1
     assert "no job 99999999999999999999" in out.stderr
     assert "Traceback" not in out.stderr and "OverflowError" not in out.stderr
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_add_gives_the_inbox_copy_the_mode_cp_would(tmp_path, umask, mode):
+    """Not the 0600 of a temp file: a daemon running as another user (the voxd service) must read it."""
+    import os
+    import subprocess
+    import sys
+
+    book = build_sample(tmp_path / "alice.epub")
+    cfg = tmp_path / "voxd.toml"
+    cfg.write_text('inbox = "inbox"\noutbox = "outbox"\nstate_dir = "state"\nengine = "espeak"\n')
+    subprocess.run([sys.executable, "-m", "voxd", "add", str(book), "--config", str(cfg)], check=True, cwd=tmp_path,
+                   capture_output=True, timeout=120, preexec_fn=lambda: os.umask(umask))
+    assert (tmp_path / "inbox" / "alice.epub").stat().st_mode & 0o777 == mode
+
+
+def test_the_reason_column_fits_the_terminal(tmp_path, monkeypatch):
+    """Cut to the terminal's width (COLUMNS), not to a fixed 60; whole when the terminal is wide."""
+    from voxd.service.joblist import width
+    from voxd.service.store import Store
+
+    reason = ("the speech server http://gpu-box:8091/v1 refused voxd (401): invalid API key; check [remote] api_key "
+              "and run systemctl reload voxd")
+    store = Store(tmp_path / "state" / "voxd.sqlite3")
+    store.put("a" * 64, tmp_path / "inbox" / "emma.epub")
+    store.claim(300)
+    store.fail(1, reason)
+    monkeypatch.setenv("COLUMNS", "250")
+    wide = voxd(tmp_path, "jobs").stdout.split("\n\n")[0].splitlines()
+    assert wide[1].endswith(reason), wide
+    monkeypatch.setenv("COLUMNS", "100")
+    narrow = voxd(tmp_path, "jobs").stdout.split("\n\n")[0].splitlines()
+    assert all(width(line) <= 100 for line in narrow), narrow
+    assert narrow[1].endswith("…") and width(narrow[1]) == 100

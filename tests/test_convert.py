@@ -478,3 +478,26 @@ def test_a_book_of_random_letters_fails_at_once(tmp_path: Path) -> None:
     finally:
         engine.close()
     assert not (tmp_path / "out.m4b").exists()
+
+
+def test_the_tags_name_the_voices_that_spoke(tmp_path: Path) -> None:
+    """An en-GB book with an Arabic chapter, read by eSpeak's per-language voices: both are
+    credited (composer and metadata.json), not the default en-us that spoke none of it."""
+    from mutagen.mp4 import MP4
+
+    from voxd.tts.espeak import EspeakEngine
+
+    manifest = tmp_path / "two.voxd.json"
+    manifest.write_text(json.dumps({"voxd_manifest": 1, "title": "Two Tongues", "language": "en-GB", "chapters": [
+        {"title": "Harbour", "text": "The bell rang over the quiet harbour."},
+        {"title": "البحر", "text": "كان البحر هادئا في ذلك الصباح.", "language": "ar"},
+    ]}, ensure_ascii=False))
+    output = tmp_path / "out" / "Two Tongues.m4b"
+    engine = EspeakEngine()
+    try:
+        convert(manifest, lambda book: output, settings_for(tmp_path, engine="espeak"), engine)
+    finally:
+        engine.close()
+    assert MP4(output).tags["©wrt"] == ["eSpeak NG (en-gb), eSpeak NG (ar)"]
+    sidecar = json.loads((output.parent / "metadata.json").read_text())
+    assert sidecar["narrators"] == ["eSpeak NG (en-gb)", "eSpeak NG (ar)"]

@@ -73,6 +73,7 @@ def test_doctor_fetch_gets_the_models_and_resumes_an_interrupted_fetch(tmp_path)
     (tmp_path / "voxd.toml").write_text(
         f'engine = "qwen"\nstate_dir = "state"\n[qwen]\ncustom_voice_model = "{CUSTOM}"\n'
         f'base_model = "{BASE}"\nvoice_design_model = "{design}"\n'
+        'device = "cpu"\n'  # Qwen3-TTS on the CPU on purpose: no warning of a missing GPU to count
     )
     repos = {CUSTOM: checkpoint(12 << 20, "custom_voice"), BASE: checkpoint(2 << 20, "base")}
     with FakeHub(repos, bytes_per_second=2e6) as hub:
@@ -150,3 +151,44 @@ def test_doctor_says_which_recogniser_reads_back_and_names_a_wrong_model_setting
     out = doctor(tmp_path, env=env)
     [line] = [x for x in out.stdout.splitlines() if x[4:13].strip() == "verify"]
     assert out.returncode == 1 and line.startswith("NO ") and "/no/model is not a faster-whisper" in line
+
+
+def _labels(out: str) -> list[str]:
+    return [line[4:13].strip() for line in out.splitlines()[1:] if len(line) > 13]  # after "voxd 0.1.0, ..."
+
+
+def test_doctor_says_which_engine_auto_chose_and_warns_of_qwen_without_a_gpu(tmp_path):
+    """This machine has no NVIDIA GPU: "auto" is Piper (its voice package is installed), and
+    a configured "qwen" is a problem, said first, with what auto would choose."""
+    from voxd.tts.cuda_check import gather_proc
+
+    if gather_proc()[0]:
+        pytest.skip("this machine has NVIDIA hardware")
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    (tmp_path / "voxd.toml").write_text('state_dir = "state"\n')
+    out = doctor(tmp_path, env=env).stdout
+    [line] = [x for x in out.splitlines() if x[4:13].strip() == "engine"]
+    assert line.startswith("ok ") and 'engine = "auto" chose piper: Piper (en_US-joe-medium) on the CPU' in line
+    assert "no NVIDIA GPU on this machine" in line and _labels(out)[:2] == ["config", "engine"]
+    (tmp_path / "voxd.toml").write_text('engine = "qwen"\nstate_dir = "state"\n')
+    qwen = doctor(tmp_path, env=env)
+    [line] = [x for x in qwen.stdout.splitlines() if x[4:13].strip() == "engine"]
+    assert qwen.returncode == 1 and line.startswith("NO ")
+    assert "qwen, but Qwen3-TTS cannot run fast here (no NVIDIA GPU on this machine)" in line
+    assert 'engine = "auto" would choose piper here' in line
+
+
+def test_doctor_with_remote_shows_the_servers_models_and_voices_first(tmp_path):
+    from tests.servers import OddSpeechServer
+
+    with OddSpeechServer(model="kokoro") as server:
+        (tmp_path / "voxd.toml").write_text(f'engine = "remote"\nvoice = "af_heart"\nstate_dir = "state"\n'
+                                            f'[remote]\nurls = ["{server.url}"]\n')
+        out = doctor(tmp_path, env={"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}).stdout
+    labels = _labels(out)
+    assert labels[:5] == ["config", "engine", "server", "voices", "voice"], out
+    lines = {x[4:13].strip(): x for x in out.splitlines() if len(x) > 13}
+    assert f"{server.url}: serves kokoro" in lines["server"] and lines["server"].startswith("ok ")
+    assert "kokoro: en-gb, en-us; its default voice: en-us" in lines["voices"]
+    assert lines["voice"].startswith("NO ") and "af_heart" in lines["voice"]
+    assert labels.index("voice") < labels.index("inbox") < labels.index("espeak") < labels.index("torch")

@@ -86,7 +86,8 @@ def test_models_and_voices_say_what_the_engine_is(serve_espeak: ServeProcess):
     ({"voice": "en-us"}, 400, "input", "Field required"),
     ({"input": TEXT, "voice": "zz-nobody"}, 400, "voice", "no voice 'zz-nobody'"),
     ({"input": TEXT, "response_format": "ogg"}, 400, "response_format", "use wav, pcm, flac, mp3, opus, aac"),
-    ({"input": TEXT, "speed": 1.5}, 400, "speed", "speed is not supported"),
+    ({"input": TEXT, "speed": 5}, 400, "speed", "speed must be from 0.25 to 4, not 5"),
+    ({"input": TEXT, "speed": 0.2}, 400, "speed", "speed must be from 0.25 to 4"),
     ({"input": TEXT, "model": "gpt-5"}, 404, "model", "serves 'voxd-espeak'"),
     ({"input": TEXT, "seed": -1}, 400, "seed", "greater than or equal to 0"),
     ({"input": TEXT, "ref_audio": "/etc/passwd", "ref_text": "x"}, 400, "ref_audio", "takes no ref_audio"),
@@ -187,7 +188,7 @@ def test_a_reachable_address_needs_a_key(tmp_path: Path):
     remote = subprocess.run([sys.executable, "-m", "voxd", "serve", "--config", str(config), "--engine", "remote"],
                             capture_output=True, text=True, timeout=60, env=env)
     assert remote.returncode == 2
-    assert "invalid choice: 'remote' (choose from 'qwen', 'piper', 'espeak')" in remote.stderr
+    assert "invalid choice: 'remote' (choose from 'auto', 'qwen', 'piper', 'espeak')" in remote.stderr
     remote = subprocess.run([sys.executable, "-m", "voxd", "--engine", "remote", "serve", "--config", str(config)],
                             capture_output=True, text=True, timeout=60, env=env)
     assert remote.returncode == 2 and "local engine" in remote.stderr
@@ -297,3 +298,51 @@ def test_a_long_path_or_voice_name_is_not_echoed_whole(serve_espeak: ServeProces
     assert nowhere.status_code == 404 and len(error_of(nowhere)["message"]) < 400
     voice = httpx.get(f"{serve_espeak.url}/audio/voices/{'v' * 20_000}", headers=headers, timeout=30)
     assert voice.status_code == 404 and len(error_of(voice)["message"]) < 300
+
+
+def _seconds(server: ServeProcess, speed: float) -> float:
+    reply = post(server, {"input": TEXT, "response_format": "wav", "speed": speed})
+    assert reply.status_code == 200, reply.text
+    audio = decode_wav(reply.content)
+    return audio.samples.size / audio.sample_rate
+
+
+def test_speed_is_honoured_as_openais_api_takes_it(serve_espeak: ServeProcess):
+    """0.25 to 4.0: eSpeak's own rate, and past its 450 words a minute the audio stretched."""
+    plain = _seconds(serve_espeak, 1.0)
+    assert _seconds(serve_espeak, 2.0) == pytest.approx(plain / 2, rel=0.2)
+    assert _seconds(serve_espeak, 0.5) == pytest.approx(plain * 2, rel=0.2)
+    assert _seconds(serve_espeak, 4.0) == pytest.approx(plain / 4, rel=0.25)  # 700 wpm: 450 and a stretch
+
+
+@pytest.mark.slow
+def test_piper_speaks_faster_by_its_length_scale(serve_piper: ServeProcess):
+    """Piper's own pace, not a stretch: near the speed asked for, not exact (its phonemes' lengths
+    are whole frames; measured 1.0: 3.03 s, 2.0: 1.82 s, 0.5: 5.67 s)."""
+    plain = _seconds(serve_piper, 1.0)
+    assert plain / 2.2 < _seconds(serve_piper, 2.0) < plain / 1.5
+    assert plain * 1.6 < _seconds(serve_piper, 0.5) < plain * 2.2
+
+
+@pytest.mark.slow
+def test_an_engine_without_a_rate_is_stretched_to_the_speed(tmp_path, tiny_qwen_dir):
+    """Qwen3-TTS has no rate control: the same take (same seed), stretched at the pitch it had."""
+    config = (f'[qwen]\ncustom_voice_model = "{tiny_qwen_dir}"\ndevice = "cpu"\ncheck_durations = false\n'
+              'decode_loop = "qwen_tts"\n')
+    server = ServeProcess(tmp_path, engine="qwen", extra_config=config,
+                          env={"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"})
+
+    def seconds(speed: float) -> float:
+        reply = post(server, {"input": "Hello there.", "response_format": "wav", "speed": speed, "seed": 7})
+        assert reply.status_code == 200, reply.text
+        audio = decode_wav(reply.content)
+        return audio.samples.size / audio.sample_rate
+
+    server.start(timeout=180)
+    try:
+        plain = seconds(1.0)
+        assert plain > 0.2
+        assert seconds(2.0) == pytest.approx(plain / 2, rel=0.05)
+        assert seconds(0.5) == pytest.approx(plain * 2, rel=0.05)
+    finally:
+        server.stop()

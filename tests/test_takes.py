@@ -51,8 +51,8 @@ class Liar(Engine):
     def voices(self) -> list[str]:
         return self.inner.voices()
 
-    def narrator(self, voice: str) -> str:
-        return self.inner.narrator(voice)
+    def narrator(self, voice: str, language: str | None = None) -> str:
+        return self.inner.narrator(voice, language)
 
     def close(self) -> None:
         self.inner.close()

@@ -48,7 +48,7 @@ class Chapter:
 @dataclass(frozen=True, slots=True)
 class Cover:
     data: bytes
-    mime: str  # "image/jpeg" or "image/png"
+    mime: str  # "image/jpeg" once read (:func:`voxd.ingest.cover.sane_cover`); as found: PNG, SVG...
 
 
 def image_mime(data: bytes) -> str | None:

@@ -39,9 +39,13 @@ def _setup_logging(level: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .service.daemon import run_daemon
+    from .tts.auto import resolve
 
-    settings = _settings(args)
+    settings = _settings(args, engine=False)
     _setup_logging("DEBUG" if args.verbose else settings.log_level)
+    settings, choice = resolve(settings)  # after the logging, so that the choice and its reason are logged
+    if choice is not None:
+        logging.getLogger("voxd").info("%s", choice.describe())
     overrides = {"engine": args.engine} if args.engine else {}
     return run_daemon(settings, config_path=args.config, overrides=overrides)
 
@@ -102,6 +106,7 @@ def _start(settings: Settings, bar: ProgressBar, book, chunks) -> None:
     """Say now if the book may not fit on the disk (it is rendered anyway), then start the bar."""
     from .cache import ChunkCache
     from .narration.length import expected_seconds, hours
+    from .render import count_chunks
     from .service.disk import needs, shortfall
 
     try:
@@ -112,8 +117,8 @@ def _start(settings: Settings, bar: ProgressBar, book, chunks) -> None:
     if short:
         print(f"voxd: warning: {short}: the render may fill the disk and stop there", file=sys.stderr)
     if bar.enabled:
-        print(shown(f"{book.metadata.title}: about {hours(expected_seconds(chunks, settings))} of audio"),
-              file=sys.stderr)
+        print(shown(f"{book.metadata.title}: about {hours(expected_seconds(chunks, settings))} of audio, "
+                    f"{count_chunks(chunks)}"), file=sys.stderr)
     bar.start(shown(book.metadata.title[:40]), len({c.key for c in chunks}))
 
 
@@ -256,6 +261,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _setup_logging("DEBUG" if args.verbose else settings.log_level)
     s = settings.serve
     engine_name = args.engine or s.engine or settings.engine
+    if engine_name == "auto":
+        from .tts.auto import resolve
+
+        if args.device:
+            settings = settings.model_copy(update={"qwen": settings.qwen.model_copy(update={"device": args.device})})
+        settings, choice = resolve(settings.model_copy(update={"engine": "auto"}))
+        engine_name = settings.engine
+        if choice is not None:
+            logging.getLogger("voxd").info("%s", choice.describe())
     if args.device:
         if engine_name != "qwen":
             raise ConfigError(f"--device chooses the GPU for the qwen engine; {engine_name} does not use one")
@@ -279,11 +293,21 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"voxd {__version__}, Python {sys.version.split()[0]}")
     try:
         path = find_config(args.config)
-        settings = _settings(args)
+        from .tts.auto import resolve
+
+        settings, choice = resolve(_settings(args, engine=False))
     except ConfigError as exc:
         line("config", str(exc), ok=False)
         return 1
     line("config", str(path) if path else "none found (defaults and VOXD_* environment)")
+    from . import doctor
+
+    # the configured engine first, and what it needs (for remote: the servers, models, voices)
+    for label, said, verdict in doctor.choice_lines(settings, choice):
+        line(label, said, verdict)
+    if settings.engine == "remote":
+        for label, said, verdict in doctor.remote_lines(settings):
+            line(label, said, verdict)
     for label, folder in (("inbox", settings.inbox_dir), ("outbox", settings.outbox_dir),
                           ("state", settings.state_path), ("cache", settings.cache_path)):
         if folder.is_dir():
@@ -298,8 +322,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     for label, text, ok in report(settings):
         line(label, text, ok=ok)
-    from . import doctor
-
     for label, said, verdict in doctor.engine_lines(settings):
         line(label, said, verdict)
     # These report through line(), which counts the problems; `problems += f(...)` would read
@@ -343,7 +365,7 @@ def _port(text: str) -> int:
     return port
 
 
-def _common_options(*, defaults: bool, engines: tuple[str, ...] = ("qwen", "piper", "espeak", "remote")
+def _common_options(*, defaults: bool, engines: tuple[str, ...] = ("auto", "qwen", "piper", "espeak", "remote")
                     ) -> argparse.ArgumentParser:
     """The options taken before the command and after it (``voxd --config X jobs`` and ``voxd
     jobs --config X``). After it they default to nothing at all: a subcommand's default would
@@ -441,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = vsub.add_parser("remove", parents=[common], help="delete a cloned or designed voice")
     v.add_argument("name")
 
-    p = sub.add_parser("serve", parents=[_common_options(defaults=False, engines=("qwen", "piper", "espeak"))],
+    p = sub.add_parser("serve", parents=[_common_options(defaults=False, engines=("auto", "qwen", "piper", "espeak"))],
                        help="serve an engine over OpenAI's /v1/audio/speech, for daemons elsewhere")
     p.add_argument("--host", help="address to bind (default: [serve] host, 127.0.0.1)")
     p.add_argument("--port", type=_port, help="port (default: [serve] port, 8880)")

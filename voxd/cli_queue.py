@@ -16,19 +16,25 @@ from .config import Settings, load_settings
 from .errors import VoxdError
 
 
-def settings_for(args: argparse.Namespace) -> Settings:
-    """The settings a subcommand runs with: the config file, then ``--engine`` where it was given."""
+def settings_for(args: argparse.Namespace, *, engine: bool = True) -> Settings:
+    """The settings a subcommand runs with: the config file, then ``--engine`` where it was given;
+    ``engine = "auto"`` made the engine it stands for here, unless the command needs none."""
     overrides = {}
     if getattr(args, "engine", None):
         overrides["engine"] = args.engine
-    return load_settings(args.config, **overrides)
+    settings = load_settings(args.config, **overrides)
+    if engine:
+        from .tts.auto import resolve
+
+        settings, _ = resolve(settings)
+    return settings
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     from .files import sha256_file
     from .service.store import Store
 
-    settings = settings_for(args)
+    settings = settings_for(args, engine=False)
     inbox = settings.inbox_dir
     inbox.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db_path)
@@ -56,9 +62,10 @@ def _copy_into(src: Path, inbox: Path) -> Path:
     The free name is picked after the copy, just before the rename, so a file that
     took ``src.name`` in the inbox meanwhile is never replaced.
     """
-    from .files import rename_into_place, temp_beside, unique_path
+    from .files import new_file_mode, rename_into_place, temp_beside, unique_path
 
-    with temp_beside(inbox / src.name) as tmp:
+    # the mode cp gives (0666 less the umask), not a temp file's 0600: the daemon may run as another user
+    with temp_beside(inbox / src.name, mode=new_file_mode()) as tmp:
         shutil.copyfile(src, tmp)
         target = unique_path(inbox, src.name)
         rename_into_place(tmp, target)
@@ -68,7 +75,7 @@ def _copy_into(src: Path, inbox: Path) -> Path:
 def cmd_jobs(args: argparse.Namespace) -> int:
     from .service.store import Store
 
-    settings = settings_for(args)
+    settings = settings_for(args, engine=False)
     jobs = Store(settings.db_path).jobs()
     if args.json:
         rows = []
@@ -86,7 +93,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     else:
         from .service.joblist import table
 
-        print(table(jobs))
+        # the terminal's width (COLUMNS first); none when printing to a pipe or a file
+        print(table(jobs, shutil.get_terminal_size((0, 0)).columns))
     from .service.disk import report
 
     print()
@@ -118,13 +126,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     """What the read-back found in a job: the flagged chunks, with what was heard."""
     from .cli_readback import report
 
-    return report(settings_for(args), args.id, json_out=args.json)
+    return report(settings_for(args, engine=False), args.id, json_out=args.json)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     from .service.store import Store
 
-    settings = settings_for(args)
+    settings = settings_for(args, engine=False)
     store = Store(settings.db_path)
     job = store.get(args.id)
     if job is None:

@@ -158,7 +158,7 @@ class ServeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8880, ge=1, le=65535)
     api_key: SecretStr = SecretStr("")
-    engine: Literal["", "qwen", "espeak", "piper"] = ""
+    engine: Literal["", "auto", "qwen", "espeak", "piper"] = ""
     model_name: str = ""
     max_queue: int = Field(256, ge=1, le=100_000)
     max_input_chars: int = Field(4096, ge=1, le=1_000_000)
@@ -268,7 +268,8 @@ class Settings(BaseSettings):
     cache_dir: Path | None = None
 
     # speech
-    engine: Literal["qwen", "espeak", "piper", "remote"] = "qwen"
+    # "auto": Qwen3-TTS with a usable GPU, else Piper with a voice installed, else eSpeak (voxd.tts.auto)
+    engine: Literal["auto", "qwen", "espeak", "piper", "remote"] = "auto"
     voice: str = ""
     language: str | None = None
 

@@ -7,7 +7,7 @@ the queue, the inbox moves and notifications around it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,13 @@ class Outcome:
     duration: float
     chapters: list[ChapterMark]
     progress: Progress
+
+
+def narrators(engine: Engine, chunks: Sequence[Chunk]) -> list[str]:
+    """The voices that speak the book, as the tags credit them, in the order they first speak:
+    "default" is a different voice per language with eSpeak, Piper or a ``voxd serve``."""
+    pairs = dict.fromkeys((c.voice, c.language) for c in chunks)
+    return list(dict.fromkeys(engine.narrator(voice, language) for voice, language in pairs))
 
 
 def convert(
@@ -104,7 +111,7 @@ def convert(
     assembler: Assembler | None = None
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        assembler = Assembler(book, chunks, cache.root, output, settings, narrator=engine.narrator(voice))
+        assembler = Assembler(book, chunks, cache.root, output, settings, narrator=narrators(engine, chunks))
         progress = render(
             chunks,
             engine,

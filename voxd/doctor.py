@@ -15,10 +15,13 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .config import Settings
 from .errors import VoxdError
+
+if TYPE_CHECKING:
+    from .tts.auto import Choice
 
 Line = tuple[str, str, bool | None]
 GiB = 2**30
@@ -32,6 +35,62 @@ def models(settings: Settings) -> list[tuple[str, str]]:
     q = settings.qwen
     return [("qwen.custom_voice_model", q.custom_voice_model), ("qwen.base_model", q.base_model),
             ("qwen.voice_design_model", q.voice_design_model)]
+
+
+def choice_lines(settings: Settings, choice: Choice | None) -> list[Line]:
+    """The engine and why: what ``auto`` chose here, or a warning where the configured engine is
+    Qwen3-TTS on a machine that cannot run it fast (days a book on the CPU)."""
+    from .tts.auto import choose, gpu_verdict
+
+    if choice is not None:
+        return [("engine", choice.describe(), True)]
+    if settings.engine != "qwen":
+        return [("engine", f"{settings.engine} (as configured)", None)]
+    usable, why = gpu_verdict(settings.qwen.device)
+    if usable:
+        return [("engine", f"qwen: Qwen3-TTS on {why}", True)]
+    on_purpose = settings.qwen.device.strip().lower() == "cpu"
+    instead = choose(settings.model_copy(update={"qwen": settings.qwen.model_copy(update={"device": "auto"})}))
+    return [("engine", f"qwen, but Qwen3-TTS cannot run fast here ({why}): on the CPU a book takes days; "
+             f'engine = "auto" would choose {instead.engine} here', None if on_purpose else False)]
+
+
+def remote_lines(settings: Settings) -> list[Line]:
+    """What ``engine = "remote"`` needs: each server and the models it serves, then the voices
+    they speak and whether the configured voice is one of them."""
+    from .errors import VoiceError
+    from .tts.registry import load_engine
+
+    needed = settings.engine == "remote"
+    try:
+        engine = load_engine(settings, "remote")
+    except VoxdError as exc:
+        return [("remote", str(exc), False)]
+    lines: list[Line] = []
+    try:
+        probed = engine.probe()  # type: ignore[attr-defined]
+        for url, ok, said in probed:
+            lines.append(("server", f"{url}: {said}", ok or not needed))
+        if not any(ok for _, ok, _ in probed):
+            return lines
+        try:
+            served = engine.served()  # type: ignore[attr-defined]
+            voices = engine.voices()
+        except VoxdError as exc:
+            return [*lines, ("voices", str(exc), False if needed else None)]
+        listed = ", ".join(voices[:12]) + (f" and {len(voices) - 12} more" if len(voices) > 12 else "")
+        lines.append(("voices", f"{served.model}: {listed or 'none listed'}; its default voice: "
+                      f"{served.default_voice or 'the server decides'}", None))
+        if settings.voice:
+            try:
+                engine.check_voices([settings.voice])
+            except VoiceError as exc:
+                lines.append(("voice", str(exc), False if needed else None))
+            else:
+                lines.append(("voice", f"{settings.voice}: the servers speak it", True))
+    finally:
+        engine.close()
+    return lines
 
 
 def engine_lines(settings: Settings) -> list[Line]:
@@ -58,16 +117,8 @@ def engine_lines(settings: Settings) -> list[Line]:
                       True if settings.engine == "piper" else None))
         engine.close()
     lines.append(_read_back_line(settings))
-    if settings.engine == "remote" or settings.remote.urls:
-        try:
-            engine = load_engine(settings, "remote")
-        except VoxdError as exc:
-            return [*lines, ("remote", str(exc), False)]
-        try:
-            for url, ok, said in engine.probe():  # type: ignore[attr-defined]
-                lines.append(("server", f"{url}: {said}", ok or settings.engine != "remote"))
-        finally:
-            engine.close()
+    if settings.engine != "remote" and settings.remote.urls:  # the configured engine's own come first
+        lines.extend(remote_lines(settings))
     return lines
 
 

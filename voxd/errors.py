@@ -33,6 +33,7 @@ recognised in one place, :func:`translate`, wherever they are caught.
 from __future__ import annotations
 
 import errno
+import re
 import sys
 
 
@@ -195,3 +196,50 @@ def _out_of_memory(exc: BaseException) -> bool:
     if isinstance(oom, type) and isinstance(exc, oom):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+# What a failed connection means, in words. The libraries (requests over urllib3,
+# httpx, the socket module) word it differently and nest it: the whole chain's text is read.
+_NETWORK_WHY = (
+    (("connection refused", "errno 111", "errno 61"), "the connection was refused"),
+    (("name or service not known", "temporary failure in name resolution", "nodename nor servname",
+      "getaddrinfo failed", "nameresolutionerror", "no address associated"),
+     "its name could not be looked up: no network, or no DNS"),
+    (("network is unreachable", "no route to host"), "the network is unreachable"),
+    (("timed out", "timeout"), "it did not answer in time"),
+    (("certificate", "ssl", "tls"), "the secure connection failed: a certificate or a proxy in the way"),
+    (("connection reset", "remotedisconnected", "connection aborted", "remote end closed"),
+     "the connection was cut"),
+    (("proxyerror", "proxy"), "the proxy refused or failed"),
+)
+_HOST_PORT = re.compile(r"host='([^']+)', port=(\d+)")
+_URL_HOST = re.compile(r"https?://([^/\s'\"]+)")
+
+
+def network_reason(exc: BaseException) -> str | None:
+    """A connection failure said as a sentence ("could not connect to huggingface.co:443 (the
+    connection was refused)"), or None when ``exc`` is no network failure: for the reason
+    `voxd jobs` shows, instead of ``ConnectionError(MaxRetryError('HTTPSConnectionPool(...``."""
+    texts, names = [], []
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        texts.append(str(link))
+        names.append(type(link).__name__)
+        link = link.__cause__ or link.__context__
+    text = " ".join(texts)
+    lowered = (text + " " + " ".join(names)).lower()
+    networky = isinstance(exc, ConnectionError | TimeoutError) or any(
+        word in lowered for word in ("connectionerror", "maxretryerror", "connecterror", "timeout", "connectionpool")
+    )
+    if not networky:
+        return None
+    why = next((why for words, why in _NETWORK_WHY if any(w in lowered for w in words)), "the connection failed")
+    found = _HOST_PORT.search(text)
+    if found:
+        where = f"{found.group(1)}:{found.group(2)}"
+    else:
+        url = _URL_HOST.search(text)
+        where = url.group(1) if url else "the server"
+    return f"could not connect to {where} ({why})"

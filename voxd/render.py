@@ -176,6 +176,17 @@ def padding(lengths: Sequence[float]) -> tuple[float, float]:
     return float(sum(lengths)), float(max(lengths) * len(lengths))
 
 
+def count_chunks(chunks: Sequence[Chunk]) -> str:
+    """"2072 chunks (2029 to speak: 43 repeat a text said before and are spoken once)": the log's
+    count of a book's chunks beside the progress's, which counts each text (each key) once."""
+    unique = len({c.key for c in chunks})
+    if unique == len(chunks):
+        return f"{len(chunks)} chunks"
+    repeated = len(chunks) - unique
+    verb = "repeats a text said before and is" if repeated == 1 else "repeat a text said before and are"
+    return f"{len(chunks)} chunks ({unique} to speak: {repeated} {verb} spoken once)"
+
+
 def render(
     chunks: Sequence[Chunk],
     engine: Engine,

@@ -48,6 +48,7 @@ from starlette.routing import Route
 
 from . import heap
 from .audio.speech_formats import MEDIA_TYPES, encode
+from .audio.tempo import SPEED_MAX, SPEED_MIN, stretch
 from .errors import ConfigError, EngineError, PermanentError, VoiceError, VoxdError
 from .tts.base import Engine, Utterance
 from .tts.batcher import Batcher, QueueFull
@@ -177,7 +178,11 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
         return JSONResponse({"object": "list", "data": [entry]})
 
     async def voices(request: Request) -> Response:
-        return JSONResponse({"voices": engine.voices()})
+        body: dict[str, Any] = {"voices": engine.voices()}
+        language = request.query_params.get("language")
+        if language is not None:  # which voice speaks this language (a daemon's narrator tag)
+            body["narrator"] = engine.narrator("default", language.strip()[:35] or None)
+        return JSONResponse(body)
 
     async def voice(request: Request) -> Response:
         """Whether this server speaks a voice: names are checked by the engine, so variants and
@@ -222,8 +227,11 @@ def create_app(engine: Engine, batcher: Batcher, options: ServeOptions) -> Starl
             raise _Refused(500, f"the engine failed: {exc}", kind="server_error") from None
         log.debug("speech answered %s (%.1f s)", digest, spoken.wave.size / spoken.sample_rate)
         fmt = req.response_format
+        # an engine without a rate of its own: the audio stretched to the speed asked for
+        speed = 1.0 if engine.paced else utterance.speed
         try:
-            content = await asyncio.to_thread(encode, spoken.wave, spoken.sample_rate, fmt)  # mp3 takes a while
+            content = await asyncio.to_thread(
+                lambda: encode(stretch(spoken.wave, spoken.sample_rate, speed), spoken.sample_rate, fmt))
         except Exception as exc:  # noqa: BLE001 - FFmpeg's error, in the envelope like every other
             log.error("encoding %s failed: %s: %s", fmt, type(exc).__name__, exc)
             raise _Refused(500, f"encoding the audio as {fmt} failed: {exc}", kind="server_error") from None
@@ -470,9 +478,8 @@ def _utterance(req: SpeechRequest, engine: Engine, options: ServeOptions) -> Utt
     if req.response_format not in MEDIA_TYPES:
         raise _Refused(400, f"response_format {quote(req.response_format)} is not supported here: use "
                        f"{', '.join(MEDIA_TYPES)}", param="response_format")
-    if req.speed != 1.0:
-        raise _Refused(400, "speed is not supported: voxd speaks at the voice's own pace (leave it at 1.0)",
-                       param="speed")
+    if not SPEED_MIN <= req.speed <= SPEED_MAX:  # OpenAI's range
+        raise _Refused(400, f"speed must be from {SPEED_MIN:g} to {SPEED_MAX:g}, not {req.speed:g}", param="speed")
     if req.ref_audio is not None or req.task_type in ("Base", "VoiceDesign"):
         raise _Refused(400, "this server speaks with its own voices only: it takes no ref_audio and no "
                        "VoiceDesign requests (add voices to its library with `voxd voices add` or "
@@ -488,7 +495,8 @@ def _utterance(req: SpeechRequest, engine: Engine, options: ServeOptions) -> Utt
         if voice.lower() not in OPENAI_VOICES:
             raise _Refused(400, str(exc), param="voice") from None
         voice = "default"  # "alloy" from a stock client: this server's own voice
-    return Utterance(text=text, voice=voice, language=req.language or None, style=req.instructions or None)
+    return Utterance(text=text, voice=voice, language=req.language or None, style=req.instructions or None,
+                     speed=req.speed)
 
 
 def is_loopback(host: str) -> bool:

@@ -136,3 +136,19 @@ def test_recording_dropped_in_voices_becomes_a_voice(daemon_factory, tmp_path):
     assert library.get("Me").kind == "cloned" and 5 <= library.get("Me").seconds <= 15
     assert d.jobs() == []  # recordings are never book jobs
     assert d.stop() == 0
+
+
+def test_the_daemon_says_which_engine_auto_chose_and_why(daemon_factory):
+    """No GPU here: the default engine is Piper (a voice is installed), said at start."""
+    from voxd.tts.cuda_check import gather_proc
+
+    if gather_proc()[0]:
+        pytest.skip("this machine has NVIDIA hardware")
+    d = daemon_factory(PATH="/usr/bin:/bin")  # no nvidia-smi
+    d.config.write_text(d.config.read_text().replace('engine = "espeak"\n', ""))  # the default: auto
+    d.start()
+    try:
+        assert 'engine = "auto" chose piper: Piper (en_US-joe-medium) on the CPU, since Qwen3-TTS cannot run fast ' \
+               "here (no NVIDIA GPU on this machine)" in d.log()
+    finally:
+        assert d.stop() == 0

@@ -109,3 +109,75 @@ def test_a_large_cover_is_embedded_and_written_beside_the_book_as_a_sane_jpeg(tm
     assert dimensions(bytes(covr)) == ("JPEG", (1365, MAX_SIDE))
     assert sorted(p.name for p in output.parent.iterdir()) == ["Big Cover.m4b", "cover.jpg", "metadata.json"]
     assert (output.parent / "cover.jpg").read_bytes() == bytes(covr)
+
+
+def svg_cover(picture: bytes | None = None, *, extra: str = "", href: str | None = None) -> bytes:
+    """A cover as Standard Ebooks make them: a picture embedded as a data URI, a title box and
+    white lettering over it, coloured by a <style> sheet (which MuPDF does not read)."""
+    import base64
+
+    picture = image(700, 1050, "JPEG") if picture is None else picture
+    href = href or "data:image/jpeg;base64," + base64.b64encode(picture).decode()
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1"
+     viewBox="0 0 1400 2100">
+  <style type="text/css">
+    path {{ fill: #fff; }}
+    .title-box {{ fill: #000; fill-opacity: .75; }}
+  </style>
+  <image height="2100" width="1400" x="0" y="0" xlink:href="{href}"/>
+  <path class="title-box" d="M 50,1620 1350,1620 1350,2050 50,2050 Z"/>
+  <path d="M 300,1700 1100,1700 1100,1800 300,1800 Z"/>{extra}
+</svg>""".encode()
+
+
+def test_an_svg_cover_is_drawn_as_a_jpeg_with_its_style_sheet() -> None:
+    red = Image.new("RGB", (700, 1050), (200, 30, 30))
+    out = io.BytesIO()
+    red.save(out, format="PNG")
+    cover = sane_cover(Cover(svg_cover(out.getvalue()), "image/svg+xml"), "se.epub")
+    assert cover is not None and cover.mime == "image/jpeg"
+    assert dimensions(cover.data)[1][1] == MAX_SIDE and abs(dimensions(cover.data)[1][0] - MAX_SIDE * 2 / 3) < 2
+    with Image.open(io.BytesIO(cover.data)) as picture:
+        scale = MAX_SIDE / 2100
+        at = lambda x, y: picture.getpixel((int(x * scale), int(y * scale)))  # noqa: E731
+        r, g, b = at(700, 500)  # the embedded picture
+        assert r > 150 and g < 80 and b < 80
+        assert min(at(700, 1750)) > 230  # the lettering: white, as the style sheet says (MuPDF alone: black)
+        r, g, b = at(100, 1900)  # the title box: black at 75 % over red
+        assert 30 < r < 90 and g < 30
+
+
+def test_an_svg_cover_that_refers_outside_itself_is_not_drawn(caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="voxd.ingest.cover"):
+        assert sane_cover(Cover(svg_cover(href="file:///etc/passwd"), "image/svg+xml"), "peek.epub") is None
+        assert sane_cover(Cover(svg_cover(href="../../secret.jpg"), "image/svg+xml"), "near.epub") is None
+    assert "peek.epub: the cover is an SVG that refers to 'file:///etc/passwd' outside itself" in caplog.text
+    assert "near.epub: the cover is an SVG that refers to '../../secret.jpg'" in caplog.text
+
+
+def test_an_svg_cover_keeps_the_pixel_limit_of_what_it_embeds(caplog) -> None:
+    import base64
+
+    bomb = "data:image/png;base64," + base64.b64encode(huge_png(9000)).decode()
+    with caplog.at_level(logging.WARNING, logger="voxd.ingest.cover"):
+        assert sane_cover(Cover(svg_cover(href=bomb), "image/svg+xml"), "bomb.epub") is None
+    assert "bomb.epub: the cover is an SVG whose embedded image is 9000 x 9000 pixels, more than voxd decodes" \
+        in caplog.text
+
+
+def test_an_epub_with_an_svg_or_gif_cover_gets_it_and_one_it_cannot_use_says_so(tmp_path: Path, caplog) -> None:
+    from voxd.ingest import read_book
+
+    svg = build_epub(tmp_path / "se.epub", title="S", authors=("A",), chapters=SAMPLE_CHAPTERS[:1],
+                     identifier="voxd-test-svg-cover", cover=svg_cover())
+    book = read_book(svg)
+    assert book.cover is not None and dimensions(book.cover.data)[0] == "JPEG"
+    gif = build_epub(tmp_path / "gif.epub", title="G", authors=("A",), chapters=SAMPLE_CHAPTERS[:1],
+                     identifier="voxd-test-gif-cover", cover=image(300, 450, "GIF", "P"))
+    assert (cover := read_book(gif).cover) is not None and dimensions(cover.data) == ("JPEG", (300, 450))
+    junk = build_epub(tmp_path / "junk.epub", title="J", authors=("A",), chapters=SAMPLE_CHAPTERS[:1],
+                      identifier="voxd-test-junk-cover", cover=b"not an image at all")
+    with caplog.at_level(logging.WARNING, logger="voxd.ingest.cover"):
+        assert read_book(junk).cover is None
+    assert "junk.epub: the cover image cannot be decoded" in caplog.text

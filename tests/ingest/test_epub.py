@@ -577,7 +577,7 @@ def test_corpus_wodehouse_novel(corpus_dir: Path) -> None:
     assert meta.language == "en-GB"
     assert meta.publisher == "Standard Ebooks"
     assert meta.description and meta.description.startswith("Stanley Ukridge ensnares the narrator")
-    assert book.cover is None  # the cover is SVG: neither JPEG nor PNG
+    assert book.cover is not None and book.cover.mime == "image/jpeg"  # cover.svg, drawn
 
 
 def test_corpus_wodehouse_options(corpus_dir: Path) -> None:

@@ -201,3 +201,34 @@ def test_a_books_lexicon_is_applied_in_the_readers_process(tmp_path: Path) -> No
     slow = settings.model_copy(update={"ingest_timeout_seconds": 0.01})
     with pytest.raises(Exception, match="reading it and cutting it into chunks took longer than 0.01 s"):
         read_speech(manifest, slow)
+
+
+def _flags_of(text: str, language: str) -> list[str]:
+    (chunk,) = chunk_chapter(0, Chapter("t", (text,)), voice="v", language=language, speak_title=False)
+    return chunk_flags(chunk, "espeak")
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("قال الرجل العجوز إن البحر كان هادئا في ذلك الصباح الجميل.", "ar"),  # Arabic has no case
+        ("он сказал что вечер был тихим и тёплым.", "ru"),  # lowercase Cyrillic
+        ("吾輩は猫である名前はまだ無いどこで生れたか頓と見当がつかぬ。", "ja"),  # a long CJK run
+        ("他说今天的天气非常好我们一起去公园散步吧。", "zh"),
+        ("Il disait: c'est déjà l'été, à côté de la mer.", "fr"),
+    ],
+)
+def test_caps_only_for_letters_that_have_case(text: str, language: str) -> None:
+    assert "caps" not in _flags_of(text, language)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("ОН СКАЗАЛ: ВЕЧЕР БЫЛ ТИХИМ, и всё.", "ru"),  # capitals of another script shout too
+        ("Il criait ÉTÉ, ÉCOLE, ÂME au vent.", "fr"),
+        ("The word was ANTIDISESTABLISHMENT, he said.", "en"),
+    ],
+)
+def test_caps_for_runs_of_capitals_in_any_cased_script(text: str, language: str) -> None:
+    assert "caps" in _flags_of(text, language)

@@ -180,6 +180,25 @@ def test_cancel_stops_finish(store):
     assert not store.cancel(job.id)
 
 
+def test_a_stopped_job_keeps_no_eta_or_phase(store):
+    """A cancelled (or failed, finished, requeued) job has no time left and does nothing: `voxd jobs
+    --json` shows neither, even when the worker's last progress lands after a cancel."""
+    stopped = []
+    for n, stop in enumerate((lambda i: store.cancel(i), lambda i: store.fail(i, "bad"),
+                              lambda i: store.finish(i, "/out/a.m4b"), lambda i: store.requeue(i, "later"))):
+        job, _ = store.put(f"{n:064d}", f"/in/{n}.epub")
+        store.claim(60)
+        store.progress(job.id, chunks_total=100, chunks_done=25, render_seconds=50.0, chunks_rendered=25,
+                       phase="downloading Qwen/x: 1.0 of 4.5 GB (22%)")
+        assert store.get(job.id).eta_seconds is not None and store.get(job.id).phase
+        stop(job.id)
+        stopped.append(store.get(job.id))
+        if n < 3:  # ended: the worker's last word, a moment late, changes nothing
+            store.progress(job.id, phase="downloading Qwen/x: 1.1 of 4.5 GB (24%)")
+            stopped.append(store.get(job.id))
+    assert [(j.eta_seconds, j.phase) for j in stopped] == [(None, None)] * 7, stopped
+
+
 def test_retry_only_finished_jobs(store):
     job, _ = store.put("a" * 64, "/in/a.epub")
     assert not store.retry(job.id)  # queued

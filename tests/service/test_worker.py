@@ -94,6 +94,10 @@ def test_unsupported_file_type_fails(env):
     job = queue(settings, store, src)
     worker.process(job)
     assert "unsupported file type" in store.get(job.id).error
+    # retrying the same bytes cannot help: the note says what voxd reads instead
+    note = (settings.inbox_dir / "failed" / "notes.txt.error.txt").read_text()
+    assert "voxd retry" not in note, note
+    assert "convert it to EPUB or PDF" in note and "drop that into the inbox" in note
 
 
 def test_deleted_while_queued(env):
@@ -261,3 +265,23 @@ def test_a_pause_holds_the_queue_and_a_reload_ends_the_wait(env):
         worker.wake.set()
         thread.join(30)
     assert not thread.is_alive()
+
+
+def test_the_log_says_why_the_chunks_to_speak_are_fewer(env, caplog):
+    """A text said twice is spoken once (one cache key): the log's count and the progress's differ,
+    and the log says why."""
+    from tests.ingest.test_epub import build_epub
+
+    settings, store = env
+    body = "<h1>Refrain</h1><p>The bell rang over the quiet harbour, and nobody answered it.</p>"
+    src = build_epub(settings.inbox_dir / "refrain.epub",
+                     [("a.xhtml", "Refrain", body), ("b.xhtml", "Refrain", body),
+                      ("c.xhtml", "Coda", "<h1>Coda</h1><p>Then the boats came home.</p>")])
+    worker, _ = make_worker(settings, store)
+    job = queue(settings, store, src)
+    with caplog.at_level("INFO", logger="voxd.service.worker"):
+        worker.process(job)
+    done = store.require(job.id)
+    assert done.status is Status.DONE and done.chunks_total == 4
+    [line] = [r.getMessage() for r in caplog.records if "chapters," in r.getMessage()]
+    assert "3 chapters, 6 chunks (4 to speak: 2 repeat a text said before and are spoken once)" in line, line

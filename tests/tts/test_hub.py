@@ -174,3 +174,19 @@ def test_the_qwen_engine_fetches_only_the_checkpoints_its_voices_need(hub_at, tm
         engine.prepare(["Ryan", "Warm"], reports.append)
         assert on_disk(custom, complete_checkpoint).complete
         assert not [path for _, path, _ in server.requests if "not-needed" in path]
+
+
+def test_a_hub_that_cannot_be_reached_is_said_in_a_sentence(hub_at):
+    """No ``ConnectionError(MaxRetryError('HTTPConnectionPool(...`` in the reason `voxd jobs`
+    shows: where it could not connect, and why, in words."""
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    hub_at(f"http://127.0.0.1:{port}")
+    with pytest.raises(Unavailable) as caught:
+        fetch(REPO, complete=complete_checkpoint, setting="qwen.custom_voice_model")
+    reason = str(caught.value)
+    assert f"could not connect to 127.0.0.1:{port} (the connection was refused)" in reason, reason
+    assert "MaxRetryError" not in reason and "ConnectionPool" not in reason and "object at 0x" not in reason

@@ -187,6 +187,9 @@ def test_a_voice_installed_for_a_language_is_chosen_for_its_books(tmp_path: Path
         assert eng.check_language("en-GB").name == "en_US-joe-medium"
         assert eng.check_language(None) is eng.catalogue.default
         assert say(eng, "Guten Tag.", language="de")[0].size > 0
+        # and the tags credit the voice that spoke, not the default one
+        assert eng.narrator("default", "de-AT") == "Piper (de_DE-test-medium)"
+        assert eng.narrator("default", "en-GB") == "Piper (en_US-joe-medium)"
     finally:
         eng.close()
 

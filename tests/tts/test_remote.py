@@ -354,7 +354,10 @@ def test_a_remote_engine_from_settings(tmp_path, served: ServeProcess):
                                                                      "api_key": served.key})
     eng = load_engine(settings)
     assert isinstance(eng, RemoteEngine) and eng.fleet.endpoints[0].url == served.url
-    assert eng.narrator("default") == "voxd-espeak (en-us)"
+    assert eng.narrator("default") == "eSpeak NG (en-us)"  # as the server names its voice
+    # a voxd serve picks its default voice by the language: the tags credit the one that spoke
+    assert eng.narrator("default", "en-GB") == "eSpeak NG (en-gb)"
+    assert eng.narrator("default", "ar") == "eSpeak NG (ar)"
     with pytest.raises(Exception, match="needs at least one speech server"):
         Settings(engine="remote")
     with pytest.raises(Exception, match="not an http"):

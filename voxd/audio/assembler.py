@@ -32,7 +32,7 @@ from ..book import Book, Chunk
 from ..config import Settings
 from ..errors import AssemblyFailed, BookError, translate
 from ..files import remove_temps_of
-from .m4b import ChapterMark
+from .m4b import ChapterMark, Narrators
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Assembler:
     """
 
     def __init__(self, book: Book, chunks: list[Chunk], cache_root: Path, output: Path, settings: Settings,
-                 *, narrator: str | None) -> None:
+                 *, narrator: Narrators) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._output = output
         self._keys: Any = ctx.Queue()  # parent -> child: lists of ready keys, or None to abandon

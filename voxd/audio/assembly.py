@@ -26,7 +26,7 @@ from ..config import Settings
 from ..errors import AssemblyFailed, BookError
 from ..faults import crash_point
 from .loudness import Leveling, LoudnessMeter, leveling, limit
-from .m4b import ChapterMark, M4bWriter, part_title, write_sidecars
+from .m4b import ChapterMark, M4bWriter, Narrators, part_title, write_sidecars
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def assemble(
     output: Path,
     settings: Settings,
     *,
-    narrator: str | None,
+    narrator: Narrators,
     checkpoint: Callable[[], None] | None = None,
     ready: Callable[[str], None] | None = None,
     on_chapter: Callable[[int], None] | None = None,

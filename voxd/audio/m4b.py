@@ -45,6 +45,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -60,6 +61,10 @@ from voxd.book import Cover, Metadata
 from voxd.errors import BookError
 from voxd.files import new_file_mode, new_temp, remove_temp, rename_into_place, write_bytes_atomic
 from voxd.tts.languages import primary_subtag
+
+#: Who narrated: one name, the names of the voices that spoke (a book in two languages may have
+#: two), or nobody.
+Narrators = str | Sequence[str] | None
 
 if TYPE_CHECKING:
     from av.container.core import Chapter as AvChapter  # a TypedDict of the stubs only
@@ -108,7 +113,7 @@ class M4bWriter:
         *,
         sample_rate: int,
         metadata: Metadata,
-        narrator: str | None = None,
+        narrator: Narrators = None,
         cover: Cover | None = None,
         bitrate: int = 64000,
     ) -> None:
@@ -340,7 +345,15 @@ def _iso639_2(language: str | None) -> str | None:
     return _LANG3.get(primary)
 
 
-def _tag_values(metadata: Metadata, narrator: str | None) -> dict[str, list[Any]]:
+def narrator_names(narrator: Narrators) -> list[str]:
+    """``narrator`` as a list of names, each once."""
+    if narrator is None:
+        return []
+    names = [narrator] if isinstance(narrator, str) else list(narrator)
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def _tag_values(metadata: Metadata, narrator: Narrators) -> dict[str, list[Any]]:
     tags: dict[str, list[Any]] = {
         "©nam": [metadata.title],
         "©alb": [metadata.title],
@@ -350,7 +363,7 @@ def _tag_values(metadata: Metadata, narrator: str | None) -> dict[str, list[Any]
         "stik": [STIK_AUDIOBOOK],
     }
     optional = {
-        "©wrt": narrator,
+        "©wrt": ", ".join(narrator_names(narrator)),
         "©day": metadata.date,
         "desc": metadata.description,
         "©cmt": metadata.description,
@@ -368,7 +381,7 @@ def _cover_format(cover: Cover) -> int | None:
     return None
 
 
-def _write_tags(tmp: Path, metadata: Metadata, narrator: str | None, cover: Cover | None) -> None:
+def _write_tags(tmp: Path, metadata: Metadata, narrator: Narrators, cover: Cover | None) -> None:
     mp4 = MP4(tmp)
     if mp4.tags is None:
         mp4.add_tags()
@@ -391,7 +404,7 @@ def write_sidecars(
     folder: Path,
     metadata: Metadata,
     *,
-    narrator: str | None,
+    narrator: Narrators,
     cover: Cover | None,
     chapters: list[ChapterMark],
 ) -> list[Path]:
@@ -412,7 +425,7 @@ def write_sidecars(
 
 
 def audiobookshelf_metadata(
-    metadata: Metadata, *, narrator: str | None, chapters: list[ChapterMark]
+    metadata: Metadata, *, narrator: Narrators, chapters: list[ChapterMark]
 ) -> dict[str, Any]:
     """The book as Audiobookshelf's ``metadata.json`` (the keys and shapes it writes itself)."""
     return {
@@ -424,7 +437,7 @@ def audiobookshelf_metadata(
         "title": metadata.title,
         "subtitle": None,
         "authors": list(metadata.authors),
-        "narrators": [narrator] if narrator else [],
+        "narrators": narrator_names(narrator),
         "series": _series(metadata),
         "genres": [GENRE],
         "publishedYear": _year(metadata.date),

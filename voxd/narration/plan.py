@@ -37,7 +37,8 @@ FLAGS = {
     "markup": "leftover markup, code or a web address",
     "language": "a language the engine does not speak",
 }
-_CAPS_RUN = re.compile(r"\b[^\W\d_a-z]{2,}(?:[\s,;:-]+[^\W\d_a-z]{2,}){2,}\b|\b[^\W\d_a-z]{12,}\b")
+_WORD = re.compile(r"[^\W\d_]+")
+_CAPS_GAP = re.compile(r"[\s,;:-]+")
 _MARKUP = re.compile(
     r"</?[A-Za-z][^<>]{0,80}>|&#?\w+;|\\[A-Za-z]+\{|\{\{|\}\}|\$\{|https?:|\bwww\.|\b\w+\.(?:com|org|net|html?|php)\b"
     r"|\[\d+\]|[{}<>|\\]{3,}"
@@ -185,13 +186,41 @@ def chunk_flags(chunk: Chunk, engine: str | Spoken | None) -> list[str]:
         flags.append("long-sentence")
     if letters >= 3 and foreign_share(text, chunk.language) > 0.3:
         flags.append("script")
-    if _CAPS_RUN.search(text):
+    if shouted(text):
         flags.append("caps")
     if _MARKUP.search(text):
         flags.append("markup")
     if unspoken_languages([chunk], engine):
         flags.append("language")
     return flags
+
+
+def _capitals(word: str) -> bool:
+    """Every letter a capital: a letter without case (Arabic, Chinese, Japanese kana) is none."""
+    return all(ch.isupper() for ch in word)
+
+
+def shouted(text: str) -> bool:
+    """A run of three words of capitals, or one of twelve capitals: what engines may spell out.
+
+    Only scripts with case can shout, so the test is the letters' own case (``str.isupper``),
+    not "anything but a-z", which took Arabic, lowercase Cyrillic and CJK runs for capitals.
+    """
+    run = 0
+    end = -1
+    for match in _WORD.finditer(text):
+        word = match.group()
+        if len(word) >= 2 and _capitals(word):
+            if len(word) >= 12:
+                return True
+            joined = run > 0 and _CAPS_GAP.fullmatch(text, end, match.start()) is not None
+            run = run + 1 if joined else 1
+            if run >= 3:
+                return True
+        else:
+            run = 0
+        end = match.end()
+    return False
 
 
 # -- render time -------------------------------------------------------------------------

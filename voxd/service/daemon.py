@@ -193,9 +193,10 @@ def run_daemon(settings: Settings, engine: str | None = None, *, config_path: Pa
 
     def reload() -> None:
         from ..config import load_settings
+        from ..tts.auto import resolve
 
         try:
-            new = load_settings(config_path, **(overrides or {}))
+            new, _ = resolve(load_settings(config_path, **(overrides or {})))  # auto: the engine chosen at start
         except ConfigError as exc:
             log.error("configuration reload failed; the running settings stay: %s", exc)
             return

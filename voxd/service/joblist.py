@@ -18,7 +18,9 @@ from .worker import format_duration
 
 HEADER = ("ID", "STATUS", "BOOK", "CH", "CHUNKS", "AUDIO", "SPEED", "ETA / NOTE")
 BOOK_WIDTH = 40
-NOTE_WIDTH = 60
+#: The note is never cut narrower than this, however narrow the terminal: a line that wraps
+#: is better than a reason nobody can read.
+NOTE_MIN_WIDTH = 30
 
 
 def width(text: str) -> int:
@@ -54,18 +56,20 @@ def audio(job: Job) -> str:
     return done or "-"
 
 
-def table(jobs: Sequence[Job]) -> str:
-    rows = [HEADER]
+def table(jobs: Sequence[Job], columns: int = 0) -> str:
+    """The job table. ``columns``: the terminal's width, which the last column (the ETA, or why a
+    job failed or waits) is cut to fit; 0 (not a terminal: a pipe, a file) cuts nothing."""
+    rows: list[tuple[str, ...]] = [HEADER]
     for job in jobs:
         read = summary(job)
         chunks = f"{job.chunks_done}/{job.chunks_total}" if job.chunks_total else "-"
         speed = f"{job.speed:.1f}x" if job.speed else "-"
         if job.status.value == "running" and job.phase:
-            note = clip(one_line(job.phase), NOTE_WIDTH)
+            note = one_line(job.phase)
         elif job.status.value == "running" and job.eta_seconds is not None:
             note = format_duration(job.eta_seconds) + (f"; {read}" if read else "")
         elif job.status.value in ("failed", "queued"):  # a queued job's error: why it waits
-            note = clip(one_line(job.error or ""), NOTE_WIDTH)
+            note = one_line(job.error or "")
         elif job.status.value == "done":
             note = one_line(job.output or "") + (f" ({read})" if read else "")
         else:
@@ -75,6 +79,9 @@ def table(jobs: Sequence[Job]) -> str:
             str(job.chapters or "-"), chunks, audio(job), speed, note,
         ))
     widths = [max(width(r[i]) for r in rows) for i in range(len(HEADER) - 1)]
+    room = columns - sum(widths) - 2 * len(widths) if columns > 0 else 0
     return "\n".join(
-        ("  ".join(pad(cell, w) for cell, w in zip(r[:-1], widths)) + "  " + r[-1]).rstrip() for r in rows
+        ("  ".join(pad(cell, w) for cell, w in zip(r[:-1], widths)) + "  "
+         + (clip(r[-1], max(room, NOTE_MIN_WIDTH)) if columns > 0 else r[-1])).rstrip()
+        for r in rows
     )

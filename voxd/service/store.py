@@ -99,7 +99,9 @@ class Job:
     @property
     def eta_seconds(self) -> float | None:
         """Time left at the measured pace, assuming the chunks left are like the ones this
-        run rendered."""
+        run rendered. None for a job that is not running: a cancelled or failed one has no time left."""
+        if self.status is not Status.RUNNING:
+            return None
         if not self.chunks_total or self.chunks_rendered <= 0 or self.render_seconds <= 0:
             return None
         per_chunk = self.render_seconds / self.chunks_rendered
@@ -323,7 +325,9 @@ class Store:
             raise ValueError(f"not progress fields: {sorted(unknown)}")
         if not values:
             return
-        assignments = ", ".join(f"{k} = ?" for k in values)
+        # a phase is what a job does now: one that arrives after it was cancelled, failed or done is dropped
+        assignments = ", ".join("phase = CASE WHEN status IN ('queued', 'running') THEN ? END" if k == "phase"
+                                else f"{k} = ?" for k in values)
         with self.transaction() as conn:
             conn.execute(
                 f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ?",
@@ -341,7 +345,7 @@ class Store:
         now = self._clock()
         with self.transaction() as conn:
             cur = conn.execute(
-                "UPDATE jobs SET status = 'done', output = ?, lease_until = NULL, finished_at = ?,"
+                "UPDATE jobs SET phase = NULL, status = 'done', output = ?, lease_until = NULL, finished_at = ?,"
                 " updated_at = ?, audio_seconds = COALESCE(?, audio_seconds) WHERE id = ? AND status = 'running'",
                 (output, now, now, duration, job_id),
             )
@@ -356,7 +360,7 @@ class Store:
         now = self._clock()
         with self.transaction() as conn:
             cur = conn.execute(
-                "UPDATE jobs SET status = 'failed', error = ?, lease_until = NULL, finished_at = ?,"
+                "UPDATE jobs SET phase = NULL, status = 'failed', error = ?, lease_until = NULL, finished_at = ?,"
                 " updated_at = ? WHERE id = ? AND status IN ('running', 'queued')",
                 (reason, now, now, job_id),
             )
@@ -426,7 +430,7 @@ class Store:
         now = self._clock()
         with self.transaction() as conn:
             cur = conn.execute(
-                "UPDATE jobs SET status = 'queued', lease_until = NULL, not_before = ?, updated_at = ?,"
+                "UPDATE jobs SET phase = NULL, status = 'queued', lease_until = NULL, not_before = ?, updated_at = ?,"
                 " attempts = attempts - ?, error = ? WHERE id = ? AND status = 'running'",
                 (now + delay if delay else None, now, 0 if count_attempt else 1, reason, job_id),
             )
@@ -456,8 +460,8 @@ class Store:
         now = self._clock()
         with self.transaction() as conn:
             cur = conn.execute(
-                "UPDATE jobs SET status = 'cancelled', lease_until = NULL, finished_at = ?, updated_at = ?,"
-                " purge = ? WHERE id = ? AND status IN ('queued', 'running')",
+                "UPDATE jobs SET phase = NULL, status = 'cancelled', lease_until = NULL, finished_at = ?,"
+                " updated_at = ?, purge = ? WHERE id = ? AND status IN ('queued', 'running')",
                 (now, now, int(purge), job_id),
             )
             if cur.rowcount:
@@ -471,7 +475,7 @@ class Store:
         now = self._clock()
         with self.transaction() as conn:
             cur = conn.execute(
-                "UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, not_before = NULL,"
+                "UPDATE jobs SET phase = NULL, status = 'queued', attempts = 0, error = NULL, not_before = NULL,"
                 " lease_until = NULL, chunks_done = 0, finished_at = NULL, updated_at = ?, purge = 0,"
                 " max_hours = COALESCE(?, max_hours)"
                 " WHERE id = ? AND status IN ('done', 'failed', 'cancelled')",
@@ -577,14 +581,15 @@ class Store:
                         "each of them (see the log for a crash or out-of-memory kill)"
                     )
                     conn.execute(
-                        "UPDATE jobs SET status = 'failed', error = ?, lease_until = NULL, finished_at = ?,"
-                        " updated_at = ? WHERE id = ?",
+                        "UPDATE jobs SET phase = NULL, status = 'failed', error = ?, lease_until = NULL,"
+                        " finished_at = ?, updated_at = ? WHERE id = ?",
                         (reason, now, now, row["id"]),
                     )
                     self._event(conn, row["id"], "failed", reason)
                 else:
                     conn.execute(
-                        "UPDATE jobs SET status = 'queued', lease_until = NULL, updated_at = ? WHERE id = ?",
+                        "UPDATE jobs SET phase = NULL, status = 'queued', lease_until = NULL, updated_at = ?"
+                        " WHERE id = ?",
                         (now, row["id"]),
                     )
                     self._event(conn, row["id"], "recovered", "lease expired; the job is queued again")

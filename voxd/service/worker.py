@@ -31,12 +31,13 @@ from ..errors import (
     StorageFull,
     TooLong,
     Unavailable,
+    UnsupportedFormat,
     translate,
 )
 from ..faults import crash_point
 from ..files import move_into, sha256_file, write_text_atomic
 from ..narration import length
-from ..render import Progress
+from ..render import Progress, count_chunks
 from ..tts.base import Engine
 from ..tts.hub import FetchProgress
 from ..verify.listener import Listener, listener_for
@@ -249,8 +250,8 @@ class Worker:
                                 ((c.chapter, c.key, c.pause.value) for c in chunks))
             read.append(chunks)
             log.info(
-                "job %d: %s by %s, %d chapters, %d chunks, about %s of audio",
-                job.id, book.metadata.title, book.metadata.author, len(book.chapters), len(chunks),
+                "job %d: %s by %s, %d chapters, %s, about %s of audio",
+                job.id, book.metadata.title, book.metadata.author, len(book.chapters), count_chunks(chunks),
                 format_duration(expected),
             )
             self.notifier.event(
@@ -389,7 +390,7 @@ class Worker:
             candidate = path.parent.parent / folder / f"{folder}.m4b"
         return candidate
 
-    def tidy_source(self, job: Job) -> None:
+    def tidy_source(self, job: Job, *, retry_helps: bool = True) -> None:
         """Move a finished job's source out of the inbox: done/, or failed/ with its error note.
 
         Only the job's own file moves: a file that took its name meanwhile (a new version,
@@ -408,7 +409,8 @@ class Worker:
                 moved = move_into(source, self.settings.inbox_dir / "done", name)
             else:
                 moved = move_into(source, self.settings.inbox_dir / "failed", name)
-                write_text_atomic(moved.with_name(moved.name + ".error.txt"), _error_note(job, job.error or "unknown"))
+                note = _error_note(job, job.error or "unknown", retry_helps=retry_helps)
+                write_text_atomic(moved.with_name(moved.name + ".error.txt"), note)
         except OSError as exc:
             log.error("job %d: could not move %s out of the inbox: %s", job.id, source.name, exc)
             return
@@ -446,13 +448,20 @@ class Worker:
         self.store.fail(job.id, reason, notify=message)
         self.notifier.wake()
         if not isinstance(error, SourceChanged):  # the file there now is another version: leave it
-            self.tidy_source(self.store.require(job.id))
+            self.tidy_source(self.store.require(job.id), retry_helps=not isinstance(error, UnsupportedFormat))
 
 
-def _error_note(job: Job, reason: str) -> str:
+def _error_note(job: Job, reason: str, *, retry_helps: bool = True) -> str:
+    """The ``.error.txt`` beside a failed source. A file of a type voxd does not read fails the
+    same way however often it is retried, so its note says what to do with it instead."""
+    if retry_helps:
+        then = f"After fixing the file, drop it into the inbox again, or run: voxd retry {job.id}\n"
+    else:
+        then = ("voxd reads EPUB, PDF and voxd manifests (.voxd.json): convert it to EPUB or PDF "
+                "(Calibre's ebook-convert does) and drop that into the inbox.\n")
     return (
         f"voxd could not convert {job.name}.\n\n"
         f"Reason: {reason}\n\n"
         f"Job {job.id}, sha256 {job.sha256}.\n"
-        f"After fixing the file, drop it into the inbox again, or run: voxd retry {job.id}\n"
+        + then
     )

@@ -27,6 +27,9 @@ class Utterance:
     #: This text's own seed (the renderer derives it from the chunk's key), so that its
     #: take does not depend on the batch it lands in; engines that draw per batch ignore it.
     seed: int | None = None
+    #: The pace asked for (``voxd serve``'s ``speed``): 1 is the voice's own. Engines with
+    #: a rate of their own (:attr:`Engine.paced`) speak at it; the others ignore it.
+    speed: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,9 @@ class Engine(Protocol):
     #: keeps :meth:`window` single-utterance calls in flight from threads instead of
     #: handing it batches one at a time.
     concurrent: bool = False
+    #: The engine speaks at :attr:`Utterance.speed` (eSpeak's rate, Piper's length scale);
+    #: for the others ``voxd serve`` stretches the audio to the speed asked for.
+    paced: bool = False
 
     @property
     def accepts_seed(self) -> bool:
@@ -122,8 +128,9 @@ class Engine(Protocol):
         """Names accepted as ``Utterance.voice``."""
         ...
 
-    def narrator(self, voice: str) -> str:
-        """How the voice is credited as narrator in the audiobook's tags."""
+    def narrator(self, voice: str, language: str | None = None) -> str:
+        """How the voice is credited as narrator in the audiobook's tags: the voice that speaks
+        ``voice`` in ``language`` (the chunk's), which for "default" may depend on the language."""
         ...
 
     def close(self) -> None:

@@ -417,6 +417,34 @@ def gather_torch(torch: Any | None = None) -> TorchFacts | None:
     )
 
 
+def torch_facts_unimported() -> TorchFacts | None:
+    """torch's version and CUDA build as its own ``torch/version.py`` states them, and the
+    kernels PyTorch ships for that CUDA version (:data:`TORCH_BUILDS`), without importing
+    torch (seconds and hundreds of megabytes: not for start-up). Whether CUDA initialises is
+    not known this way: it is taken to, and ``available`` says so (the render checks for real).
+    None when torch is not installed. (The same where torch is loaded already: one answer
+    for a machine, whichever process asks.)"""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    try:
+        text = (Path(spec.origin).parent / "version.py").read_text(errors="replace")
+    except OSError:
+        return None
+    version = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+    cuda = re.search(r"^cuda\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+    cuda_version = cuda.group(1) if cuda else None
+    arches = TORCH_BUILDS.get(".".join(cuda_version.split(".")[:2]), ()) if cuda_version else ()
+    # device_count: not known either; the cards nvidia-smi lists decide which exist
+    return TorchFacts(version=version.group(1) if version else "?", cuda=cuda_version, available=True,
+                      arch_list=arches, device_count=64)
+
+
 def check(device: str, torch: Any | None = None) -> Diagnosis:
     """Gather the facts of this machine and diagnose ``device``."""
     smi = gather_smi()

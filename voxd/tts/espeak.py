@@ -304,6 +304,8 @@ def _library() -> _Library:
 class EspeakEngine(Engine):
     """The eSpeak NG engine; see the module docstring for when to use it."""
 
+    paced = True
+
     def __init__(self, rate_wpm: int = 175, default_voice: str = "en-us") -> None:
         if not isinstance(rate_wpm, int) or not _RATE_MIN <= rate_wpm <= _RATE_MAX:
             raise ConfigError(
@@ -319,10 +321,11 @@ class EspeakEngine(Engine):
         self.default_voice = default_voice
         self._closed = False
 
-    def narrator(self, voice: str) -> str:
-        """How the voice is credited in the audiobook's tags."""
-        name = self.default_voice if voice in ("", "default") else voice
-        return f"eSpeak NG ({name})"
+    def narrator(self, voice: str, language: str | None = None) -> str:
+        """How the voice is credited in the audiobook's tags: "default" is the voice of the
+        chunk's language (``en-gb``, ``ar``), as :meth:`synthesize` picks it."""
+        default = _normalise(voice) in _DEFAULT_NAMES
+        return f"eSpeak NG ({(self._language_code(language) or self.default_voice) if default else voice})"
 
     def synthesize(self, batch: Sequence[Utterance], *, seed: int | None = None) -> Synthesis:
         """Speak each utterance in turn; voices are checked before any audio is made.
@@ -330,7 +333,7 @@ class EspeakEngine(Engine):
         if self._closed:
             raise EngineError("the eSpeak NG engine was used after close()")
         voices = [self._voice_for(utterance) for utterance in batch]
-        waveforms = [self._speak(u.text, voice) for u, voice in zip(batch, voices)]
+        waveforms = [self._speak(u.text, voice, u.speed) for u, voice in zip(batch, voices)]
         return Synthesis(waveforms=waveforms, sample_rate=self.sample_rate)
 
     def check_voices(self, voices: Collection[str]) -> None:
@@ -368,15 +371,33 @@ class EspeakEngine(Engine):
             return self._default_voice
         return table.resolve(tag) or table.resolve(primary)
 
+    def _language_code(self, language: str | None) -> str | None:
+        """The code eSpeak knows the language's voice by ("en-gb", "ar"; "de" for "de-AT"),
+        as :meth:`_language_voice` finds it: what the tags name, not the voice file's path."""
+        if not language:
+            return None
+        table = self._lib.voices
+        tag = _normalise(language)
+        return next((code for code in (tag, tag.split("-", 1)[0]) if table.resolve(code)), None)
+
     def _resolve(self, name: str) -> str:
         resolved = self._lib.voices.resolve(name)
         if resolved is None:
             raise VoiceError(self._lib.voices.unknown_message(name))
         return resolved
 
-    def _speak(self, text: str, voice: str) -> np.ndarray:
+    def _speak(self, text: str, voice: str, speed: float = 1.0) -> np.ndarray:
+        """``text`` at ``rate_wpm`` times ``speed``: eSpeak's own rate as far as it goes (80 to
+        450 words a minute), the audio stretched for the rest."""
         clean = text.replace("\0", " ").strip()
-        samples = self._lib.speak(clean, voice, self.rate_wpm) if clean else np.empty(0, np.int16)
+        rate = min(_RATE_MAX, max(_RATE_MIN, round(self.rate_wpm * speed)))
+        samples = self._lib.speak(clean, voice, rate) if clean else np.empty(0, np.int16)
         if samples.size == 0:  # blank text, or only characters eSpeak does not pronounce
             return np.zeros(int(self.sample_rate * _SILENCE_SECONDS), dtype=np.float32)
-        return samples.astype(np.float32) / 32768.0
+        wave = samples.astype(np.float32) / 32768.0
+        rest = self.rate_wpm * speed / rate
+        if abs(rest - 1.0) > 0.01:
+            from ..audio.tempo import stretch
+
+            wave = stretch(wave, self.sample_rate, rest)
+        return wave

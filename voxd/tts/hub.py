@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, EngineError, StorageFull, Unavailable
+from ..errors import ConfigError, EngineError, StorageFull, Unavailable, network_reason
 
 log = logging.getLogger("voxd.tts.hub")
 
@@ -247,7 +247,8 @@ def _fetch_error(model: str, exc: BaseException, setting: str) -> Exception:
     if isinstance(exc, OSError) and "No space left" in str(exc):
         return StorageFull(f"no space left on device while downloading {model}: {exc}")
     return Unavailable(
-        f"{model} is not on this machine yet and could not be downloaded ({name}: {exc}); it resumes where it "
+        f"{model} is not on this machine yet and could not be downloaded ({network_reason(exc) or f'{name}: {exc}'});"
+        " it resumes where it "
         f"stopped once the hub answers (or point {setting} at a local copy)"
     )
 

@@ -121,6 +121,7 @@ class PiperEngine(Engine):
     """The Piper engine; see the module docstring for when to use it."""
 
     lockstep = False
+    paced = True  # the length scale, divided by the speed asked for
 
     def __init__(self, catalogue: Catalogue, options: PiperOptions | None = None, workers: int = 0) -> None:
         self.options = options or PiperOptions()
@@ -165,7 +166,7 @@ class PiperEngine(Engine):
         voices = [self._voice_for(u) for u in batch]
         loaded = [self._load(v) for v in voices]
         order = sorted(range(len(batch)), key=lambda i: -len(batch[i].text))  # longest first: even workers
-        futures = {i: pool.submit(self._speak, batch[i].text, loaded[i]) for i in order}
+        futures = {i: pool.submit(self._speak, batch[i].text, loaded[i], batch[i].speed) for i in order}
         results = [futures[i].result() for i in range(len(batch))]
         return Synthesis(waveforms=[w for w, _ in results], sample_rate=self.sample_rate,
                          problems=[p for _, p in results] if any(p for _, p in results) else [])
@@ -196,8 +197,12 @@ class PiperEngine(Engine):
     def voices(self) -> list[str]:
         return [v.name for v in self.catalogue.voices]
 
-    def narrator(self, voice: str) -> str:
-        name = self.default_voice if voice in DEFAULT_NAMES else voice
+    def narrator(self, voice: str, language: str | None = None) -> str:
+        """"Piper (de_DE-thorsten-medium)": for "default", the voice the language chooses."""
+        name = voice
+        if voice in DEFAULT_NAMES:
+            found = self.catalogue.for_language(language)
+            name = found.name if found is not None else self.default_voice
         return f"Piper ({name})"
 
     def close(self) -> None:
@@ -228,14 +233,15 @@ class PiperEngine(Engine):
                          voice.sample_rate, self.workers, "" if self.workers == 1 else "s")
             return loaded
 
-    def _speak(self, text: str, loaded: _LoadedVoice) -> tuple[np.ndarray, str | None]:
-        """One text's wave (at the engine's rate) and, when Piper could not say it, why."""
+    def _speak(self, text: str, loaded: _LoadedVoice, speed: float = 1.0) -> tuple[np.ndarray, str | None]:
+        """One text's wave (at the engine's rate) and, when Piper could not say it, why; at
+        ``speed`` times the voice's pace (its length scale and the pauses divided by it)."""
         o = self.options
         rate = loaded.file.sample_rate
         config = loaded.synthesis(
             speaker_id=loaded.file.speaker_id(self._speaker) if loaded.file is self.catalogue.default
             else None,
-            length_scale=o.length_scale, noise_scale=o.noise_scale, noise_w_scale=o.noise_w,
+            length_scale=o.length_scale / speed, noise_scale=o.noise_scale, noise_w_scale=o.noise_w,
             normalize_audio=False,
         )
         # "[[...]]" is raw phonemes to Piper: from a book it is text, so the brackets are parted
@@ -253,7 +259,7 @@ class PiperEngine(Engine):
         pieces = [p for p in pieces if p.size]
         if not pieces:
             return _silence(self.sample_rate), None
-        gap = np.zeros(int(rate * o.sentence_pause), dtype=np.float32)
+        gap = np.zeros(int(rate * o.sentence_pause / speed), dtype=np.float32)
         joined = np.concatenate([x for p in pieces for x in (gap, p)][1:]).astype(np.float32)
         if rate != self.sample_rate:
             import librosa

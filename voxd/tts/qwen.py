@@ -294,7 +294,7 @@ class QwenEngine(Engine):
         _, languages = self._speakers_and_languages()
         return [_display(lang) for lang in languages]
 
-    def narrator(self, voice: str) -> str:
+    def narrator(self, voice: str, language: str | None = None) -> str:
         """How the voice is credited in the audiobook's tags: "Qwen3-TTS (Ryan)"."""
         name = self.default_voice if voice.strip().lower() in _DEFAULT_NAMES else _display(voice.strip().lower())
         return f"Qwen3-TTS ({name})"

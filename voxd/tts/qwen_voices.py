@@ -221,7 +221,7 @@ class QwenVoices(Engine):
     def languages(self) -> list[str]:
         return self.presets.languages()
 
-    def narrator(self, voice: str) -> str:
+    def narrator(self, voice: str, language: str | None = None) -> str:
         info = self.library.get(voice.strip()) if voice else None
         if info is not None:
             return f"Qwen3-TTS ({info.name}, {info.kind} voice)"

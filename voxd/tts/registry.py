@@ -8,11 +8,16 @@ from ..config import Settings
 from ..errors import ConfigError
 from .base import Engine
 
-ENGINES = ("espeak", "piper", "qwen", "remote")
+ENGINES = ("auto", "espeak", "piper", "qwen", "remote")
 
 
 def load_engine(settings: Settings, name: str | None = None) -> Engine:
     name = name or settings.engine
+    if name == "auto":  # callers resolve it first (voxd.tts.auto.resolve), to say what was chosen
+        from .auto import resolve
+
+        settings, _ = resolve(settings)
+        name = settings.engine
     if name == "espeak":
         from .espeak import EspeakEngine
 

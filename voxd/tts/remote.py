@@ -48,6 +48,7 @@ from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import numpy as np
 
@@ -139,6 +140,7 @@ class RemoteEngine(Engine):
         self._last_audio = 0.0  # when any request last came back with audio (time.monotonic)
         self._references: dict[str, str] = {}  # cloned voice -> data URL of its recording
         self._known: set[str] = set()  # voices the servers said they speak
+        self._narrators: dict[str, str | None] = {}  # language -> what a voxd serve says speaks it
         self._client: httpx.Client | None = None
         self._closed = False
 
@@ -229,15 +231,38 @@ class RemoteEngine(Engine):
         own = [v.name for v in self.library.list()] if self.library is not None else []
         return sorted(set(listed) | set(own))
 
-    def narrator(self, voice: str) -> str:
+    def narrator(self, voice: str, language: str | None = None) -> str:
+        """The voice that speaks, as its server names it: a ``voxd serve`` picks its default
+        voice by the chunk's language, so it is asked which (``GET /audio/voices?language=``)."""
         name = voice.strip()
         info = self._library_voice(name)
         if info is not None:
             return f"{name}, {info.kind} voice"
         served = self.served()
         if name.lower() in _DEFAULT_NAMES:
+            told = self._server_narrator(language) if served.voxd else None
+            if told:
+                return told
             name = served.default_voice or "default voice"
         return f"{served.model.rsplit('/', 1)[-1]} ({name})"
+
+    def _server_narrator(self, language: str | None) -> str | None:
+        """What a ``voxd serve`` says speaks its default voice in ``language``; None from a server
+        that does not say (an older voxd) or when none answers."""
+        key = language or ""
+        if key in self._narrators:
+            return self._narrators[key]
+        told = None
+        for ep in self.fleet.endpoints:
+            try:
+                body = self._get_json(ep.url, "/audio/voices?language=" + quote(key, safe=""))
+            except (Unreachable, RequestRejected, ServersRefuse):
+                continue
+            said = body.get("narrator") if isinstance(body, dict) else None
+            told = said.strip()[:200] if isinstance(said, str) and said.strip() else None
+            break
+        self._narrators[key] = told
+        return told
 
     def close(self) -> None:
         self._closed = True

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from urllib.parse import unquote
 
 from voxd.book import Cover, Metadata, image_mime
+from voxd.ingest.cover import SVG_MIME, looks_like_svg
 from voxd.ingest.epub.package import OPF, ZIP_ERRORS, Package
 from voxd.ingest.epub.safexml import local, parse_document, plain_text
 from voxd.ingest.epub.text import clean, html_fragment_text
@@ -135,15 +136,22 @@ def _series(
 
 
 def read_cover(package: Package, zf: zipfile.ZipFile) -> Cover | None:
+    """The first cover candidate that is a JPEG, a PNG or an SVG (Standard Ebooks' ``cover.svg``);
+    failing those, the first image of another kind (GIF, WebP...), which
+    :func:`voxd.ingest.cover.sane_cover` converts if it can and warns about if it cannot: a
+    book that names a cover never loses it without a word."""
+    other: Cover | None = None
     for href in _cover_candidates(package, zf):
         try:
             data = zf.read(package.zip_path(href))
         except (KeyError, ValueError, *ZIP_ERRORS):
             continue  # a missing or damaged image is no cover, not a broken book
-        mime = image_mime(data)
+        mime = image_mime(data) or (SVG_MIME if looks_like_svg(data) else None)
         if mime:
             return Cover(data=data, mime=mime)
-    return None
+        if other is None and data:
+            other = Cover(data=data, mime="application/octet-stream")
+    return other
 
 
 def _cover_candidates(package: Package, zf: zipfile.ZipFile) -> Iterator[str]:

@@ -31,8 +31,11 @@ REFUSAL_LOG_SECONDS = 10.0
 class RefusalLog:
     """Refused connections, counted and logged once per interval with their number."""
 
-    def __init__(self, interval: float = REFUSAL_LOG_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, interval: float = REFUSAL_LOG_SECONDS, clock: Callable[[], float] = time.monotonic, *,
+                 who: str = "voxd serve", setting: str = "[serve] max_connections") -> None:
         self.interval = interval
+        self.who = who  # the server's name in the log, and the setting that caps it
+        self.setting = setting
         self._clock = clock
         self._count = 0
         self._last = float("-inf")
@@ -43,11 +46,11 @@ class RefusalLog:
         self.total += 1
         now = self._clock()
         if self._last == float("-inf"):
-            log.warning("voxd serve: refused a connection: %s (more are counted, and logged every %.0f s)", why,
+            log.warning("%s: refused a connection: %s (more are counted, and logged every %.0f s)", self.who, why,
                         self.interval)
             self._count, self._last = 0, now
         elif now - self._last >= self.interval:
-            log.warning("voxd serve: refused %d connection%s in the last %.0f s: %s", self._count,
+            log.warning("%s: refused %d connection%s in the last %.0f s: %s", self.who, self._count,
                         "" if self._count == 1 else "s", now - self._last, why)
             self._count, self._last = 0, now
 
@@ -81,8 +84,11 @@ def backlog_for(max_connections: int) -> int:
     return min(2048, max(16, max_connections // 4))
 
 
-def guarded_protocol(max_connections: int, request_timeout: float, refusals: RefusalLog) -> type[Any]:
-    """uvicorn's h11 protocol with the cap and the request deadline (uvicorn's ``http`` option)."""
+def guarded_protocol(max_connections: int, request_timeout: float, refusals: RefusalLog, *,
+                     bodies: bool = True) -> type[Any]:
+    """uvicorn's h11 protocol with the cap and the request deadline (uvicorn's ``http`` option).
+    ``bodies=False`` holds only the headers to the deadline: the web page's uploads may take
+    longer on a slow link, and their size is capped as they arrive."""
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -92,7 +98,7 @@ def guarded_protocol(max_connections: int, request_timeout: float, refusals: Ref
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             if len(self.connections) > max_connections:
-                refusals.refused(f"{max_connections} connections are open ([serve] max_connections)")
+                refusals.refused(f"{max_connections} connections are open ({refusals.setting})")
                 transport.abort()
                 return
             self._arm()
@@ -114,9 +120,10 @@ def guarded_protocol(max_connections: int, request_timeout: float, refusals: Ref
         def _expired(self) -> None:
             self._deadline = None
             # IDLE: the request's headers have not all come; SEND_BODY: its body has not
-            if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+            waiting = (h11.IDLE, h11.SEND_BODY) if bodies else (h11.IDLE,)
+            if self.conn.their_state in waiting and not self.transport.is_closing():
                 client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
-                log.debug("voxd serve: %s sent no whole request in %.0f s; closed", client, request_timeout)
+                log.debug("%s: %s sent no whole request in %.0f s; closed", refusals.who, client, request_timeout)
                 self.transport.abort()
 
     return GuardedH11

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -168,20 +169,20 @@ def routes(web: Web) -> list[Route]:
         return JSONResponse({"said": await run_in_threadpool(retry, web, job, flagged=bool(body.get("flagged")),
                                                               chunks=chunks)})
 
-    async def chapter(request: Request) -> Response:
+    async def playable(request: Request, build: Callable[..., Any]) -> Any:
+        """A chapter's or a chunk's audio, built off the event loop; what cannot be played yet is said."""
         job = find_job(web, request)
         try:
-            path = await run_in_threadpool(chapter_audio, web.settings, web.store, job, request.path_params["n"])
+            return await run_in_threadpool(build, web.settings, web.store, job, request.path_params["n"])
         except NotPlayable as exc:
             raise Refused(exc.status, str(exc)) from None
+
+    async def chapter(request: Request) -> Response:
+        path = await playable(request, chapter_audio)
         return FileResponse(path, media_type="audio/mp4", headers={"Cache-Control": "private, max-age=60"})
 
     async def chunk(request: Request) -> Response:
-        job = find_job(web, request)
-        try:
-            data = await run_in_threadpool(chunk_audio, web.settings, web.store, job, request.path_params["n"])
-        except NotPlayable as exc:
-            raise Refused(exc.status, str(exc)) from None
+        data = await playable(request, chunk_audio)
         return Response(data, media_type="audio/wav", headers={"Cache-Control": "no-store"})
 
     async def events(request: Request) -> Response:

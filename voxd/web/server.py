@@ -8,10 +8,12 @@ anything else, as ``voxd serve`` does without a key.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,11 @@ from ..errors import ConfigError, VoxdError
 from ..service.store import Store
 
 log = logging.getLogger(__name__)
+
+#: Connections the page keeps open at once (a browser holds one for its live progress and a few
+#: for the page), and how long a request's headers may take to arrive.
+MAX_CONNECTIONS = 64
+HEADER_SECONDS = 30.0
 
 
 def check_exposure(settings: Settings) -> None:
@@ -61,6 +68,7 @@ class WebServer:
         import uvicorn
 
         from ..serve import listen
+        from ..serve_connections import RefusalLog, backlog_for, guarded_protocol, throttled_exception_handler
         from .app import create_app
 
         address = self.web.settings.web.address
@@ -72,18 +80,30 @@ class WebServer:
             log.error("%s; the daemon goes on without it", exc)
             return False
 
+        refusals = RefusalLog(who="web page", setting="the web page's cap")
+
         class Server(uvicorn.Server):
+            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+                asyncio.get_running_loop().set_exception_handler(throttled_exception_handler(refusals))
+                await super().startup(sockets=sockets)
+
             @contextlib.contextmanager
             def capture_signals(self) -> Iterator[None]:
                 yield  # the daemon owns the signals
 
+        # The daemon's files are the render's too: connections are capped and a request's headers
+        # must come in time, so a flood of idle connections cannot take the files a render needs.
         self._server = Server(uvicorn.Config(
             create_app(self.web), log_level="warning", access_log=False, lifespan="off", server_header=False,
-            timeout_graceful_shutdown=3, timeout_keep_alive=5, limit_concurrency=200,
+            timeout_graceful_shutdown=3, timeout_keep_alive=5, backlog=backlog_for(MAX_CONNECTIONS),
+            http=guarded_protocol(MAX_CONNECTIONS, HEADER_SECONDS, refusals, bodies=False),
         ))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": self._sockets},
                                         name="voxd-web", daemon=True)
         self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)  # listening, not just bound: the log line below is then true
         log.info("web page on %s%s", self.url, " (password required)" if self.web.password else "")
         return True
 

@@ -223,7 +223,7 @@ def test_a_name_with_two_addresses_is_listened_on_at_both(monkeypatch):
     # glibc answers "localhost" with ::1 first where /etc/hosts lists it: a server on the first
     # address alone would refuse a daemon that asks 127.0.0.1. The answer is given here; the
     # binding and the connections are real.
-    from voxd.serve import listen
+    from voxd.serve_connections import listen
 
     port = free_port()
     both = [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)),

@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import re
@@ -499,17 +497,10 @@ def _utterance(req: SpeechRequest, engine: Engine, options: ServeOptions) -> Utt
                      speed=req.speed)
 
 
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def check_exposure(host: str, api_key: str) -> None:
     """A server reachable from other machines must ask for a key."""
+    from .serve_connections import is_loopback
+
     if not api_key and not is_loopback(host):
         raise ConfigError(
             f"voxd serve binds {host} (reachable from other machines) only with an API key: "
@@ -537,38 +528,6 @@ def shutdown(batcher: Batcher, engine: Engine) -> None:
         engine.close()
 
 
-def listen(host: str, port: int, *, what: str = "voxd serve", setting: str = "") -> list[socket.socket]:
-    """The server's sockets, bound: one for each address ``host`` names (``localhost`` is
-    often both ::1 and 127.0.0.1, and a client may use either), as uvicorn binds them; a
-    clear error naming the address when one cannot be bound."""
-    try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except OSError as exc:
-        raise VoxdError(f"{what} cannot listen on {host}:{port}: {exc.strerror or exc} "
-                        f"(check {setting or '[serve] host, or --host'})") from None
-    addresses = list(dict.fromkeys((family, kind, proto, address) for family, kind, proto, _, address in found))
-    both = len({family for family, *_ in addresses}) > 1
-    sockets: list[socket.socket] = []
-    try:
-        for family, kind, proto, address in addresses:
-            sock = socket.socket(family, kind, proto)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6 and both:  # the IPv4 address gets a socket of its own
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(address)
-    except OSError as exc:
-        for sock in sockets:
-            sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            hint = "another server is on that port: stop it, or choose another with " \
-                + (setting or "[serve] port or --port")
-        else:
-            hint = f"check {setting or '[serve] host and port, or --host and --port'}"
-        raise VoxdError(f"{what} cannot listen on {host}:{port}: {exc.strerror or exc}; {hint}") from None
-    return sockets
-
-
 def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> int:
     """Load the engine, start the batcher and serve until SIGINT/SIGTERM."""
     import uvicorn
@@ -579,6 +538,7 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
         backlog_for,
         fit_file_limit,
         guarded_protocol,
+        listen,
         throttled_exception_handler,
     )
     from .tts.gpu import batch_size_for

@@ -1,5 +1,6 @@
-"""``voxd serve``'s connections: how many may be open, how long a request may take to arrive,
-and one log line for many refused.
+"""The connections of voxd's servers (``voxd serve`` and the daemon's web page): the sockets bound
+(``listen``) and whether their address is loopback, how many may be open, how long a request may
+take to arrive, and one log line for many refused.
 
 uvicorn takes every connection it can accept and waits for a request's headers and body as
 long as the client likes: a thousand half-open connections (slowloris) took every file the
@@ -13,11 +14,16 @@ is dropped, and refusals are counted and logged once per interval.
 from __future__ import annotations
 
 import asyncio
+import errno
+import ipaddress
 import logging
 import resource
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
+
+from .errors import VoxdError
 
 log = logging.getLogger(__name__)
 
@@ -141,3 +147,44 @@ def throttled_exception_handler(refusals: RefusalLog) -> Callable[[asyncio.Abstr
         loop.default_exception_handler(context)
 
     return handle
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def listen(host: str, port: int, *, what: str = "voxd serve", setting: str = "") -> list[socket.socket]:
+    """The server's sockets, bound: one for each address ``host`` names (``localhost`` is
+    often both ::1 and 127.0.0.1, and a client may use either), as uvicorn binds them; a
+    clear error naming the address when one cannot be bound."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise VoxdError(f"{what} cannot listen on {host}:{port}: {exc.strerror or exc} "
+                        f"(check {setting or '[serve] host, or --host'})") from None
+    addresses = list(dict.fromkeys((family, kind, proto, address) for family, kind, proto, _, address in found))
+    both = len({family for family, *_ in addresses}) > 1
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, address in addresses:
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and both:  # the IPv4 address gets a socket of its own
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            hint = "another server is on that port: stop it, or choose another with " \
+                + (setting or "[serve] port or --port")
+        else:
+            hint = f"check {setting or '[serve] host and port, or --host and --port'}"
+        raise VoxdError(f"{what} cannot listen on {host}:{port}: {exc.strerror or exc}; {hint}") from None
+    return sockets

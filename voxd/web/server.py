@@ -32,7 +32,7 @@ HEADER_SECONDS = 30.0
 
 def check_exposure(settings: Settings) -> None:
     """The page on an address other machines can reach must ask for a password."""
-    from ..serve import is_loopback
+    from ..serve_connections import is_loopback
 
     address = settings.web.address
     if address and not is_loopback(address[0]) and not settings.web.password.get_secret_value():
@@ -67,8 +67,7 @@ class WebServer:
         """Bind and serve in a thread; False (logged) where the address cannot be had."""
         import uvicorn
 
-        from ..serve import listen
-        from ..serve_connections import RefusalLog, backlog_for, guarded_protocol, throttled_exception_handler
+        from ..serve_connections import RefusalLog, backlog_for, guarded_protocol, listen, throttled_exception_handler
         from .app import create_app
 
         address = self.web.settings.web.address

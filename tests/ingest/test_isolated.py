@@ -103,3 +103,18 @@ def test_what_is_worked_out_of_a_book_is_worked_out_in_the_child_under_its_time_
     assert read == read_book(book) and isinstance(pid, int) and pid != os.getpid()
     with pytest.raises(BookError, match=r"alice.epub: reading it and cutting it into chunks took longer than 2 s"):
         read_isolated(book, _forever, timeout=2, memory_mb=2048)
+
+
+def _hog(book):
+    return bytearray(2**31)  # far past the limit below
+
+
+def test_running_out_of_memory_while_cutting_a_book_names_the_lexicon_too(tmp_path):
+    """A lexicon is applied in the reader's process: a huge one runs out of its memory, and the
+    error says so instead of blaming the file alone."""
+    from voxd.ingest.isolated import read_isolated
+
+    book = build_sample(tmp_path / "alice.epub")
+    with pytest.raises(BookError, match=r"alice.epub: reading it and cutting it into chunks needed more than "
+                                        r"512 MB \(ingest_memory_mb\); .* or its lexicon too large for it"):
+        read_isolated(book, _hog, timeout=60, memory_mb=512)

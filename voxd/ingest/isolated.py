@@ -135,6 +135,7 @@ def read_isolated(path: Path, then: Callable[[Book], T] | None, *, timeout: floa
     if kind == "error":
         raise value
     if kind == "memory":
-        raise BookError(f"{path.name}: reading it needed more than {memory_mb} MB (ingest_memory_mb); "
-                        "the file may be a decompression bomb")
+        what = "reading it" if then is None else "reading it and cutting it into chunks"
+        why = "the file may be a decompression bomb" + ("" if then is None else ", or its lexicon too large for it")
+        raise BookError(f"{path.name}: {what} needed more than {memory_mb} MB (ingest_memory_mb); {why}")
     raise BookError(f"{path.name}: the reader failed: {value}")

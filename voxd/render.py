@@ -92,6 +92,9 @@ class Progress:
     checked: int = 0  # takes kept that the read-back heard right
     unchecked: int = 0  # takes kept that it could not check (a language its model does not know...)
     unchecked_why: str = ""  # why, the first time
+    #: (chunk key, 'passed' | 'unchecked' | 'flagged') for each take kept with the read-back on, in
+    #: the order kept: the store counts a chunk once however often runs speak it
+    heard: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def speed(self) -> float | None:
@@ -298,7 +301,7 @@ def _render_batches(
             for c, take in zip(batch, takes):
                 keep_take(cache, c, take)
                 batch_audio += len(take.wave) / rate
-                _count(progress, take)
+                _count(progress, take, c.key)
             crash_point("render.batch")
             progress.batches += 1
             progress.chunks_done += len(batch)
@@ -393,7 +396,7 @@ def _render_requests(
     def keep(c: Chunk, take: Take) -> None:
         keep_take(cache, c, take)
         seconds = len(take.wave) / take.rate
-        _count(progress, take)
+        _count(progress, take, c.key)
         progress.batches += 1
         progress.chunks_done += 1
         progress.audio_seconds += seconds
@@ -471,16 +474,20 @@ def keep_take(cache: ChunkCache, c: Chunk, take: Take) -> None:
         cache.unflag(c.key)
 
 
-def _count(progress: Progress, take: Take) -> None:
+def _count(progress: Progress, take: Take, key: str) -> None:
     progress.retried += take.retried
     if take.flagged:
         progress.flagged.append(take.flagged)
     if take.flag is not None:
         progress.flags.append(take.flag)
+        if take.verdict is not None:
+            progress.heard.append((key, "flagged"))
     if take.verdict is None:
         return
     if take.verdict.status == "passed":
         progress.checked += 1
+        progress.heard.append((key, "passed"))
     elif take.verdict.status == "unchecked":
         progress.unchecked += 1
         progress.unchecked_why = progress.unchecked_why or (take.verdict.why or "")
+        progress.heard.append((key, "unchecked"))

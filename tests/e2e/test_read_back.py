@@ -1,7 +1,8 @@
 """The read-back proved end to end: the daemon renders a book through a speech server that lies
 about one chunk (answers with another sentence, with HTTP 200); the lie is heard, retaken, kept
 flagged, and listed by ``voxd report``; once the server is fixed, ``voxd retry --flagged`` speaks
-that chunk again, and nothing else, and publishes the book again with none flagged."""
+that chunk again, and nothing else, and publishes the book again with none flagged; a chunk spoken
+again on request is counted once."""
 
 from __future__ import annotations
 
@@ -60,5 +61,15 @@ def test_a_lying_server_s_chunk_is_flagged_reported_and_fixed_by_retry_flagged(d
         assert [t for t in server.asked[before:] if not t.startswith("Chapter")] == [TARGET]  # that chunk only
         again = json.loads(d.cli("report", "1", "--json").stdout)
         assert again["flagged"] == [] and d.jobs()[0]["chunks_flagged"] == 0
+        [job] = d.jobs()
+        assert job["chunks_checked"] == job["chunks_total"] - len(CHAPTERS)
+
+        # a chunk heard right before, spoken again on request: heard right again, counted once
+        retried = d.cli("retry", "1", "--chunks", "2")
+        assert retried.returncode == 0, retried.stderr
+        d.wait_for(lambda: [j for j in d.jobs() if j["status"] == "done"], 180, "the book published a third time")
+        [job] = d.jobs()
+        assert job["chunks_checked"] == job["chunks_total"] - len(CHAPTERS)
+        assert job["chunks_checked"] + job["chunks_unchecked"] + job["chunks_flagged"] == job["chunks_total"]
         assert d.stop() == 0
     piper.close()

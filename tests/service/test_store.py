@@ -314,7 +314,7 @@ def test_version_3_database_gains_the_newer_columns(tmp_path):
     conn.commit()
     conn.close()
     store = Store(path)
-    assert store.schema_version == SCHEMA_VERSION == 8
+    assert store.schema_version == SCHEMA_VERSION == 9
     [job] = store.jobs()
     assert job.chunks_checked == job.chunks_flagged == job.chunks_unchecked == 0  # 7: the read-back
     assert store.chapters(job.id) == []  # 8: each job's chapters, for the web page
@@ -353,3 +353,16 @@ def test_a_jobs_plan_keeps_each_chapter_and_every_chunk_in_order_with_its_pause(
     assert [(c.title, c.chunks) for c in store.chapters(job.id)] == [("Only", (("k9", "chapter"),))]
     other, _ = store.put("b" * 64, "/in/b.epub")
     assert store.chapters(other.id) == []
+
+
+def test_what_was_heard_is_counted_once_per_chunk_and_kept_while_the_book_keeps_the_chunk(tmp_path):
+    store = Store(tmp_path / "db.sqlite3")
+    job, _ = store.put("a" * 64, "/in/a.epub")
+    store.set_chunks(job.id, ["k1", "k2", "k3"])
+    assert store.set_heard(job.id, [("k1", "passed"), ("k2", "unchecked"), ("k3", "flagged")]) == (1, 1)
+    # a second run speaks k1 again (heard right again) and k3 (now right): each counted once
+    assert store.set_heard(job.id, [("k1", "passed"), ("k3", "passed")]) == (2, 1)
+    # the book read again keeps what was heard of the chunks it still has, and forgets the rest
+    store.set_chunks(job.id, ["k3", "k4"])
+    assert store.set_heard(job.id, []) == (1, 0)
+    assert store.chunk_keys(job.id, [1, 2]) == {1: "k3", 2: "k4"}

@@ -6,7 +6,7 @@ never edited, and a database of any earlier version is brought up to date in pla
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -142,5 +142,10 @@ MIGRATIONS: dict[int, str] = {
         pause   TEXT NOT NULL,
         PRIMARY KEY (job_id, seq)
     ) WITHOUT ROWID;
+    """,
+    # What the read-back heard of each of a job's chunks ('passed', 'unchecked', 'flagged'): the
+    # job's counts are counted from these, so a chunk spoken again by a retry is counted once.
+    9: """
+    ALTER TABLE job_chunks ADD COLUMN heard TEXT;
     """,
 }

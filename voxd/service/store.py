@@ -492,10 +492,29 @@ class Store:
         """Record the cache keys of the job's book in book order (all of them, replacing what was
         there), numbered from 1; a key said twice is one chunk, at its first place (as ``voxd
         report`` numbers them)."""
+        wanted = list(dict.fromkeys(keys))
         with self.transaction() as conn:
-            conn.execute("DELETE FROM job_chunks WHERE job_id = ?", (job_id,))
-            conn.executemany("INSERT OR IGNORE INTO job_chunks (job_id, key, position) VALUES (?, ?, ?)",
-                             ((job_id, key, n) for n, key in enumerate(dict.fromkeys(keys), 1)))
+            # what the read-back heard of a chunk the book still has stays: it is in the cache as it was heard
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_keys (key TEXT PRIMARY KEY)")
+            conn.execute("DELETE FROM wanted_keys")
+            conn.executemany("INSERT OR IGNORE INTO wanted_keys (key) VALUES (?)", ((k,) for k in wanted))
+            conn.execute("DELETE FROM job_chunks WHERE job_id = ? AND key NOT IN (SELECT key FROM wanted_keys)",
+                         (job_id,))
+            conn.executemany("INSERT INTO job_chunks (job_id, key, position) VALUES (?, ?, ?)"
+                             " ON CONFLICT (job_id, key) DO UPDATE SET position = excluded.position",
+                             ((job_id, key, n) for n, key in enumerate(wanted, 1)))
+            conn.execute("DELETE FROM wanted_keys")
+
+    def set_heard(self, job_id: int, heard: Iterable[tuple[str, str]]) -> tuple[int, int]:
+        """Record what the read-back heard of these chunks ((key, 'passed' | 'unchecked' | 'flagged'),
+        the latest take's verdict replacing an earlier one's); returns the job's chunks heard right
+        and not checked, each chunk counted once however often it was spoken."""
+        with self.transaction() as conn:
+            conn.executemany("UPDATE job_chunks SET heard = ? WHERE job_id = ? AND key = ?",
+                             ((verdict, job_id, key) for key, verdict in heard))
+            row = conn.execute("SELECT SUM(heard = 'passed') AS passed, SUM(heard = 'unchecked') AS unchecked"
+                               " FROM job_chunks WHERE job_id = ?", (job_id,)).fetchone()
+        return int(row["passed"] or 0), int(row["unchecked"] or 0)
 
     def chunk_keys(self, job_id: int, positions: Iterable[int]) -> dict[int, str]:
         """The keys at these places of the job's book (those that exist)."""

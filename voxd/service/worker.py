@@ -277,15 +277,19 @@ class Worker:
             self.store.progress(job.id, phase=phase)
 
         last_log = [0.0]
+        stored = [0]  # how many of the run's verdicts (Progress.heard) are in the store
 
         def on_progress(p: Progress) -> None:
             rendered[0] = p.chunks_done >= p.chunks_total
+            # what was heard of each chunk, this run's verdict replacing an earlier run's, counted once
+            # per chunk (a chunk spoken again by `voxd retry --chunks` is not counted twice); flagged
+            # chunks are spoken again by every run, so theirs is this run's count
+            checked, unchecked = self.store.set_heard(job.id, p.heard[stored[0]:])
+            stored[0] = len(p.heard)
             self.store.progress(
                 job.id, chunks_done=p.chunks_done, audio_seconds=p.audio_seconds, render_seconds=p.render_seconds,
                 rendered_audio_seconds=p.rendered_audio_seconds, chunks_rendered=p.chunks_done - p.chunks_cached,
-                # this run's read-back on top of the earlier runs' (their chunks are in the cache);
-                # flagged chunks are spoken again by every run, so theirs is this run's count
-                chunks_checked=job.chunks_checked + p.checked, chunks_unchecked=job.chunks_unchecked + p.unchecked,
+                chunks_checked=checked, chunks_unchecked=unchecked,
                 unchecked_why=p.unchecked_why or job.unchecked_why, chunks_flagged=len(p.flags),
             )
             pct = 100.0 * p.chunks_done / p.chunks_total if p.chunks_total else 100.0

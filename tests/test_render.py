@@ -394,7 +394,8 @@ def test_the_worker_records_flagged_chunks_as_job_events(tmp_path, engine):
     from voxd.config import Settings
     from voxd.samples import build_sample
     from voxd.service.notify import Notifier
-    from voxd.service.store import Status, Store
+    from voxd.service.records import Status
+    from voxd.service.store import Store
     from voxd.service.watch import enqueue
     from voxd.service.worker import Worker
 

@@ -9,7 +9,8 @@ import sys
 from .config import Settings
 from .errors import VoxdError
 from .render import Progress
-from .service.store import Job, Store
+from .service.records import Job
+from .service.store import Store
 from .verify.report import as_json, describe
 
 

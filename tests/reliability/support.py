@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.support import Daemon
 from voxd.samples import build_epub
-from voxd.service.store import Job
+from voxd.service.records import Job
 
 #: Settings that make a small book go through quickly: a short quiet period, frequent rescans.
 FAST_ENV = {"VOXD_SETTLE_SECONDS": "0.5", "VOXD_RESCAN_SECONDS": "2", "VOXD_LOG_LEVEL": "INFO"}

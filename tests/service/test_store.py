@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from voxd.service.store import SCHEMA_VERSION, Status, Store
+from voxd.service.records import Status
+from voxd.service.store import SCHEMA_VERSION, Store
 
 
 class Clock:

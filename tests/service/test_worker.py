@@ -13,7 +13,8 @@ from voxd.config import Settings
 from voxd.errors import EngineError
 from voxd.samples import build_sample
 from voxd.service.notify import Notifier
-from voxd.service.store import Status, Store
+from voxd.service.records import Status
+from voxd.service.store import Store
 from voxd.service.watch import enqueue
 from voxd.service.worker import Worker, format_duration
 from voxd.tts import base

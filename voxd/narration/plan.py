@@ -239,7 +239,8 @@ def past_speed(settings: Settings) -> Speed | None:
     rendered each), or None where there are none. A missing database is not created."""
     if not settings.db_path.is_file():
         return None
-    from voxd.service.store import Status, Store
+    from voxd.service.records import Status
+    from voxd.service.store import Store
 
     store = Store(settings.db_path)
     try:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ..terminal import one_line
 from ..verify.report import summary
-from .store import Job
+from .records import Job
 from .worker import format_duration
 
 HEADER = ("ID", "STATUS", "BOOK", "CH", "CHUNKS", "AUDIO", "SPEED", "ETA / NOTE")

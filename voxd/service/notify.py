@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from pydantic import SecretStr
 
 from ..faults import crash_point
-from .store import Notification, Outgoing, Store
+from .records import Notification, Outgoing
+from .store import Store
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver
 
-    from .store import Job, Store
+    from .records import Job
+    from .store import Store
 
 log = logging.getLogger(__name__)
 

@@ -44,8 +44,9 @@ from ..verify.listener import Listener, listener_for
 from ..verify.report import flag_rows, summary
 from . import disk
 from .notify import Notifier
+from .records import Job
 from .schedule import describe, in_window, next_opening
-from .store import Job, Store
+from .store import Store
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from ..book import Chunk
     from ..cache import ChunkCache
     from ..config import Settings
-    from ..service.store import Job
+    from ..service.records import Job
     from ..takes import Flag
 
 

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from ..cache import ChunkCache
 from ..errors import VoxdError
-from ..service.store import Job
+from ..service.records import Job
 from ..service.worker import format_duration
 from ..verify.report import summary
 from .app import Refused, Web

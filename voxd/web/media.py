@@ -19,7 +19,8 @@ from ..book import Chunk, Metadata, Pause
 from ..cache import ChunkCache
 from ..config import Settings
 from ..files import atomic_path
-from ..service.store import Job, PlannedChapter, Store
+from ..service.records import Job, PlannedChapter
+from ..service.store import Store
 
 _locks: dict[Path, threading.Lock] = {}
 _locks_lock = threading.Lock()

@@ -21,7 +21,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ..files import fit_bytes, new_file_mode, new_temp, remove_temp, rename_into_place, sha256_file, unique_path
 from ..ingest import READERS
-from ..service.store import Job, Store
+from ..service.records import Job
+from ..service.store import Store
 
 #: Form fields other than the file (the CSRF token): a few, and short.
 MAX_FIELDS = 8

@@ -124,7 +124,7 @@ class OddSpeechServer(LoopbackServer):
     HOSTILE_SECONDS = 20.0
 
     def __init__(self, *, cut=None, rate=None, status=None, say=None, hostile=None, model: str = "odd-tts",
-                 engine=None) -> None:
+                 engine=None, keep_alive: bool = False) -> None:
         from voxd.tts.espeak import EspeakEngine
 
         self.engine = engine or EspeakEngine()
@@ -139,7 +139,9 @@ class OddSpeechServer(LoopbackServer):
 
         class Handler(BaseHTTPRequestHandler):
             # HTTP/1.0: a connection per request, so a stopped server refuses the next one
-            # (a kept-alive connection would go on being served by its thread).
+            # (a kept-alive connection would go on being served by its thread); ``keep_alive``
+            # serves HTTP/1.1, whose connections a client may keep and use again.
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
 
             def do_GET(self):
                 if self.path.endswith("/models"):

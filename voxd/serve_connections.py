@@ -91,10 +91,10 @@ def backlog_for(max_connections: int) -> int:
 
 
 def guarded_protocol(max_connections: int, request_timeout: float, refusals: RefusalLog, *,
-                     bodies: bool = True) -> type[Any]:
+                     body_progress: int = 0) -> type[Any]:
     """uvicorn's h11 protocol with the cap and the request deadline (uvicorn's ``http`` option).
-    ``bodies=False`` holds only the headers to the deadline: the web page's uploads may take
-    longer on a slow link, and their size is capped as they arrive."""
+    ``body_progress``: a body that brings this many bytes within the deadline earns another
+    (the web page's uploads may take minutes on a slow link, a trickle still ends)."""
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -109,9 +109,17 @@ def guarded_protocol(max_connections: int, request_timeout: float, refusals: Ref
                 return
             self._arm()
 
+        _arrived = 0
+
         def data_received(self, data: bytes) -> None:
             if self._deadline is None and self.conn.their_state is h11.IDLE:  # the next request on the connection
                 self._arm()
+            elif body_progress and self._deadline is not None and self.conn.their_state is h11.SEND_BODY:
+                self._arrived += len(data)
+                if self._arrived >= body_progress:  # the body is coming: it has another deadline's time
+                    self._deadline.cancel()
+                    self._arrived = 0
+                    self._arm()
             super().data_received(data)
 
         def connection_lost(self, exc: Exception | None) -> None:
@@ -126,8 +134,7 @@ def guarded_protocol(max_connections: int, request_timeout: float, refusals: Ref
         def _expired(self) -> None:
             self._deadline = None
             # IDLE: the request's headers have not all come; SEND_BODY: its body has not
-            waiting = (h11.IDLE, h11.SEND_BODY) if bodies else (h11.IDLE,)
-            if self.conn.their_state in waiting and not self.transport.is_closing():
+            if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
                 client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
                 log.debug("%s: %s sent no whole request in %.0f s; closed", refusals.who, client, request_timeout)
                 self.transport.abort()

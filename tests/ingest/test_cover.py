@@ -166,6 +166,25 @@ def test_an_svg_cover_keeps_the_pixel_limit_of_what_it_embeds(caplog) -> None:
         in caplog.text
 
 
+def test_an_svg_cover_whose_xlink_prefix_names_another_namespace_keeps_the_limit(caplog) -> None:
+    """MuPDF reads "xlink:href" by its name: a prefix bound elsewhere must not hide the picture."""
+    import base64
+
+    bomb = "data:image/png;base64," + base64.b64encode(huge_png(9000)).decode()
+    renamed = svg_cover(href=bomb).replace(b'xmlns:xlink="http://www.w3.org/1999/xlink"', b'xmlns:xlink="urn:x"')
+    with caplog.at_level(logging.WARNING, logger="voxd.ingest.cover"):
+        assert sane_cover(Cover(renamed, "image/svg+xml"), "renamed.epub") is None
+    assert "renamed.epub: the cover is an SVG whose embedded image is 9000 x 9000 pixels" in caplog.text
+
+
+def test_style_declarations_that_cannot_be_attributes_do_not_cost_the_cover() -> None:
+    """Inkscape's ``-inkscape-font-specification``, custom properties, garbage: left out, the rest drawn."""
+    extra = ('\n  <path style="-inkscape-font-specification:Sans; --brand: red; a b: 1; fill: #fff"'
+             ' d="M 10,10 20,10 20,20 Z"/>')
+    cover = sane_cover(Cover(svg_cover(extra=extra), "image/svg+xml"), "inkscape.epub")
+    assert cover is not None and cover.mime == "image/jpeg"
+
+
 def test_an_epub_with_an_svg_or_gif_cover_gets_it_and_one_it_cannot_use_says_so(tmp_path: Path, caplog) -> None:
     from voxd.ingest import read_book
 

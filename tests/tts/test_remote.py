@@ -456,6 +456,19 @@ def test_a_reply_that_trickles_in_is_given_up_at_its_deadline(mode):
 
 
 @pytest.mark.slow
+def test_the_deadline_holds_on_a_server_that_keeps_connections_alive():
+    """After a GET (the models, a narrator) the client may hold a kept-alive connection; the
+    speech request must still be one the deadline can cut (a new connection, whose socket it has)."""
+    with OddSpeechServer(hostile=lambda t, n: "trickle", keep_alive=True) as a:
+        eng = engine_for(a.url, timeout_seconds=0.5, pause_after_seconds=60.0)
+        _ = eng.model_id
+        eng.probe()  # GETs that leave a connection to use again, where the client keeps them
+        outcome, took = within(40, lambda: eng.synthesize([Utterance("Hi there.", "en-us", "en")]))
+        assert isinstance(outcome.get("error"), EngineError), outcome
+        assert "no whole answer in" in str(outcome["error"]) and took < 30
+
+
+@pytest.mark.slow
 def test_a_fleet_that_only_trickles_pauses_the_job():
     with OddSpeechServer(hostile=lambda t, n: "trickle") as a:
         eng = engine_for(a.url, timeout_seconds=0.5, pause_after_seconds=2.0)

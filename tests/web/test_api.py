@@ -159,3 +159,39 @@ def test_the_event_stream_sends_the_jobs_and_again_when_one_changes(page, tmp_pa
                     break
     assert seen[0][0]["chunks_done"] == 0
     assert seen[1][0]["percent"] == 50.0 and seen[1][0]["phase"] == "writing the .m4b: 1 of 2 chapters"
+
+
+def test_a_chapter_from_the_m4b_is_found_past_an_empty_chapter_and_a_long_ones_parts(page, tmp_path):
+    """The assembler writes no mark for a chapter with nothing to say and extra marks for the
+    parts of a long one: the page's chapter 4 is still the book's fourth chapter."""
+    import dataclasses
+
+    from voxd.book import Chapter
+
+    book, chunks, cache = handmade_book(tmp_path, [0.1, 0.3, 0.2])  # three chapters of three 2 s tones
+    # an empty chapter at place 1: the others move up one
+    chapters = (book.chapters[0], Chapter(title="Nothing to say", paragraphs=()), *book.chapters[1:])
+    book = dataclasses.replace(book, chapters=chapters)
+    chunks = [dataclasses.replace(c, chapter=c.chapter + (c.chapter >= 1)) for c in chunks]
+    settings = page.settings.model_copy(update={"write_sidecars": False, "max_chapter_minutes": 0.06})  # 3.6 s
+    out = tmp_path / "outbox" / "Levels.m4b"
+    out.parent.mkdir(parents=True)
+    assemble(book, chunks, cache, out, settings, narrator=None)
+    marks = chapters_of(out)
+    assert len(marks) > 3  # parts were written: the premise
+    job, _ = page.store.put("c" * 64, page.settings.inbox_dir / "levels.epub")
+    page.store.set_plan(job.id, [ch.title for ch in chapters], [(c.chapter, c.key, c.pause.value) for c in chunks])
+    with page.store.transaction() as conn:
+        conn.execute("UPDATE jobs SET status = 'done', output = ? WHERE id = ?", (str(out), job.id))
+    for c in chunks:
+        cache.remove(c.key)
+    with page.client(headers=BEARER) as c:
+        assert c.get(f"/api/jobs/{job.id}/chapters/2/audio").status_code == 404  # nothing to hear
+        r = c.get(f"/api/jobs/{job.id}/chapters/4/audio")
+        assert c.get(f"/api/jobs/{job.id}/chunks/99999999999999999999/audio").status_code == 404
+    assert r.status_code == 200, r.text
+    got = tmp_path / "ch4.m4a"
+    got.write_bytes(r.content)
+    pcm, rate = decode(got)
+    starts = [m for m in marks if m[0].startswith("Part 3")]
+    assert len(pcm) / rate == pytest.approx(starts[-1][2] - starts[0][1], abs=0.1)  # all its parts

@@ -107,6 +107,49 @@ def test_wrong_passwords_are_throttled_and_logged_with_the_address(page, caplog)
     assert "wrong password from 127.0.0.1" in caplog.text
 
 
+def test_wrong_bearer_tokens_are_throttled_and_the_right_one_waits_too(page):
+    """Guessing through the API is no cheaper than through the form: while a client waits, even
+    the right token is not compared, so a 200 never tells a guesser it was right."""
+    with page.client() as c:
+        codes = [c.get("/api/jobs", headers={"Authorization": f"Bearer guess{n}"}).status_code
+                 for n in range(FREE_TRIES + 2)]
+        assert codes[:FREE_TRIES] == [401] * FREE_TRIES and set(codes[FREE_TRIES:]) == {429}
+        r = c.get("/api/jobs", headers=BEARER)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        # and a forged X-Forwarded-For is no way out: the address is the socket's
+        r = c.get("/api/jobs", headers={**BEARER, "X-Forwarded-For": "10.9.8.7"})
+        assert r.status_code == 429
+
+
+def test_an_urlencoded_post_to_the_api_needs_the_token_too(page):
+    """What a forged HTML form sends: a session cookie, urlencoded, no token."""
+    page.store.put("a" * 64, page.settings.inbox_dir / "a.epub")
+    with page.client() as c:
+        login(c)
+        r = c.post("/api/jobs/1/cancel?purge=1", content=b"x=1",
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 403
+    assert page.store.get(1).status.value == "queued"
+
+
+def test_another_site_may_link_to_the_page_but_not_fetch_from_it(open_page):
+    with open_page.client() as c:
+        embedded = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}
+        assert c.get("/doctor", headers=embedded).status_code == 403
+        assert c.get("/api/jobs/1/chapters/1/audio", headers=embedded).status_code == 403
+        linked = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+        assert c.get("/", headers=linked).status_code == 200
+
+
+def test_behind_a_proxy_that_rewrites_host_the_browsers_same_origin_is_believed(page):
+    page.store.put("a" * 64, page.settings.inbox_dir / "a.epub")
+    with page.client() as c:
+        token = login(c)
+        r = c.post("/api/jobs/1/cancel", headers={"X-CSRF-Token": token, "Origin": "https://voxd.example",
+                                                  "Sec-Fetch-Site": "same-origin"})
+        assert r.status_code == 200, r.text
+
+
 def test_the_throttle_doubles_the_wait_and_forgets_after_a_success():
     now = [0.0]
     t = Throttle(clock=lambda: now[0])

@@ -30,6 +30,7 @@ def closed(sock: socket.socket, within: float) -> bool:
 def tight(tmp_path, monkeypatch):
     monkeypatch.setattr(web_server, "MAX_CONNECTIONS", 4)
     monkeypatch.setattr(web_server, "HEADER_SECONDS", 1.0)
+    monkeypatch.setattr(web_server, "BODY_PROGRESS", 30)  # bytes a body must bring within each second
     page = start_page(tmp_path, password="secret")
     yield page
     page.server.stop()
@@ -54,6 +55,21 @@ def test_connections_past_the_cap_are_closed_at_once_and_the_page_still_answers(
         assert c.get("/api/jobs").status_code == 200
 
 
+def test_a_body_that_only_trickles_is_closed(tight):
+    sock = connect(tight)
+    sock.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                 b"Content-Length: 100000\r\n\r\npassword=")
+    start = time.monotonic()
+    try:
+        while time.monotonic() - start < 6:
+            sock.sendall(b"x")  # a byte every half second: far under 30 bytes a second
+            time.sleep(0.5)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    assert closed(sock, within=1)
+    assert time.monotonic() - start < 5
+
+
 def test_a_slow_upload_is_not_cut_by_the_header_deadline(tight):
     body = (b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.json\"\r\n\r\n"
             + b'{"voxd_manifest": 1, "title": "Slow", "chapters": [{"title": "One", "text": "Hello."}]}'
@@ -62,9 +78,9 @@ def test_a_slow_upload_is_not_cut_by_the_header_deadline(tight):
     sock.sendall(b"POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer secret\r\n"
                  b"Content-Type: multipart/form-data; boundary=B\r\n"
                  + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode())
-    for i in range(0, len(body), len(body) // 3 + 1):  # the body over 2.5 s, past the 1 s deadline
-        sock.sendall(body[i:i + len(body) // 3 + 1])
-        time.sleep(0.8)
+    for i in range(0, len(body), 40):  # the body over 2.5 s, past the 1 s deadline, 40 bytes at a time
+        sock.sendall(body[i:i + 40])
+        time.sleep(2.5 * 40 / len(body))
     sock.settimeout(10)
     reply = b""
     while chunk := sock.recv(65536):

@@ -107,7 +107,7 @@ def sane_cover(cover: Cover, name: str) -> Cover | None:
     return Cover(data=out.getvalue(), mime="image/jpeg")
 
 
-_XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
 _CSS_RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
 _SIMPLE_SELECTOR = re.compile(r"^(?:[A-Za-z][\w-]*|\.[A-Za-z_][\w-]*|\*)$")
 _DATA_URI = re.compile(r"^data:([\w/+.-]*)(;[^,]*)?,", re.IGNORECASE)
@@ -129,16 +129,19 @@ def _rasterise_svg(data: bytes, name: str) -> bytes | None:
         log.warning("%s: the cover is no SVG image; the audiobook has no cover", name)
         return None
     for el in root.iter():
-        for key in (_XLINK_HREF, "href"):
-            ref = (el.get(key) or "").strip()
+        # every href, in any namespace: MuPDF reads "xlink:href" by its name, whatever the prefix is bound to
+        for key, value in el.attrib.items():
+            if etree.QName(key).localname != "href" and not str(key).endswith(":href"):
+                continue
+            ref = (value or "").strip()
             if not ref or ref.startswith("#"):
                 continue
             problem = _embedded_problem(ref)
             if problem:
                 log.warning("%s: the cover is an SVG %s; the audiobook has no cover", name, problem)
                 return None
-    _inline_styles(root)
     try:
+        _inline_styles(root)
         import pymupdf
 
         with pymupdf.open(stream=etree.tostring(root), filetype="svg") as doc:
@@ -204,9 +207,16 @@ def _inline_styles(root: etree._Element) -> None:
         for _, selector, declarations in rules:
             if selector in ("*", tag) or (selector.startswith(".") and selector[1:] in classes):
                 for key, value in declarations:
-                    el.set(key, value)
+                    _set(el, key, value)
         own = el.get("style")
         if own:
             for key, _, value in (d.partition(":") for d in own.split(";")):
                 if key.strip() and value.strip():
-                    el.set(key.strip(), value.strip())
+                    _set(el, key.strip(), value.strip())
+
+
+def _set(el: etree._Element, key: str, value: str) -> None:
+    """A CSS declaration as an attribute, where its name can be one (not ``-webkit-...``, ``--x``
+    or ``a b``: MuPDF would not read those anyway)."""
+    if _ATTRIBUTE_NAME.match(key):
+        el.set(key, value)

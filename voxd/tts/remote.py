@@ -553,7 +553,8 @@ class RemoteEngine(Engine):
                 headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
                 self._client = httpx.Client(
                     headers=headers, follow_redirects=False,
-                    limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+                    # no connection kept: each speech request is a new one, whose socket its deadline can shut
+                    limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
                 )
             return self._client
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import secrets
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ class Web:
     throttle: Throttle = field(default_factory=Throttle)
     stopping: threading.Event = field(default_factory=threading.Event)
     templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(HERE / "templates")))
+    #: Without a password, the one CSRF token of this process's pages (no login, no session).
+    open_csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     @property
     def password(self) -> str:
@@ -62,28 +65,48 @@ class Web:
     def session(self, request: Request) -> Session | None:
         return self.sessions.get(request.cookies.get(COOKIE))
 
-    def by_bearer(self, request: Request) -> bool:
-        token = bearer(request.headers.get("authorization"))
-        return token is not None and password_matches(token, self.password)
+    def csrf_for(self, session: Session | None) -> str:
+        """The token this browser's forms carry: its session's, or without a password the
+        process's own (there is no login to make a session; another site cannot read the page)."""
+        if session is not None:
+            return session.csrf
+        return "" if self.password else self.open_csrf
 
-    def guard(self, handler: Handler, *, api: bool, changes: bool = False) -> Handler:
+    def by_bearer(self, request: Request) -> bool:
+        """Whether the request carries the password as a bearer token. A client that sent wrong
+        ones waits before its next is even compared (429), and each wrong one is counted."""
+        header = request.headers.get("authorization")
+        if not header or not self.password:
+            return False
+        address = client(request)
+        wait = self.throttle.wait(address)
+        if wait > 0:
+            raise Refused(429, "too many wrong passwords: wait and try again", {"Retry-After": str(int(wait) + 1)})
+        token = bearer(header)
+        if token is not None and password_matches(token, self.password):
+            self.throttle.succeeded(address)
+            return True
+        self.throttle.failed(address)
+        raise Refused(401, "wrong password", {"WWW-Authenticate": 'Bearer realm="voxd"'})
+
+    def guard(self, handler: Handler, *, api: bool, changes: bool = False, form: bool = False) -> Handler:
         """``handler`` behind the rules: who is this (no password, a bearer token, a session),
-        and for a request that ``changes`` something, is it this page asking."""
+        and for a request that ``changes`` something, is it this page asking. ``form``: the
+        handler reads an urlencoded form's token itself (:meth:`form_with_csrf`)."""
 
         async def run(request: Request) -> Response:
             try:
                 self._check_host(request)
+                self._check_embedding(request)
                 via_bearer = self.by_bearer(request)
                 session = self.session(request)
                 if self.password and not via_bearer and session is None:
-                    if request.headers.get("authorization"):
-                        self._wrong_password(request)
                     if api:
                         raise Refused(401, "log in first: send Authorization: Bearer <password>",
                                       {"WWW-Authenticate": 'Bearer realm="voxd"'})
                     return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
                 if changes and not via_bearer:
-                    self._check_origin(request, session)
+                    self._check_origin(request, session, form=form)
                 request.state.session = session
                 return await handler(request)
             except Refused as exc:
@@ -107,27 +130,30 @@ class Web:
             pass
         raise Refused(403, f"this page answers to its own address only, not {host!r}")
 
-    def _check_origin(self, request: Request, session: Session | None) -> None:
+    @staticmethod
+    def _check_embedding(request: Request) -> None:
+        """Another site's page may link here, but not make a browser fetch from here (an image,
+        an audio element, a script's request): some answers cost a chapter's encoding or a
+        ``voxd doctor`` run. Browsers say so in ``Sec-Fetch-*``, which pages cannot forge."""
+        if request.headers.get("sec-fetch-site") == "cross-site" and \
+                request.headers.get("sec-fetch-mode", "navigate") != "navigate":
+            raise Refused(403, "this page's answers are for the page itself, not for other sites")
+
+    def _check_origin(self, request: Request, session: Session | None, *, form: bool) -> None:
         why = from_elsewhere(request.headers, request.headers.get("host") or "")
         if why:
             log.warning("web: refused %s %s: %s", request.method, request.url.path, why)
             raise Refused(403, f"refused {why}: use the page itself")
-        if session is not None:
-            token = request.headers.get("x-csrf-token") or request.query_params.get("csrf") or ""
-            if not token and request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-                return  # checked by the form's handler, which reads the body (form_with_csrf)
-            if not password_matches(token, session.csrf):
-                raise Refused(403, "this form has expired: reload the page and try again")
-        elif request.headers.get("sec-fetch-site") or request.headers.get("origin"):
+        browser = session is not None or request.headers.get("sec-fetch-site") or request.headers.get("origin")
+        if not browser:
+            return  # a script on this machine: without a password there is nothing more to ask of it
+        token = request.headers.get("x-csrf-token") or request.query_params.get("csrf") or ""
+        if not token and form and request.headers.get("content-type", "").startswith(
+                "application/x-www-form-urlencoded"):
+            return  # the handler reads the body and checks the form's token (form_with_csrf)
+        expected = self.csrf_for(session)
+        if not expected or not password_matches(token, expected):
             raise Refused(403, "this form has expired: reload the page and try again")
-
-    def _wrong_password(self, request: Request) -> None:
-        address = client(request)
-        if self.throttle.wait(address) > 0:
-            raise Refused(429, "too many wrong passwords: wait and try again",
-                          {"Retry-After": str(int(self.throttle.wait(address)) + 1)})
-        self.throttle.failed(address)
-        raise Refused(401, "wrong password", {"WWW-Authenticate": 'Bearer realm="voxd"'})
 
     def refusal(self, request: Request, status: int, message: str, headers: dict[str, str] | None = None,
                 *, api: bool) -> Response:
@@ -137,13 +163,15 @@ class Web:
                                                "status": status}, status_code=status, headers=headers)
 
     async def form_with_csrf(self, request: Request) -> dict[str, str]:
-        """A small form's fields, its CSRF token checked where a session posts it."""
+        """A small form's fields, its CSRF token checked where a browser posts it."""
         form = await request.form(max_files=0, max_fields=20)
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         session: Session | None = request.state.session
-        if session is not None and not self.by_bearer(request) and \
-                not password_matches(fields.get("csrf", ""), session.csrf):
-            raise Refused(403, "this form has expired: reload the page and try again")
+        browser = session is not None or request.headers.get("sec-fetch-site") or request.headers.get("origin")
+        if browser and not self.by_bearer(request):
+            expected = self.csrf_for(session)
+            if not expected or not password_matches(fields.get("csrf", ""), expected):
+                raise Refused(403, "this form has expired: reload the page and try again")
         return fields
 
 

@@ -128,6 +128,8 @@ def from_elsewhere(headers: Mapping[str, str], host: str) -> str | None:
     site = (get("sec-fetch-site") or "").lower()
     if site in ("cross-site", "same-site"):
         return f"a request from another site ({site})"
+    if site == "same-origin":  # the browser's own word, which no page can forge: behind a reverse
+        return None  # proxy that rewrites Host, Origin names the proxy's address and Host ours
     origin = get("origin")
     if origin and origin != "null" and urlsplit(origin).netloc.lower() != host.lower():
         return f"a request from {origin}"

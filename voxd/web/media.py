@@ -14,6 +14,7 @@ import io
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 from ..book import Chunk, Metadata, Pause
 from ..cache import ChunkCache
@@ -23,6 +24,7 @@ from ..service.records import Job, PlannedChapter
 from ..service.store import Store
 
 _locks: dict[Path, threading.Lock] = {}
+_building = threading.Lock()
 _locks_lock = threading.Lock()
 
 
@@ -53,7 +55,7 @@ def chapter_audio(settings: Settings, store: Store, job: Job, number: int) -> Pa
     have = ready(chapter, cache)
     if have < len(chapter.chunks):
         if job.status.value == "done" and job.output and Path(job.output).is_file():
-            return _from_book(settings, job, number)
+            return _from_book(settings, job, chapters, number)
         raise NotPlayable(409, f"chapter {number} is not rendered yet: {have} of {len(chapter.chunks)} chunks")
     recipe = json.dumps([chapter.chunks, settings.bitrate, settings.normalize_loudness, settings.loudness_lufs,
                          settings.peak_dbfs, [settings.pause_seconds(p) for p in Pause]])
@@ -70,14 +72,39 @@ def chapter_audio(settings: Settings, store: Store, job: Job, number: int) -> Pa
                  for n, (key, pause) in enumerate(chapter.chunks)]
         metadata = Metadata(title=f"{job.title or job.name}: {chapter.title}",
                             authors=(job.author,) if job.author else ())
-        chapter_file(items, cache, path, settings, metadata=metadata, title=chapter.title)
+        with _building:  # one at a time: encoding beside a render slows it (DESIGN: the assembler's process)
+            chapter_file(items, cache, path, settings, metadata=metadata, title=chapter.title)
         for stale in folder.glob(f"chapter-{number}-*.m4a"):
             if stale != path:
                 stale.unlink(missing_ok=True)
     return path
 
 
-def _from_book(settings: Settings, job: Job, number: int) -> Path:
+def _span(marks: list[Any], chapters: list[PlannedChapter], number: int) -> tuple[float, float] | None:
+    """Where chapter ``number`` lies in a book's chapter marks, as the assembler wrote them: one
+    mark per chapter that has chunks, and after it one per extra part of a long chapter
+    (``max_chapter_minutes``); None where the marks do not match the plan."""
+    from ..audio.m4b import part_title
+
+    at = 0
+    for chapter in chapters:
+        if not chapter.chunks:
+            continue
+        if at >= len(marks):
+            return None
+        first = at
+        at += 1
+        part = 2
+        while at < len(marks) and marks[at]["metadata"].get("title") == part_title(chapter.title, part,
+                                                                                    chapter.index + 1):
+            at, part = at + 1, part + 1
+        if chapter.index == number - 1:
+            unit = marks[first]["time_base"] or 1
+            return float(marks[first]["start"] * unit), float(marks[at - 1]["end"] * unit)
+    return None
+
+
+def _from_book(settings: Settings, job: Job, chapters: list[PlannedChapter], number: int) -> Path:
     """Chapter ``number`` copied out of the finished ``.m4b`` (its chunks have left the cache)."""
     import av
 
@@ -90,12 +117,11 @@ def _from_book(settings: Settings, job: Job, number: int) -> Path:
             return path
         folder.mkdir(parents=True, exist_ok=True)
         with av.open(str(source)) as book:
-            marks = book.chapters()
-            if not 1 <= number <= len(marks):
-                raise NotPlayable(404, f"{source.name} has {len(marks)} chapters, not {number}")
-            mark = marks[number - 1]
-            unit = mark["time_base"] or 1
-            start, end = float(mark["start"] * unit), float(mark["end"] * unit)
+            span = _span(book.chapters(), chapters, number)
+            if span is None:
+                raise NotPlayable(409, f"{source.name}'s chapter marks do not match the book as it was read; "
+                                  "render it again to hear one chapter")
+            start, end = span
             stream = book.streams.audio[0]
             base = stream.time_base
             if base is None:
@@ -121,7 +147,7 @@ def chunk_audio(settings: Settings, store: Store, job: Job, position: int) -> by
     """Chunk ``position`` (as ``voxd report`` numbers them) as a WAV file's bytes."""
     import soundfile as sf
 
-    key = store.chunk_keys(job.id, [position]).get(position)
+    key = store.chunk_keys(job.id, [position]).get(position) if 0 < position < 2**63 else None
     if key is None:
         raise NotPlayable(404, f"job {job.id} has no chunk {position}")
     hit = ChunkCache(settings.cache_path).get(key)

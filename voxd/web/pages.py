@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import sys
 import tempfile
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +25,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ..errors import VoxdError
 from .api import cancel, find_job, job_detail, job_json, retry
 from .app import Refused, Web, client
 from .auth import COOKIE, SESSION_SECONDS, safe_next
@@ -34,21 +36,19 @@ log = logging.getLogger(__name__)
 DOCTOR_SECONDS = 180.0
 PREVIEW_SECONDS = 60.0
 PREVIEW_TEXT = "This is how I sound, reading your book."
-_preview_lock = asyncio.Lock()
+#: A ``voxd doctor`` run is shown again for this long, and runs one at a time.
+DOCTOR_FRESH_SECONDS = 30.0
 
 
 def routes(web: Web) -> list[Route]:
+    preview_lock, doctor_lock = asyncio.Lock(), asyncio.Lock()
+    doctor_said: list[Any] = [float("-inf"), 0, ""]  # when, exit status, output
+
     def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
         session = getattr(request.state, "session", None)
-        token = None
-        if session is None and not web.password:  # no login: a session of its own, for the CSRF token
-            token, session = web.sessions.new()
-        response = web.templates.TemplateResponse(request, name, {
-            "web": web, "csrf": session.csrf if session else "", "said": request.query_params.get("said", "")[:500],
+        return web.templates.TemplateResponse(request, name, {
+            "web": web, "csrf": web.csrf_for(session), "said": request.query_params.get("said", "")[:500],
             "locked": bool(web.password), **context}, status_code=status)
-        if token:
-            _set_cookie(response, token)
-        return response
 
     async def queue_page(request: Request) -> Response:
         jobs = [job_json(j) for j in reversed(await run_in_threadpool(web.store.jobs))]
@@ -127,7 +127,10 @@ def routes(web: Web) -> list[Route]:
         return response
 
     async def voices_page(request: Request) -> Response:
-        rows, problem = await run_in_threadpool(_voices, web)
+        # `voxd voices` in a process of its own: listing Qwen3-TTS's speakers may need its checkpoint
+        code, text = await _voxd(web, ["voices"], DOCTOR_SECONDS)
+        rows = [row for line in text.splitlines() if (row := _voice_row(line))] if code == 0 else []
+        problem = "" if code == 0 else (text.strip().splitlines() or [f"voxd voices failed ({code})"])[-1]
         return page(request, "voices.html", voices=rows, problem=problem, engine=web.settings.engine,
                     can_preview=web.settings.engine in ("espeak", "piper", "remote"))
 
@@ -139,16 +142,19 @@ def routes(web: Web) -> list[Route]:
                           "use voxd voices preview while the daemon is idle")
         with tempfile.TemporaryDirectory(prefix="voxd-preview-") as folder:
             out = Path(folder) / "preview.wav"
-            async with _preview_lock:
-                code, text = await _voxd(web, ["voices", "preview", voice, PREVIEW_TEXT, "-o", str(out)],
-                                         PREVIEW_SECONDS)
+            async with preview_lock:
+                code, text = await _voxd(web, ["voices", "preview", "-o", str(out)], PREVIEW_SECONDS,
+                                         positional=[voice, PREVIEW_TEXT])
             if code != 0 or not out.is_file():
                 last = text.strip().splitlines()[-1] if text.strip() else f"exit status {code}"
                 raise Refused(409, f"no preview of {voice!r}: {last}")
             return Response(out.read_bytes(), media_type="audio/wav", headers={"Cache-Control": "no-store"})
 
     async def doctor_page(request: Request) -> Response:
-        code, text = await _voxd(web, ["doctor"], DOCTOR_SECONDS)
+        async with doctor_lock:  # one run at a time, and a recent one shown again
+            if time.monotonic() - doctor_said[0] > DOCTOR_FRESH_SECONDS:
+                doctor_said[:] = [time.monotonic(), *await _voxd(web, ["doctor"], DOCTOR_SECONDS)]
+            _, code, text = doctor_said
         lines = [_finding(line) for line in text.splitlines() if line.strip()]
         return page(request, "doctor.html", lines=lines, ok=code == 0)
 
@@ -156,14 +162,14 @@ def routes(web: Web) -> list[Route]:
     return [
         Route("/", g(queue_page, api=False), methods=["GET"]),
         Route("/jobs/{id:int}", g(job_page, api=False), methods=["GET"]),
-        Route("/jobs/{id:int}", g(act, api=False, changes=True), methods=["POST"]),
+        Route("/jobs/{id:int}", g(act, api=False, changes=True, form=True), methods=["POST"]),
         Route("/upload", g(upload_form, api=False, changes=True), methods=["POST"]),
         Route("/voices", g(voices_page, api=False), methods=["GET"]),
-        Route("/voices/preview", g(preview, api=False, changes=True), methods=["POST"]),
+        Route("/voices/preview", g(preview, api=False, changes=True, form=True), methods=["POST"]),
         Route("/doctor", g(doctor_page, api=False), methods=["GET"]),
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
-        Route("/logout", g(logout, api=False, changes=True), methods=["POST"]),
+        Route("/logout", g(logout, api=False, changes=True, form=True), methods=["POST"]),
     ]
 
 
@@ -171,30 +177,20 @@ def _set_cookie(response: Response, token: str) -> None:
     response.set_cookie(COOKIE, token, max_age=SESSION_SECONDS, path="/", httponly=True, samesite="strict")
 
 
-def _voices(web: Web) -> tuple[list[tuple[str, str, str]], str]:
-    """The configured engine's voices and the library's, as ``voxd voices`` lists them."""
-    from ..cli import _engine_voices
-    from ..tts.registry import load_engine
-    from ..voices import VoiceLibrary
-
-    try:
-        engine = load_engine(web.settings)
-    except VoxdError as exc:
-        return [], str(exc)
-    try:
-        rows = _engine_voices(engine, web.settings.engine)
-    finally:
-        engine.close()
-    rows += [(v.name, v.kind, v.source) for v in VoiceLibrary(web.settings.state_path / "voices").list()]
-    return rows, ""
+def _voice_row(line: str) -> tuple[str, str, str] | None:
+    """One line of ``voxd voices`` (name, kind and where from, in columns)."""
+    parts = re.split(r"\s{2,}", line.strip(), maxsplit=2)
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else None
 
 
-async def _voxd(web: Web, args: list[str], timeout: float) -> tuple[int, str]:
+async def _voxd(web: Web, args: list[str], timeout: float, *, positional: Sequence[str] = ()) -> tuple[int, str]:
     """Run a ``voxd`` command with the daemon's configuration, in a process of its own (it may
-    import torch or load a voice, which the daemon's page must not wait on or keep)."""
+    import torch or load a voice, which the daemon's page must not wait on or keep).
+    ``positional`` goes after ``--``: a value from a request is never taken for an option."""
     config = ["--config", str(web.config_path)] if web.config_path else []
     config += ["--engine", web.settings.engine]  # the daemon's, which `voxd run --engine` may have chosen
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "voxd", *args, *config,
+    tail = ["--", *positional] if positional else []
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "voxd", *args, *config, *tail,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 #: for the page), and how long a request's headers may take to arrive.
 MAX_CONNECTIONS = 64
 HEADER_SECONDS = 30.0
+#: An upload must bring this much in every HEADER_SECONDS (about 2 kB/s): a slow link uploads, a
+#: trickle that only holds a connection is closed.
+BODY_PROGRESS = 64 * 1024
 
 
 def check_exposure(settings: Settings) -> None:
@@ -90,12 +93,14 @@ class WebServer:
             def capture_signals(self) -> Iterator[None]:
                 yield  # the daemon owns the signals
 
-        # The daemon's files are the render's too: connections are capped and a request's headers
-        # must come in time, so a flood of idle connections cannot take the files a render needs.
+        # The daemon's files are the render's too: connections are capped and a request must keep
+        # coming, so a flood of idle or trickling connections cannot take the files a render needs.
         self._server = Server(uvicorn.Config(
             create_app(self.web), log_level="warning", access_log=False, lifespan="off", server_header=False,
             timeout_graceful_shutdown=3, timeout_keep_alive=5, backlog=backlog_for(MAX_CONNECTIONS),
-            http=guarded_protocol(MAX_CONNECTIONS, HEADER_SECONDS, refusals, bodies=False),
+            http=guarded_protocol(MAX_CONNECTIONS, HEADER_SECONDS, refusals, body_progress=BODY_PROGRESS),
+            proxy_headers=False,  # the client's address is the socket's: X-Forwarded-For would let a
+            # client on this machine pick its own, and escape the wrong-password throttle
         ))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": self._sockets},
                                         name="voxd-web", daemon=True)

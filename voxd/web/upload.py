@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
 
 from ..files import fit_bytes, new_file_mode, new_temp, remove_temp, rename_into_place, sha256_file, unique_path
 from ..ingest import READERS
@@ -139,7 +140,7 @@ async def receive(chunks: AsyncIterator[bytes], content_type: str, inbox: Path, 
     })
     try:
         async for chunk in chunks:
-            parser.write(chunk)
+            await run_in_threadpool(parser.write, chunk)  # the file's writes off the event loop
         parser.finalize()
         if up.temp is None:
             raise UploadRefused(400, "no file in the upload: send it in a form field named 'file'")
@@ -150,6 +151,10 @@ async def receive(chunks: AsyncIterator[bytes], content_type: str, inbox: Path, 
     except UploadRefused:
         discard(up, out)
         raise
+    except OSError as exc:  # the inbox's disk: full, gone, not writable
+        discard(up, out)
+        raise UploadRefused(507, f"{up.filename or 'the upload'} could not be written to the inbox: "
+                            f"{exc.strerror or exc}") from None
     except Exception as exc:  # python-multipart's own errors: a malformed body
         discard(up, out)
         raise UploadRefused(400, f"the upload is not a well-formed form: {exc}") from None

@@ -204,6 +204,64 @@ def test_out_of_memory_is_typed_and_other_failures_are_engine_errors(
     eng.close()
 
 
+@pytest.mark.slow
+def test_an_overlapped_decode_gives_the_same_audio_and_raises_when_collected(
+    tiny_qwen_dir: Path, engine: QwenEngine
+) -> None:
+    """With decode_overlap, submit returns once the codes are made and the audio is decoded
+    in the decoder's thread while the next batch generates: the same takes as synthesize
+    (a seed per chunk, sampling, as in production), and a decode that fails fails where
+    the audio is collected, typed as synthesize would type it."""
+    import threading
+
+    import torch
+
+    first = [Utterance(t, "Ryan", "en", seed=10 + i) for i, t in enumerate(TEXTS)]
+    second = [Utterance(t, "Ryan", "en", seed=20 + i) for i, t in enumerate(reversed(TEXTS))]
+    expected = [engine.synthesize(first), engine.synthesize(second)]  # overlap off
+    eng = QwenEngine(str(tiny_qwen_dir), decode_overlap=True)
+    eng._load()
+    decoder = eng._decoder
+    real = decoder.real
+    threads: list[str] = []
+
+    def recorded(encoded, *args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(encoded, *args, **kwargs)
+
+    decoder.real = recorded
+    a = eng.submit(first)
+    b = eng.submit(second)  # generates while the first batch's audio is decoded
+    for got, want in zip((a(), b()), expected):
+        assert got.sample_rate == want.sample_rate and got.truncated == want.truncated
+        assert [len(w) for w in got.waveforms] == [len(w) for w in want.waveforms]
+        for x, y in zip(got.waveforms, want.waveforms):
+            np.testing.assert_allclose(x, y, rtol=0, atol=2.0**-15)
+    assert len(threads) == 2 and all(name.startswith("voxd-decode") for name in threads)
+
+    def broken(encoded, *args, **kwargs):
+        raise IndexError("index out of range in self")
+
+    def oom(encoded, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    decoder.real = broken
+    collect = eng.submit(first)  # the codes were made: nothing is raised here
+    with pytest.raises(EngineError) as err:
+        collect()
+    assert not isinstance(err.value, OutOfMemory) and "IndexError" in str(err.value)
+    decoder.real = oom
+    collect = eng.submit(first)
+    with pytest.raises(OutOfMemory, match="smaller batch"):
+        collect()
+    decoder.real = recorded
+    threads.clear()
+    again = eng.synthesize(first)  # synthesize decodes before it returns, in the caller's thread
+    assert threads == [threading.current_thread().name]
+    assert [len(w) for w in again.waveforms] == [len(w) for w in expected[0].waveforms]
+    eng.close()
+
+
 # -- memory, truncation, seeds, hub ids, the render loop ----------------------------------
 
 

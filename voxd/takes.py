@@ -102,9 +102,32 @@ def retry_seed(key: str, attempt: int) -> int:
 def speak(engine: Engine, batch: Sequence[Chunk], seed: int | None = None, attempt: int = 0) -> Synthesis:
     """Each utterance carries its chunk's own seed for this attempt: a take that does not
     depend on the batch, for engines that can draw per item."""
-    utterances = [Utterance(text=c.text, voice=c.voice, language=c.language, style=c.style,
-                            seed=retry_seed(c.key, attempt)) for c in batch]
-    result = engine.synthesize(utterances, seed=seed)
+    return _checked(engine.synthesize(_utterances(batch, attempt), seed=seed), batch)
+
+
+def overlaps(engine: Engine) -> bool:
+    """Whether the engine's ``submit`` returns with the audio still being made (Qwen3-TTS
+    with ``decode_overlap``), so the next batch can be started before it is collected."""
+    return bool(getattr(engine, "overlaps_decode", False))
+
+
+def speak_later(engine: Engine, batch: Sequence[Chunk]) -> Callable[[], Synthesis]:
+    """:func:`speak` in two halves where the engine :func:`overlaps`: what it returns gives
+    the result (or raises the engine's error) once the audio is made. Other engines speak
+    before this returns."""
+    if not overlaps(engine):
+        done = speak(engine, batch)
+        return lambda: done
+    collect = engine.submit(_utterances(batch, 0))  # type: ignore[attr-defined]
+    return lambda: _checked(collect(), batch)
+
+
+def _utterances(batch: Sequence[Chunk], attempt: int) -> list[Utterance]:
+    return [Utterance(text=c.text, voice=c.voice, language=c.language, style=c.style,
+                      seed=retry_seed(c.key, attempt)) for c in batch]
+
+
+def _checked(result: Synthesis, batch: Sequence[Chunk]) -> Synthesis:
     if len(result.waveforms) != len(batch):
         raise EngineError(f"engine returned {len(result.waveforms)} waveforms for {len(batch)} texts")
     if result.truncated and len(result.truncated) != len(batch):

@@ -262,6 +262,49 @@ def test_an_overlapped_decode_gives_the_same_audio_and_raises_when_collected(
     eng.close()
 
 
+@pytest.mark.slow
+def test_a_render_with_overlapped_decodes_keeps_the_same_audio(tiny_qwen_dir: Path, engine: QwenEngine,
+                                                               tmp_path: Path) -> None:
+    """The render collects each batch after starting the next one when the engine overlaps:
+    the same chunks in the cache as without, and a decode out of memory at collection puts
+    its chunks back to be spoken in halves, as a batch out of memory at generation does."""
+    import torch
+
+    from voxd.book import Chunk, Pause
+    from voxd.cache import ChunkCache
+    from voxd.render import render, with_keys
+
+    texts = [TEXTS[0], TEXTS[2], "A third one, for a second batch.", "And a fourth, for the second batch."]
+    cs = with_keys([Chunk(chapter=0, index=i, text=t, pause=Pause.SENTENCE, voice="Ryan", language="en")
+                    for i, t in enumerate(texts)], engine.model_id)
+    plain = ChunkCache(tmp_path / "plain")
+    render(cs, engine, plain, batch_size=2, check=None)
+    overlapped = QwenEngine(str(tiny_qwen_dir), decode_overlap=True)
+    assert overlapped.overlaps_decode and not engine.overlaps_decode
+    overlapped._load()
+    decoder = overlapped._decoder
+    real, calls = decoder.real, []
+
+    def short_of_memory_twice(encoded, *args, **kwargs):
+        calls.append(len(encoded))
+        if len(calls) in (2, 3):  # the second batch: whole, then halved to one
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(encoded, *args, **kwargs)
+
+    decoder.real = short_of_memory_twice
+    cache = ChunkCache(tmp_path / "overlapped")
+    p = render(cs, overlapped, cache, batch_size=2, check=None)
+    assert p.out_of_memory == 1 and p.chunks_done == len(cs)
+    assert calls == [2, 2, 1, 1, 1]  # the second batch failed whole and halved, then again one chunk at a time
+    for c in cs:
+        ours, theirs = cache.get(c.key)[0], plain.get(c.key)[0]
+        assert len(ours) == len(theirs)
+        # Halved chunks are decoded alone: another batch shape's float rounding, then the
+        # cache's 16-bit one, puts a sample at most one step from the other render's.
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1.5 / 32767)
+    overlapped.close()
+
+
 # -- memory, truncation, seeds, hub ids, the render loop ----------------------------------
 
 

@@ -246,6 +246,12 @@ class QwenEngine(Engine):
         Errors of the decode are raised by that call, as ``synthesize`` would raise them."""
         return self._speak(batch, seed, later=self.decode_overlap and self.decodes_later)
 
+    @property
+    def overlaps_decode(self) -> bool:
+        """Whether :meth:`submit` returns with the decode under way (the renderer then
+        starts the next batch before it collects this one)."""
+        return self.decode_overlap and self.decodes_later
+
     def _speak(self, batch: Sequence[Utterance], seed: int | None, *, later: bool) -> Callable[[], Synthesis]:
         with self._lock:
             if self._closed:

@@ -202,6 +202,10 @@ class QwenVoices(Engine):
     def synthesize(self, batch: Sequence[Utterance], *, seed: int | None = None) -> Synthesis:
         return self._speak(batch, seed, later=False)()
 
+    @property
+    def overlaps_decode(self) -> bool:
+        return self.presets.overlaps_decode
+
     def submit(self, batch: Sequence[Utterance], *, seed: int | None = None) -> Callable[[], Synthesis]:
         """:meth:`QwenEngine.submit` for each kind of voice in the batch."""
         return self._speak(batch, seed, later=True)

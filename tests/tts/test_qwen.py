@@ -305,6 +305,30 @@ def test_a_render_with_overlapped_decodes_keeps_the_same_audio(tiny_qwen_dir: Pa
     overlapped.close()
 
 
+@pytest.mark.slow
+def test_decode_rows_refill_a_batch_with_the_same_takes(tiny_qwen_dir: Path) -> None:
+    """decode_rows: a batch of four chunks in two rows of voxd's loop, each row taking the
+    next chunk when its own ends, gives each chunk the take it has in a row of its own
+    (a seed per chunk, sampling). Static shapes, as with CUDA graphs, on the CPU."""
+    with pytest.raises(ConfigError, match="decode_rows"):
+        QwenEngine(str(tiny_qwen_dir), decode_rows=-1)
+    batch = [Utterance(t, "Ryan", "en", seed=30 + i) for i, t in enumerate(TEXTS + ["One more, a fourth."])]
+    takes = []
+    for rows in (0, 2):
+        eng = QwenEngine(str(tiny_qwen_dir), decode_rows=rows)
+        eng._load()
+        eng._frames.static = True  # what CUDA graphs run
+        takes.append(eng.synthesize(batch))
+        assert eng._frames.stats["rows"] == (rows or 4) and eng._frames.stats["refills"] == (2 if rows else 0)
+        eng.close()
+    wide, narrow = takes
+    assert len({len(w) for w in wide.waveforms}) > 1  # the premise: the chunks end apart
+    assert narrow.truncated == wide.truncated
+    for a, b in zip(narrow.waveforms, wide.waveforms):
+        assert len(a) == len(b)
+        np.testing.assert_allclose(a, b, rtol=0, atol=2.0**-15)
+
+
 # -- memory, truncation, seeds, hub ids, the render loop ----------------------------------
 
 

@@ -124,6 +124,7 @@ class QwenOptions(TypedDict, total=False):
     cuda_graphs: bool
     decode_batch: int
     decode_overlap: bool
+    decode_rows: int
 
 
 class QwenEngine(Engine):
@@ -137,6 +138,8 @@ class QwenEngine(Engine):
     decoder call (0: as many as the free GPU memory holds, see :mod:`voxd.tts.qwen_decode`).
     ``decode_overlap`` lets :meth:`submit` return with the batch's codec decode still under
     way, so the renderer generates the next batch meanwhile (the same audio).
+    ``decode_rows`` runs a batch in at most that many rows of voxd's loop (static shapes,
+    as with CUDA graphs), each taking the next chunk when its chunk ends (the same audio).
     """
 
     #: The items of a batch run together until the longest is done.
@@ -171,6 +174,7 @@ class QwenEngine(Engine):
         cuda_graphs: bool = True,
         decode_batch: int = 0,
         decode_overlap: bool = False,
+        decode_rows: int = 0,
     ) -> None:
         if not model or not model.strip():
             raise ConfigError(f"{self.setting} is empty: give a Hugging Face model id or a directory")
@@ -194,6 +198,9 @@ class QwenEngine(Engine):
                               f"not {decode_batch}")
         self.decode_batch = decode_batch
         self.decode_overlap = decode_overlap
+        if decode_rows < 0:
+            raise ConfigError(f"qwen.decode_rows must be 0 (a row per chunk) or a number of rows, not {decode_rows}")
+        self.decode_rows = decode_rows
         self._decoder: Any = None  # the codec decoder in sub-batches, once loaded
         self._instruct_checked = False  # the 0.6B model's silence about styles is told once
         self._frames: Any = None  # the voxd decode loop under the model, once loaded
@@ -546,7 +553,7 @@ class QwenEngine(Engine):
         # own loop runs every item to the batch's.
         budgets = [estimate_max_new_tokens([t]) - 1 for t in texts]
         if self._frames is not None:
-            self._frames.plan(max_frames=budgets, seeds=item_seeds)
+            self._frames.plan(max_frames=budgets, seeds=item_seeds, rows=self.decode_rows or None)
         else:
             budgets = [max_new_tokens - 1] * len(texts)
         try:

@@ -23,6 +23,9 @@ What it does differently:
 * Every item has its own frame budget: one that never says end-of-speech stops at its own
   budget while the rest go on (and is reported as capped), instead of running the whole
   batch to the longest text's cap.
+* Every row has its own frame number and cache position, so a call may hold more items
+  than rows (static shapes): when an item ends, the host hands its row to the next item
+  waiting at its next look (refill), with no new graph.
 
 On the CPU (no graphs) the loop runs the same step eagerly with the cache sliced to the
 positions in use, so its shapes are the reference's and greedy decoding is token-for-token

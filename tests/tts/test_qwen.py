@@ -329,6 +329,25 @@ def test_decode_rows_refill_a_batch_with_the_same_takes(tiny_qwen_dir: Path) -> 
         np.testing.assert_allclose(a, b, rtol=0, atol=2.0**-15)
 
 
+@pytest.mark.gpu
+def test_a_decode_on_its_own_cuda_stream_gives_the_same_audio(tiny_qwen_dir: Path) -> None:
+    """On a card: the decode of one batch on the decoder's stream while the next batch
+    generates on the default one gives the audio synthesize gives."""
+    first = [Utterance(t, "Ryan", "en", seed=10 + i) for i, t in enumerate(TEXTS)]
+    second = [Utterance(t, "Ryan", "en", seed=20 + i) for i, t in enumerate(reversed(TEXTS))]
+    plain = QwenEngine(str(tiny_qwen_dir), device="cuda", dtype="float32")
+    expected = [plain.synthesize(first), plain.synthesize(second)]
+    plain.close()
+    eng = QwenEngine(str(tiny_qwen_dir), device="cuda", dtype="float32", decode_overlap=True)
+    a = eng.submit(first)
+    b = eng.submit(second)
+    for got, want in zip((a(), b()), expected):
+        assert [len(w) for w in got.waveforms] == [len(w) for w in want.waveforms]
+        for x, y in zip(got.waveforms, want.waveforms):
+            np.testing.assert_allclose(x, y, rtol=0, atol=2.0**-15)
+    eng.close()
+
+
 # -- memory, truncation, seeds, hub ids, the render loop ----------------------------------
 
 

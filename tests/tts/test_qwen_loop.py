@@ -344,6 +344,21 @@ def test_refilled_rows_keep_each_seeded_take_on_the_graph_path(models: dict[str,
     assert graphs.captures == captures + 1 and graphs.stats["capture_seconds"] == 0.0
 
 
+@pytest.mark.gpu
+def test_cuda_graphs_refill_rows_with_the_same_takes(tiny_qwen_dir: Path) -> None:
+    """On a card: six items in four rows of one captured graph, the rows refilled between
+    replays, give each item the take it has alone; the graph is not captured again."""
+    model = Model(tiny_qwen_dir, device="cuda:0")
+    frames = model.loop()
+    assert frames.graphs
+    alone = each_alone(model, frames, sample=True)
+    assert_same_codes(all_six(model, frames, sample=True, rows=4), alone)
+    assert frames.stats["refills"] == 2
+    captures = frames.captures
+    assert_same_codes(all_six(model, frames, sample=True, rows=4), alone)
+    assert frames.captures == captures
+
+
 # -- checkpoints of other shapes ---------------------------------------------------------------
 
 SERVED_SHAPES = ["4 groups, 3 layers, MHA", "20 groups, 8 heads"]  # tests/conftest.py's TINY_QWEN_SHAPES

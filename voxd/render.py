@@ -49,7 +49,7 @@ from .book import Chunk
 from .cache import ChunkCache, content_key
 from .errors import EngineError, OutOfMemory
 from .faults import crash_point
-from .takes import Check, Flag, Take, first_judgements, overlaps, settle, speak, speak_later
+from .takes import Check, Flag, Take, first_judgements, settle, speak, speak_later
 from .tts import gpu
 from .tts.base import Engine, Synthesis
 
@@ -319,7 +319,7 @@ def _render_batches(
     # batch just spoken is collected after the next one is started; a decode that ran out of
     # memory is raised there and its chunks go back to the front, as a batch's would.
     in_flight: tuple[list[Chunk], Callable[[], Synthesis], float] | None = None
-    overlapping = overlaps(engine)
+    overlapping = engine.overlaps_decode
 
     def out_of_memory(batch: list[Chunk], pending: deque[Chunk], exc: OutOfMemory) -> None:
         nonlocal size, resized, good

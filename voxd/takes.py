@@ -105,20 +105,14 @@ def speak(engine: Engine, batch: Sequence[Chunk], seed: int | None = None, attem
     return _checked(engine.synthesize(_utterances(batch, attempt), seed=seed), batch)
 
 
-def overlaps(engine: Engine) -> bool:
-    """Whether the engine's ``submit`` returns with the audio still being made (Qwen3-TTS
-    with ``decode_overlap``), so the next batch can be started before it is collected."""
-    return bool(getattr(engine, "overlaps_decode", False))
-
-
 def speak_later(engine: Engine, batch: Sequence[Chunk]) -> Callable[[], Synthesis]:
-    """:func:`speak` in two halves where the engine :func:`overlaps`: what it returns gives
+    """:func:`speak` in two halves where the engine ``overlaps_decode``: what it returns gives
     the result (or raises the engine's error) once the audio is made. Other engines speak
-    before this returns."""
-    if not overlaps(engine):
+    before this returns, as :func:`speak`."""
+    if not engine.overlaps_decode:
         done = speak(engine, batch)
         return lambda: done
-    collect = engine.submit(_utterances(batch, 0))  # type: ignore[attr-defined]
+    collect = engine.submit(_utterances(batch, 0))
     return lambda: _checked(collect(), batch)
 
 

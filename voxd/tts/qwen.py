@@ -57,6 +57,7 @@ from voxd.tts.languages import AUTO_LANGUAGES as _AUTO_LANGUAGES
 from voxd.tts.languages import ISO_LANGUAGES as _ISO_LANGUAGES
 from voxd.tts.qwen_checkpoint import catalog_from_config, local_snapshot, looks_like_path, read_checkpoint_config
 from voxd.tts.qwen_decode import Pending
+from voxd.tts.qwen_model import failed, free_cuda, keep_last_hidden_state, quiet_padding_warning
 
 log = logging.getLogger(__name__)
 
@@ -482,7 +483,7 @@ class QwenEngine(Engine):
                 raise
             except Exception as exc:
                 if isinstance(translate(exc), OutOfMemory):
-                    _free_cuda(torch)
+                    free_cuda(torch)
                     # Not OutOfMemory: no smaller batch helps a model that does not load.
                     raise EngineError(
                         f"Qwen3-TTS ({source}) does not fit in {device} memory (other programs on the GPU?): {exc}"
@@ -494,13 +495,13 @@ class QwenEngine(Engine):
                     f"{source} is a Qwen3-TTS {kind!r} checkpoint; {self.setting} must be a "
                     f"{self.expected_kind!r} one (e.g. {self.example})"
                 )
-            _quiet_padding_warning(model)
+            quiet_padding_warning(model)
             if self.decode_loop == "voxd":
                 from .qwen_loop import install
 
                 self._frames = install(model.model, graphs=self.cuda_graphs)
             if self._frames is None and self.trim_hidden_states:
-                _keep_last_hidden_state(model)
+                keep_last_hidden_state(model)
             from .qwen_decode import Decoder
 
             self._decoder = Decoder(model.model.speech_tokenizer, max_items=self.decode_batch).install()
@@ -567,7 +568,7 @@ class QwenEngine(Engine):
         except VoxdError:
             raise
         except Exception as exc:
-            raise _failed(exc, len(texts), max_new_tokens) from exc
+            raise failed(exc, len(texts), max_new_tokens) from exc
         finally:
             self._decoder.defer = False
         if isinstance(wavs, Pending):
@@ -577,7 +578,7 @@ class QwenEngine(Engine):
                 try:
                     decoded, rate = pending.result()
                 except Exception as exc:
-                    raise _failed(exc, len(texts), max_new_tokens) from exc
+                    raise failed(exc, len(texts), max_new_tokens) from exc
                 return self._waves(texts, decoded, rate, budgets)
 
             return collect
@@ -596,73 +597,7 @@ class QwenEngine(Engine):
         return waves, int(sample_rate), capped
 
 
-def _failed(exc: Exception, items: int, frames: int) -> VoxdError:
-    """A failure of the model (generation or decode) as the renderer takes it."""
-    if isinstance(exc, VoxdError):
-        return exc
-    if isinstance(translate(exc), OutOfMemory):
-        import torch
-
-        _free_cuda(torch)
-        # Not more items: a smaller batch may fit.
-        return OutOfMemory(f"Qwen3-TTS ran out of GPU memory on a batch of {items} "
-                           f"(up to {frames} frames); a smaller batch may fit")
-    return EngineError(f"Qwen3-TTS failed on a batch of {items}: {type(exc).__name__}: {exc}")
-
-
-def _quiet_padding_warning(model: Any) -> None:
-    """Give the talker the pad id that transformers would pick (codec EOS) with a warning
-    on every batch: finished items of a batch are padded with EOS, which qwen_tts trims."""
-    try:
-        talker = model.model.talker
-        if talker.generation_config.pad_token_id is None:
-            talker.generation_config.pad_token_id = model.model.config.talker_config.codec_eos_token_id
-    except AttributeError:
-        pass
-
-
-def _keep_last_hidden_state(model: Any) -> None:
-    """Make the talker return, of each step's hidden states, only what qwen_tts reads.
-
-    qwen_tts's ``generate`` runs the talker with ``output_hidden_states=True``
-    (callers cannot turn it off) because the talker smuggles each frame's codes
-    out through ``outputs.hidden_states = (all layers' hidden states, codes)``,
-    and transformers keeps that tuple for every step until the batch ends.
-    qwen_tts then reads ``hid[0][-1][:, -1:]`` (the last layer at the last
-    position) and the codes. A forward hook on the talker replaces the tuple of
-    all layers with that one tensor as each step returns, so the rest is freed
-    at once; everything qwen_tts computes is unchanged.
-    """
-    try:
-        talker = model.model.talker
-    except AttributeError:
-        return
-    if getattr(talker, "_voxd_trim_hook", None) is not None:
-        return
-
-    def trim(module: Any, args: Any, output: Any) -> Any:
-        hidden = getattr(output, "hidden_states", None)
-        if not (isinstance(hidden, tuple) and len(hidden) == 2):
-            return output
-        layers, codes = hidden
-        if not (isinstance(layers, tuple) and len(layers) > 1):
-            return output
-        last = layers[-1][:, -1:]
-        if layers[-1].shape[1] > 1:  # the prompt step: do not keep the whole prompt alive through a view
-            last = last.clone()
-        output.hidden_states = ((last,), codes)
-        return output
-
-    talker._voxd_trim_hook = talker.register_forward_hook(trim)
-
-
 def _item_seeds(batch: Sequence[Utterance]) -> list[int] | None:
     """Every utterance's own seed, or None unless all have one (then the batch's seed rules)."""
     seeds = [u.seed for u in batch]
     return None if any(s is None for s in seeds) else [int(s) for s in seeds if s is not None]
-
-
-def _free_cuda(torch: Any) -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

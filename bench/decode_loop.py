@@ -79,13 +79,13 @@ def main(argv: list[str] | None = None) -> int:
 
     model.model.speech_tokenizer.decode = decode
 
-    def run(sample: bool, spoken: list[str] | None = None) -> tuple[list, float]:
+    def run(sample: bool, spoken: list[str] | None = None, frames: int = 200) -> tuple[list, float]:
         spoken = texts if spoken is None else spoken
         torch.manual_seed(0)
         t0 = time.monotonic()
         model.generate_custom_voice(
             text=spoken, speaker=["ryan"] * len(spoken), language=["english"] * len(spoken), non_streaming_mode=True,
-            max_new_tokens=200, do_sample=sample, subtalker_dosample=sample, temperature=0.9, top_k=50, top_p=1.0,
+            max_new_tokens=frames, do_sample=sample, subtalker_dosample=sample, temperature=0.9, top_k=50, top_p=1.0,
             repetition_penalty=1.05, subtalker_temperature=0.9, subtalker_top_k=50, subtalker_top_p=1.0,
         )
         if cuda:
@@ -115,26 +115,35 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"{name:>22}: identical={report['variants'][name]['identical']} "
               f"matching {same}/{total} first differences {first} ({seconds:.2f} s)", flush=True)
-    report["refill"] = refill(model, cuda, run, 8 if args.smoke else 32)
+    items = 8 if args.smoke else 32
+    report["refill"] = refill(model, cuda, run, items)
+    # Each item held to a length of its own (minimum and budget both), spread as real chunks
+    # are: 15-30 s at 12.5 frames a second (a fifth of that in the smoke).
+    scale = 0.2 if args.smoke else 1.0
+    lengths = [round(scale * (188 + (i * 7919) % 188)) for i in range(items)]
+    report["refill_at_lengths"] = refill(model, cuda, run, items, lengths)
     write(args.out, report)
     return 0
 
 
-def refill(model, cuda: bool, run, items: int) -> dict:
-    """Lockstep against refill on the static path (graphs on a GPU), keyed sampling: codes and padded frames."""
+def refill(model, cuda: bool, run, items: int, lengths: list[int] | None = None) -> dict:
+    """Lockstep against refill on the static path (graphs on a GPU), keyed sampling: codes and
+    padded frames; with ``lengths``, each item ends at its own (the model's ends otherwise)."""
     from voxd.tts import qwen_loop
 
     spoken = [TEXTS[i % len(TEXTS)] for i in range(items)]
     seeds = list(range(1, items + 1))
     frames = qwen_loop.install(model.model, static=True, graphs=cuda, sampler="exponential")
     assert frames is not None
-    out: dict = {"items": items}
+    out: dict = {"items": items, "lengths": lengths}
+    budgets = {} if lengths is None else {"min_frames": lengths, "max_frames": lengths}
+    frames_cap = 200 if lengths is None else max(lengths) + 2
     takes = {}
     for label, rows in (("lockstep", None), ("refill", items // 2)):
-        frames.plan(seeds=seeds, rows=rows)
-        run(True, spoken)  # a first call captures the graph
-        frames.plan(seeds=seeds, rows=rows)
-        takes[label], seconds = run(True, spoken)
+        frames.plan(seeds=seeds, rows=rows, **budgets)
+        run(True, spoken, frames_cap)  # a first call captures the graph
+        frames.plan(seeds=seeds, rows=rows, **budgets)
+        takes[label], seconds = run(True, spoken, frames_cap)
         s = frames.stats
         out[label] = {"rows": s["rows"], "frames": s["frames"], "refills": s["refills"], "row_frames": s["row_frames"],
                       "item_frames": s["item_frames"], "padded_frames": s["padded_frames"],

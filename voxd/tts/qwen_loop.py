@@ -153,8 +153,7 @@ class Frames:
         if call.seeds is not None and len(call.seeds) != items:
             raise ValueError(f"{len(call.seeds)} seeds for {items} items")
         state.last_step.fill_(steps)
-        call.start(items, state.rows, live)
-        self._prefill(state, call, list(range(live)), None)
+        self._prefill(state, call, call.start(items, state.rows, live), None)
         self.stats = {"items": items, "rows": state.rows, "prompt": prompt, "capture_seconds": 0.0}
         self._collect(state, call)  # a host sync: the prefill is done
         t1 = time.monotonic()
@@ -250,7 +249,8 @@ class Frames:
 
         rules, dev, k = call.rules, self.device, len(take)
         first = rows is None
-        chosen: Any = slice(0, k) if first else torch.tensor(take, device=dev)
+        in_order = take == list(range(k))  # the call's first items, as a slice
+        chosen: Any = slice(0, k) if in_order else torch.tensor(take, device=dev)
         sel: Any = slice(0, k) if first else torch.tensor(rows, device=dev)
         embeds, mask, text = call.embeds[chosen], call.mask[chosen], call.text[chosen]
         prompt = embeds.shape[1]
@@ -304,10 +304,10 @@ class Frames:
         state.unfinished[sel] = True
         # The first items' budgets as a slice, so a list of the wrong length fails here.
         if call.max_frames is not None:
-            budget = call.max_frames[:k] if first else [call.max_frames[i] for i in take]
+            budget = call.max_frames[:k] if in_order else [call.max_frames[i] for i in take]
             state.max_frames[sel] = torch.tensor(budget, device=dev).clamp(min=1)
         if call.min_frames is not None:
-            least = call.min_frames[:k] if first else [call.min_frames[i] for i in take]
+            least = call.min_frames[:k] if in_order else [call.min_frames[i] for i in take]
             state.min_frames[sel] = torch.tensor(least, device=dev)
         if call.seeds is not None:
             state.seeds[sel] = torch.tensor([call.seeds[i] & SEED_MASK for i in take], device=dev)

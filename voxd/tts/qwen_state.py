@@ -157,11 +157,19 @@ class Call:
     refills: int = 0
     refill_seconds: float = 0.0
 
-    def start(self, items: int, rows: int, live: int) -> None:
-        self.row_item = list(range(live)) + [-1] * (rows - live)
-        self.waiting = list(range(live, items))
+    def start(self, items: int, rows: int, live: int) -> list[int]:
+        """Give the first ``live`` items their rows; returns them. With more items than rows,
+        the longest budgets go first (the others wait in that order), so the last to start
+        are the short ones and the rows end close together."""
+        order = list(range(items))
+        if live < items and self.max_frames is not None:
+            budgets = self.max_frames
+            order.sort(key=lambda i: -budgets[i] if i < len(budgets) else 0)
+        self.row_item = order[:live] + [-1] * (rows - live)
+        self.waiting = order[live:]
         self.first, self.codes, self.hidden = [None] * items, [None] * items, [None] * items
         self.on_row, self.capped = [-1] * items, [False] * items
+        return order[:live]
 
     def decoding(self) -> bool:
         return any(item >= 0 for item in self.row_item)

@@ -326,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop", choices=("voxd", "qwen_tts", "both"), default="both",
                         help="the decode loop: voxd's (static cache, CUDA graphs), qwen_tts's own, or both in turn")
     parser.add_argument("--no-graphs", action="store_true", help="voxd's loop without CUDA graphs")
+    parser.add_argument("--decode-rows", type=int, default=0,
+                        help="[qwen] decode_rows: a batch in at most this many rows, refilled as chunks end")
+    parser.add_argument("--decode-overlap", action="store_true",
+                        help="[qwen] decode_overlap: decode each batch while the next one generates")
     parser.add_argument("--memory", action="store_true",
                         help="print the batch sizes voxd picks by free GPU memory (its memory model) and exit")
     parser.add_argument("--force-oom", type=int, metavar="SIZE",
@@ -426,7 +430,9 @@ def _run(args, report: dict, tmp: Path, cuda: bool, device: str, dtype) -> int:
     for loop in loops:
         if engine is not None:
             engine.close()
-        engine = QwenEngine(model_path, device=device, decode_loop=loop, cuda_graphs=not args.no_graphs)
+        engine = QwenEngine(model_path, device=device, decode_loop=loop, cuda_graphs=not args.no_graphs,
+                            decode_rows=args.decode_rows, decode_overlap=args.decode_overlap)
+        report.update(decode_rows=args.decode_rows, decode_overlap=args.decode_overlap)
         if lengths == "text":
             TextLengths(engine, args.length_scale, args.length_spread)
         chunks = book_chunks(pool, engine.model_id, args.book)
@@ -574,13 +580,16 @@ def forced_oom(engine, size: int, args, tmp: Path, cuda: bool) -> dict:
 
 class Phases:
     """Split each batch's peak memory into generation and codec decoding, and time the
-    decode: qwen_tts generates every item's codes, then decodes the whole batch in one call."""
+    decode: qwen_tts generates every item's codes, then decodes the whole batch in one call.
+    With ``--decode-overlap`` the decode runs beside the next batch's generation: it is not
+    timed (nor synchronised, which would wait for it); the wall time says what it cost."""
 
     def __init__(self, engine, cuda: bool) -> None:
         self.cuda, self.base, self.batches, self.peak = cuda, 0, [], 0.0
         tokenizer = engine._model.model.speech_tokenizer
         real = tokenizer.decode
         loop = engine._frames
+        overlapped = bool(getattr(engine, "overlaps_decode", False))
 
         def decode(encoded, *args, **kwargs):
             import torch
@@ -591,6 +600,9 @@ class Phases:
                 record.update(loop.stats)
                 if loop.stats.get("frames"):
                     record["ms_per_frame"] = round(1000 * loop.stats["frame_seconds"] / loop.stats["frames"], 3)
+            if overlapped:  # the decode runs on beside the next batch: neither timed nor waited for here
+                self.batches.append(record)
+                return real(encoded, *args, **kwargs)
             if self.cuda:
                 torch.cuda.synchronize()
                 record["generate_peak_mib"] = round((torch.cuda.max_memory_allocated() - self.base) / 2**20, 1)

@@ -10,6 +10,11 @@ rounding can differ). For each variant of voxd's loop it reports, against qwen_t
 greedy codes, the share of frames that match and the first frame that does not, plus
 wall time. Results go to bench/results/decode_loop.json.
 
+``refill`` in the report decodes the texts over again with a seed each (8 items in the
+smoke, 32 otherwise) on the static path (graphs on a GPU), in lockstep (a row per item) and
+with half as many rows refilled as items end (``Frames.plan(rows=...)``): the same codes,
+and the padded frames of each (row frames run minus the items' own frames).
+
 ``--smoke`` compares the loops on the CPU in float32 (one torch thread) on the first two
 texts, whatever device there is, and writes only to ``--out``.
 """
@@ -74,12 +79,13 @@ def main(argv: list[str] | None = None) -> int:
 
     model.model.speech_tokenizer.decode = decode
 
-    def run(sample: bool) -> tuple[list, float]:
+    def run(sample: bool, spoken: list[str] | None = None, frames: int = 200) -> tuple[list, float]:
+        spoken = texts if spoken is None else spoken
         torch.manual_seed(0)
         t0 = time.monotonic()
         model.generate_custom_voice(
-            text=texts, speaker=["ryan"] * len(texts), language=["english"] * len(texts), non_streaming_mode=True,
-            max_new_tokens=200, do_sample=sample, subtalker_dosample=sample, temperature=0.9, top_k=50, top_p=1.0,
+            text=spoken, speaker=["ryan"] * len(spoken), language=["english"] * len(spoken), non_streaming_mode=True,
+            max_new_tokens=frames, do_sample=sample, subtalker_dosample=sample, temperature=0.9, top_k=50, top_p=1.0,
             repetition_penalty=1.05, subtalker_temperature=0.9, subtalker_top_k=50, subtalker_top_p=1.0,
         )
         if cuda:
@@ -109,8 +115,46 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"{name:>22}: identical={report['variants'][name]['identical']} "
               f"matching {same}/{total} first differences {first} ({seconds:.2f} s)", flush=True)
+    items = 8 if args.smoke else 32
+    report["refill"] = refill(model, cuda, run, items)
+    # Each item held to a length of its own (minimum and budget both), spread as real chunks
+    # are: 15-30 s at 12.5 frames a second (a fifth of that in the smoke).
+    scale = 0.2 if args.smoke else 1.0
+    lengths = [round(scale * (188 + (i * 7919) % 188)) for i in range(items)]
+    report["refill_at_lengths"] = refill(model, cuda, run, items, lengths)
     write(args.out, report)
     return 0
+
+
+def refill(model, cuda: bool, run, items: int, lengths: list[int] | None = None) -> dict:
+    """Lockstep against refill on the static path (graphs on a GPU), keyed sampling: codes and
+    padded frames; with ``lengths``, each item ends at its own (the model's ends otherwise)."""
+    from voxd.tts import qwen_loop
+
+    spoken = [TEXTS[i % len(TEXTS)] for i in range(items)]
+    seeds = list(range(1, items + 1))
+    frames = qwen_loop.install(model.model, static=True, graphs=cuda, sampler="exponential")
+    assert frames is not None
+    out: dict = {"items": items, "lengths": lengths}
+    budgets = {} if lengths is None else {"min_frames": lengths, "max_frames": lengths}
+    frames_cap = 200 if lengths is None else max(lengths) + 2
+    takes = {}
+    for label, rows in (("lockstep", None), ("refill", items // 2)):
+        frames.plan(seeds=seeds, rows=rows, **budgets)
+        run(True, spoken, frames_cap)  # a first call captures the graph
+        frames.plan(seeds=seeds, rows=rows, **budgets)
+        takes[label], seconds = run(True, spoken, frames_cap)
+        s = frames.stats
+        out[label] = {"rows": s["rows"], "frames": s["frames"], "refills": s["refills"], "row_frames": s["row_frames"],
+                      "item_frames": s["item_frames"], "padded_frames": s["padded_frames"],
+                      "padding": round(s["padded_frames"] / max(1, s["row_frames"]), 4), "seconds": round(seconds, 3)}
+        print(f"{label:>22}: {s['rows']} rows, {s['frames']} frames, {s['item_frames']} item frames, "
+              f"{s['padded_frames']} padded ({100 * out[label]['padding']:.1f}%), {seconds:.2f} s", flush=True)
+    frames.uninstall()
+    out["identical"] = all(a.shape == b.shape and bool((a == b).all())
+                           for a, b in zip(takes["lockstep"], takes["refill"]))
+    print(f"{'refill':>22}: identical={out['identical']}", flush=True)
+    return out
 
 
 if __name__ == "__main__":

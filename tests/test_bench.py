@@ -159,6 +159,15 @@ def check_decode_loop(doc: dict, tmp_path: Path) -> None:
         if name != "qwen_tts":  # on the CPU voxd's loop speaks qwen_tts's codes exactly
             assert v["identical"] and v["frames"] == reference, (name, v)
             assert v["frames_matching"] == f"{sum(reference)}/{sum(reference)}"
+    refill = doc["refill"]  # half the rows, refilled: the same takes with fewer padded frames
+    lockstep, refilled = refill["lockstep"], refill["refill"]
+    assert refill["identical"] and refill["items"] == 8
+    assert lockstep["rows"] == 8 and refilled["rows"] == 4 and refilled["refills"] == 4
+    assert lockstep["item_frames"] == refilled["item_frames"] > 0
+    assert refilled["padded_frames"] < lockstep["padded_frames"]
+    at_lengths = doc["refill_at_lengths"]  # each item held to a length of its own
+    assert at_lengths["identical"] and at_lengths["refill"]["item_frames"] == sum(at_lengths["lengths"])
+    assert at_lengths["refill"]["padded_frames"] < at_lengths["lockstep"]["padded_frames"]
 
 
 def check_extract(doc: dict, tmp_path: Path) -> None:

@@ -118,6 +118,12 @@ class QwenSettings(_Section):
     # Items per codec decoder call: 0 = as many as the free GPU memory holds (the decoder,
     # not generation, sets a batch's peak memory). The audio is the same either way.
     decode_batch: int = Field(0, ge=0, le=1024)
+    # Decode a batch's audio while the next batch generates (a thread, and on a GPU a CUDA
+    # stream, of its own). The audio is the same; off until measured on a card.
+    decode_overlap: bool = False
+    # With decode_loop = "voxd" and CUDA graphs: decode a batch in at most this many rows,
+    # each row taking the next chunk when its chunk ends (0: a row per chunk). The audio is the same.
+    decode_rows: int = Field(0, ge=0, le=1024)
     # Sampling. The defaults are those of the official checkpoints' generation_config.json.
     # The talker picks each frame's first codebook; the sub-talker fills in the other 15.
     do_sample: bool = True

@@ -49,7 +49,7 @@ from .book import Chunk
 from .cache import ChunkCache, content_key
 from .errors import EngineError, OutOfMemory
 from .faults import crash_point
-from .takes import Check, Flag, Take, first_judgements, settle, speak
+from .takes import Check, Flag, Take, first_judgements, settle, speak, speak_later
 from .tts import gpu
 from .tts.base import Engine, Synthesis
 
@@ -318,28 +318,59 @@ def _render_batches(
 
         return finish
 
+    # With an engine that overlaps (its codec decode runs while the next batch generates), the
+    # batch just spoken is collected after the next one is started; a decode that ran out of
+    # memory is raised there and its chunks go back to the front, as a batch's would.
+    in_flight: tuple[list[Chunk], Callable[[], Synthesis], float] | None = None
+    overlapping = engine.overlaps_decode
+
+    def out_of_memory(batch: list[Chunk], pending: deque[Chunk], exc: OutOfMemory) -> None:
+        nonlocal size, resized, good
+        if len(batch) == 1:
+            raise EngineError(f"out of GPU memory even for one chunk: {exc}") from exc
+        size = max(1, len(batch) // 2)
+        resized, good = True, 0
+        progress.out_of_memory += 1
+        progress.batch_size = size
+        pending.extendleft(reversed(batch))
+        log.warning("Out of GPU memory on a batch of %d chunks; trying the same chunks %d at a time",
+                    len(batch), size)
+
+    def collect(pending: deque[Chunk]) -> None:
+        """Finish the batch in flight: its audio, then its read-back and keeping as before."""
+        nonlocal in_flight, heard
+        if in_flight is None:
+            return
+        batch, result_of, elapsed = in_flight
+        in_flight = None
+        waited = time.monotonic()
+        try:
+            result = result_of()
+        except OutOfMemory as exc:
+            out_of_memory(batch, pending, exc)
+            return
+        previous, heard = heard, finish_later(batch, result, elapsed + time.monotonic() - waited)
+        if previous is not None:
+            previous()
+        if listening is None:  # nothing to overlap: the batch is finished now, as it always was
+            heard()
+            heard = None
+
     try:
         for group in groups:
             pending = deque(group)
-            while pending:
+            while pending or in_flight is not None:
+                if not pending:
+                    collect(pending)  # the group's last batch (or one that ran out of memory)
+                    continue
                 batch = take_batch(pending, size, max_ratio)
                 if checkpoint:
                     checkpoint()
                 started = time.monotonic()
                 try:
-                    result = speak(engine, batch)
+                    result_of = speak_later(engine, batch)
                 except OutOfMemory as exc:
-                    if len(batch) == 1:
-                        raise EngineError(f"out of GPU memory even for one chunk: {exc}") from exc
-                    size = max(1, len(batch) // 2)
-                    resized, good = True, 0
-                    progress.out_of_memory += 1
-                    progress.batch_size = size
-                    pending.extendleft(reversed(batch))
-                    log.warning(
-                        "Out of GPU memory on a batch of %d chunks; trying the same chunks %d at a time",
-                        len(batch), size,
-                    )
+                    out_of_memory(batch, pending, exc)
                     continue
                 elapsed = time.monotonic() - started
                 if resized and len(batch) == size:
@@ -352,12 +383,10 @@ def _render_batches(
                     size, resized, good = min(max_batch_size, size + max(1, size // 4)), True, 0
                     progress.batch_size = size
                     log.info("%d batches in a row fitted; trying %d chunks per batch", GROW_AFTER, size)
-                previous, heard = heard, finish_later(batch, result, elapsed)
-                if previous is not None:
-                    previous()
-                if listening is None:  # nothing to overlap: the batch is finished now, as it always was
-                    heard()
-                    heard = None
+                collect(pending)  # the batch before, decoded while this one generated
+                in_flight = (batch, result_of, elapsed)
+                if not overlapping:
+                    collect(pending)
         if heard is not None:
             heard()
     finally:

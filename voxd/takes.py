@@ -102,9 +102,26 @@ def retry_seed(key: str, attempt: int) -> int:
 def speak(engine: Engine, batch: Sequence[Chunk], seed: int | None = None, attempt: int = 0) -> Synthesis:
     """Each utterance carries its chunk's own seed for this attempt: a take that does not
     depend on the batch, for engines that can draw per item."""
-    utterances = [Utterance(text=c.text, voice=c.voice, language=c.language, style=c.style,
-                            seed=retry_seed(c.key, attempt)) for c in batch]
-    result = engine.synthesize(utterances, seed=seed)
+    return _checked(engine.synthesize(_utterances(batch, attempt), seed=seed), batch)
+
+
+def speak_later(engine: Engine, batch: Sequence[Chunk]) -> Callable[[], Synthesis]:
+    """:func:`speak` in two halves where the engine ``overlaps_decode``: what it returns gives
+    the result (or raises the engine's error) once the audio is made. Other engines speak
+    before this returns, as :func:`speak`."""
+    if not engine.overlaps_decode:
+        done = speak(engine, batch)
+        return lambda: done
+    collect = engine.submit(_utterances(batch, 0))
+    return lambda: _checked(collect(), batch)
+
+
+def _utterances(batch: Sequence[Chunk], attempt: int) -> list[Utterance]:
+    return [Utterance(text=c.text, voice=c.voice, language=c.language, style=c.style,
+                      seed=retry_seed(c.key, attempt)) for c in batch]
+
+
+def _checked(result: Synthesis, batch: Sequence[Chunk]) -> Synthesis:
     if len(result.waveforms) != len(batch):
         raise EngineError(f"engine returned {len(result.waveforms)} waveforms for {len(batch)} texts")
     if result.truncated and len(result.truncated) != len(batch):

@@ -59,7 +59,7 @@ class EngineContract:
     def test_it_is_an_engine(self, engine: Engine) -> None:
         assert Engine in type(engine).__mro__  # subclassed explicitly: the defaults come from one place
         assert isinstance(engine.lockstep, bool) and isinstance(engine.concurrent, bool)
-        assert isinstance(engine.accepts_seed, bool)
+        assert isinstance(engine.accepts_seed, bool) and isinstance(engine.overlaps_decode, bool)
         assert engine.window() >= 1
 
     def test_one_float32_mono_wave_in_range_per_utterance(self, engine: Engine) -> None:
@@ -118,6 +118,11 @@ class EngineContract:
     def test_a_seed_is_taken_by_every_engine(self, engine: Engine) -> None:
         a = engine.synthesize(self.say(SHORT), seed=7).waveforms[0]
         b = engine.synthesize(self.say(SHORT), seed=7).waveforms[0]
+        assert self.same_take(a, b)
+
+    def test_submit_gives_what_synthesize_gives(self, engine: Engine) -> None:
+        a = engine.synthesize(self.say(SHORT), seed=7).waveforms[0]
+        b = engine.submit(self.say(SHORT), seed=7)().waveforms[0]
         assert self.same_take(a, b)
 
     def test_after_close_it_refuses_to_speak(self, tmp_path: Path) -> None:

@@ -204,6 +204,150 @@ def test_out_of_memory_is_typed_and_other_failures_are_engine_errors(
     eng.close()
 
 
+@pytest.mark.slow
+def test_an_overlapped_decode_gives_the_same_audio_and_raises_when_collected(
+    tiny_qwen_dir: Path, engine: QwenEngine
+) -> None:
+    """With decode_overlap, submit returns once the codes are made and the audio is decoded
+    in the decoder's thread while the next batch generates: the same takes as synthesize
+    (a seed per chunk, sampling, as in production), and a decode that fails fails where
+    the audio is collected, typed as synthesize would type it."""
+    import threading
+
+    import torch
+
+    first = [Utterance(t, "Ryan", "en", seed=10 + i) for i, t in enumerate(TEXTS)]
+    second = [Utterance(t, "Ryan", "en", seed=20 + i) for i, t in enumerate(reversed(TEXTS))]
+    expected = [engine.synthesize(first), engine.synthesize(second)]  # overlap off
+    eng = QwenEngine(str(tiny_qwen_dir), decode_overlap=True)
+    eng._load()
+    decoder = eng._decoder
+    real = decoder.real
+    threads: list[str] = []
+
+    def recorded(encoded, *args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(encoded, *args, **kwargs)
+
+    decoder.real = recorded
+    a = eng.submit(first)
+    b = eng.submit(second)  # generates while the first batch's audio is decoded
+    for got, want in zip((a(), b()), expected):
+        assert got.sample_rate == want.sample_rate and got.truncated == want.truncated
+        assert [len(w) for w in got.waveforms] == [len(w) for w in want.waveforms]
+        for x, y in zip(got.waveforms, want.waveforms):
+            np.testing.assert_allclose(x, y, rtol=0, atol=2.0**-15)
+    assert len(threads) == 2 and all(name.startswith("voxd-decode") for name in threads)
+
+    def broken(encoded, *args, **kwargs):
+        raise IndexError("index out of range in self")
+
+    def oom(encoded, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    decoder.real = broken
+    collect = eng.submit(first)  # the codes were made: nothing is raised here
+    with pytest.raises(EngineError) as err:
+        collect()
+    assert not isinstance(err.value, OutOfMemory) and "IndexError" in str(err.value)
+    decoder.real = oom
+    collect = eng.submit(first)
+    with pytest.raises(OutOfMemory, match="smaller batch"):
+        collect()
+    decoder.real = recorded
+    threads.clear()
+    again = eng.synthesize(first)  # synthesize decodes before it returns, in the caller's thread
+    assert threads == [threading.current_thread().name]
+    assert [len(w) for w in again.waveforms] == [len(w) for w in expected[0].waveforms]
+    eng.close()
+
+
+@pytest.mark.slow
+def test_a_render_with_overlapped_decodes_keeps_the_same_audio(tiny_qwen_dir: Path, engine: QwenEngine,
+                                                               tmp_path: Path) -> None:
+    """The render collects each batch after starting the next one when the engine overlaps:
+    the same chunks in the cache as without, and a decode out of memory at collection puts
+    its chunks back to be spoken in halves, as a batch out of memory at generation does."""
+    import torch
+
+    from voxd.book import Chunk, Pause
+    from voxd.cache import ChunkCache
+    from voxd.render import render, with_keys
+
+    texts = [TEXTS[0], TEXTS[2], "A third one, for a second batch.", "And a fourth, for the second batch."]
+    cs = with_keys([Chunk(chapter=0, index=i, text=t, pause=Pause.SENTENCE, voice="Ryan", language="en")
+                    for i, t in enumerate(texts)], engine.model_id)
+    plain = ChunkCache(tmp_path / "plain")
+    render(cs, engine, plain, batch_size=2, check=None)
+    overlapped = QwenEngine(str(tiny_qwen_dir), decode_overlap=True)
+    assert overlapped.overlaps_decode and not engine.overlaps_decode
+    overlapped._load()
+    decoder = overlapped._decoder
+    real, calls = decoder.real, []
+
+    def short_of_memory_twice(encoded, *args, **kwargs):
+        calls.append(len(encoded))
+        if len(calls) in (2, 3):  # the second batch: whole, then halved to one
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(encoded, *args, **kwargs)
+
+    decoder.real = short_of_memory_twice
+    cache = ChunkCache(tmp_path / "overlapped")
+    p = render(cs, overlapped, cache, batch_size=2, check=None)
+    assert p.out_of_memory == 1 and p.chunks_done == len(cs)
+    assert calls == [2, 2, 1, 1, 1]  # the second batch failed whole and halved, then again one chunk at a time
+    for c in cs:
+        ours, theirs = cache.get(c.key)[0], plain.get(c.key)[0]
+        assert len(ours) == len(theirs)
+        # Halved chunks are decoded alone: another batch shape's float rounding, then the
+        # cache's 16-bit one, puts a sample at most one step from the other render's.
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1.5 / 32767)
+    overlapped.close()
+
+
+@pytest.mark.slow
+def test_decode_rows_refill_a_batch_with_the_same_takes(tiny_qwen_dir: Path) -> None:
+    """decode_rows: a batch of four chunks in two rows of voxd's loop, each row taking the
+    next chunk when its own ends, gives each chunk the take it has in a row of its own
+    (a seed per chunk, sampling). Static shapes, as with CUDA graphs, on the CPU."""
+    with pytest.raises(ConfigError, match="decode_rows"):
+        QwenEngine(str(tiny_qwen_dir), decode_rows=-1)
+    batch = [Utterance(t, "Ryan", "en", seed=30 + i) for i, t in enumerate(TEXTS + ["One more, a fourth."])]
+    takes = []
+    for rows in (0, 2):
+        eng = QwenEngine(str(tiny_qwen_dir), decode_rows=rows)
+        eng._load()
+        eng._frames.static = True  # what CUDA graphs run
+        takes.append(eng.synthesize(batch))
+        assert eng._frames.stats["rows"] == (rows or 4) and eng._frames.stats["refills"] == (2 if rows else 0)
+        eng.close()
+    wide, narrow = takes
+    assert len({len(w) for w in wide.waveforms}) > 1  # the premise: the chunks end apart
+    assert narrow.truncated == wide.truncated
+    for a, b in zip(narrow.waveforms, wide.waveforms):
+        assert len(a) == len(b)
+        np.testing.assert_allclose(a, b, rtol=0, atol=2.0**-15)
+
+
+@pytest.mark.gpu
+def test_a_decode_on_its_own_cuda_stream_gives_the_same_audio(tiny_qwen_dir: Path) -> None:
+    """On a card: the decode of one batch on the decoder's stream while the next batch
+    generates on the default one gives the audio synthesize gives."""
+    first = [Utterance(t, "Ryan", "en", seed=10 + i) for i, t in enumerate(TEXTS)]
+    second = [Utterance(t, "Ryan", "en", seed=20 + i) for i, t in enumerate(reversed(TEXTS))]
+    plain = QwenEngine(str(tiny_qwen_dir), device="cuda", dtype="float32")
+    expected = [plain.synthesize(first), plain.synthesize(second)]
+    plain.close()
+    eng = QwenEngine(str(tiny_qwen_dir), device="cuda", dtype="float32", decode_overlap=True)
+    a = eng.submit(first)
+    b = eng.submit(second)
+    for got, want in zip((a(), b()), expected):
+        assert [len(w) for w in got.waveforms] == [len(w) for w in want.waveforms]
+        for x, y in zip(got.waveforms, want.waveforms):
+            np.testing.assert_allclose(x, y, rtol=0, atol=2.0**-15)
+    eng.close()
+
+
 # -- memory, truncation, seeds, hub ids, the render loop ----------------------------------
 
 

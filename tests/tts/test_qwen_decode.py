@@ -135,3 +135,45 @@ def test_the_engine_decodes_in_the_sub_batches_it_is_told(tiny_qwen_dir: Path) -
     assert one._decoder.last == [1, 1, 1, 1] and whole._decoder.last == [4]
     one.close()
     whole.close()
+
+
+def test_a_later_decode_gives_the_same_audio_halves_and_raises_when_collected(
+        codes_and_tokenizer: tuple[list[Any], Any]) -> None:
+    """The decode that runs while the next batch generates: the same audio in the caller's
+    order, in the decoder's own thread, out-of-memory halving intact, and an error raised
+    where the result is collected, not where the decode was started."""
+    import threading
+
+    import torch
+
+    codes, tokenizer = codes_and_tokenizer
+    whole, rate = tokenizer.decode(codes)
+    real = tokenizer.decode
+    threads: list[str] = []
+
+    def two_at_most(encoded: Any, *args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        if len(encoded) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(encoded, *args, **kwargs)
+
+    tokenizer.decode = two_at_most
+    decoder = Decoder(tokenizer)
+    try:
+        pending = decoder.later(codes)
+        parts, parts_rate = pending.result()
+        assert decoder.last == [2, 2] and parts_rate == rate
+        assert_same_audio(parts, whole)
+        assert threads and all(name.startswith("voxd-decode") for name in threads)
+        decoder.defer = True  # what the engine sets: the next call returns at once
+        deferred, none = decoder.decode(codes)
+        assert none is None and not decoder.defer
+        assert_same_audio(deferred.result()[0], whole)
+        bad = [{"audio_codes": c["audio_codes"][:, :2]} for c in codes[:2]]  # 2 codebooks, not 16
+        failing = decoder.later(bad)  # no error here
+        with pytest.raises(ValueError, match="layer of codes"):
+            failing.result()
+        assert_same_audio(decoder.later(codes).result()[0], whole)  # and the decoder goes on
+    finally:
+        tokenizer.decode = real
+        decoder.close()

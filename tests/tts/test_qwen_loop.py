@@ -278,6 +278,87 @@ def test_cuda_graphs_replay_the_same_takes_and_capture_once_per_shape(tiny_qwen_
     assert frames.captures == 2
 
 
+# -- refill: more items than rows ---------------------------------------------------------------
+
+# Six texts for refill: 6 items in 4 rows leave two waiting for the first rows to free.
+TEXTS6 = TEXTS + ["Another.", "Yet another sentence of some middling length, to vary things.", "Short again."]
+# Greedy items of the tiny model all end at frame 11: minimums and budgets make them end apart.
+MIN6, MAX6 = [0, 20, 5, 30, 14, 0], [6, 40, 40, 40, 40, 9]
+SEEDS6 = [21, 22, 23, 24, 25, 26]
+
+
+def each_alone(model: Model, frames: qwen_loop.Frames, sample: bool) -> list[Any]:
+    takes = []
+    for i, text in enumerate(TEXTS6):
+        frames.plan(min_frames=[MIN6[i]], max_frames=[MAX6[i]], seeds=[SEEDS6[i]] if sample else None)
+        takes += model.speak("custom", sample=sample, texts=[text], seed=50 + i)
+    return takes
+
+
+def all_six(model: Model, frames: qwen_loop.Frames, sample: bool, rows: int | None) -> list[Any]:
+    frames.plan(min_frames=MIN6, max_frames=MAX6, seeds=SEEDS6 if sample else None, rows=rows)
+    return model.speak("custom", sample=sample, texts=TEXTS6, seed=7)
+
+
+@pytest.mark.slow
+def test_refilled_rows_give_each_item_its_own_greedy_codes(models: dict[str, Model]) -> None:
+    """Six items in four rows (two start in the rows of the first to end) == six in a bucket
+    of eight == each alone, frame for frame; and the rows carry fewer padded frames."""
+    model = models["custom"]
+    model.reference()
+    frames = model.loop(static=True)
+    alone = each_alone(model, frames, sample=False)
+    assert len({len(c) for c in alone}) >= 5  # the premise: the items end at different frames
+    wide = all_six(model, frames, sample=False, rows=None)
+    assert frames.stats["rows"] == 8 and frames.stats["refills"] == 0
+    padded_wide = frames.stats["padded_frames"]
+    narrow = all_six(model, frames, sample=False, rows=4)
+    assert frames.stats["rows"] == 4 and frames.stats["refills"] == 2
+    assert_same_codes(wide, alone)
+    assert_same_codes(narrow, alone)
+    assert frames.stats["padded_frames"] < padded_wide
+    assert frames.stats["item_frames"] == sum(len(c) for c in alone)
+    assert frames.last_capped == [len(c) == m for c, m in zip(alone, MAX6)] and any(frames.last_capped)
+    natural = model.speak("custom", sample=False, texts=TEXTS6)  # no budgets: the model's own ends
+    frames.plan(rows=4)
+    assert_same_codes(model.speak("custom", sample=False, texts=TEXTS6), natural)
+
+
+@pytest.mark.slow
+def test_refilled_rows_keep_each_seeded_take_on_the_graph_path(models: dict[str, Model]) -> None:
+    """The GPU's settings (static shapes, the race on each item's seed, capture and replay):
+    an item that starts in a freed row counts its draws from its own first frame, so its take
+    is the one it has alone; the rows are refilled between replays of one captured graph."""
+    model = models["custom"]
+    model.reference()
+    graphs = CpuGraphs(model.qwen.model).install()
+    model.frames = graphs
+    alone = each_alone(model, graphs, sample=True)
+    assert len({len(c) for c in alone}) >= 5
+    assert_same_codes(all_six(model, graphs, sample=True, rows=None), alone)
+    captures = graphs.captures
+    assert_same_codes(all_six(model, graphs, sample=True, rows=4), alone)
+    assert graphs.stats["refills"] == 2 and graphs.stats["rows"] == 4
+    assert graphs.captures == captures + 1  # one graph for the 4-row shape, kept through the refills
+    assert_same_codes(all_six(model, graphs, sample=True, rows=4), alone)
+    assert graphs.captures == captures + 1 and graphs.stats["capture_seconds"] == 0.0
+
+
+@pytest.mark.gpu
+def test_cuda_graphs_refill_rows_with_the_same_takes(tiny_qwen_dir: Path) -> None:
+    """On a card: six items in four rows of one captured graph, the rows refilled between
+    replays, give each item the take it has alone; the graph is not captured again."""
+    model = Model(tiny_qwen_dir, device="cuda:0")
+    frames = model.loop()
+    assert frames.graphs
+    alone = each_alone(model, frames, sample=True)
+    assert_same_codes(all_six(model, frames, sample=True, rows=4), alone)
+    assert frames.stats["refills"] == 2
+    captures = frames.captures
+    assert_same_codes(all_six(model, frames, sample=True, rows=4), alone)
+    assert frames.captures == captures
+
+
 # -- checkpoints of other shapes ---------------------------------------------------------------
 
 SERVED_SHAPES = ["4 groups, 3 layers, MHA", "20 groups, 8 heads"]  # tests/conftest.py's TINY_QWEN_SHAPES

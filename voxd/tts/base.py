@@ -86,6 +86,18 @@ class Engine(Protocol):
         """Whether ``synthesize(batch, seed=N)`` can give another take of the same text."""
         return False
 
+    @property
+    def overlaps_decode(self) -> bool:
+        """Whether :meth:`submit` returns with the audio still being made (Qwen3-TTS with
+        ``decode_overlap``), so the renderer starts the next batch before collecting it."""
+        return False
+
+    def submit(self, batch: Sequence[Utterance], *, seed: int | None = None) -> Callable[[], Synthesis]:
+        """:meth:`synthesize` in two halves: what it returns gives the result, or raises what
+        ``synthesize`` would. The default speaks before it returns."""
+        done = self.synthesize(batch, seed=seed)
+        return lambda: done
+
     def synthesize(self, batch: Sequence[Utterance], *, seed: int | None = None) -> Synthesis:
         """Speak every utterance; the result keeps the batch's order, one float32 mono
         wave in [-1, 1] per utterance (blank text: a short silence), all at one rate.

@@ -45,7 +45,7 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -56,6 +56,8 @@ from voxd.tts.base import Engine, Synthesis, Utterance, speech_seconds
 from voxd.tts.languages import AUTO_LANGUAGES as _AUTO_LANGUAGES
 from voxd.tts.languages import ISO_LANGUAGES as _ISO_LANGUAGES
 from voxd.tts.qwen_checkpoint import catalog_from_config, local_snapshot, looks_like_path, read_checkpoint_config
+from voxd.tts.qwen_decode import Pending
+from voxd.tts.qwen_model import failed, free_cuda, keep_last_hidden_state, quiet_padding_warning
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,8 @@ class QwenOptions(TypedDict, total=False):
     decode_loop: str
     cuda_graphs: bool
     decode_batch: int
+    decode_overlap: bool
+    decode_rows: int
 
 
 class QwenEngine(Engine):
@@ -133,6 +137,10 @@ class QwenEngine(Engine):
     frees, in qwen_tts's loop, each step's hidden states but the one it reads; off only
     to compare (the audio is the same). ``decode_batch`` caps the items per codec
     decoder call (0: as many as the free GPU memory holds, see :mod:`voxd.tts.qwen_decode`).
+    ``decode_overlap`` lets :meth:`submit` return with the batch's codec decode still under
+    way, so the renderer generates the next batch meanwhile (the same audio).
+    ``decode_rows`` runs a batch in at most that many rows of voxd's loop (static shapes,
+    as with CUDA graphs), each taking the next chunk when its chunk ends (the same audio).
     """
 
     #: The items of a batch run together until the longest is done.
@@ -141,6 +149,9 @@ class QwenEngine(Engine):
     expected_kind = "custom_voice"
     setting = "qwen.custom_voice_model"
     example = "Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice"
+    #: Whether qwen_tts hands the decoded waves back untouched (CustomVoice, VoiceDesign), so
+    #: the decode can finish after the call returns; cloning cuts the reference's audio off them.
+    decodes_later = True
 
     def __init__(
         self,
@@ -163,6 +174,8 @@ class QwenEngine(Engine):
         decode_loop: str = "voxd",
         cuda_graphs: bool = True,
         decode_batch: int = 0,
+        decode_overlap: bool = False,
+        decode_rows: int = 0,
     ) -> None:
         if not model or not model.strip():
             raise ConfigError(f"{self.setting} is empty: give a Hugging Face model id or a directory")
@@ -185,6 +198,10 @@ class QwenEngine(Engine):
             raise ConfigError(f"qwen.decode_batch must be 0 (as memory allows) or a number of items, "
                               f"not {decode_batch}")
         self.decode_batch = decode_batch
+        self.decode_overlap = decode_overlap
+        if decode_rows < 0:
+            raise ConfigError(f"qwen.decode_rows must be 0 (a row per chunk) or a number of rows, not {decode_rows}")
+        self.decode_rows = decode_rows
         self._decoder: Any = None  # the codec decoder in sub-batches, once loaded
         self._instruct_checked = False  # the 0.6B model's silence about styles is told once
         self._frames: Any = None  # the voxd decode loop under the model, once loaded
@@ -227,11 +244,29 @@ class QwenEngine(Engine):
         same texts). ``Synthesis.truncated`` says which items ran into the
         batch's frame cap (:func:`estimate_max_new_tokens`) instead of ending.
         """
+        return self._speak(batch, seed, later=False)()
+
+    def submit(self, batch: Sequence[Utterance], *, seed: int | None = None) -> Callable[[], Synthesis]:
+        """:meth:`synthesize` in two halves: the batch's codes are generated before this
+        returns; with ``decode_overlap`` (and a loop whose codes the decoder can take as they
+        are) the codec decode is still under way (:meth:`Decoder.later`), so the caller can
+        start the next batch's generation before it calls what this returns for the audio.
+        Errors of the decode are raised by that call, as ``synthesize`` would raise them."""
+        return self._speak(batch, seed, later=self.decode_overlap and self.decodes_later)
+
+    @property
+    def overlaps_decode(self) -> bool:
+        """Whether :meth:`submit` returns with the decode under way (the renderer then
+        starts the next batch before it collects this one)."""
+        return self.decode_overlap and self.decodes_later
+
+    def _speak(self, batch: Sequence[Utterance], seed: int | None, *, later: bool) -> Callable[[], Synthesis]:
         with self._lock:
             if self._closed:
                 raise EngineError("the Qwen3-TTS engine was used after close()")
             if not batch:
-                return Synthesis(waveforms=[], sample_rate=24000)
+                empty = Synthesis(waveforms=[], sample_rate=24000)
+                return lambda: empty
             speakers, languages = self._speakers_and_languages()
             plan = [
                 (self._speaker_for(u.voice, speakers), self._language_for(u.language, languages), u.style or None)
@@ -245,12 +280,11 @@ class QwenEngine(Engine):
                         log.warning("Qwen3-TTS: %s is a 0.6B CustomVoice model, which ignores style instructions "
                                 "(%r is not followed); the 1.7B model follows them", self.model_path, styles[0])
             spoken = [i for i, u in enumerate(batch) if u.text.strip()]
-            waves: list[np.ndarray | None] = [None] * len(batch)
-            truncated = [False] * len(batch)
-            sample_rate = int(self._sample_rate(model))
+            rate = int(self._sample_rate(model))
+            collect: Callable[[], tuple[list[np.ndarray], int, list[bool]]] = lambda: ([], rate, [])  # noqa: E731
             if spoken:
                 texts = [batch[i].text.strip() for i in spoken]
-                generated, sample_rate, capped = self._generate(
+                collect = self._generate(
                     model,
                     texts,
                     speakers=[plan[i][0] for i in spoken],
@@ -258,16 +292,24 @@ class QwenEngine(Engine):
                     instructs=[plan[i][2] for i in spoken],
                     seed=self.seed if seed is None else seed,
                     item_seeds=_item_seeds([batch[i] for i in spoken]),
+                    later=later,
                 )
-                for i, wave, cut in zip(spoken, generated, capped):
-                    waves[i] = wave
-                    truncated[i] = cut
+
+        def finish() -> Synthesis:
+            generated, sample_rate, capped = collect()
+            waves: list[np.ndarray | None] = [None] * len(batch)
+            truncated = [False] * len(batch)
+            for i, wave, cut in zip(spoken, generated, capped):
+                waves[i] = wave
+                truncated[i] = cut
             silence = np.zeros(int(sample_rate * _SILENCE_SECONDS), dtype=np.float32)
             return Synthesis(
                 waveforms=[silence.copy() if w is None else w for w in waves],
                 sample_rate=sample_rate,
                 truncated=truncated,
             )
+
+        return finish
 
     def model_for(self, voice: str) -> str:
         return self.model_path
@@ -309,6 +351,8 @@ class QwenEngine(Engine):
         """Free the model and its GPU memory; the next synthesize loads it again."""
         with self._lock:
             model, self._model = self._model, None
+            if self._decoder is not None:
+                self._decoder.close()
             self._decoder = None
             if model is None:
                 return
@@ -439,7 +483,7 @@ class QwenEngine(Engine):
                 raise
             except Exception as exc:
                 if isinstance(translate(exc), OutOfMemory):
-                    _free_cuda(torch)
+                    free_cuda(torch)
                     # Not OutOfMemory: no smaller batch helps a model that does not load.
                     raise EngineError(
                         f"Qwen3-TTS ({source}) does not fit in {device} memory (other programs on the GPU?): {exc}"
@@ -451,13 +495,13 @@ class QwenEngine(Engine):
                     f"{source} is a Qwen3-TTS {kind!r} checkpoint; {self.setting} must be a "
                     f"{self.expected_kind!r} one (e.g. {self.example})"
                 )
-            _quiet_padding_warning(model)
+            quiet_padding_warning(model)
             if self.decode_loop == "voxd":
                 from .qwen_loop import install
 
                 self._frames = install(model.model, graphs=self.cuda_graphs)
             if self._frames is None and self.trim_hidden_states:
-                _keep_last_hidden_state(model)
+                keep_last_hidden_state(model)
             from .qwen_decode import Decoder
 
             self._decoder = Decoder(model.model.speech_tokenizer, max_items=self.decode_batch).install()
@@ -499,8 +543,10 @@ class QwenEngine(Engine):
         instructs: list[str | None],
         seed: int | None,
         item_seeds: list[int] | None = None,
-    ) -> tuple[list[np.ndarray], int, list[bool]]:
-        """(waveforms, sample rate, which ones ran into the frame cap)."""
+        later: bool = False,
+    ) -> Callable[[], tuple[list[np.ndarray], int, list[bool]]]:
+        """Generates the codes now; what it returns gives (waveforms, sample rate, which ones
+        ran into the frame cap), at once or, ``later``, when the decode under way is done."""
         import torch
 
         max_new_tokens = estimate_max_new_tokens(texts)
@@ -508,12 +554,13 @@ class QwenEngine(Engine):
         # own loop runs every item to the batch's.
         budgets = [estimate_max_new_tokens([t]) - 1 for t in texts]
         if self._frames is not None:
-            self._frames.plan(max_frames=budgets, seeds=item_seeds)
+            self._frames.plan(max_frames=budgets, seeds=item_seeds, rows=self.decode_rows or None)
         else:
             budgets = [max_new_tokens - 1] * len(texts)
         try:
             if seed is not None:
                 torch.manual_seed(seed)  # seeds every CUDA device too
+            self._decoder.defer = later
             wavs, sample_rate = self._call_model(
                 model, texts, speakers=speakers, languages=languages, instructs=instructs,
                 max_new_tokens=max_new_tokens,
@@ -521,13 +568,25 @@ class QwenEngine(Engine):
         except VoxdError:
             raise
         except Exception as exc:
-            if isinstance(translate(exc), OutOfMemory):
-                _free_cuda(torch)
-                raise OutOfMemory(
-                    f"Qwen3-TTS ran out of GPU memory on a batch of {len(texts)} "
-                    f"(up to {max_new_tokens} frames); a smaller batch may fit"
-                ) from exc
-            raise EngineError(f"Qwen3-TTS failed on a batch of {len(texts)}: {type(exc).__name__}: {exc}") from exc
+            raise failed(exc, len(texts), max_new_tokens) from exc
+        finally:
+            self._decoder.defer = False
+        if isinstance(wavs, Pending):
+            pending = wavs
+
+            def collect() -> tuple[list[np.ndarray], int, list[bool]]:
+                try:
+                    decoded, rate = pending.result()
+                except Exception as exc:
+                    raise failed(exc, len(texts), max_new_tokens) from exc
+                return self._waves(texts, decoded, rate, budgets)
+
+            return collect
+        done = self._waves(texts, wavs, sample_rate, budgets)
+        return lambda: done
+
+    def _waves(self, texts: list[str], wavs: list[Any], sample_rate: Any,
+               budgets: list[int]) -> tuple[list[np.ndarray], int, list[bool]]:
         if len(wavs) != len(texts):
             raise EngineError(f"Qwen3-TTS returned {len(wavs)} waveforms for {len(texts)} texts")
         waves = [np.clip(np.asarray(w, dtype=np.float32).reshape(-1), -1.0, 1.0) for w in wavs]
@@ -538,59 +597,7 @@ class QwenEngine(Engine):
         return waves, int(sample_rate), capped
 
 
-def _quiet_padding_warning(model: Any) -> None:
-    """Give the talker the pad id that transformers would pick (codec EOS) with a warning
-    on every batch: finished items of a batch are padded with EOS, which qwen_tts trims."""
-    try:
-        talker = model.model.talker
-        if talker.generation_config.pad_token_id is None:
-            talker.generation_config.pad_token_id = model.model.config.talker_config.codec_eos_token_id
-    except AttributeError:
-        pass
-
-
-def _keep_last_hidden_state(model: Any) -> None:
-    """Make the talker return, of each step's hidden states, only what qwen_tts reads.
-
-    qwen_tts's ``generate`` runs the talker with ``output_hidden_states=True``
-    (callers cannot turn it off) because the talker smuggles each frame's codes
-    out through ``outputs.hidden_states = (all layers' hidden states, codes)``,
-    and transformers keeps that tuple for every step until the batch ends.
-    qwen_tts then reads ``hid[0][-1][:, -1:]`` (the last layer at the last
-    position) and the codes. A forward hook on the talker replaces the tuple of
-    all layers with that one tensor as each step returns, so the rest is freed
-    at once; everything qwen_tts computes is unchanged.
-    """
-    try:
-        talker = model.model.talker
-    except AttributeError:
-        return
-    if getattr(talker, "_voxd_trim_hook", None) is not None:
-        return
-
-    def trim(module: Any, args: Any, output: Any) -> Any:
-        hidden = getattr(output, "hidden_states", None)
-        if not (isinstance(hidden, tuple) and len(hidden) == 2):
-            return output
-        layers, codes = hidden
-        if not (isinstance(layers, tuple) and len(layers) > 1):
-            return output
-        last = layers[-1][:, -1:]
-        if layers[-1].shape[1] > 1:  # the prompt step: do not keep the whole prompt alive through a view
-            last = last.clone()
-        output.hidden_states = ((last,), codes)
-        return output
-
-    talker._voxd_trim_hook = talker.register_forward_hook(trim)
-
-
 def _item_seeds(batch: Sequence[Utterance]) -> list[int] | None:
     """Every utterance's own seed, or None unless all have one (then the batch's seed rules)."""
     seeds = [u.seed for u in batch]
     return None if any(s is None for s in seeds) else [int(s) for s in seeds if s is not None]
-
-
-def _free_cuda(torch: Any) -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -13,11 +13,17 @@ that still runs out of memory is halved and tried again: generated codes are nev
 thrown away for want of decoder memory. The decoder is causal and trims each item
 to its own length, so an item's audio does not depend on the company it is decoded
 in (``tests/tts/test_qwen_decode.py`` holds it to that).
+
+A decode can also run while the next batch generates (:meth:`Decoder.later`): in the
+decoder's own thread and, on CUDA, on a stream of its own, so batch N's audio is made
+while batch N+1's frames run. It is the same decode (sub-batches, halving on out of
+memory); what it raises is raised where the result is collected (:meth:`Pending.result`).
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from voxd.errors import OutOfMemory, translate
@@ -31,12 +37,25 @@ MIB_PER_ITEM_FRAME = {2: 2.4, 4: 4.8}
 HEADROOM = 0.8
 
 
+class Pending:
+    """A decode under way; :meth:`result` waits for it and gives ``(waves, rate)``, or raises
+    what the decode raised."""
+
+    def __init__(self, future: Future[tuple[list[Any], Any]]) -> None:
+        self.future = future
+
+    def result(self) -> tuple[list[Any], Any]:
+        return self.future.result()
+
+
 class Decoder:
     """Stands in for ``speech_tokenizer.decode`` on one loaded model.
 
     ``max_items`` caps a sub-batch (0: only the free memory does; on the CPU, where
     nothing is measured, the whole batch goes at once). ``last`` holds the sizes of
-    the sub-batches of the latest call, for the log and the bench.
+    the sub-batches of the latest call, for the log and the bench. With ``defer`` set,
+    the next call of plain codes returns ``(Pending, None)`` at once (see :meth:`later`);
+    the flag is spent by that call.
     """
 
     def __init__(self, tokenizer: Any, *, max_items: int = 0) -> None:
@@ -44,6 +63,9 @@ class Decoder:
         self.real = tokenizer.decode
         self.max_items = max_items
         self.last: list[int] = []
+        self.defer = False
+        self._worker: ThreadPoolExecutor | None = None
+        self._stream: Any = None
 
     def install(self) -> Decoder:
         self.tokenizer.decode = self.decode
@@ -53,9 +75,53 @@ class Decoder:
         if self.tokenizer.__dict__.get("decode") == self.decode:
             del self.tokenizer.decode
 
+    def close(self) -> None:
+        """Let the decode thread go once what it was given is done."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
+
     def decode(self, encoded: Any, *args: Any, **kwargs: Any) -> Any:
         if not _plain_codes(encoded):  # the forms voxd never passes: as they came
             return self.real(encoded, *args, **kwargs)
+        if self.defer:
+            self.defer = False
+            return self.later(encoded, *args, **kwargs), None
+        return self.now(encoded, *args, **kwargs)
+
+    def later(self, encoded: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Pending:
+        """Start decoding ``encoded`` and return at once. Decodes run one at a time, in the
+        order given, in a thread of the decoder's own; on CUDA on a stream of its own that
+        first waits for the work the caller's stream has queued (the codes), and the codes
+        are kept from the caller's allocator until the decode has read them."""
+        import torch
+
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="voxd-decode")
+        device = encoded[0]["audio_codes"].device
+        ready: Any = None
+        if device.type == "cuda":
+            if self._stream is None:
+                self._stream = torch.cuda.Stream(device)
+            ready = torch.cuda.Event()
+            ready.record(torch.cuda.current_stream(device))
+            for item in encoded:
+                item["audio_codes"].record_stream(self._stream)
+        stream = self._stream
+
+        def work() -> tuple[list[Any], Any]:
+            if ready is None:
+                return self.now(encoded, *args, **kwargs)
+            with torch.no_grad(), torch.cuda.stream(stream):
+                stream.wait_event(ready)
+                out = self.now(encoded, *args, **kwargs)
+                stream.synchronize()
+                return out
+
+        return Pending(self._worker.submit(work))
+
+    def now(self, encoded: list[dict[str, Any]], *args: Any, **kwargs: Any) -> tuple[list[Any], Any]:
+        """Decode in sub-batches, halving one that runs out of memory."""
         frames = [int(item["audio_codes"].shape[0]) for item in encoded]
         order = sorted(range(len(encoded)), key=lambda i: -frames[i])
         size = self.sub_batch(max(frames), len(encoded))

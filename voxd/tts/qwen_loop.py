@@ -23,6 +23,9 @@ What it does differently:
 * Every item has its own frame budget: one that never says end-of-speech stops at its own
   budget while the rest go on (and is reported as capped), instead of running the whole
   batch to the longest text's cap.
+* Every row has its own frame number and cache position, so a call may hold more items
+  than rows (static shapes): when an item ends, the host hands its row to the next item
+  waiting at its next look (refill), with no new graph.
 
 On the CPU (no graphs) the loop runs the same step eagerly with the cache sliced to the
 positions in use, so its shapes are the reference's and greedy decoding is token-for-token
@@ -36,11 +39,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from .qwen_sampling import SEED_MASK, Sampling, penalise, pick
+from .qwen_sampling import SEED_MASK, penalise, pick
+from .qwen_state import Call, Rules, State, StaticCache
 
 log = logging.getLogger(__name__)
 
@@ -50,108 +53,6 @@ CHECK_EVERY = 8
 LENGTH_STEP = 256
 #: Batch sizes a graph is captured for; a batch runs in the smallest that holds it.
 BATCH_BUCKETS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
-
-
-@dataclass(frozen=True)
-class Rules:
-    """Everything qwen_tts asks of the talker's generate, read from its keyword arguments."""
-
-    talker: Sampling
-    predictor: Sampling
-    repetition_penalty: float
-    min_new_tokens: int
-    max_new_tokens: int
-    eos: int
-    pad: int
-    suppress: tuple[int, ...]
-
-    @classmethod
-    def from_kwargs(cls, kwargs: dict[str, Any], pad: int | None) -> Rules:
-        eos = kwargs["eos_token_id"]
-        eos = int(eos[0] if isinstance(eos, list | tuple) else eos)
-        return cls(
-            talker=Sampling(bool(kwargs.get("do_sample", True)), float(kwargs.get("temperature", 1.0)),
-                            int(kwargs.get("top_k", 50) or 0), float(kwargs.get("top_p", 1.0))),
-            predictor=Sampling(bool(kwargs.get("subtalker_dosample", True)),
-                               float(kwargs.get("subtalker_temperature", 1.0)),
-                               int(kwargs.get("subtalker_top_k", 50) or 0), float(kwargs.get("subtalker_top_p", 1.0))),
-            repetition_penalty=float(kwargs.get("repetition_penalty", 1.0) or 1.0),
-            min_new_tokens=int(kwargs.get("min_new_tokens", 0) or 0),
-            max_new_tokens=int(kwargs["max_new_tokens"]),
-            eos=eos,
-            pad=eos if pad is None else int(pad),
-            suppress=tuple(int(t) for t in kwargs.get("suppress_tokens") or ()),
-        )
-
-
-class StaticCache:
-    """Keys and values of every layer in buffers allocated once; the layers call ``update``.
-
-    ``visible`` (eager mode) cuts what attention sees to the positions written so far, so
-    the shapes are exactly the growing cache's; None (graph mode) shows the whole buffer and
-    the mask hides the rest.
-    """
-
-    def __init__(self, layers: int, batch: int, heads: int, length: int, head_dim: int, dtype: Any,
-                 device: Any) -> None:
-        import torch
-
-        shape = (batch, heads, length, head_dim)
-        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
-        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
-        self.visible: int | None = None
-
-    def update(self, key: Any, value: Any, layer_idx: int, cache_kwargs: dict[str, Any] | None = None) -> Any:
-        position = (cache_kwargs or {})["cache_position"]
-        keys, values = self.keys[layer_idx], self.values[layer_idx]
-        rows = key.shape[0]
-        if rows == keys.shape[0]:
-            keys.index_copy_(2, position, key)
-            values.index_copy_(2, position, value)
-        else:  # a prefill of fewer items than the buffer holds
-            keys[:rows].index_copy_(2, position, key)
-            values[:rows].index_copy_(2, position, value)
-            keys, values = keys[:rows], values[:rows]
-        if self.visible is not None:
-            return keys[:, :, : self.visible], values[:, :, : self.visible]
-        return keys, values
-
-
-# -- one batch ----------------------------------------------------------------------------
-
-
-@dataclass
-class State:
-    """The buffers one batch shape decodes in; a graph reads and writes only these."""
-
-    rows: int  # buffer rows (the bucket); the batch's items are the first ``items``
-    length: int  # talker cache positions
-    text_columns: int
-    talker_cache: StaticCache
-    predictor_cache: StaticCache
-    token: Any  # [rows, 1] the frame's first code (what the talker said last)
-    past_hidden: Any  # [rows, 1, H] the talker's last hidden state
-    step: Any  # [1] frames done
-    cache_position: Any  # [1] where this frame's talker key goes
-    positions: Any  # [rows] this frame's rotary position, per item
-    key_mask: Any  # [rows, length] which cache positions an item may attend to
-    text: Any  # [rows, text_columns, H] what is added to each frame's input (text, then pad)
-    text_last: Any  # [rows] last column to read (the pad column)
-    seen: Any  # [rows, vocab] tokens said (repetition penalty)
-    unfinished: Any  # [rows]
-    min_frames: Any  # [rows]
-    max_frames: Any  # [rows]
-    capped: Any  # [rows] stopped by its own budget
-    seeds: Any  # [rows] each item's own seed (keyed draws)
-    codes: Any  # [rows, steps, 16] each frame's codes
-    hidden: Any  # [rows, steps, H] each frame's talker hidden state
-    eos_mask: Any = None  # [vocab] the end-of-speech code
-    suppress: Any = None  # [vocab] codes the talker may never say
-    items: int = 0
-    keyed: bool = False  # draws from the items' seeds (what the graph was captured with)
-    graph: Any = None
-    rules: Rules | None = None  # what the graph was captured with
-    predictor_masks: list[Any] = field(default_factory=list)
 
 
 class Frames:
@@ -174,6 +75,7 @@ class Frames:
         self.states: dict[tuple[int, int, int], State] = {}
         self.budgets: tuple[list[int] | None, list[int] | None] = (None, None)
         self.seeds: list[int] | None = None
+        self.max_rows: int | None = None
         self.last_capped: list[bool] = []
         #: The last call's timings (seconds) and frames, for benches and logs.
         self.stats: dict[str, float] = {}
@@ -206,12 +108,15 @@ class Frames:
         self.states.clear()
 
     def plan(self, *, max_frames: list[int] | None = None, min_frames: list[int] | None = None,
-             seeds: list[int] | None = None) -> None:
+             seeds: list[int] | None = None, rows: int | None = None) -> None:
         """Per-item frame budgets for the next call: an item stops at its max (capped), and
         cannot stop before its min. With ``seeds``, each item draws from its own seed
-        (:func:`keyed_uniform`) instead of torch's generator."""
+        (:func:`keyed_uniform`) instead of torch's generator. With ``rows`` (static shapes
+        only), the call decodes in at most that many rows: when an item ends, its row takes
+        the next item waiting (refill), so no row carries a finished item to the longest's end."""
         self.budgets = (max_frames, min_frames)
         self.seeds = seeds
+        self.max_rows = rows
 
     # -- the generate qwen_tts calls -------------------------------------------------
 
@@ -222,49 +127,46 @@ class Frames:
         rules = Rules.from_kwargs(kwargs, self.talker.generation_config.pad_token_id)
         max_frames, min_frames = self.budgets
         seeds, self.seeds = self.seeds, None
+        max_rows, self.max_rows = self.max_rows, None
         self.budgets = (None, None)
+        call = Call(rules=rules, steps=max(0, rules.max_new_tokens - 1), embeds=inputs_embeds,
+                    mask=attention_mask.to(self.device).bool(), text=trailing_text_hidden, pad_embed=tts_pad_embed,
+                    max_frames=max_frames, min_frames=min_frames, seeds=seeds)
         try:
             with torch.no_grad():
-                return self._generate(rules, inputs_embeds, attention_mask, trailing_text_hidden, tts_pad_embed,
-                                      max_frames, min_frames, seeds)
+                return self._generate(call, max_rows)
         except BaseException:
             # A batch that failed (out of memory, most often, in the cache or the capture)
             # leaves neither its buffers nor a half-made graph for the smaller retry to trip on.
             self.states.clear()
             raise
 
-    def _generate(self, rules: Rules, embeds: Any, mask: Any, text: Any, pad_embed: Any,
-                  max_frames: list[int] | None, min_frames: list[int] | None,
-                  seeds: list[int] | None = None) -> SimpleNamespace:
-        import torch
-
-        items, prompt = embeds.shape[0], embeds.shape[1]
-        steps = max(0, rules.max_new_tokens - 1)
+    def _generate(self, call: Call, max_rows: int | None = None) -> SimpleNamespace:
+        items, prompt = call.embeds.shape[0], call.embeds.shape[1]
+        steps = call.steps
+        live = min(items, max_rows) if self.static and max_rows else items
         t0 = time.monotonic()
-        state = self._state(items, prompt + steps + 1, text.shape[1] + 1, steps, rules)
-        self._rules_into(state, rules)
-        if state.keyed != (seeds is not None):
-            state.keyed, state.graph = seeds is not None, None
-        if seeds is not None and len(seeds) != items:
-            raise ValueError(f"{len(seeds)} seeds for {items} items")
-        state.seeds.zero_()
-        if seeds is not None:
-            state.seeds[:items] = torch.tensor([s & SEED_MASK for s in seeds], device=self.device)
-        first = self._prefill(state, rules, embeds, mask, text, pad_embed, max_frames, min_frames)
-        going = steps > 0 and bool(state.unfinished[:items].any())  # a host sync: the prefill is done
-        t1 = time.monotonic()
+        state = self._state(live, prompt + steps + 1, call.text.shape[1] + 1, steps + 1, call.rules)
+        self._rules_into(state, call.rules)
+        if state.keyed != (call.seeds is not None):
+            state.keyed, state.graph = call.seeds is not None, None
+        if call.seeds is not None and len(call.seeds) != items:
+            raise ValueError(f"{len(call.seeds)} seeds for {items} items")
+        state.last_step.fill_(steps)
+        self._prefill(state, call, call.start(items, state.rows, live), None)
         self.stats = {"items": items, "rows": state.rows, "prompt": prompt, "capture_seconds": 0.0}
-        done = 0
-        if going:
-            done = self._run(state, rules, steps)
+        self._collect(state, call)  # a host sync: the prefill is done
+        t1 = time.monotonic()
+        done = self._run(state, call)
         t2 = time.monotonic()
+        item_frames = sum(len(c) for c in call.codes)
         self.stats.update(prefill_seconds=round(t1 - t0, 4), frames=done,
-                          frame_seconds=round(t2 - t1 - self.stats["capture_seconds"], 4))
-        self.last_capped = [bool(c) for c in state.capped[:items].tolist()]
-        hidden = [((first,), None)] + [
-            ((state.hidden[:items, s : s + 1],), state.codes[:items, s]) for s in range(done)
-        ]
-        return SimpleNamespace(hidden_states=tuple(hidden))
+                          frame_seconds=round(t2 - t1 - self.stats["capture_seconds"] - call.refill_seconds, 4),
+                          refill_seconds=round(call.refill_seconds, 4), refills=call.refills,
+                          row_frames=done * state.rows, item_frames=item_frames,
+                          padded_frames=done * state.rows - item_frames)
+        self.last_capped = list(call.capped)
+        return SimpleNamespace(hidden_states=call.output(state))
 
     # -- buffers -----------------------------------------------------------------------
 
@@ -292,12 +194,13 @@ class Frames:
         long = dict(dtype=torch.long, device=dev)
         state = State(
             rows=rows, length=length, text_columns=text_columns,
-            talker_cache=StaticCache(talker_layers, rows, talker_heads, length, talker_dim, dt, dev),
+            talker_cache=StaticCache(talker_layers, rows, talker_heads, length, talker_dim, dt, dev, per_row=True),
             predictor_cache=StaticCache(predictor_layers, rows, predictor_heads, self.groups, predictor_dim, dt, dev),
             token=torch.zeros(rows, 1, **long),
             past_hidden=torch.zeros(rows, 1, hidden_size, dtype=dt, device=dev),
-            step=torch.zeros(1, **long),
-            cache_position=torch.zeros(1, **long),
+            step=torch.zeros(rows, **long),
+            cache_position=torch.zeros(rows, **long),
+            last_step=torch.zeros(1, **long),
             positions=torch.zeros(rows, **long),
             key_mask=torch.zeros(rows, length, dtype=torch.bool, device=dev),
             text=torch.zeros(rows, text_columns, hidden_size, dtype=dt, device=dev),
@@ -307,6 +210,7 @@ class Frames:
             min_frames=torch.zeros(rows, **long),
             max_frames=torch.zeros(rows, **long),
             capped=torch.zeros(rows, dtype=torch.bool, device=dev),
+            ends=torch.zeros(rows, **long),
             seeds=torch.zeros(rows, **long),
             codes=torch.zeros(rows, max(1, steps), self.groups, **long),
             hidden=torch.zeros(rows, max(1, steps), hidden_size, dtype=dt, device=dev),
@@ -337,105 +241,167 @@ class Frames:
 
     # -- the prompt ---------------------------------------------------------------------
 
-    def _prefill(self, state: State, rules: Rules, embeds: Any, mask: Any, text: Any, pad_embed: Any,
-                 max_frames: list[int] | None, min_frames: list[int] | None) -> Any:
-        """Run the prompt eagerly into the static cache; pick each item's first code."""
+    def _prefill(self, state: State, call: Call, take: list[int], rows: list[int] | None) -> None:
+        """Run the prompts of items ``take`` eagerly into the static cache and pick each one's
+        first code: into the first rows at a call's start (``rows`` None: every row starts
+        afresh, spare ones finished), or into ``rows`` freed by items that ended (refill)."""
         import torch
 
-        items, prompt = embeds.shape[0], embeds.shape[1]
-        dev = self.device
-        mask = mask.to(dev).bool()
+        rules, dev, k = call.rules, self.device, len(take)
+        first = rows is None
+        in_order = take == list(range(k))  # the call's first items, as a slice
+        chosen: Any = slice(0, k) if in_order else torch.tensor(take, device=dev)
+        sel: Any = slice(0, k) if first else torch.tensor(rows, device=dev)
+        embeds, mask, text = call.embeds[chosen], call.mask[chosen], call.text[chosen]
+        prompt = embeds.shape[1]
         positions3, _ = self.talker.get_rope_index(mask.long())
         padded = bool((~mask).any())
         keys = state.talker_cache
         keys.visible = None if self.static else prompt
         if self.static or padded:
-            k = torch.arange(state.length if self.static else prompt, device=dev)
+            kpos = torch.arange(state.length if self.static else prompt, device=dev)
             q = torch.arange(prompt, device=dev)
-            allowed = (k[None, :] <= q[:, None])[None] & torch.nn.functional.pad(
-                mask, (0, k.numel() - prompt), value=False)[:, None, :]
-            allowed |= (k[None, :] == q[:, None])[None]  # a pad row sees itself, not nothing (no NaN)
+            allowed = (kpos[None, :] <= q[:, None])[None] & torch.nn.functional.pad(
+                mask, (0, kpos.numel() - prompt), value=False)[:, None, :]
+            allowed |= (kpos[None, :] == q[:, None])[None]  # a pad row sees itself, not nothing (no NaN)
             attn = allowed[:, None]
         else:
             attn = None  # as the reference: plain causal attention
-        hidden = self._talker_layers(embeds, attn, positions3, torch.arange(prompt, device=dev), keys)
+        keys.rows = None if first else sel
+        try:
+            hidden = self._talker_layers(embeds, attn, positions3, torch.arange(prompt, device=dev), keys)
+        finally:
+            keys.rows = None
         last = hidden[:, -1:]
         scores = self.talker.codec_head(last)[:, -1].float()
-        # Fill the frame state for the first ``items`` rows; spare rows stay finished.
-        rows = state.rows
-        state.step.zero_()
-        state.cache_position.fill_(prompt)
-        state.positions[:items] = mask.sum(dim=1)
-        state.key_mask.zero_()
-        state.key_mask[:items, :prompt] = mask
-        state.seen.zero_()
-        state.capped.zero_()
-        state.unfinished.zero_()
-        state.unfinished[:items] = True
-        state.max_frames.fill_(rules.max_new_tokens)
-        state.min_frames.zero_()
-        if max_frames is not None:
-            state.max_frames[:items] = torch.tensor(max_frames, device=dev).clamp(min=1)
-        if min_frames is not None:
-            state.min_frames[:items] = torch.tensor(min_frames, device=dev)
+        if first:  # every row afresh; spare rows stay finished
+            state.step.zero_()
+            state.cache_position.fill_(prompt)
+            state.positions.zero_()
+            state.key_mask.zero_()
+            state.seen.zero_()
+            state.capped.zero_()
+            state.ends.zero_()
+            state.unfinished.zero_()
+            state.max_frames.fill_(rules.max_new_tokens)
+            state.min_frames.zero_()
+            state.seeds.zero_()
+            state.text_last.zero_()
+            if state.rows > k:
+                state.key_mask[k:, 0] = True
+                state.token[k:, 0] = rules.pad
+        else:
+            state.step[sel] = 0
+            state.cache_position[sel] = prompt
+            state.key_mask[sel] = False
+            state.seen[sel] = False
+            state.capped[sel] = False
+            state.ends[sel] = 0
+            state.max_frames[sel] = rules.max_new_tokens
+            state.min_frames[sel] = 0
+        state.positions[sel] = mask.sum(dim=1)
+        state.key_mask[sel, :prompt] = mask
+        state.unfinished[sel] = True
+        # The first items' budgets as a slice, so a list of the wrong length fails here.
+        if call.max_frames is not None:
+            budget = call.max_frames[:k] if in_order else [call.max_frames[i] for i in take]
+            state.max_frames[sel] = torch.tensor(budget, device=dev).clamp(min=1)
+        if call.min_frames is not None:
+            least = call.min_frames[:k] if in_order else [call.min_frames[i] for i in take]
+            state.min_frames[sel] = torch.tensor(least, device=dev)
+        if call.seeds is not None:
+            state.seeds[sel] = torch.tensor([call.seeds[i] & SEED_MASK for i in take], device=dev)
         columns = text.shape[1]
-        state.text[:items, :columns] = text
-        state.text[:items, columns:] = pad_embed.reshape(1, 1, -1)
-        state.text_last.fill_(columns)
-        if rows > items:
-            state.key_mask[items:, 0] = True
-        token = self._choose(state, rules, scores, generated=0, rows=items, draw=state.step * self.groups)
-        state.token[:items, 0] = token
-        state.token[items:, 0] = rules.pad
-        state.past_hidden[:items] = last
-        return last.clone()
+        state.text[sel, :columns] = text
+        state.text[sel, columns:] = call.pad_embed.reshape(1, 1, -1)
+        state.text_last[sel] = columns
+        token = self._choose(state, rules, scores, generated=0, sel=sel, draw=state.step[sel] * self.groups)
+        state.token[sel, 0] = token
+        state.past_hidden[sel] = last
+        for j, item in enumerate(take):
+            call.first[item] = last[j : j + 1].clone()
 
-    def _choose(self, state: State, rules: Rules, scores: Any, *, generated: Any, rows: int, draw: Any) -> Any:
-        """The talker's next code for the first ``rows`` rows, with qwen_tts's rules and the
-        per-item budgets; finished rows get the pad code."""
+    def _choose(self, state: State, rules: Rules, scores: Any, *, generated: Any, sel: Any, draw: Any) -> Any:
+        """The talker's next code for rows ``sel`` (a slice or row numbers), with qwen_tts's
+        rules and the per-item budgets; finished rows get the pad code."""
         import torch
 
-        scores = penalise(scores, state.seen[:rows], rules.repetition_penalty)
-        too_early = (state.min_frames[:rows] > generated) | (generated < rules.min_new_tokens)
+        seen, unfinished = state.seen[sel], state.unfinished[sel]
+        scores = penalise(scores, seen, rules.repetition_penalty)
+        too_early = (state.min_frames[sel] > generated) | (generated < rules.min_new_tokens)
         scores = scores.masked_fill(state.eos_mask & too_early[:, None], -math.inf)
         scores = scores.masked_fill(state.suppress, -math.inf)
-        token = pick(scores, rules.talker, self.sampler, (state.seeds[:rows], draw) if state.keyed else None)
-        over = state.max_frames[:rows] <= generated
-        state.capped[:rows] |= over & state.unfinished[:rows] & (token != rules.eos)
+        token = pick(scores, rules.talker, self.sampler, (state.seeds[sel], draw) if state.keyed else None)
+        over = state.max_frames[sel] <= generated
+        state.capped[sel] = state.capped[sel] | (over & unfinished & (token != rules.eos))
         token = torch.where(over, torch.full_like(token, rules.eos), token)
-        token = torch.where(state.unfinished[:rows], token, torch.full_like(token, rules.pad))
-        state.seen[:rows].scatter_(1, token[:, None], True)
-        state.unfinished[:rows] &= token != rules.eos
+        token = torch.where(unfinished, token, torch.full_like(token, rules.pad))
+        state.seen[sel] = seen.scatter(1, token[:, None], True)
+        going = unfinished & (token != rules.eos)
+        state.ends[sel] = torch.where(unfinished & ~going, generated, state.ends[sel])
+        state.unfinished[sel] = going
         return token
 
     # -- the frames ---------------------------------------------------------------------
 
-    def _run(self, state: State, rules: Rules, steps: int) -> int:
-        """Frames until every item is done or the cap; returns how many ran. Exact shapes
-        look after every frame (as the reference stops); static ones, whose look is a host
-        sync, every CHECK_EVERY frames."""
+    def _run(self, state: State, call: Call) -> int:
+        """Frames until every item is done; returns how many ran. Exact shapes look after
+        every frame (as the reference stops); static ones, whose look is a host sync, every
+        CHECK_EVERY frames, and hand the rows of items that ended to items waiting."""
         import torch
 
-        if self.graphs and state.graph is None:
-            started = time.monotonic()
-            state.graph = self._capture(state, rules)
-            self.captures += 1
-            self.stats["capture_seconds"] = round(time.monotonic() - started, 4)
         every = CHECK_EVERY if self.static else 1
         done = 0
-        while done < steps:
-            if self.graphs:
-                state.graph.replay()
-            else:
-                if not self.static:
-                    state.talker_cache.visible = int(state.cache_position) + 1
-                self.frame(state, rules)
-            done += 1
-            if done % every == 0 and not bool(state.unfinished[: state.items].any()):
-                break
+        while call.decoding():
+            if self.graphs and state.graph is None:
+                started = time.monotonic()
+                state.graph = self._capture(state, call.rules)
+                self.captures += 1
+                self.stats["capture_seconds"] = round(time.monotonic() - started, 4)
+            for _ in range(every):
+                if self.graphs:
+                    state.graph.replay()
+                else:
+                    if not self.static:
+                        state.talker_cache.visible = int(state.cache_position[0]) + 1
+                    self.frame(state, call.rules)
+            done += every
+            self._collect(state, call)
         if self.graphs and self.device.type == "cuda":
             torch.cuda.current_stream().synchronize()
         return done
+
+    def _collect(self, state: State, call: Call) -> None:
+        """The host's look at the batch (one sync): take the codes of the items that ended
+        (or ran all their frames), then prefill the items waiting into the rows they freed."""
+        import torch
+
+        unfinished, step, ends, capped = torch.stack(
+            (state.unfinished.long(), state.step, state.ends, state.capped.long())).tolist()
+        freed = []
+        for row, item in enumerate(call.row_item):
+            if item < 0 or (unfinished[row] and step[row] < call.steps):
+                continue
+            length = min(step[row] if unfinished[row] else ends[row], call.steps)
+            call.codes[item] = state.codes[row, :length].clone()
+            call.hidden[item] = state.hidden[row, :length]  # a view until the row is given again
+            call.on_row[item] = row
+            call.capped[item] = bool(capped[row])
+            call.row_item[row] = -1
+            freed.append(row)
+        if not (freed and call.waiting):
+            return
+        started = time.monotonic()
+        take, call.waiting = call.waiting[: len(freed)], call.waiting[len(freed) :]
+        rows = freed[: len(take)]
+        for item, row in enumerate(call.on_row):  # the row's buffers are about to be another item's
+            if row in rows:
+                call.hidden[item], call.on_row[item] = call.hidden[item].clone(), -1
+        self._prefill(state, call, take, rows)
+        for row, item in zip(rows, take):
+            call.row_item[row] = item
+        call.refills += len(take)
+        call.refill_seconds += time.monotonic() - started
 
     def _capture(self, state: State, rules: Rules) -> Any:
         """One frame as a CUDA graph for this batch shape (warmed up first, as capture needs)."""
@@ -459,7 +425,7 @@ class Frames:
         """Run ``frames`` frames (what capture needs first) and put back all a frame writes,
         so the batch starts from its prefill. Device-independent: the CPU tests run it."""
         written = (state.token, state.past_hidden, state.step, state.cache_position, state.positions,
-                   state.key_mask, state.seen, state.unfinished, state.capped)
+                   state.key_mask, state.seen, state.unfinished, state.capped, state.ends)
         saved = [t.clone() for t in written]
         for _ in range(frames):
             self.frame(state, rules)
@@ -475,6 +441,7 @@ class Frames:
         talker_embed = self.talker.get_input_embeddings()
         predictor_embeds = self.predictor.model.get_input_embeddings()
         token = state.token[:rows]
+        step = state.step[:rows]  # each row's own frame number
         said = talker_embed(token)  # [rows, 1, H]
         # The predictor: a prompt of two (talker hidden, code embedding), then one step per code left.
         cache = state.predictor_cache
@@ -494,36 +461,40 @@ class Frames:
             mask = state.predictor_masks[j] if self.static else None
             h = self._predictor_layers(x, mask, position, cache)
             scores = self.predictor.lm_head[j](h[:, -1]).float()
-            keys = (state.seeds[:rows], state.step * self.groups + 1 + j) if state.keyed else None
+            keys = (state.seeds[:rows], step * self.groups + 1 + j) if state.keyed else None
             code = pick(scores, rules.predictor, self.sampler, keys)
             codes.append(code)
             parts.append(predictor_embeds[j](code[:, None]))
         frame_codes = torch.stack([token[:, 0], *codes], dim=1)
         x = torch.cat(parts, dim=1).sum(1, keepdim=True)
-        column = torch.minimum(state.step.expand(rows), state.text_last[:rows])
+        column = torch.minimum(step, state.text_last[:rows])
         x = x + state.text[:rows].gather(1, column[:, None, None].expand(-1, 1, x.shape[-1]))
         # The talker: one position for every row.
-        state.key_mask[:rows].index_fill_(1, state.cache_position, True)
+        cache_position = state.cache_position[:rows]
+        state.key_mask[:rows].scatter_(1, cache_position[:, None], True)
         if self.static:
             attn = state.key_mask[:rows, None, None, :]
-        elif bool((~state.key_mask[:rows, : int(state.cache_position) + 1]).any()):
-            attn = state.key_mask[:rows, None, None, : int(state.cache_position) + 1]
+        elif bool((~state.key_mask[:rows, : int(cache_position[0]) + 1]).any()):  # eager rows move together
+            attn = state.key_mask[:rows, None, None, : int(cache_position[0]) + 1]
         else:
             attn = None
         positions3 = state.positions[:rows].view(1, rows, 1).expand(3, rows, 1)
-        h = self._talker_layers(x, attn, positions3, state.cache_position, state.talker_cache)
+        h = self._talker_layers(x, attn, positions3, cache_position, state.talker_cache)
         scores = self.talker.codec_head(h)[:, -1].float()
-        generated = state.step + 1
-        token = self._choose(state, rules, scores, generated=generated, rows=rows,
+        generated = step + 1
+        token = self._choose(state, rules, scores, generated=generated, sel=slice(0, rows),
                              draw=generated * self.groups)
-        # Book-keeping, all on the device.
-        state.codes[:rows].index_copy_(1, state.step, frame_codes[:, None])
-        state.hidden[:rows].index_copy_(1, state.step, h)
+        # Book-keeping, all on the device: each row writes at its own frame number, and one
+        # whose item has run all its frames stays there (finished, until the host looks).
+        at = step.view(rows, 1, 1)
+        state.codes[:rows].scatter_(1, at.expand(rows, 1, self.groups), frame_codes[:, None])
+        state.hidden[:rows].scatter_(1, at.expand(rows, 1, h.shape[-1]), h)
         state.token[:rows, 0] = token
         state.past_hidden[:rows] = h
-        state.step += 1
-        state.cache_position += 1
-        state.positions += 1
+        advance = (step < state.last_step).long()
+        state.step[:rows] += advance
+        state.cache_position[:rows] += advance
+        state.positions[:rows] += advance
 
     # -- the two transformers ------------------------------------------------------------
 

@@ -48,13 +48,15 @@ def _mix(x: Any) -> Any:
 
 
 def keyed_uniform(seeds: Any, draw: Any, size: int) -> Any:
-    """Uniforms in (0, 1), [rows, size], from each row's seed, the draw's number and the
+    """Uniforms in (0, 1), [rows, size], from each row's seed, the draw's number (one for
+    all rows, or one per row: each item counts its draws from its own first frame) and the
     token: the same for a row whatever rows stand beside it, with no generator state, so
     a graph can replay it and a chunk's take does not depend on its batch."""
     import torch
 
     token = _mix(torch.arange(1, size + 1, device=seeds.device))
-    h = _mix(_mix(token ^ (draw & SEED_MASK))[None, :] ^ (seeds[:, None] & SEED_MASK))
+    draw = torch.as_tensor(draw, device=seeds.device).reshape(-1, 1)
+    h = _mix(_mix(token[None, :] ^ (draw & SEED_MASK)) ^ (seeds[:, None] & SEED_MASK))
     return ((h >> 7).float() + 0.5) / float(1 << 24)
 
 

@@ -60,6 +60,7 @@ class QwenCloneEngine(_LibraryEngine):
     expected_kind = "base"
     setting = "qwen.base_model"
     example = "Qwen/Qwen3-TTS-12Hz-1.7B-Base"
+    decodes_later = False  # qwen_tts cuts the reference's audio off the decoded waves
 
     def __init__(self, model: str, library: VoiceLibrary, **options: Unpack[QwenOptions]) -> None:
         super().__init__(model, library, **options)
@@ -199,21 +200,44 @@ class QwenVoices(Engine):
             local_snapshot(engine.model_path, report, setting=engine.setting)
 
     def synthesize(self, batch: Sequence[Utterance], *, seed: int | None = None) -> Synthesis:
+        return self._speak(batch, seed, later=False)()
+
+    @property
+    def overlaps_decode(self) -> bool:
+        return self.presets.overlaps_decode
+
+    def submit(self, batch: Sequence[Utterance], *, seed: int | None = None) -> Callable[[], Synthesis]:
+        """:meth:`QwenEngine.submit` for each kind of voice in the batch."""
+        return self._speak(batch, seed, later=True)
+
+    def _speak(self, batch: Sequence[Utterance], seed: int | None, *, later: bool) -> Callable[[], Synthesis]:
         groups: dict[str, list[int]] = {}
         for i, u in enumerate(batch):
             info = self.library.get(u.voice.strip()) if u.voice else None
             groups.setdefault(info.kind if info else "preset", []).append(i)
-        waves: list[np.ndarray | None] = [None] * len(batch)
-        truncated = [False] * len(batch)
-        rate = 24000
+        parts = []
         for kind, indexes in groups.items():
             engine = self._activate(kind)
-            result = engine.synthesize([batch[i] for i in indexes], seed=seed)
-            rate = result.sample_rate
-            for n, i in enumerate(indexes):
-                waves[i] = result.waveforms[n]
-                truncated[i] = result.truncated[n] if result.truncated else False
-        return Synthesis(waveforms=waves, sample_rate=rate, truncated=truncated)  # type: ignore[arg-type]
+            part = [batch[i] for i in indexes]
+            if later:
+                parts.append((indexes, engine.submit(part, seed=seed)))
+            else:
+                done = engine.synthesize(part, seed=seed)
+                parts.append((indexes, lambda done=done: done))  # type: ignore[misc]
+
+        def finish() -> Synthesis:
+            waves: list[np.ndarray | None] = [None] * len(batch)
+            truncated = [False] * len(batch)
+            rate = 24000
+            for indexes, collect in parts:
+                result = collect()
+                rate = result.sample_rate
+                for n, i in enumerate(indexes):
+                    waves[i] = result.waveforms[n]
+                    truncated[i] = result.truncated[n] if result.truncated else False
+            return Synthesis(waveforms=waves, sample_rate=rate, truncated=truncated)  # type: ignore[arg-type]
+
+        return finish
 
     def voices(self) -> list[str]:
         return self.presets.voices()

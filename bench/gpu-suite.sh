@@ -77,7 +77,7 @@ if [ -z "$dry" ]; then
     nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv
     "$py" -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'capability', torch.cuda.get_device_capability(), 'transformers', transformers.__version__)"
 fi
-run_py 0 -m pytest -q -m gpu -p no:cacheprovider tests/tts/test_gpu.py tests/tts/test_qwen_loop.py 2>&1 | tail -3
+run_py 0 -m pytest -q -m gpu -p no:cacheprovider tests/tts/test_gpu.py tests/tts/test_qwen_loop.py tests/tts/test_qwen.py tests/tts/test_qwen_decode.py 2>&1 | tail -3
 run_py 120 bench/decode_loop.py --out "$out/decode-loop-float32.json" 2>&1 | quiet
 run_py 120 bench/decode_loop.py --dtype bfloat16 --out "$out/decode-loop-bfloat16.json" 2>&1 | quiet
 run_py 0 bench/batching.py --full-size --loop "${LOOP:-voxd}" --sizes ${SIZES:-1 8 32 64 128 256} --batches 1 \

@@ -398,7 +398,7 @@ def test_gpu_suite_dry_run_parses_every_command(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = [line for line in done.stdout.splitlines() if line.startswith("dry run: ")]
-    assert any("tests/tts/test_gpu.py tests/tts/test_qwen_loop.py collects" in line for line in lines), done.stdout
+    assert any("tests/tts/test_qwen.py tests/tts/test_qwen_decode.py collects" in line for line in lines), done.stdout
     scripts = [line.split()[2] for line in lines if line.split()[2].startswith("bench/")]
     assert scripts == ["bench/decode_loop.py", "bench/decode_loop.py", "bench/batching.py", "bench/batching.py",
                        "bench/pipeline.py", "bench/gpu_report.py"], done.stdout

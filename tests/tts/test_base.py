@@ -151,7 +151,10 @@ class TestEspeak(EngineContract):
         from tests.support import envelope_correlation, spectrum_distance
 
         longer = max(a.size, b.size)
-        return (abs(a.size - b.size) <= 0.02 * longer + 0.03 * 22050 and spectrum_distance(a, b) < 0.22
+        # two words' spectrum is a noisy estimate (the same voice twice measures 0.13 to 0.19 on
+        # "Hello there.", against en-gb 0.58); a sentence's is steady (0.06 to 0.09, against 0.25)
+        limit = 0.22 if min(a.size, b.size) > 2 * 22050 else 0.3
+        return (abs(a.size - b.size) <= 0.02 * longer + 0.03 * 22050 and spectrum_distance(a, b) < limit
                 and envelope_correlation(a, b) > 0.95)
 
 

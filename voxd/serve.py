@@ -31,9 +31,8 @@ import json
 import logging
 import re
 import signal
-import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -539,7 +538,7 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
         fit_file_limit,
         guarded_protocol,
         listen,
-        throttled_exception_handler,
+        server_class,
     )
     from .tts.gpu import batch_size_for
     from .tts.registry import load_engine
@@ -568,18 +567,7 @@ def run_serve(settings: Settings, *, engine_name: str, host: str, port: int) -> 
         refusals = RefusalLog()
         connections = fit_file_limit(s.max_connections)
 
-        class Server(uvicorn.Server):
-            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-                # asyncio logs a traceback for each accept() out of files: counted and logged once in a while
-                asyncio.get_running_loop().set_exception_handler(throttled_exception_handler(refusals))
-                await super().startup(sockets=sockets)
-
-            @contextlib.contextmanager
-            def capture_signals(self) -> Iterator[None]:
-                # voxd handles the signals itself: uvicorn would raise them again once it stopped,
-                # which kills the process before the engine is closed and exits with -15.
-                yield
-
+        Server = server_class(refusals)
         server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                                        lifespan="off", server_header=False, backlog=backlog_for(connections),
                                        http=guarded_protocol(connections, s.request_timeout_seconds, refusals)))

@@ -195,3 +195,25 @@ def listen(host: str, port: int, *, what: str = "voxd serve", setting: str = "")
             hint = f"check {setting or '[serve] host and port, or --host and --port'}"
         raise VoxdError(f"{what} cannot listen on {host}:{port}: {exc.strerror or exc}; {hint}") from None
     return sockets
+
+
+def server_class(refusals: RefusalLog) -> type[Any]:
+    """uvicorn's Server as voxd's servers run it: an ``accept()`` out of files counted with the
+    refusals (asyncio would log a traceback each time), and the signals left to voxd, which
+    stops the server itself (uvicorn would raise them again once it stopped, killing the
+    process before the engine is closed)."""
+    import contextlib
+    from collections.abc import Iterator
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            asyncio.get_running_loop().set_exception_handler(throttled_exception_handler(refusals))
+            await super().startup(sockets=sockets)
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Server

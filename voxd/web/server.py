@@ -8,13 +8,11 @@ anything else, as ``voxd serve`` does without a key.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +68,7 @@ class WebServer:
         """Bind and serve in a thread; False (logged) where the address cannot be had."""
         import uvicorn
 
-        from ..serve_connections import RefusalLog, backlog_for, guarded_protocol, listen, throttled_exception_handler
+        from ..serve_connections import RefusalLog, backlog_for, guarded_protocol, listen, server_class
         from .app import create_app
 
         address = self.web.settings.web.address
@@ -83,16 +81,7 @@ class WebServer:
             return False
 
         refusals = RefusalLog(who="web page", setting="the web page's cap")
-
-        class Server(uvicorn.Server):
-            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-                asyncio.get_running_loop().set_exception_handler(throttled_exception_handler(refusals))
-                await super().startup(sockets=sockets)
-
-            @contextlib.contextmanager
-            def capture_signals(self) -> Iterator[None]:
-                yield  # the daemon owns the signals
-
+        Server = server_class(refusals)
         # The daemon's files are the render's too: connections are capped and a request must keep
         # coming, so a flood of idle or trickling connections cannot take the files a render needs.
         self._server = Server(uvicorn.Config(

@@ -425,6 +425,10 @@ class Settings(BaseSettings):
     def db_path(self) -> Path:
         return self.state_path / "voxd.sqlite3"
 
+    def web_job_path(self, job_id: int) -> Path:
+        """Where the web page keeps what it built for a job (its chapters' audio); purged with it."""
+        return self.state_path / "web" / f"job-{job_id}"
+
     @property
     def lexicon_path(self) -> Path | None:
         return _absolute(self.lexicon_file) if self.lexicon_file is not None else None

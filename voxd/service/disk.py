@@ -147,7 +147,7 @@ def purge_job(settings: Settings, store: Store, job_id: int) -> tuple[int, int]:
             freed += entry
     if removed:
         log.info("cache: removed %d chunks (%s) of job %d", removed, size(freed), job_id)
-    shutil.rmtree(settings.state_path / "web" / f"job-{job_id}", ignore_errors=True)  # the page's chapter copies
+    shutil.rmtree(settings.web_job_path(job_id), ignore_errors=True)  # the page's chapter copies
     return removed, freed
 
 

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,23 +61,31 @@ def chapter_audio(settings: Settings, store: Store, job: Job, number: int) -> Pa
     recipe = json.dumps([chapter.chunks, settings.bitrate, settings.normalize_loudness, settings.loudness_lufs,
                          settings.peak_dbfs, [settings.pause_seconds(p) for p in Pause]])
     digest = hashlib.sha256(recipe.encode()).hexdigest()[:16]
-    folder = settings.state_path / "web" / f"job-{job.id}"
-    path = folder / f"chapter-{number}-{digest}.m4a"
-    with _lock_for(path):
-        if path.is_file():
-            return path
+    path = settings.web_job_path(job.id) / f"chapter-{number}-{digest}.m4a"
+
+    def build() -> None:
         from ..audio.assembly import chapter_file
 
-        folder.mkdir(parents=True, exist_ok=True)
         items = [Chunk(chapter=chapter.index, index=n, text="", pause=Pause(pause), voice="", key=key)
                  for n, (key, pause) in enumerate(chapter.chunks)]
         metadata = Metadata(title=f"{job.title or job.name}: {chapter.title}",
                             authors=(job.author,) if job.author else ())
         with _building:  # one at a time: encoding beside a render slows it (DESIGN: the assembler's process)
             chapter_file(items, cache, path, settings, metadata=metadata, title=chapter.title)
-        for stale in folder.glob(f"chapter-{number}-*.m4a"):
+        for stale in path.parent.glob(f"chapter-{number}-*.m4a"):
             if stale != path:
                 stale.unlink(missing_ok=True)
+
+    return _built(path, build)
+
+
+def _built(path: Path, build: Callable[[], None]) -> Path:
+    """``path``, built by ``build`` (which writes it aside and renames it in) unless it is there;
+    one request builds it while any others for the same file wait."""
+    with _lock_for(path):
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            build()
     return path
 
 
@@ -106,16 +115,13 @@ def _span(marks: list[Any], chapters: list[PlannedChapter], number: int) -> tupl
 
 def _from_book(settings: Settings, job: Job, chapters: list[PlannedChapter], number: int) -> Path:
     """Chapter ``number`` copied out of the finished ``.m4b`` (its chunks have left the cache)."""
-    import av
-
     source = Path(job.output or "")
     stat = source.stat()
-    folder = settings.state_path / "web" / f"job-{job.id}"
-    path = folder / f"book-{number}-{stat.st_size}-{int(stat.st_mtime)}.m4a"
-    with _lock_for(path):
-        if path.is_file():
-            return path
-        folder.mkdir(parents=True, exist_ok=True)
+    path = settings.web_job_path(job.id) / f"book-{number}-{stat.st_size}-{int(stat.st_mtime)}.m4a"
+
+    def build() -> None:
+        import av
+
         with av.open(str(source)) as book:
             span = _span(book.chapters(), chapters, number)
             if span is None:
@@ -140,7 +146,8 @@ def _from_book(settings: Settings, job: Job, chapters: list[PlannedChapter], num
                     packet.dts -= round(start / base)
                     packet.stream = copy
                     out.mux(packet)
-    return path
+
+    return _built(path, build)
 
 
 def chunk_audio(settings: Settings, store: Store, job: Job, position: int) -> bytes:

@@ -72,21 +72,28 @@ class Web:
             return session.csrf
         return "" if self.password else self.open_csrf
 
-    def by_bearer(self, request: Request) -> bool:
-        """Whether the request carries the password as a bearer token. A client that sent wrong
-        ones waits before its next is even compared (429), and each wrong one is counted."""
-        header = request.headers.get("authorization")
-        if not header or not self.password:
-            return False
+    def try_password(self, request: Request, given: str) -> bool:
+        """Whether ``given`` is the password, by the login form or as a bearer token alike: a
+        client that sent wrong ones waits before its next is even compared (429), and each
+        wrong one is counted and logged."""
         address = client(request)
         wait = self.throttle.wait(address)
         if wait > 0:
-            raise Refused(429, "too many wrong passwords: wait and try again", {"Retry-After": str(int(wait) + 1)})
-        token = bearer(header)
-        if token is not None and password_matches(token, self.password):
+            raise Refused(429, f"too many wrong passwords: try again in {int(wait) + 1} seconds",
+                          {"Retry-After": str(int(wait) + 1)})
+        if password_matches(given, self.password):
             self.throttle.succeeded(address)
             return True
         self.throttle.failed(address)
+        return False
+
+    def by_bearer(self, request: Request) -> bool:
+        """Whether the request carries the password as a bearer token (a wrong one is a 401)."""
+        header = request.headers.get("authorization")
+        if not header or not self.password:
+            return False
+        if self.try_password(request, bearer(header) or ""):
+            return True
         raise Refused(401, "wrong password", {"WWW-Authenticate": 'Bearer realm="voxd"'})
 
     def guard(self, handler: Handler, *, api: bool, changes: bool = False, form: bool = False) -> Handler:
@@ -144,13 +151,18 @@ class Web:
         if why:
             log.warning("web: refused %s %s: %s", request.method, request.url.path, why)
             raise Refused(403, f"refused {why}: use the page itself")
-        browser = session is not None or request.headers.get("sec-fetch-site") or request.headers.get("origin")
-        if not browser:
-            return  # a script on this machine: without a password there is nothing more to ask of it
         token = request.headers.get("x-csrf-token") or request.query_params.get("csrf") or ""
         if not token and form and request.headers.get("content-type", "").startswith(
                 "application/x-www-form-urlencoded"):
             return  # the handler reads the body and checks the form's token (form_with_csrf)
+        self._check_token(request, session, token)
+
+    def _check_token(self, request: Request, session: Session | None, token: str) -> None:
+        """A browser's request carries its page's CSRF token; a script on this machine (no
+        session, nothing a browser sends) has nothing more to show where there is no password."""
+        browser = session is not None or request.headers.get("sec-fetch-site") or request.headers.get("origin")
+        if not browser:
+            return
         expected = self.csrf_for(session)
         if not expected or not password_matches(token, expected):
             raise Refused(403, "this form has expired: reload the page and try again")
@@ -166,12 +178,8 @@ class Web:
         """A small form's fields, its CSRF token checked where a browser posts it."""
         form = await request.form(max_files=0, max_fields=20)
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        session: Session | None = request.state.session
-        browser = session is not None or request.headers.get("sec-fetch-site") or request.headers.get("origin")
-        if browser and not self.by_bearer(request):
-            expected = self.csrf_for(session)
-            if not expected or not password_matches(fields.get("csrf", ""), expected):
-                raise Refused(403, "this form has expired: reload the page and try again")
+        if not self.by_bearer(request):
+            self._check_token(request, request.state.session, fields.get("csrf", ""))
         return fields
 
 

@@ -99,20 +99,17 @@ def routes(web: Web) -> list[Route]:
         form = await request.form(max_files=0, max_fields=5)
         target = safe_next(str(form.get("next") or "/"))
         address = client(request)
-        wait = web.throttle.wait(address)
-        if wait > 0:
-            return web.templates.TemplateResponse(request, "login.html", {
-                "web": web, "next": target, "locked": True, "said": "",
-                "error": f"Too many wrong passwords. Try again in {int(wait) + 1} seconds."}, status_code=429,
-                headers={"Retry-After": str(int(wait) + 1)})
-        from .auth import password_matches
 
-        if not password_matches(str(form.get("password") or ""), web.password):
-            web.throttle.failed(address)
+        def again(error: str, status: int, headers: dict[str, str] | None = None) -> Response:
             return web.templates.TemplateResponse(request, "login.html", {
-                "web": web, "next": target, "locked": True, "said": "",
-                "error": "That is not the password."}, status_code=401)
-        web.throttle.succeeded(address)
+                "web": web, "next": target, "locked": True, "said": "", "error": error}, status_code=status,
+                headers=headers)
+
+        try:
+            if not web.try_password(request, str(form.get("password") or "")):
+                return again("That is not the password.", 401)
+        except Refused as exc:  # too many wrong ones: this client waits
+            return again(str(exc).capitalize() + ".", exc.status, exc.headers)
         token, _session = web.sessions.new()
         log.info("web: logged in from %s", address)
         response = RedirectResponse(target, status_code=303)

@@ -61,7 +61,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "percent": round(100.0 * job.chunks_done / total, 1) if total else None,
         "audio_seconds": round(job.audio_seconds, 1), "expected_seconds": job.expected_seconds,
         "speed": round(job.speed, 2) if job.speed and running else None,
-        "eta_seconds": round(job.eta_seconds) if job.eta_seconds is not None and running else None,
+        "eta_seconds": round(job.eta_seconds) if job.eta_seconds is not None else None,  # None unless running
         "phase": job.phase if running else None, "error": job.error,
         "read_back": {"checked": job.chunks_checked, "not_checked": job.chunks_unchecked,
                       "not_checked_why": job.unchecked_why, "flagged": job.chunks_flagged, "said": summary(job)},

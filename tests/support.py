@@ -41,6 +41,17 @@ def recording(path: Path) -> Path:
     return path
 
 
+def closed_by_server(client: socket.socket, within: float) -> bool:
+    """Whether the server closed (or reset) this connection within ``within`` seconds."""
+    client.settimeout(within)
+    try:
+        return client.recv(1) == b""
+    except TimeoutError:
+        return False
+    except OSError:  # reset: closed too
+        return True
+
+
 class ServeProcess:
     """A real ``voxd serve`` in a subprocess on a loopback port, its log in a file.
 

@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from ..support import ServeProcess
+from ..support import ServeProcess, closed_by_server
 
 TEXT = "A sentence for the speech server under attack."
 #: A request begun and never finished: its headers stop half way.
@@ -30,16 +30,6 @@ def slow_clients(port: int, n: int, what: bytes = HALF_A_REQUEST) -> list[socket
             client.sendall(what)
         clients.append(client)
     return clients
-
-
-def closed_by_server(client: socket.socket, within: float) -> bool:
-    client.settimeout(within)
-    try:
-        return client.recv(1) == b""
-    except TimeoutError:
-        return False
-    except OSError:  # reset: closed too
-        return True
 
 
 def speak(server: ServeProcess, timeout: float = 30) -> int:

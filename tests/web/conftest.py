@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,16 @@ from tests.servers import free_port
 from voxd.config import Settings, WebSettings, load_settings
 from voxd.service.store import Store
 from voxd.web.server import WebServer
+
+#: The password every ``page`` fixture asks for, as a script sends it.
+BEARER = {"Authorization": "Bearer secret"}
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page gives its forms and script."""
+    found = re.search(r'data-csrf="([^"]+)"', html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
 
 
 @dataclass

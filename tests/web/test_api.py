@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from tests.support import chapters_of, decode, handmade_book
+from tests.web.conftest import BEARER
 from voxd.audio.assembly import assemble
-
-BEARER = {"Authorization": "Bearer secret"}
 
 
 def planned_job(page, tmp_path, levels=(0.1, 0.3)):

@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import logging
-import re
 
+from tests.web.conftest import BEARER, csrf_of
 from voxd.web.auth import FREE_TRIES, Sessions, Throttle, from_elsewhere, safe_next
-
-BEARER = {"Authorization": "Bearer secret"}
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'data-csrf="([^"]+)"', html).group(1)
 
 
 def login(client) -> str:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
+from tests.web.conftest import csrf_of
 from voxd.web.pages import _finding
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'data-csrf="([^"]+)"', html).group(1)
 
 
 def hostile_job(page):

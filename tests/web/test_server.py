@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.support import closed_by_server
 from tests.web.conftest import start_page
 from voxd.web import server as web_server
 
@@ -14,16 +15,6 @@ from voxd.web import server as web_server
 def connect(page) -> socket.socket:
     host, port = page.url.removeprefix("http://").rsplit(":", 1)
     return socket.create_connection((host, int(port)), timeout=10)
-
-
-def closed(sock: socket.socket, within: float) -> bool:
-    sock.settimeout(within)
-    try:
-        return sock.recv(1) == b""
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
 
 
 @pytest.fixture
@@ -39,14 +30,14 @@ def tight(tmp_path, monkeypatch):
 def test_a_connection_that_sends_no_request_is_closed(tight):
     sock = connect(tight)
     sock.sendall(b"GET /api/jobs HTTP/1.1\r\nHost: x\r\n")  # and never the end of its headers
-    assert closed(sock, within=5)
+    assert closed_by_server(sock, 5)
 
 
 def test_connections_past_the_cap_are_closed_at_once_and_the_page_still_answers(tight, caplog):
     idle = [connect(tight) for _ in range(4)]
     time.sleep(0.3)
     extra = connect(tight)
-    assert closed(extra, within=2)
+    assert closed_by_server(extra, 2)
     assert "web page: refused a connection" in caplog.text and "the web page's cap" in caplog.text
     for sock in idle:
         sock.close()
@@ -66,7 +57,7 @@ def test_a_body_that_only_trickles_is_closed(tight):
             time.sleep(0.5)
     except (BrokenPipeError, ConnectionResetError):
         pass
-    assert closed(sock, within=1)
+    assert closed_by_server(sock, 1)
     assert time.monotonic() - start < 5
 
 

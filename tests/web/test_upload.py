@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.conftest import start_page
+from tests.web.conftest import BEARER, csrf_of, start_page
 from voxd.samples import build_sample
 from voxd.web.upload import clean_name
-
-BEARER = {"Authorization": "Bearer secret"}
 
 
 def inbox_names(page) -> list[str]:
@@ -111,7 +109,7 @@ def test_a_malformed_upload_is_a_400_and_leaves_nothing(page, body, content_type
 def test_the_form_without_a_script_uploads_and_goes_to_the_book(open_page, tmp_path):
     book = build_sample(tmp_path / "alice.epub")
     with open_page.client() as c:
-        token = c.get("/").text.split('data-csrf="')[1].split('"')[0]
+        token = csrf_of(c.get("/").text)
         r = c.post(f"/upload?csrf={token}", files={"file": ("alice.epub", book.read_bytes(), "application/epub+zip")},
                    headers={"Sec-Fetch-Site": "same-origin", "Origin": open_page.url}, follow_redirects=False)
         assert r.status_code == 303, r.text
